@@ -1,0 +1,132 @@
+import { z } from 'zod';
+
+/**
+ * The one shape of an environment. Every value here may end up in a remote argv, so each
+ * string field is constrained to a safe alphabet: the executor quotes argv anyway, the
+ * schema makes hostile values fail early with a message naming the field.
+ */
+
+export const NAME_RULE = 'lowercase letters, digits and "-" only, starting with a letter, at most 40 characters';
+export const nameSchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,39}$/, { message: `must be ${NAME_RULE}` });
+
+export const ENV_KEY_RULE = 'uppercase letters, digits and "_", starting with a letter';
+export const envKeySchema = z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/, { message: `must be ${ENV_KEY_RULE}` });
+
+/** Values written into the env file: printable, single line, no quotes or shell expansion characters. */
+export const envValueSchema = z
+  .string()
+  .max(1024)
+  .regex(/^[A-Za-z0-9_.,:/@%+=\- ]*$/, {
+    message: 'must be a single line of letters, digits, spaces and _ . , : / @ % + = - only',
+  });
+
+export const absolutePathSchema = z
+  .string()
+  .max(200)
+  .regex(/^\/[A-Za-z0-9_./-]*$/, { message: 'must be an absolute path of letters, digits and _ . / - only' })
+  .refine((p) => !p.split('/').includes('..'), { message: 'must not contain ".." segments' });
+
+export const hostAddressSchema = z
+  .string()
+  .max(253)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9.-]*$|^\[[0-9a-fA-F:]+\]$/, { message: 'must be a hostname or IP address' });
+
+/** An image repository without a tag, e.g. "127.0.0.1:5000/demo/app" or "ghcr.io/acme/api". */
+export const IMAGE_REPOSITORY_RULE =
+  'lowercase registry/path of letters, digits and . _ - / : (port) only, no tag, at most 200 characters';
+export const imageRepositorySchema = z
+  .string()
+  .max(200)
+  .regex(/^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]{1,5})?(\/[a-z0-9]+([._-][a-z0-9]+)*)+$/, {
+    message: `must be a ${IMAGE_REPOSITORY_RULE}`,
+  });
+
+export const hostSchema = z
+  .object({
+    name: nameSchema,
+    address: hostAddressSchema,
+    port: z.number().int().min(1).max(65535).default(22),
+    user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, { message: 'must be a valid Unix user name' }),
+    /** Path to the private key on the worker's machine (never stored in history: only the path is). */
+    privateKeyPath: z.string().min(1),
+    /** Pinned host key, as in known_hosts: "ssh-ed25519 AAAA..." (comment optional). */
+    hostKey: z.string().regex(/^(ssh-ed25519|ecdsa-sha2-nistp256|ssh-rsa) [A-Za-z0-9+/=]+( .*)?$/, {
+      message: 'must be a public host key line "TYPE BASE64" as in known_hosts',
+    }),
+    /** Where this host keeps the app's compose project (compose files, env file, audit log). */
+    baseDir: absolutePathSchema,
+  })
+  .strict();
+
+export const serviceSchema = z
+  .object({
+    name: nameSchema,
+    /** Repository the image comes from; the tag is given per deployment. */
+    image: imageRepositorySchema,
+    /**
+     * Health endpoints probed by the worker, with "{host}" replaced by the host address.
+     * The readiness URL must answer 2xx; the version URL must report the deployed version.
+     */
+    readinessUrl: z.string().regex(/^https?:\/\/[^\s]+$/, { message: 'must be an http(s) URL' }),
+    versionUrl: z
+      .string()
+      .regex(/^https?:\/\/[^\s]+$/, { message: 'must be an http(s) URL' })
+      .optional(),
+  })
+  .strict();
+
+export const environmentSchema = z
+  .object({
+    name: nameSchema,
+    /** The compose project name on every host. */
+    project: nameSchema,
+    /** argv prefix for compose: ["docker", "compose"] on real servers, ["docker-compose"] in the lab. */
+    composeCommand: z
+      .array(z.string().regex(/^[a-z][a-z0-9-]*$/, { message: 'must be a plain command word' }))
+      .min(1)
+      .max(3)
+      .default(['docker', 'compose']),
+    /** Compose files, relative to the project root on the worker, uploaded to every host. */
+    composeFiles: z
+      .array(z.string().regex(/^[A-Za-z0-9_./-]+\.ya?ml$/, { message: 'must be a relative .yml/.yaml path' }))
+      .min(1),
+    hosts: z.array(hostSchema).min(1),
+    /** Services in the order they are brought up. */
+    services: z.array(serviceSchema).min(1),
+    /** Non-secret settings written to the env file on each host. */
+    env: z.record(envKeySchema, envValueSchema).default({}),
+    /**
+     * Secrets written to the env file (mode 0600). Values never appear in config: each names
+     * an environment variable of the worker that holds it.
+     */
+    secrets: z.record(envKeySchema, z.object({ fromEnv: envKeySchema }).strict()).default({}),
+    deadlines: z
+      .object({
+        healthSeconds: z.number().int().min(5).max(3600).default(120),
+      })
+      .strict()
+      .default({ healthSeconds: 120 }),
+  })
+  .strict()
+  .superRefine((env, ctx) => {
+    const seen = new Set<string>();
+    env.services.forEach((s, i) => {
+      if (seen.has(s.name)) {
+        ctx.addIssue({ code: 'custom', path: ['services', i, 'name'], message: `duplicate service "${s.name}"` });
+      }
+      seen.add(s.name);
+    });
+    const hostNames = new Set<string>();
+    env.hosts.forEach((h, i) => {
+      if (hostNames.has(h.name)) {
+        ctx.addIssue({ code: 'custom', path: ['hosts', i, 'name'], message: `duplicate host "${h.name}"` });
+      }
+      hostNames.add(h.name);
+    });
+  });
+
+export type EnvironmentConfig = z.infer<typeof environmentSchema>;
+export type HostConfig = z.infer<typeof hostSchema>;
+export type ServiceConfig = z.infer<typeof serviceSchema>;

@@ -1,0 +1,26 @@
+/**
+ * Where the worker and client find Temporal and the environment configs. Read from the
+ * process environment, with defaults that match the embedded dev server and the lab.
+ */
+export interface Settings {
+  temporalAddress: string;
+  namespace: string;
+  taskQueue: string;
+  uiUrl: string;
+  configDir: string;
+}
+
+export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  return {
+    temporalAddress: env.TEMPORAL_ADDRESS || '127.0.0.1:7233',
+    namespace: env.TEMPORAL_NAMESPACE || 'default',
+    taskQueue: env.DEPLOY_TASK_QUEUE || 'deployments',
+    uiUrl: (env.TEMPORAL_UI_URL || 'http://127.0.0.1:8233').replace(/\/+$/, ''),
+    configDir: env.DEPLOY_CONFIG_DIR || 'config/environments',
+  };
+}
+
+export function workflowUiLink(settings: Settings, workflowId: string, runId?: string): string {
+  const base = `${settings.uiUrl}/namespaces/${encodeURIComponent(settings.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+  return runId ? `${base}/${encodeURIComponent(runId)}/history` : base;
+}
