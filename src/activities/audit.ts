@@ -1,0 +1,27 @@
+import { appendAuditLine } from '../commands/files';
+import { remoteLayout } from '../commands/layout';
+import type { DeployPlan } from '../shared/deployment';
+import type { RemoteHost } from '../remote/executor';
+
+export interface AuditEntry {
+  step: string;
+  result: 'started' | 'succeeded' | 'failed';
+  detail?: string;
+}
+
+/** One JSON line per event in the host's append-only audit log: what, who, when, result. */
+export function auditLine(plan: Pick<DeployPlan, 'deploymentId' | 'request'>, entry: AuditEntry, now = new Date()): string {
+  return JSON.stringify({
+    at: now.toISOString(),
+    deployment: plan.deploymentId,
+    environment: plan.request.environment,
+    release: plan.request.release,
+    by: plan.request.requestedBy,
+    ...entry,
+  });
+}
+
+export async function audit(host: RemoteHost, plan: DeployPlan, entry: AuditEntry): Promise<void> {
+  const { auditLog } = remoteLayout(plan.environment, host.config);
+  await host.run(appendAuditLine(auditLog, auditLine(plan, entry)), { timeoutMs: 15_000 });
+}

@@ -1,0 +1,43 @@
+import type { DeployPlan } from '../shared/deployment';
+
+/** Characters a secret may not contain: compose v1 and v2 read env files differently for these. */
+const UNSAFE_SECRET = /[\s$'"`\\#]/;
+
+export class MissingSecretError extends Error {
+  name = 'MissingSecretError';
+}
+
+/** `SITE_IMAGE` for service "site", `MY_API_IMAGE` for "my-api". */
+export const imageVariable = (service: string) => `${service.toUpperCase().replace(/-/g, '_')}_IMAGE`;
+
+/**
+ * The env file compose reads on each host: settings, the image of every service, the release
+ * id, and secrets taken from the worker's environment (names in config, values never). The
+ * result contains secrets: it goes to the host as a 0600 file and nowhere else.
+ */
+export function buildEnvFile(
+  plan: Pick<DeployPlan, 'environment' | 'images' | 'request'>,
+  workerEnv: NodeJS.ProcessEnv,
+): { content: string; secretValues: string[] } {
+  const lines: string[] = [
+    '# Written by deployctl; every deployment replaces it.',
+    `APP_RELEASE=${plan.request.release}`,
+  ];
+  for (const [key, value] of Object.entries(plan.environment.env)) lines.push(`${key}=${value}`);
+  for (const service of plan.environment.services) lines.push(`${imageVariable(service.name)}=${plan.images[service.name]}`);
+  const secretValues: string[] = [];
+  for (const [key, { fromEnv }] of Object.entries(plan.environment.secrets)) {
+    const value = workerEnv[fromEnv];
+    if (value === undefined || value === '') {
+      throw new MissingSecretError(`secret ${key}: the worker's environment variable ${fromEnv} is not set`);
+    }
+    if (UNSAFE_SECRET.test(value)) {
+      throw new MissingSecretError(
+        `secret ${key}: the value of ${fromEnv} contains whitespace, quotes, $, \\, \` or #, which env files cannot carry safely`,
+      );
+    }
+    secretValues.push(value);
+    lines.push(`${key}=${value}`);
+  }
+  return { content: `${lines.join('\n')}\n`, secretValues };
+}

@@ -1,0 +1,21 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { ConfigError } from '../config/errors';
+import { HostKeyMismatchError } from '../remote/executor';
+import { MissingSecretError } from './envFile';
+
+/** Failure types a retry cannot fix; the workflow and the client branch on these names. */
+export const FailureType = {
+  invalidInput: 'InvalidInput',
+  hostKeyMismatch: 'HostKeyMismatch',
+  missingSecret: 'MissingSecret',
+  healthDeadline: 'HealthDeadlineExceeded',
+} as const;
+
+/** Map known errors to non-retryable failures; anything else stays retryable (network, SSH drops). */
+export function toApplicationFailure(err: unknown): unknown {
+  if (err instanceof ApplicationFailure) return err;
+  if (err instanceof ConfigError) return ApplicationFailure.nonRetryable(err.message, FailureType.invalidInput, err.problems);
+  if (err instanceof HostKeyMismatchError) return ApplicationFailure.nonRetryable(err.message, FailureType.hostKeyMismatch);
+  if (err instanceof MissingSecretError) return ApplicationFailure.nonRetryable(err.message, FailureType.missingSecret);
+  return err;
+}

@@ -1,0 +1,96 @@
+import { ApplicationFailure, Context, sleep } from '@temporalio/activity';
+import type { EnvironmentConfig } from '../config/schema';
+import { FailureType } from './failures';
+
+export interface HealthInput {
+  environment: EnvironmentConfig;
+  /** The release every service's /version must report. */
+  release: string;
+  /** Override of the environment's deadline (compensation uses the same deadline). */
+  deadlineSeconds?: number;
+}
+
+export interface ProbeResult {
+  url: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface HealthReport {
+  elapsedMs: number;
+  attempts: number;
+  probes: ProbeResult[];
+}
+
+export function expandUrl(template: string, address: string): string {
+  return template.split('{host}').join(address.replace(/^\[|\]$/g, ''));
+}
+
+async function probe(url: string, check: (body: string) => string | undefined): Promise<ProbeResult> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(5_000), redirect: 'manual' });
+    const body = (await res.text()).slice(0, 2000);
+    if (!res.ok) return { url, ok: false, detail: `HTTP ${res.status} ${body.trim().slice(0, 200)}` };
+    const problem = check(body);
+    return problem ? { url, ok: false, detail: problem } : { url, ok: true, detail: `HTTP ${res.status}` };
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code;
+    return { url, ok: false, detail: cause ?? (err as Error).message };
+  }
+}
+
+function versionCheck(release: string) {
+  return (body: string): string | undefined => {
+    try {
+      const reported = (JSON.parse(body) as { release?: unknown }).release;
+      return reported === release ? undefined : `reports release ${JSON.stringify(reported)}, expected ${JSON.stringify(release)}`;
+    } catch {
+      return 'version endpoint did not answer JSON';
+    }
+  };
+}
+
+/** One round of probes: every service's readiness and version endpoint on every host. */
+export async function probeAll(environment: EnvironmentConfig, release: string): Promise<ProbeResult[]> {
+  const probes: Promise<ProbeResult>[] = [];
+  for (const host of environment.hosts) {
+    for (const service of environment.services) {
+      probes.push(probe(expandUrl(service.readinessUrl, host.address), () => undefined));
+      if (service.versionUrl) probes.push(probe(expandUrl(service.versionUrl, host.address), versionCheck(release)));
+    }
+  }
+  return Promise.all(probes);
+}
+
+export function createHealthActivities() {
+  return {
+    /**
+     * Poll until every probe passes or the deadline passes. Heartbeats carry the failing
+     * probes, so the UI shows what is being waited for; a retry starts a fresh deadline.
+     */
+    async waitForHealth(input: HealthInput): Promise<HealthReport> {
+      const ctx = Context.current();
+      const deadlineMs = (input.deadlineSeconds ?? input.environment.deadlines.healthSeconds) * 1000;
+      const started = Date.now();
+      let attempts = 0;
+      for (;;) {
+        attempts += 1;
+        const probes = await probeAll(input.environment, input.release);
+        const failing = probes.filter((p) => !p.ok);
+        const elapsedMs = Date.now() - started;
+        if (failing.length === 0) return { elapsedMs, attempts, probes };
+        ctx.heartbeat({ attempts, failing: failing.map((p) => `${p.url}: ${p.detail}`) });
+        if (elapsedMs >= deadlineMs) {
+          throw ApplicationFailure.nonRetryable(
+            `not healthy after ${Math.round(elapsedMs / 1000)} s (deadline ${deadlineMs / 1000} s): ${failing
+              .map((p) => `${p.url} ${p.detail}`)
+              .join('; ')}`,
+            FailureType.healthDeadline,
+            { attempts, failing },
+          );
+        }
+        await sleep(Math.min(1_000, Math.max(0, deadlineMs - elapsedMs)));
+      }
+    },
+  };
+}

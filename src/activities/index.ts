@@ -1,0 +1,22 @@
+import { createPlanActivities } from './plan';
+import { createReleaseActivities } from './release';
+import { createHealthActivities } from './health';
+
+export interface ActivityDeps {
+  /** Where environment configs live (DEPLOY_CONFIG_DIR). */
+  configDir: string;
+  /** Compose files in configs are relative to this directory. */
+  projectRoot: string;
+  /** Secrets are read from here at the moment they are written to a host. */
+  workerEnv: NodeJS.ProcessEnv;
+}
+
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createPlanActivities(deps),
+    ...createReleaseActivities(deps),
+    ...createHealthActivities(),
+  };
+}
+
+export type DeployActivities = ReturnType<typeof createActivities>;

@@ -1,0 +1,82 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { loadEnvironment } from '../config/load';
+import { ConfigError } from '../config/errors';
+import { parseDeployRequest, parseImageRef, type DeployRequest } from '../config/request';
+import type { EnvironmentConfig } from '../config/schema';
+import { readOptionalFile } from '../commands/files';
+import { remoteLayout } from '../commands/layout';
+import type { DeployPlan, ReleaseRecord } from '../shared/deployment';
+import { withHost } from '../remote/executor';
+import { toApplicationFailure } from './failures';
+
+/** Resolve each requested image to a full reference, and fill services not requested from the running release. */
+export function resolveImages(
+  request: DeployRequest,
+  environment: EnvironmentConfig,
+  previous: ReleaseRecord | undefined,
+): Record<string, string> {
+  const known = environment.services.map((s) => s.name);
+  const problems: string[] = [];
+  const images: Record<string, string> = {};
+  for (const [service, ref] of Object.entries(request.images)) {
+    const config = environment.services.find((s) => s.name === service);
+    if (!config) {
+      problems.push(`images.${service}: service "${service}" is not in environment "${environment.name}" (known: ${known.join(', ')})`);
+      continue;
+    }
+    const parsed = parseImageRef(ref);
+    if (!parsed) {
+      problems.push(`images.${service}: value ${JSON.stringify(ref)} is not a valid image reference`);
+      continue;
+    }
+    if (parsed.repository !== undefined && parsed.repository !== config.image) {
+      problems.push(
+        `images.${service}: value ${JSON.stringify(ref)} must come from the configured repository "${config.image}"`,
+      );
+      continue;
+    }
+    images[service] = parsed.digest ? `${config.image}@${parsed.digest}` : `${config.image}:${parsed.tag}`;
+  }
+  for (const service of known) {
+    if (images[service] || problems.some((p) => p.startsWith(`images.${service}:`))) continue;
+    const running = previous?.images[service];
+    if (running) images[service] = running;
+    else problems.push(`images.${service}: no image given and none is deployed yet in "${environment.name}"`);
+  }
+  if (problems.length) {
+    throw new ConfigError(`deploy request is invalid:\n  ${problems.join('\n  ')}`, 'deploy request', problems);
+  }
+  return images;
+}
+
+export async function readCurrentRelease(environment: EnvironmentConfig): Promise<ReleaseRecord | undefined> {
+  const host = environment.hosts[0];
+  const { currentRelease } = remoteLayout(environment, host);
+  const { stdout } = await withHost(host, (h) => h.run(readOptionalFile(currentRelease), { timeoutMs: 30_000 }));
+  if (!stdout.trim()) return undefined;
+  try {
+    return JSON.parse(stdout) as ReleaseRecord;
+  } catch {
+    throw ApplicationFailure.nonRetryable(
+      `${host.name}: ${currentRelease} is not valid JSON; fix or remove it before deploying`,
+      'CorruptReleaseRecord',
+    );
+  }
+}
+
+export function createPlanActivities(deps: { configDir: string }) {
+  return {
+    /** Validate the request against the environment's config and the hosts' current state. */
+    async resolvePlan(input: { request: DeployRequest; deploymentId: string }): Promise<DeployPlan> {
+      try {
+        const request = parseDeployRequest(input.request);
+        const environment = loadEnvironment(deps.configDir, request.environment);
+        const previous = await readCurrentRelease(environment);
+        const images = resolveImages(request, environment, previous);
+        return { deploymentId: input.deploymentId, request, environment, images, previous };
+      } catch (err) {
+        throw toApplicationFailure(err);
+      }
+    },
+  };
+}

@@ -1,0 +1,138 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Context } from '@temporalio/activity';
+import { composeDown, composePull, composeUpAll, composeUpService } from '../commands/compose';
+import { copyIfExists, makeDirectory, readOptionalFile } from '../commands/files';
+import { remoteLayout } from '../commands/layout';
+import type { HostConfig } from '../config/schema';
+import type { DeployPlan, ReleaseRecord } from '../shared/deployment';
+import { withHost, type RemoteHost } from '../remote/executor';
+import { audit } from './audit';
+import { buildEnvFile } from './envFile';
+import { toApplicationFailure } from './failures';
+
+export interface HostStepInput {
+  plan: DeployPlan;
+  hostName: string;
+}
+
+function hostOf(plan: DeployPlan, name: string): HostConfig {
+  const host = plan.environment.hosts.find((h) => h.name === name);
+  if (!host) throw new Error(`host "${name}" is not part of environment "${plan.environment.name}"`);
+  return host;
+}
+
+/** Heartbeat while a long remote command runs, carrying the last line of output as progress. */
+function progressReporter(step: string) {
+  const ctx = Context.current();
+  let last = '';
+  const timer = setInterval(() => ctx.heartbeat({ step, last }), 5_000);
+  return {
+    onOutput: (chunk: string) => {
+      const lines = chunk.trim().split('\n');
+      last = lines[lines.length - 1]?.slice(0, 200) ?? last;
+      ctx.heartbeat({ step, last });
+    },
+    signal: ctx.cancellationSignal,
+    stop: () => clearInterval(timer),
+  };
+}
+
+/** Run `fn` on the plan's host with audit lines before and after; failures are mapped once. */
+async function onHost<T>(input: HostStepInput, step: string, fn: (host: RemoteHost) => Promise<T>): Promise<T> {
+  try {
+    return await withHost(hostOf(input.plan, input.hostName), async (host) => {
+      await audit(host, input.plan, { step, result: 'started' });
+      try {
+        const result = await fn(host);
+        await audit(host, input.plan, { step, result: 'succeeded' });
+        return result;
+      } catch (err) {
+        await audit(host, input.plan, { step, result: 'failed', detail: (err as Error).message.slice(0, 500) }).catch(
+          () => undefined,
+        );
+        throw err;
+      }
+    });
+  } catch (err) {
+    throw toApplicationFailure(err);
+  }
+}
+
+export function createReleaseActivities(deps: { projectRoot: string; workerEnv: NodeJS.ProcessEnv }) {
+  return {
+    /** Compose files and the env file (0600, secrets inside) to the host; atomic, so safe to repeat. */
+    async uploadRelease(input: HostStepInput): Promise<void> {
+      const { plan } = input;
+      await onHost(input, 'upload', async (host) => {
+        const layout = remoteLayout(plan.environment, host.config);
+        const { content, secretValues } = buildEnvFile(plan, deps.workerEnv);
+        await host.run(makeDirectory(layout.releasesDir), { timeoutMs: 15_000 });
+        for (const [i, file] of plan.environment.composeFiles.entries()) {
+          const text = readFileSync(resolve(deps.projectRoot, file), 'utf8');
+          await host.writeFile(layout.composeFiles[i], text, { timeoutMs: 30_000 });
+        }
+        await host.writeFile(layout.envFile, content, { mode: 0o600, timeoutMs: 30_000 });
+        // Secret values are only known here; nothing below may echo them.
+        secretValues.length = 0;
+      });
+    },
+
+    async pullImages(input: HostStepInput): Promise<void> {
+      await onHost(input, 'pull', async (host) => {
+        const progress = progressReporter('pull');
+        try {
+          await host.run(composePull(input.plan.environment, host.config), { timeoutMs: 14 * 60_000, ...progress });
+        } finally {
+          progress.stop();
+        }
+      });
+    },
+
+    /** Services in the configured order, then the rest of the stack (proxy, orphans). */
+    async startServices(input: HostStepInput): Promise<void> {
+      const { environment } = input.plan;
+      await onHost(input, 'start', async (host) => {
+        const progress = progressReporter('start');
+        try {
+          for (const service of environment.services) {
+            await host.run(composeUpService(environment, host.config, service.name), { timeoutMs: 4 * 60_000, ...progress });
+          }
+          await host.run(composeUpAll(environment, host.config), { timeoutMs: 4 * 60_000, ...progress });
+        } finally {
+          progress.stop();
+        }
+      });
+    },
+
+    /** Compensation for a first deployment that failed: there is no previous release to return to. */
+    async stopRelease(input: HostStepInput): Promise<void> {
+      await onHost(input, 'stop', async (host) => {
+        await host.run(composeDown(input.plan.environment, host.config), { timeoutMs: 4 * 60_000 });
+      });
+    },
+
+    /** current.json becomes previous.json; the new record names who deployed what, when. */
+    async recordRelease(input: HostStepInput): Promise<ReleaseRecord> {
+      const { plan } = input;
+      const record: ReleaseRecord = {
+        release: plan.request.release,
+        images: plan.images,
+        deployedAt: new Date().toISOString(),
+        deployedBy: plan.request.requestedBy,
+        deploymentId: plan.deploymentId,
+      };
+      await onHost(input, 'record', async (host) => {
+        const layout = remoteLayout(plan.environment, host.config);
+        const current = await host.run(readOptionalFile(layout.currentRelease), { timeoutMs: 15_000 });
+        // A retry after the rename must not push the new record into previous.json.
+        const alreadyRecorded = current.stdout.includes(`"deploymentId":${JSON.stringify(plan.deploymentId)}`);
+        if (!alreadyRecorded) {
+          await host.run(copyIfExists(layout.currentRelease, layout.previousRelease), { timeoutMs: 15_000 });
+          await host.writeFile(layout.currentRelease, JSON.stringify(record), { timeoutMs: 30_000 });
+        }
+      });
+      return record;
+    },
+  };
+}

@@ -1,0 +1,211 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { ConfigError } from './config/errors';
+import { parseDeployRequest, type DeployRequest } from './config/request';
+import { workflowIdFor, type DeploymentStatus } from './shared/deployment';
+import { deploymentStatusQuery } from './shared/messages';
+import { loadSettings, workflowUiLink, type Settings } from './shared/settings';
+import { ExitCode } from './client/exitCodes';
+import { follow, startOrAttach, type DeployOutcome } from './client/deploy';
+import { formatDuration, stepTable, summaryLine } from './client/format';
+
+/** Thrown inside commands to end the process with a documented code and a message. */
+class CliExit extends Error {
+  constructor(
+    readonly code: ExitCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function parseImageFlag(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const eq = value.indexOf('=');
+  if (eq <= 0) throw new InvalidArgumentError(`"${value}" must be SERVICE=IMAGE (e.g. api=v2 or api=ghcr.io/acme/api:v2)`);
+  return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+async function connect(settings: Settings): Promise<Client> {
+  try {
+    const connection = await Connection.connect({ address: settings.temporalAddress, connectTimeout: '5s' });
+    return new Client({ connection, namespace: settings.namespace });
+  } catch (err) {
+    throw new CliExit(
+      ExitCode.temporalUnreachable,
+      `cannot reach Temporal at ${settings.temporalAddress}: ${(err as Error).message} (set TEMPORAL_ADDRESS, or start it with npm run temporal -- start)`,
+    );
+  }
+}
+
+function printOutcome(outcome: DeployOutcome, json: boolean): void {
+  if (json) {
+    console.log(JSON.stringify(outcome, null, 2));
+    return;
+  }
+  if (outcome.status) {
+    console.log(`\n${stepTable(outcome.status.steps)}\n`);
+    console.log(summaryLine(outcome.status));
+  } else if (outcome.error) {
+    console.log(outcome.error);
+  }
+  console.log(`Temporal UI: ${outcome.uiLink}`);
+}
+
+async function deployCommand(opts: {
+  env: string;
+  release: string;
+  image: Record<string, string>;
+  by: string;
+  wait: boolean;
+  json: boolean;
+  timeout: number;
+}): Promise<ExitCode> {
+  const settings = loadSettings();
+  let request: DeployRequest;
+  try {
+    request = parseDeployRequest(
+      { environment: opts.env, release: opts.release, images: opts.image ?? {}, requestedBy: opts.by },
+      'deploy flags',
+    );
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliExit(ExitCode.invalidInput, `${err.message}\nnothing was started`);
+    throw err;
+  }
+  const client = await connect(settings);
+  try {
+    const { handle, attached } = await startOrAttach(client, settings, request);
+    const uiLink = workflowUiLink(settings, handle.workflowId);
+    if (!opts.json) {
+      console.log(`${attached ? 'attached to' : 'started'} ${handle.workflowId}`);
+      console.log(`Temporal UI: ${uiLink}`);
+    }
+    if (!opts.wait) {
+      if (opts.json) console.log(JSON.stringify({ workflowId: handle.workflowId, uiLink, attached }));
+      return ExitCode.succeeded;
+    }
+    const printed = new Map<string, string>();
+    const outcome = await follow(handle, settings, {
+      timeoutMs: opts.timeout * 1000,
+      onChange: (status: DeploymentStatus) => {
+        if (opts.json) return;
+        for (const s of status.steps) {
+          const key = `${s.status}`;
+          if (printed.get(s.name) === key) continue;
+          printed.set(s.name, key);
+          const extra = s.status === 'running' ? '' : ` ${formatDuration(s.durationMs)}`;
+          console.log(`  ${s.status.padEnd(11)} ${s.name}${extra}${s.detail ? `: ${s.detail}` : ''}`);
+        }
+      },
+    });
+    outcome.attached = attached;
+    printOutcome(outcome, opts.json);
+    return outcome.exitCode;
+  } finally {
+    await client.connection.close();
+  }
+}
+
+async function statusCommand(opts: { env: string; release?: string; id?: string; json: boolean }): Promise<ExitCode> {
+  const settings = loadSettings();
+  const workflowId = opts.id ?? (opts.release ? workflowIdFor(opts.env, opts.release) : undefined);
+  if (!workflowId) throw new CliExit(ExitCode.invalidInput, 'status needs --id, or --env with --release');
+  const client = await connect(settings);
+  try {
+    const handle = client.workflow.getHandle(workflowId);
+    const [description, status] = await Promise.all([handle.describe(), handle.query(deploymentStatusQuery)]);
+    if (opts.json) {
+      console.log(JSON.stringify({ workflowId, runStatus: description.status.name, status }, null, 2));
+    } else {
+      console.log(`${workflowId}: ${description.status.name}`);
+      console.log(stepTable(status.steps));
+      console.log(summaryLine(status));
+      console.log(`Temporal UI: ${workflowUiLink(settings, workflowId)}`);
+    }
+    return ExitCode.succeeded;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new CliExit(ExitCode.invalidInput, `no deployment ${workflowId}`);
+    throw err;
+  } finally {
+    await client.connection.close();
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('deployctl')
+    .description('Durable deployments of a Docker Compose app, run as Temporal workflows')
+    .showHelpAfterError()
+    .addHelpText(
+      'after',
+      `
+Exit codes:
+  0  succeeded
+  1  deployment failed; the previous release was restored and is healthy
+  2  invalid input; nothing was started
+  3  aborted or not approved
+  4  Temporal unreachable
+  5  deployment failed and the environment is not known to be healthy
+
+Environment: TEMPORAL_ADDRESS (127.0.0.1:7233), TEMPORAL_NAMESPACE (default),
+DEPLOY_TASK_QUEUE (deployments), TEMPORAL_UI_URL (http://127.0.0.1:8233)`,
+    );
+
+  program
+    .command('deploy')
+    .description('deploy a release to an environment, or attach to the deployment of it already under way')
+    .requiredOption('-e, --env <name>', 'environment name, e.g. staging')
+    .requiredOption('-r, --release <id>', 'release id, e.g. the git sha')
+    .option('-i, --image <service=ref>', 'image per service (repeatable): api=v2 or api=repo:tag', parseImageFlag)
+    .addOption(
+      new Option('--by <name>', 'who asks (recorded in the audit trail)').default(
+        process.env.GITHUB_ACTOR || process.env.USER || 'unknown',
+      ),
+    )
+    .option('--no-wait', 'start and exit without waiting for the result')
+    .option('--json', 'print one JSON document instead of progress lines', false)
+    .addOption(
+      new Option('--timeout <seconds>', 'stop waiting after this long (the deployment continues)')
+        .default(3600)
+        .argParser((v) => {
+          const n = Number(v);
+          if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive whole number of seconds');
+          return n;
+        }),
+    )
+    .action(async (opts) => {
+      process.exitCode = await deployCommand(opts);
+    });
+
+  program
+    .command('status')
+    .description('show the steps of a deployment')
+    .option('-e, --env <name>', 'environment name')
+    .option('-r, --release <id>', 'release id')
+    .option('--id <workflowId>', 'deployment (workflow) id')
+    .option('--json', 'print JSON', false)
+    .action(async (opts) => {
+      process.exitCode = await statusCommand(opts);
+    });
+
+  return program;
+}
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  const program = buildProgram();
+  program.exitOverride((err) => {
+    // Usage errors are invalid input: nothing was started.
+    process.exit(err.exitCode === 0 ? 0 : ExitCode.invalidInput);
+  });
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CliExit) {
+      console.error(`deployctl: ${err.message}`);
+      process.exitCode = err.code;
+      return;
+    }
+    console.error(`deployctl: ${(err as Error).message}`);
+    process.exitCode = ExitCode.failedUnhealthy;
+  }
+}
+
+if (require.main === module) void main();

@@ -1,0 +1,131 @@
+import { randomUUID } from 'node:crypto';
+import {
+  ApplicationFailure,
+  Client,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import type { DeployRequest } from '../config/request';
+import { workflowIdFor, type DeploymentStatus } from '../shared/deployment';
+import { deploymentStatusQuery } from '../shared/messages';
+import { DEPLOY_ENVIRONMENT, DEPLOY_RELEASE, DEPLOY_STAGE, DEPLOY_STATUS } from '../shared/searchAttributes';
+import { workflowUiLink, type Settings } from '../shared/settings';
+import { ExitCode } from './exitCodes';
+
+export interface DeployOutcome {
+  exitCode: ExitCode;
+  workflowId: string;
+  runId?: string;
+  uiLink: string;
+  attached: boolean;
+  status?: DeploymentStatus;
+  error?: string;
+}
+
+/**
+ * Start the deployment, or attach to the one already running or finished for this
+ * environment and release: a CI retry never deploys twice. A failed one may be retried.
+ */
+export async function startOrAttach(
+  client: Client,
+  settings: Settings,
+  request: DeployRequest,
+): Promise<{ handle: WorkflowHandle; attached: boolean }> {
+  const workflowId = workflowIdFor(request.environment, request.release);
+  const nonce = randomUUID();
+  try {
+    const handle = await client.workflow.start('deployEnvironment', {
+      taskQueue: settings.taskQueue,
+      workflowId,
+      args: [request],
+      memo: { startNonce: nonce },
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+      staticSummary: `Deploy ${request.release} to ${request.environment} (requested by ${request.requestedBy})`,
+      typedSearchAttributes: [
+        { key: DEPLOY_ENVIRONMENT, value: request.environment },
+        { key: DEPLOY_RELEASE, value: request.release },
+        { key: DEPLOY_STAGE, value: 'queued' },
+        { key: DEPLOY_STATUS, value: 'running' },
+      ],
+    });
+    // USE_EXISTING hands back the running execution: only the one we started carries our nonce.
+    const { memo } = await handle.describe();
+    return { handle, attached: memo?.startNonce !== nonce };
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      return { handle: client.workflow.getHandle(workflowId), attached: true };
+    }
+    throw err;
+  }
+}
+
+export function statusFromFailure(err: unknown): DeploymentStatus | undefined {
+  if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure) {
+    const [details] = err.cause.details ?? [];
+    if (details && typeof details === 'object' && 'outcome' in details) return details as DeploymentStatus;
+  }
+  return undefined;
+}
+
+export function exitCodeFor(status: DeploymentStatus | undefined, failureType?: string): ExitCode {
+  if (failureType === 'InvalidInput') return ExitCode.invalidInput;
+  if (failureType === 'DeploymentAborted') return ExitCode.aborted;
+  if (!status) return ExitCode.failedUnhealthy;
+  if (status.outcome === 'succeeded') return ExitCode.succeeded;
+  if (status.outcome === 'rolled-back' && status.rollback?.healthy) return ExitCode.rolledBack;
+  return ExitCode.failedUnhealthy;
+}
+
+/**
+ * Wait for the result while polling the status query, calling `onStep` for each change so
+ * the caller can print progress. Every poll has a deadline; the whole wait has one too.
+ */
+export async function follow(
+  handle: WorkflowHandle,
+  settings: Settings,
+  opts: { onChange?: (status: DeploymentStatus) => void; pollMs?: number; timeoutMs: number },
+): Promise<DeployOutcome> {
+  let lastSeen = '';
+  let done = false;
+  const poll = async () => {
+    while (!done) {
+      try {
+        const status = await handle.query(deploymentStatusQuery);
+        const key = JSON.stringify(status.steps.map((s) => [s.name, s.status]));
+        if (key !== lastSeen) {
+          lastSeen = key;
+          opts.onChange?.(status);
+        }
+      } catch {
+        // Not yet picked up by a worker, or finished between polls: the result decides.
+      }
+      await new Promise((r) => setTimeout(r, opts.pollMs ?? 1000));
+    }
+  };
+  const poller = poll();
+  const base = { workflowId: handle.workflowId, uiLink: workflowUiLink(settings, handle.workflowId), attached: false };
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const status = (await Promise.race([
+      handle.result(),
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`gave up waiting after ${opts.timeoutMs / 1000} s; the deployment goes on`)),
+          opts.timeoutMs,
+        );
+      }),
+    ])) as DeploymentStatus;
+    return { ...base, exitCode: exitCodeFor(status), status };
+  } catch (err) {
+    const status = statusFromFailure(err);
+    const type = err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure ? err.cause.type : undefined;
+    const message = err instanceof WorkflowFailedError && err.cause ? err.cause.message : (err as Error).message;
+    return { ...base, exitCode: exitCodeFor(status, type ?? undefined), status, error: message };
+  } finally {
+    done = true;
+    clearTimeout(timer);
+    await poller;
+  }
+}

@@ -1,0 +1,15 @@
+/** Exit codes of deployctl, documented in the README; CI branches on them. */
+export const ExitCode = {
+  succeeded: 0,
+  /** The deployment failed; compensation restored the previous release and it is healthy. */
+  rolledBack: 1,
+  /** The request was rejected before anything started (bad flags, unknown environment, bad image). */
+  invalidInput: 2,
+  /** An operator aborted it or the approval deadline passed. */
+  aborted: 3,
+  /** Temporal could not be reached; nothing is known to have started. */
+  temporalUnreachable: 4,
+  /** The deployment failed and the environment is not known to be healthy: someone must look. */
+  failedUnhealthy: 5,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];

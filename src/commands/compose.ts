@@ -1,0 +1,41 @@
+import type { EnvironmentConfig, HostConfig } from '../config/schema';
+import { remoteLayout } from './layout';
+
+export type Argv = readonly string[];
+
+/** The compose invocation every command shares: project name, directory, env file and files pinned. */
+export function composeBase(env: EnvironmentConfig, host: HostConfig): string[] {
+  const layout = remoteLayout(env, host);
+  return [
+    ...env.composeCommand,
+    '--project-name',
+    env.project,
+    '--project-directory',
+    layout.appDir,
+    '--env-file',
+    layout.envFile,
+    ...layout.composeFiles.flatMap((f) => ['--file', f]),
+  ];
+}
+
+export function composePull(env: EnvironmentConfig, host: HostConfig): Argv {
+  return [...composeBase(env, host), 'pull', '--quiet'];
+}
+
+/** Bring one service up (its dependencies too, if they are missing or changed). */
+export function composeUpService(env: EnvironmentConfig, host: HostConfig, service: string): Argv {
+  return [...composeBase(env, host), 'up', '--detach', service];
+}
+
+/** Bring the rest of the stack (e.g. the proxy) up and remove services no longer in the files. */
+export function composeUpAll(env: EnvironmentConfig, host: HostConfig): Argv {
+  return [...composeBase(env, host), 'up', '--detach', '--remove-orphans'];
+}
+
+export function composePs(env: EnvironmentConfig, host: HostConfig): Argv {
+  return [...composeBase(env, host), 'ps'];
+}
+
+export function composeDown(env: EnvironmentConfig, host: HostConfig): Argv {
+  return [...composeBase(env, host), 'down', '--remove-orphans'];
+}

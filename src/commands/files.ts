@@ -1,0 +1,29 @@
+import type { Argv } from './compose';
+
+export function makeDirectory(dir: string): Argv {
+  return ['mkdir', '-p', dir];
+}
+
+/** Atomic replace: content is uploaded to a temporary name first, then renamed over the target. */
+export function moveIntoPlace(tmp: string, target: string): Argv {
+  return ['mv', '-f', tmp, target];
+}
+
+export function restrictToOwner(path: string): Argv {
+  return ['chmod', '600', path];
+}
+
+/** Print a file if it exists, nothing (exit 0) if it does not. Values travel as arguments, never as script text. */
+export function readOptionalFile(path: string): Argv {
+  return ['sh', '-c', 'if [ -f "$1" ]; then cat "$1"; fi', 'read-optional', path];
+}
+
+/** Keep the old record before writing a new one (no-op when there is none yet). */
+export function copyIfExists(from: string, to: string): Argv {
+  return ['sh', '-c', 'if [ -f "$1" ]; then cp -f "$1" "$2"; fi', 'copy-if-exists', from, to];
+}
+
+/** Append one line to the audit log; the line is an argument, so its content is never interpreted. */
+export function appendAuditLine(file: string, line: string): Argv {
+  return ['sh', '-c', 'printf "%s\\n" "$1" >> "$2"', 'audit', line, file];
+}

@@ -1,0 +1,33 @@
+import { posix } from 'node:path';
+import type { EnvironmentConfig, HostConfig } from '../config/schema';
+
+/**
+ * Where an environment lives on a host. One directory per compose project:
+ *   <baseDir>/<project>/            compose files, uploaded as-is
+ *   <baseDir>/<project>/.env        settings, images and secrets (mode 0600)
+ *   <baseDir>/<project>/releases/   current.json and previous.json release records
+ *   <baseDir>/<project>/audit.log   append-only audit trail
+ */
+export interface RemoteLayout {
+  appDir: string;
+  envFile: string;
+  releasesDir: string;
+  currentRelease: string;
+  previousRelease: string;
+  auditLog: string;
+  composeFiles: string[];
+}
+
+export function remoteLayout(env: EnvironmentConfig, host: HostConfig): RemoteLayout {
+  const appDir = posix.join(host.baseDir, env.project);
+  const releasesDir = posix.join(appDir, 'releases');
+  return {
+    appDir,
+    envFile: posix.join(appDir, '.env'),
+    releasesDir,
+    currentRelease: posix.join(releasesDir, 'current.json'),
+    previousRelease: posix.join(releasesDir, 'previous.json'),
+    auditLog: posix.join(appDir, 'audit.log'),
+    composeFiles: env.composeFiles.map((f) => posix.join(appDir, posix.basename(f))),
+  };
+}

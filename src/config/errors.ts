@@ -1,0 +1,44 @@
+import type { z } from 'zod';
+
+/** A config or input problem: names the source (file or argument), the key, the value and the rule. */
+export class ConfigError extends Error {
+  constructor(
+    message: string,
+    readonly source: string,
+    readonly problems: string[],
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+function describeValue(value: unknown): string {
+  if (value === undefined) return 'missing';
+  const text = typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function valueAt(root: unknown, path: PropertyKey[]): unknown {
+  let cur: unknown = root;
+  for (const key of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[key];
+  }
+  return cur;
+}
+
+/** One line per zod issue: `key.path: value "x" must be ...`. */
+export function describeZodIssues(error: z.ZodError, input: unknown): string[] {
+  return error.issues.map((issue) => {
+    const key = issue.path.length ? issue.path.map(String).join('.') : '(root)';
+    if (issue.code === 'unrecognized_keys') {
+      return `${key}: unknown key(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} are not allowed`;
+    }
+    return `${key}: value ${describeValue(valueAt(input, issue.path))} ${issue.message}`;
+  });
+}
+
+export function configErrorFromZod(source: string, error: z.ZodError, input: unknown): ConfigError {
+  const problems = describeZodIssues(error, input);
+  return new ConfigError(`${source} is invalid:\n  ${problems.join('\n  ')}`, source, problems);
+}

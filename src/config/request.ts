@@ -1,0 +1,66 @@
+import { z } from 'zod';
+import { imageRepositorySchema, nameSchema } from './schema';
+import { configErrorFromZod } from './errors';
+
+export const RELEASE_RULE = 'letters, digits and . _ - only, starting with a letter or digit, at most 64 characters';
+export const releaseSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, { message: `must be ${RELEASE_RULE}` });
+
+export const TAG_RULE = 'a tag (letters, digits, _ . -, at most 128) or repository:tag or repository@sha256:<64 hex>';
+const tagPattern = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const digestPattern = /^sha256:[a-f0-9]{64}$/;
+
+/** A tag ("v2") or a full reference whose repository must match the service's configured one. */
+export const imageRefSchema = z
+  .string()
+  .max(300)
+  .refine((ref) => parseImageRef(ref) !== undefined, { message: `must be ${TAG_RULE}` });
+
+export interface ParsedImageRef {
+  repository?: string;
+  tag?: string;
+  digest?: string;
+}
+
+export function parseImageRef(ref: string): ParsedImageRef | undefined {
+  if (tagPattern.test(ref)) return { tag: ref };
+  const at = ref.indexOf('@');
+  if (at > 0) {
+    const repository = ref.slice(0, at);
+    const digest = ref.slice(at + 1);
+    if (imageRepositorySchema.safeParse(repository).success && digestPattern.test(digest)) {
+      return { repository, digest };
+    }
+    return undefined;
+  }
+  const colon = ref.lastIndexOf(':');
+  if (colon <= 0) return undefined;
+  const repository = ref.slice(0, colon);
+  const tag = ref.slice(colon + 1);
+  if (tag.includes('/') || !tagPattern.test(tag)) return undefined;
+  return imageRepositorySchema.safeParse(repository).success ? { repository, tag } : undefined;
+}
+
+export const actorSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/, { message: 'must be a user name of letters, digits and . _ @ + -' });
+
+export const deployRequestSchema = z
+  .object({
+    environment: nameSchema,
+    release: releaseSchema,
+    images: z
+      .record(nameSchema, imageRefSchema)
+      .refine((m) => Object.keys(m).length > 0, { message: 'must name at least one service image' }),
+    requestedBy: actorSchema,
+  })
+  .strict();
+
+export type DeployRequest = z.infer<typeof deployRequestSchema>;
+
+export function parseDeployRequest(input: unknown, source = 'deploy request'): DeployRequest {
+  const parsed = deployRequestSchema.safeParse(input);
+  if (!parsed.success) throw configErrorFromZod(source, parsed.error, input);
+  return parsed.data;
+}

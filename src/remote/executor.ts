@@ -1,0 +1,204 @@
+import { readFileSync } from 'node:fs';
+import { posix } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { NodeSSH } from 'node-ssh';
+import { quote } from 'shell-quote';
+import type { HostConfig } from '../config/schema';
+import type { Argv } from '../commands/compose';
+import { makeDirectory, moveIntoPlace, restrictToOwner } from '../commands/files';
+import { redact } from './redact';
+
+/**
+ * The one way this project touches a server. Commands arrive as argv arrays built by
+ * src/commands; this module alone turns them into a shell line (quoted, so no value is
+ * ever interpreted), enforces a deadline on each, and refuses hosts whose key is not the
+ * pinned one.
+ */
+
+export interface RunOptions {
+  /** Hard deadline for the command; the channel is closed when it passes. */
+  timeoutMs: number;
+  /** Exit codes that count as success (default: only 0). */
+  okCodes?: number[];
+  /** Called with output as it arrives (already redacted). */
+  onOutput?: (chunk: string) => void;
+  /** Aborts the command (e.g. the activity's cancellation signal). */
+  signal?: AbortSignal;
+  /** Values that must never appear in errors or output (secrets). */
+  secrets?: string[];
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class RemoteCommandError extends Error {
+  constructor(
+    message: string,
+    readonly host: string,
+    readonly command: string,
+    readonly code: number | null,
+    readonly stderrTail: string,
+  ) {
+    super(message);
+    this.name = 'RemoteCommandError';
+  }
+}
+
+export class HostKeyMismatchError extends Error {
+  constructor(readonly host: string) {
+    super(
+      `host key of ${host} does not match the pinned key in the environment config; refusing to connect ` +
+        '(if the server was rebuilt, verify its new key out of band and update hostKey)',
+    );
+    this.name = 'HostKeyMismatchError';
+  }
+}
+
+export function shellLine(argv: Argv): string {
+  if (argv.length === 0) throw new Error('empty command');
+  return quote([...argv]);
+}
+
+function pinnedKeyBlob(hostKey: string): Buffer {
+  const [, base64] = hostKey.trim().split(/\s+/);
+  return Buffer.from(base64 ?? '', 'base64');
+}
+
+const TAIL_CHARS = 2000;
+const tail = (text: string) => (text.length > TAIL_CHARS ? `...${text.slice(-TAIL_CHARS)}` : text);
+
+export class RemoteHost {
+  private constructor(
+    readonly config: HostConfig,
+    private readonly ssh: NodeSSH,
+  ) {}
+
+  static async connect(config: HostConfig, opts: { timeoutMs?: number } = {}): Promise<RemoteHost> {
+    const ssh = new NodeSSH();
+    const expected = pinnedKeyBlob(config.hostKey);
+    let mismatch = false;
+    try {
+      await ssh.connect({
+        host: config.address.replace(/^\[|\]$/g, ''),
+        port: config.port,
+        username: config.user,
+        privateKey: readFileSync(config.privateKeyPath, 'utf8'),
+        readyTimeout: opts.timeoutMs ?? 15_000,
+        keepaliveInterval: 5_000,
+        keepaliveCountMax: 3,
+        hostVerifier: (key: Buffer) => {
+          mismatch = !key.equals(expected);
+          return !mismatch;
+        },
+      });
+    } catch (err) {
+      ssh.dispose();
+      if (mismatch) throw new HostKeyMismatchError(`${config.name} (${config.address}:${config.port})`);
+      throw new Error(
+        `cannot connect to ${config.name} (${config.user}@${config.address}:${config.port}): ${(err as Error).message}`,
+      );
+    }
+    return new RemoteHost(config, ssh);
+  }
+
+  /** Run one command; resolves with its result when the exit code is allowed, rejects otherwise. */
+  async run(argv: Argv, opts: RunOptions): Promise<RunResult> {
+    const line = shellLine(argv);
+    const secrets = opts.secrets ?? [];
+    const shown = redact(line, secrets);
+    let stdout = '';
+    let stderr = '';
+    let channel: { close(): void } | undefined;
+    let stopReason: string | undefined;
+    const stop = (reason: string) => {
+      stopReason = reason;
+      channel?.close();
+    };
+    const timer = setTimeout(() => stop(`timed out after ${opts.timeoutMs} ms`), opts.timeoutMs);
+    const onAbort = () => stop('cancelled');
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      if (opts.signal?.aborted) throw new Error('cancelled before start');
+      const response = await this.ssh.execCommand(line, {
+        onChannel: (ch) => {
+          channel = ch;
+          if (stopReason) ch.close();
+        },
+        onStdout: (chunk) => {
+          const text = redact(chunk.toString('utf8'), secrets);
+          stdout += text;
+          opts.onOutput?.(text);
+        },
+        onStderr: (chunk) => {
+          const text = redact(chunk.toString('utf8'), secrets);
+          stderr += text;
+          opts.onOutput?.(text);
+        },
+      });
+      if (stopReason) {
+        throw new RemoteCommandError(
+          `${this.config.name}: \`${shown}\` ${stopReason}`,
+          this.config.name,
+          shown,
+          null,
+          tail(stderr),
+        );
+      }
+      const code = response.code ?? -1;
+      if (!(opts.okCodes ?? [0]).includes(code)) {
+        throw new RemoteCommandError(
+          `${this.config.name}: \`${shown}\` exited with ${code}${response.signal ? ` (signal ${response.signal})` : ''}: ${tail(stderr || stdout).trim()}`,
+          this.config.name,
+          shown,
+          code,
+          tail(stderr),
+        );
+      }
+      return { code, stdout, stderr };
+    } finally {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * Write a file atomically: upload under a temporary name in the same directory, set its
+   * mode, then rename over the target. A retry after a dropped connection finds either the
+   * old file or the new one, never half of one.
+   */
+  async writeFile(remotePath: string, content: string, opts: { mode?: 0o600 | 0o644; timeoutMs: number }): Promise<void> {
+    const dir = posix.dirname(remotePath);
+    const tmp = posix.join(dir, `.${posix.basename(remotePath)}.${randomBytes(6).toString('hex')}.tmp`);
+    await this.run(makeDirectory(dir), { timeoutMs: opts.timeoutMs });
+    await this.ssh.withSFTP(
+      (sftp) =>
+        new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`upload of ${remotePath} timed out`)), opts.timeoutMs);
+          sftp.writeFile(tmp, content, { mode: opts.mode ?? 0o644 }, (err: Error | null | undefined) => {
+            clearTimeout(timer);
+            if (err) reject(new Error(`${this.config.name}: upload of ${remotePath} failed: ${err.message}`));
+            else resolve();
+          });
+        }),
+    );
+    if ((opts.mode ?? 0o644) === 0o600) await this.run(restrictToOwner(tmp), { timeoutMs: opts.timeoutMs });
+    await this.run(moveIntoPlace(tmp, remotePath), { timeoutMs: opts.timeoutMs });
+  }
+
+  dispose(): void {
+    this.ssh.dispose();
+  }
+}
+
+/** Connect, run `fn`, always disconnect. */
+export async function withHost<T>(config: HostConfig, fn: (host: RemoteHost) => Promise<T>): Promise<T> {
+  const host = await RemoteHost.connect(config);
+  try {
+    return await fn(host);
+  } finally {
+    host.dispose();
+  }
+}

@@ -1,0 +1,43 @@
+import { basename, dirname, resolve } from 'node:path';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createActivities } from './activities';
+import { loadSettings, type Settings } from './shared/settings';
+
+/** Compose files in configs are relative to the project root: one level up from src/, two from dist/src/. */
+export const PROJECT_ROOT = resolve(__dirname, basename(dirname(__dirname)) === 'dist' ? '../..' : '..');
+
+export async function createWorker(
+  settings: Settings,
+  connection: NativeConnection,
+  workerEnv: NodeJS.ProcessEnv = process.env,
+): Promise<Worker> {
+  return Worker.create({
+    connection,
+    namespace: settings.namespace,
+    taskQueue: settings.taskQueue,
+    workflowsPath: require.resolve('./workflows'),
+    activities: createActivities({ configDir: resolve(settings.configDir), projectRoot: PROJECT_ROOT, workerEnv }),
+  });
+}
+
+async function main(): Promise<void> {
+  const settings = loadSettings();
+  const connection = await NativeConnection.connect({ address: settings.temporalAddress });
+  try {
+    const worker = await createWorker(settings, connection);
+    console.log(
+      `worker: task queue "${settings.taskQueue}" on ${settings.temporalAddress} (namespace ${settings.namespace}), configs in ${resolve(settings.configDir)}`,
+    );
+    // Worker.run resolves after SIGINT/SIGTERM, once in-flight tasks are done.
+    await worker.run();
+  } finally {
+    await connection.close();
+  }
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(`worker failed: ${(err as Error).message}`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,21 @@
+import type { ActivityOptions } from '@temporalio/workflow';
+
+/**
+ * Timeouts and retries of every activity, in one table. Anything that waits heartbeats, so
+ * a dead worker is noticed within heartbeatTimeout instead of startToCloseTimeout.
+ */
+const retry = { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s' } as const;
+
+export const activityPolicies = {
+  /** Reads config and the current release record: quick, and a bad request is not retried. */
+  resolvePlan: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 5 } },
+  /** Uploads compose files and the env file; idempotent (atomic renames). */
+  uploadRelease: { startToCloseTimeout: '2m', retry: { ...retry, maximumAttempts: 5 } },
+  /** Image pulls can be slow; heartbeats show it is alive. */
+  pullImages: { startToCloseTimeout: '15m', heartbeatTimeout: '1m', retry: { ...retry, maximumAttempts: 5 } },
+  startServices: { startToCloseTimeout: '10m', heartbeatTimeout: '1m', retry: { ...retry, maximumAttempts: 3 } },
+  /** Its own deadline comes from the environment config; this is only the outer bound. */
+  waitForHealth: { startToCloseTimeout: '65m', heartbeatTimeout: '30s', retry: { ...retry, maximumAttempts: 2 } },
+  recordRelease: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 5 } },
+  stopRelease: { startToCloseTimeout: '5m', heartbeatTimeout: '1m', retry: { ...retry, maximumAttempts: 3 } },
+} satisfies Record<string, ActivityOptions>;

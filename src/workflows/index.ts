@@ -1,0 +1,1 @@
+export { deployEnvironment } from './deployEnvironment';
