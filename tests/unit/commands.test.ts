@@ -1,0 +1,85 @@
+import { composeBase, composeDown, composePull, composeUpAll, composeUpService } from '../../src/commands/compose';
+import { appendAuditLine, copyIfExists, makeDirectory, moveIntoPlace, readOptionalFile, restrictToOwner } from '../../src/commands/files';
+import { remoteLayout } from '../../src/commands/layout';
+import { shellLine } from '../../src/remote/executor';
+import { stagingFixture } from './helpers';
+
+const env = stagingFixture();
+const host = env.hosts[0];
+const base = [
+  'docker', 'compose',
+  '--project-name', 'shop',
+  '--project-directory', '/srv/apps/shop',
+  '--env-file', '/srv/apps/shop/.env',
+  '--file', '/srv/apps/shop/docker-compose.yml',
+];
+
+describe('remote layout', () => {
+  test('one directory per compose project under the host base dir', () => {
+    expect(remoteLayout(env, host)).toEqual({
+      appDir: '/srv/apps/shop',
+      envFile: '/srv/apps/shop/.env',
+      releasesDir: '/srv/apps/shop/releases',
+      currentRelease: '/srv/apps/shop/releases/current.json',
+      previousRelease: '/srv/apps/shop/releases/previous.json',
+      auditLog: '/srv/apps/shop/audit.log',
+      composeFiles: ['/srv/apps/shop/docker-compose.yml'],
+    });
+  });
+});
+
+describe('compose commands', () => {
+  test('base pins project, directory, env file and files', () => {
+    expect(composeBase(env, host)).toEqual(base);
+  });
+  test('the lab compose command replaces the prefix only', () => {
+    expect(composeBase({ ...env, composeCommand: ['docker-compose'] }, host).slice(0, 3)).toEqual([
+      'docker-compose', '--project-name', 'shop',
+    ]);
+  });
+  test('pull', () => expect(composePull(env, host)).toEqual([...base, 'pull', '--quiet']));
+  test('up one service', () => expect(composeUpService(env, host, 'api')).toEqual([...base, 'up', '--detach', 'api']));
+  test('up the rest', () => expect(composeUpAll(env, host)).toEqual([...base, 'up', '--detach', '--remove-orphans']));
+  test('down', () => expect(composeDown(env, host)).toEqual([...base, 'down', '--remove-orphans']));
+});
+
+describe('file commands', () => {
+  test('exact argv', () => {
+    expect(makeDirectory('/a/b')).toEqual(['mkdir', '-p', '/a/b']);
+    expect(moveIntoPlace('/a/.x.tmp', '/a/x')).toEqual(['mv', '-f', '/a/.x.tmp', '/a/x']);
+    expect(restrictToOwner('/a/.env')).toEqual(['chmod', '600', '/a/.env']);
+    expect(readOptionalFile('/a/c.json')).toEqual(['sh', '-c', 'if [ -f "$1" ]; then cat "$1"; fi', 'read-optional', '/a/c.json']);
+    expect(copyIfExists('/a/c', '/a/p')).toEqual(['sh', '-c', 'if [ -f "$1" ]; then cp -f "$1" "$2"; fi', 'copy-if-exists', '/a/c', '/a/p']);
+    expect(appendAuditLine('/a/audit.log', '{"x":1}')).toEqual([
+      'sh', '-c', 'printf "%s\\n" "$1" >> "$2"', 'audit', '{"x":1}', '/a/audit.log',
+    ]);
+  });
+});
+
+describe('shell line quoting', () => {
+  test('plain words stay plain', () => {
+    expect(shellLine(composePull(env, host))).toBe(
+      'docker compose --project-name shop --project-directory /srv/apps/shop --env-file /srv/apps/shop/.env --file /srv/apps/shop/docker-compose.yml pull --quiet',
+    );
+  });
+  test('hostile values are passed as data, never interpreted', () => {
+    const line = shellLine(appendAuditLine('/a/audit.log', `x'; rm -rf / #$(id)\`id\`\nnext`));
+    expect(line).toBe(`sh -c 'printf "%s\\n" "$1" >> "$2"' audit "x'; rm -rf / #\\$(id)\\\`id\\\`\nnext" /a/audit.log`);
+  });
+  test('an empty argument survives as an empty word', () => {
+    expect(shellLine(['printf', '%s', ''])).toBe("printf %s ''");
+  });
+  test('an empty command is refused', () => {
+    expect(() => shellLine([])).toThrow('empty command');
+  });
+});
+
+describe('quoting as a real shell sees it', () => {
+  const hostile = [`it's $(touch /tmp/pwned) \`id\` ; rm -rf / && echo "x" | cat > y\n\\ * ?`, '', ' lead', '--flag'];
+  test.each(hostile)('sh receives %j unchanged', (value) => {
+    const { spawnSync } = jest.requireActual<typeof import('node:child_process')>('node:child_process');
+    const out = spawnSync('sh', ['-c', shellLine(['printf', '%s', value])], { encoding: 'utf8' });
+    expect(out.status).toBe(0);
+    expect(out.stdout).toBe(value);
+  });
+});
