@@ -173,7 +173,8 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
         state.outcome = 'failed';
       }
     }
-    if (p.previous) {
+    // Health is only worth verifying when every undo step ran; otherwise the state is unknown.
+    if (p.previous && state.outcome === 'rolled-back') {
       state.rollback.restoredRelease = p.previous.release;
       try {
         await step('rollback: health', () =>
