@@ -273,19 +273,22 @@ podman_conf "podman lab registry" registries "$REGISTRIES_CONF"
 
 # --- project-local Python tools (.tools/venv) ------------------------------------------------
 mkdir -p "$TOOLS"
-if [[ ! -x "$VENV/bin/python" ]]; then
+if "$VENV/bin/python" -c '' >/dev/null 2>&1; then
+  say "python venv" "ok (.tools/venv, $("$VENV/bin/python" --version 2>&1))"
+else
   if ! command -v python3 >/dev/null 2>&1; then
     fail "python venv" "python3 is not on PATH (Debian: apt-get install -y python3 python3-venv)"
     exit 1
   fi
-  say "python venv" "installing (python3 -m venv .tools/venv)"
-  if ! run_logged venv python3 -m venv "$VENV"; then
-    rm -rf "$VENV"
-    fail "python venv" "python3 -m venv failed (Debian: apt-get install -y python3-venv)"
+  if [[ -e "$VENV" ]]; then
+    say "python venv" "installing because .tools/venv does not run (python3 -m venv --clear .tools/venv)"
+  else
+    say "python venv" "installing (python3 -m venv .tools/venv)"
+  fi
+  if ! run_logged venv python3 -m venv --clear "$VENV"; then
+    fail "python venv" "python3 -m venv failed (see the log above; on Debian: apt-get install -y python3-venv)"
     exit 1
   fi
-else
-  say "python venv" "ok (.tools/venv, $("$VENV/bin/python" --version 2>&1))"
 fi
 
 # pick_binary ITEM ENVVAR NAME: sets $picked to ENVVAR's path, a NAME on PATH outside the venv,
