@@ -7,7 +7,17 @@ const base = {
 module.exports = {
   projects: [
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/tests/unit/**/*.test.ts'] },
-    { ...base, displayName: 'workflow', testMatch: ['<rootDir>/tests/workflow/**/*.test.ts'], setupFilesAfterEnv: ['<rootDir>/tests/setup/workflowTimeout.ts'] },
-    { ...base, displayName: 'integration', testMatch: ['<rootDir>/tests/integration/**/*.test.ts'], setupFilesAfterEnv: ['<rootDir>/tests/setup/integrationTimeout.ts'] },
+    {
+      ...base,
+      displayName: 'workflow',
+      testMatch: ['<rootDir>/tests/workflow/**/*.test.ts'],
+      setupFilesAfterEnv: ['<rootDir>/tests/setup/workflowTimeout.ts'],
+    },
+    {
+      ...base,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/tests/integration/**/*.test.ts'],
+      setupFilesAfterEnv: ['<rootDir>/tests/setup/integrationTimeout.ts'],
+    },
   ],
 };

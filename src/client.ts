@@ -21,7 +21,10 @@ class CliExit extends Error {
 
 function parseImageFlag(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const eq = value.indexOf('=');
-  if (eq <= 0) throw new InvalidArgumentError(`"${value}" must be SERVICE=IMAGE (e.g. api=v2 or api=ghcr.io/acme/api:v2)`);
+  if (eq <= 0)
+    throw new InvalidArgumentError(
+      `"${value}" must be SERVICE=IMAGE (e.g. api=v2 or api=ghcr.io/acme/api:v2)`,
+    );
   return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
 }
 
@@ -68,7 +71,8 @@ async function deployCommand(opts: {
       'deploy flags',
     );
   } catch (err) {
-    if (err instanceof ConfigError) throw new CliExit(ExitCode.invalidInput, `${err.message}\nnothing was started`);
+    if (err instanceof ConfigError)
+      throw new CliExit(ExitCode.invalidInput, `${err.message}\nnothing was started`);
     throw err;
   }
   const client = await connect(settings);
@@ -105,7 +109,12 @@ async function deployCommand(opts: {
   }
 }
 
-async function statusCommand(opts: { env: string; release?: string; id?: string; json: boolean }): Promise<ExitCode> {
+async function statusCommand(opts: {
+  env: string;
+  release?: string;
+  id?: string;
+  json: boolean;
+}): Promise<ExitCode> {
   const settings = loadSettings();
   const workflowId = opts.id ?? (opts.release ? workflowIdFor(opts.env, opts.release) : undefined);
   if (!workflowId) throw new CliExit(ExitCode.invalidInput, 'status needs --id, or --env with --release');
@@ -123,7 +132,8 @@ async function statusCommand(opts: { env: string; release?: string; id?: string;
     }
     return ExitCode.succeeded;
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw new CliExit(ExitCode.invalidInput, `no deployment ${workflowId}`);
+    if (err instanceof WorkflowNotFoundError)
+      throw new CliExit(ExitCode.invalidInput, `no deployment ${workflowId}`);
     throw err;
   } finally {
     await client.connection.close();
@@ -154,7 +164,11 @@ DEPLOY_TASK_QUEUE (deployments), TEMPORAL_UI_URL (http://127.0.0.1:8233)`,
     .description('deploy a release to an environment, or attach to the deployment of it already under way')
     .requiredOption('-e, --env <name>', 'environment name, e.g. staging')
     .requiredOption('-r, --release <id>', 'release id, e.g. the git sha')
-    .option('-i, --image <service=ref>', 'image per service (repeatable): api=v2 or api=repo:tag', parseImageFlag)
+    .option(
+      '-i, --image <service=ref>',
+      'image per service (repeatable): api=v2 or api=repo:tag',
+      parseImageFlag,
+    )
     .addOption(
       new Option('--by <name>', 'who asks (recorded in the audit trail)').default(
         process.env.GITHUB_ACTOR || process.env.USER || 'unknown',
@@ -167,7 +181,8 @@ DEPLOY_TASK_QUEUE (deployments), TEMPORAL_UI_URL (http://127.0.0.1:8233)`,
         .default(3600)
         .argParser((v) => {
           const n = Number(v);
-          if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive whole number of seconds');
+          if (!Number.isInteger(n) || n <= 0)
+            throw new InvalidArgumentError('must be a positive whole number of seconds');
           return n;
         }),
     )

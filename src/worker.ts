@@ -16,7 +16,11 @@ export async function createWorker(
     namespace: settings.namespace,
     taskQueue: settings.taskQueue,
     workflowsPath: require.resolve('./workflows'),
-    activities: createActivities({ configDir: resolve(settings.configDir), projectRoot: PROJECT_ROOT, workerEnv }),
+    activities: createActivities({
+      configDir: resolve(settings.configDir),
+      projectRoot: PROJECT_ROOT,
+      workerEnv,
+    }),
   });
 }
 

@@ -10,7 +10,11 @@ export interface AuditEntry {
 }
 
 /** One JSON line per event in the host's append-only audit log: what, who, when, result. */
-export function auditLine(plan: Pick<DeployPlan, 'deploymentId' | 'request'>, entry: AuditEntry, now = new Date()): string {
+export function auditLine(
+  plan: Pick<DeployPlan, 'deploymentId' | 'request'>,
+  entry: AuditEntry,
+  now = new Date(),
+): string {
   return JSON.stringify({
     at: now.toISOString(),
     deployment: plan.deploymentId,

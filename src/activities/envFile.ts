@@ -24,7 +24,8 @@ export function buildEnvFile(
     `APP_RELEASE=${plan.request.release}`,
   ];
   for (const [key, value] of Object.entries(plan.environment.env)) lines.push(`${key}=${value}`);
-  for (const service of plan.environment.services) lines.push(`${imageVariable(service.name)}=${plan.images[service.name]}`);
+  for (const service of plan.environment.services)
+    lines.push(`${imageVariable(service.name)}=${plan.images[service.name]}`);
   const secretValues: string[] = [];
   for (const [key, { fromEnv }] of Object.entries(plan.environment.secrets)) {
     const value = workerEnv[fromEnv];

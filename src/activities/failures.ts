@@ -14,8 +14,11 @@ export const FailureType = {
 /** Map known errors to non-retryable failures; anything else stays retryable (network, SSH drops). */
 export function toApplicationFailure(err: unknown): unknown {
   if (err instanceof ApplicationFailure) return err;
-  if (err instanceof ConfigError) return ApplicationFailure.nonRetryable(err.message, FailureType.invalidInput, err.problems);
-  if (err instanceof HostKeyMismatchError) return ApplicationFailure.nonRetryable(err.message, FailureType.hostKeyMismatch);
-  if (err instanceof MissingSecretError) return ApplicationFailure.nonRetryable(err.message, FailureType.missingSecret);
+  if (err instanceof ConfigError)
+    return ApplicationFailure.nonRetryable(err.message, FailureType.invalidInput, err.problems);
+  if (err instanceof HostKeyMismatchError)
+    return ApplicationFailure.nonRetryable(err.message, FailureType.hostKeyMismatch);
+  if (err instanceof MissingSecretError)
+    return ApplicationFailure.nonRetryable(err.message, FailureType.missingSecret);
   return err;
 }

@@ -43,7 +43,9 @@ function versionCheck(release: string) {
   return (body: string): string | undefined => {
     try {
       const reported = (JSON.parse(body) as { release?: unknown }).release;
-      return reported === release ? undefined : `reports release ${JSON.stringify(reported)}, expected ${JSON.stringify(release)}`;
+      return reported === release
+        ? undefined
+        : `reports release ${JSON.stringify(reported)}, expected ${JSON.stringify(release)}`;
     } catch {
       return 'version endpoint did not answer JSON';
     }
@@ -56,7 +58,8 @@ export async function probeAll(environment: EnvironmentConfig, release: string):
   for (const host of environment.hosts) {
     for (const service of environment.services) {
       probes.push(probe(expandUrl(service.readinessUrl, host.address), () => undefined));
-      if (service.versionUrl) probes.push(probe(expandUrl(service.versionUrl, host.address), versionCheck(release)));
+      if (service.versionUrl)
+        probes.push(probe(expandUrl(service.versionUrl, host.address), versionCheck(release)));
     }
   }
   return Promise.all(probes);

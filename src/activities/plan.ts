@@ -21,7 +21,9 @@ export function resolveImages(
   for (const [service, ref] of Object.entries(request.images)) {
     const config = environment.services.find((s) => s.name === service);
     if (!config) {
-      problems.push(`images.${service}: service "${service}" is not in environment "${environment.name}" (known: ${known.join(', ')})`);
+      problems.push(
+        `images.${service}: service "${service}" is not in environment "${environment.name}" (known: ${known.join(', ')})`,
+      );
       continue;
     }
     const parsed = parseImageRef(ref);
@@ -44,7 +46,11 @@ export function resolveImages(
     else problems.push(`images.${service}: no image given and none is deployed yet in "${environment.name}"`);
   }
   if (problems.length) {
-    throw new ConfigError(`deploy request is invalid:\n  ${problems.join('\n  ')}`, 'deploy request', problems);
+    throw new ConfigError(
+      `deploy request is invalid:\n  ${problems.join('\n  ')}`,
+      'deploy request',
+      problems,
+    );
   }
   return images;
 }
@@ -52,7 +58,9 @@ export function resolveImages(
 export async function readCurrentRelease(environment: EnvironmentConfig): Promise<ReleaseRecord | undefined> {
   const host = environment.hosts[0];
   const { currentRelease } = remoteLayout(environment, host);
-  const { stdout } = await withHost(host, (h) => h.run(readOptionalFile(currentRelease), { timeoutMs: 30_000 }));
+  const { stdout } = await withHost(host, (h) =>
+    h.run(readOptionalFile(currentRelease), { timeoutMs: 30_000 }),
+  );
   if (!stdout.trim()) return undefined;
   try {
     return JSON.parse(stdout) as ReleaseRecord;

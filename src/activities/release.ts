@@ -39,7 +39,11 @@ function progressReporter(step: string) {
 }
 
 /** Run `fn` on the plan's host with audit lines before and after; failures are mapped once. */
-async function onHost<T>(input: HostStepInput, step: string, fn: (host: RemoteHost) => Promise<T>): Promise<T> {
+async function onHost<T>(
+  input: HostStepInput,
+  step: string,
+  fn: (host: RemoteHost) => Promise<T>,
+): Promise<T> {
   try {
     return await withHost(hostOf(input.plan, input.hostName), async (host) => {
       await audit(host, input.plan, { step, result: 'started' });
@@ -48,9 +52,11 @@ async function onHost<T>(input: HostStepInput, step: string, fn: (host: RemoteHo
         await audit(host, input.plan, { step, result: 'succeeded' });
         return result;
       } catch (err) {
-        await audit(host, input.plan, { step, result: 'failed', detail: (err as Error).message.slice(0, 500) }).catch(
-          () => undefined,
-        );
+        await audit(host, input.plan, {
+          step,
+          result: 'failed',
+          detail: (err as Error).message.slice(0, 500),
+        }).catch(() => undefined);
         throw err;
       }
     });
@@ -82,7 +88,10 @@ export function createReleaseActivities(deps: { projectRoot: string; workerEnv: 
       await onHost(input, 'pull', async (host) => {
         const progress = progressReporter('pull');
         try {
-          await host.run(composePull(input.plan.environment, host.config), { timeoutMs: 14 * 60_000, ...progress });
+          await host.run(composePull(input.plan.environment, host.config), {
+            timeoutMs: 14 * 60_000,
+            ...progress,
+          });
         } finally {
           progress.stop();
         }
@@ -96,7 +105,10 @@ export function createReleaseActivities(deps: { projectRoot: string; workerEnv: 
         const progress = progressReporter('start');
         try {
           for (const service of environment.services) {
-            await host.run(composeUpService(environment, host.config, service.name), { timeoutMs: 4 * 60_000, ...progress });
+            await host.run(composeUpService(environment, host.config, service.name), {
+              timeoutMs: 4 * 60_000,
+              ...progress,
+            });
           }
           await host.run(composeUpAll(environment, host.config), { timeoutMs: 4 * 60_000, ...progress });
         } finally {
@@ -126,7 +138,9 @@ export function createReleaseActivities(deps: { projectRoot: string; workerEnv: 
         const layout = remoteLayout(plan.environment, host.config);
         const current = await host.run(readOptionalFile(layout.currentRelease), { timeoutMs: 15_000 });
         // A retry after the rename must not push the new record into previous.json.
-        const alreadyRecorded = current.stdout.includes(`"deploymentId":${JSON.stringify(plan.deploymentId)}`);
+        const alreadyRecorded = current.stdout.includes(
+          `"deploymentId":${JSON.stringify(plan.deploymentId)}`,
+        );
         if (!alreadyRecorded) {
           await host.run(copyIfExists(layout.currentRelease, layout.previousRelease), { timeoutMs: 15_000 });
           await host.writeFile(layout.currentRelease, JSON.stringify(record), { timeoutMs: 30_000 });

@@ -105,7 +105,11 @@ export async function follow(
     }
   };
   const poller = poll();
-  const base = { workflowId: handle.workflowId, uiLink: workflowUiLink(settings, handle.workflowId), attached: false };
+  const base = {
+    workflowId: handle.workflowId,
+    uiLink: workflowUiLink(settings, handle.workflowId),
+    attached: false,
+  };
   let timer: NodeJS.Timeout | undefined;
   try {
     const status = (await Promise.race([
@@ -120,8 +124,12 @@ export async function follow(
     return { ...base, exitCode: exitCodeFor(status), status };
   } catch (err) {
     const status = statusFromFailure(err);
-    const type = err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure ? err.cause.type : undefined;
-    const message = err instanceof WorkflowFailedError && err.cause ? err.cause.message : (err as Error).message;
+    const type =
+      err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure
+        ? err.cause.type
+        : undefined;
+    const message =
+      err instanceof WorkflowFailedError && err.cause ? err.cause.message : (err as Error).message;
     return { ...base, exitCode: exitCodeFor(status, type ?? undefined), status, error: message };
   } finally {
     done = true;

@@ -7,9 +7,14 @@ export function formatDuration(ms: number | undefined): string {
 
 /** A fixed-width table of steps: name, status, duration. */
 export function stepTable(steps: StepState[]): string {
-  const rows = [['STEP', 'STATUS', 'DURATION'], ...steps.map((s) => [s.name, s.status, formatDuration(s.durationMs)])];
+  const rows = [
+    ['STEP', 'STATUS', 'DURATION'],
+    ...steps.map((s) => [s.name, s.status, formatDuration(s.durationMs)]),
+  ];
   const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((cell, i) => (i === 2 ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join('  ')).join('\n');
+  return rows
+    .map((r) => r.map((cell, i) => (i === 2 ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join('  '))
+    .join('\n');
 }
 
 export function summaryLine(status: DeploymentStatus): string {

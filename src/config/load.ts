@@ -16,11 +16,9 @@ export function loadEnvironment(configDir: string, name: string): EnvironmentCon
   }
   const file = environmentFile(configDir, name);
   if (!existsSync(file)) {
-    throw new ConfigError(
-      `environment "${name}" is not configured: ${file} does not exist`,
-      file,
-      [`${file}: file not found`],
-    );
+    throw new ConfigError(`environment "${name}" is not configured: ${file} does not exist`, file, [
+      `${file}: file not found`,
+    ]);
   }
   return parseEnvironment(readFileSync(file, 'utf8'), file, name);
 }

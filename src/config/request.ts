@@ -2,12 +2,14 @@ import { z } from 'zod';
 import { imageRepositorySchema, nameSchema } from './schema';
 import { configErrorFromZod } from './errors';
 
-export const RELEASE_RULE = 'letters, digits and . _ - only, starting with a letter or digit, at most 64 characters';
+export const RELEASE_RULE =
+  'letters, digits and . _ - only, starting with a letter or digit, at most 64 characters';
 export const releaseSchema = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, { message: `must be ${RELEASE_RULE}` });
 
-export const TAG_RULE = 'a tag (letters, digits, _ . -, at most 128) or repository:tag or repository@sha256:<64 hex>';
+export const TAG_RULE =
+  'a tag (letters, digits, _ . -, at most 128) or repository:tag or repository@sha256:<64 hex>';
 const tagPattern = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const digestPattern = /^sha256:[a-f0-9]{64}$/;
 
@@ -44,7 +46,9 @@ export function parseImageRef(ref: string): ParsedImageRef | undefined {
 
 export const actorSchema = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/, { message: 'must be a user name of letters, digits and . _ @ + -' });
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/, {
+    message: 'must be a user name of letters, digits and . _ @ + -',
+  });
 
 export const deployRequestSchema = z
   .object({

@@ -6,13 +6,14 @@ import { z } from 'zod';
  * schema makes hostile values fail early with a message naming the field.
  */
 
-export const NAME_RULE = 'lowercase letters, digits and "-" only, starting with a letter, at most 40 characters';
-export const nameSchema = z
-  .string()
-  .regex(/^[a-z][a-z0-9-]{0,39}$/, { message: `must be ${NAME_RULE}` });
+export const NAME_RULE =
+  'lowercase letters, digits and "-" only, starting with a letter, at most 40 characters';
+export const nameSchema = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, { message: `must be ${NAME_RULE}` });
 
 export const ENV_KEY_RULE = 'uppercase letters, digits and "_", starting with a letter';
-export const envKeySchema = z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/, { message: `must be ${ENV_KEY_RULE}` });
+export const envKeySchema = z
+  .string()
+  .regex(/^[A-Z][A-Z0-9_]{0,63}$/, { message: `must be ${ENV_KEY_RULE}` });
 
 /** Values written into the env file: printable, single line, no quotes or shell expansion characters. */
 export const envValueSchema = z
@@ -114,7 +115,11 @@ export const environmentSchema = z
     const seen = new Set<string>();
     env.services.forEach((s, i) => {
       if (seen.has(s.name)) {
-        ctx.addIssue({ code: 'custom', path: ['services', i, 'name'], message: `duplicate service "${s.name}"` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['services', i, 'name'],
+          message: `duplicate service "${s.name}"`,
+        });
       }
       seen.add(s.name);
     });

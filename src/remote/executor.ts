@@ -169,14 +169,21 @@ export class RemoteHost {
    * mode, then rename over the target. A retry after a dropped connection finds either the
    * old file or the new one, never half of one.
    */
-  async writeFile(remotePath: string, content: string, opts: { mode?: 0o600 | 0o644; timeoutMs: number }): Promise<void> {
+  async writeFile(
+    remotePath: string,
+    content: string,
+    opts: { mode?: 0o600 | 0o644; timeoutMs: number },
+  ): Promise<void> {
     const dir = posix.dirname(remotePath);
     const tmp = posix.join(dir, `.${posix.basename(remotePath)}.${randomBytes(6).toString('hex')}.tmp`);
     await this.run(makeDirectory(dir), { timeoutMs: opts.timeoutMs });
     await this.ssh.withSFTP(
       (sftp) =>
         new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`upload of ${remotePath} timed out`)), opts.timeoutMs);
+          const timer = setTimeout(
+            () => reject(new Error(`upload of ${remotePath} timed out`)),
+            opts.timeoutMs,
+          );
           sftp.writeFile(tmp, content, { mode: opts.mode ?? 0o644 }, (err: Error | null | undefined) => {
             clearTimeout(timer);
             if (err) reject(new Error(`${this.config.name}: upload of ${remotePath} failed: ${err.message}`));

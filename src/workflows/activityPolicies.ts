@@ -13,9 +13,17 @@ export const activityPolicies = {
   uploadRelease: { startToCloseTimeout: '2m', retry: { ...retry, maximumAttempts: 5 } },
   /** Image pulls can be slow; heartbeats show it is alive. */
   pullImages: { startToCloseTimeout: '15m', heartbeatTimeout: '1m', retry: { ...retry, maximumAttempts: 5 } },
-  startServices: { startToCloseTimeout: '10m', heartbeatTimeout: '1m', retry: { ...retry, maximumAttempts: 3 } },
+  startServices: {
+    startToCloseTimeout: '10m',
+    heartbeatTimeout: '1m',
+    retry: { ...retry, maximumAttempts: 3 },
+  },
   /** Its own deadline comes from the environment config; this is only the outer bound. */
-  waitForHealth: { startToCloseTimeout: '65m', heartbeatTimeout: '30s', retry: { ...retry, maximumAttempts: 2 } },
+  waitForHealth: {
+    startToCloseTimeout: '65m',
+    heartbeatTimeout: '30s',
+    retry: { ...retry, maximumAttempts: 2 },
+  },
   recordRelease: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 5 } },
   stopRelease: { startToCloseTimeout: '5m', heartbeatTimeout: '1m', retry: { ...retry, maximumAttempts: 3 } },
 } satisfies Record<string, ActivityOptions>;

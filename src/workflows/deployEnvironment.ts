@@ -63,7 +63,9 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
       [
         `**${state.environment}** ← release \`${state.release}\` by ${state.requestedBy}`,
         `stage: ${state.stage} (${state.outcome})`,
-        ...state.steps.map((s) => `- ${s.name}: ${s.status}${s.durationMs !== undefined ? ` (${s.durationMs} ms)` : ''}`),
+        ...state.steps.map(
+          (s) => `- ${s.name}: ${s.status}${s.durationMs !== undefined ? ` (${s.durationMs} ms)` : ''}`,
+        ),
       ].join('\n'),
     );
     upsertSearchAttributes([

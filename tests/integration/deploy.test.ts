@@ -10,7 +10,14 @@ import { readOptionalFile } from '../../src/commands/files';
 import { remoteLayout } from '../../src/commands/layout';
 import type { EnvironmentConfig } from '../../src/config/schema';
 import { withHost } from '../../src/remote/executor';
-import { LAB_CONFIG_DIR, PROJECT_ROOT, reportedReleases, requireLab, startHarness, type Harness } from './harness';
+import {
+  LAB_CONFIG_DIR,
+  PROJECT_ROOT,
+  reportedReleases,
+  requireLab,
+  startHarness,
+  type Harness,
+} from './harness';
 
 /**
  * The slice end to end on the lab: real Temporal, real worker, real SSH, real podman
@@ -41,25 +48,35 @@ async function deploy(environment: string, tag: string, images = allImages(tag))
   return { ...outcome, attached };
 }
 
-async function readRemote(environment: EnvironmentConfig, which: 'currentRelease' | 'previousRelease' | 'auditLog') {
+async function readRemote(
+  environment: EnvironmentConfig,
+  which: 'currentRelease' | 'previousRelease' | 'auditLog',
+) {
   const host = environment.hosts[0];
   const path = remoteLayout(environment, host)[which];
   return (await withHost(host, (h) => h.run(readOptionalFile(path), { timeoutMs: 15_000 }))).stdout;
 }
 
 /** Run the real CLI as CI would, against this test's Temporal and worker. */
-function deployctl(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string }> {
+function deployctl(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; out: string }> {
   return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'node_modules/tsx/dist/cli.mjs'), 'src/client.ts', ...args], {
-      cwd: PROJECT_ROOT,
-      env: {
-        ...process.env,
-        TEMPORAL_ADDRESS: harness.settings.temporalAddress,
-        DEPLOY_TASK_QUEUE: harness.settings.taskQueue,
-        ...env,
+    const child = spawn(
+      process.execPath,
+      [join(PROJECT_ROOT, 'node_modules/tsx/dist/cli.mjs'), 'src/client.ts', ...args],
+      {
+        cwd: PROJECT_ROOT,
+        env: {
+          ...process.env,
+          TEMPORAL_ADDRESS: harness.settings.temporalAddress,
+          DEPLOY_TASK_QUEUE: harness.settings.taskQueue,
+          ...env,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    );
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
@@ -76,18 +93,33 @@ test('v1 then v2 to lab-staging: every service answers the new release', async (
   expect(first.error).toBeUndefined();
   expect(first.exitCode).toBe(ExitCode.succeeded);
   expect(first.status?.steps.every((s) => s.status === 'succeeded')).toBe(true);
-  expect(Object.values(await reportedReleases(lab.staging))).toEqual(['v1', 'v1', 'v1'].map(() => release('v1')));
+  expect(Object.values(await reportedReleases(lab.staging))).toEqual(
+    ['v1', 'v1', 'v1'].map(() => release('v1')),
+  );
 
   // The second deploy goes through the real CLI, as CI would run it.
   const cli = await deployctl([
-    'deploy', '--env', 'lab-staging', '--release', release('v2'),
-    '--image', 'site=v2', '--image', 'saas=v2', '--image', 'api=v2', '--by', 'integration-test',
+    'deploy',
+    '--env',
+    'lab-staging',
+    '--release',
+    release('v2'),
+    '--image',
+    'site=v2',
+    '--image',
+    'saas=v2',
+    '--image',
+    'api=v2',
+    '--by',
+    'integration-test',
   ]);
   expect(cli.out).toMatch(/STEP\s+STATUS\s+DURATION/);
   expect(cli.out).toContain(`release ${release('v2')} is live on lab-staging`);
   expect(cli.out).toContain('Temporal UI: ');
   expect(cli.code).toBe(ExitCode.succeeded);
-  expect(Object.values(await reportedReleases(lab.staging))).toEqual(['v2', 'v2', 'v2'].map(() => release('v2')));
+  expect(Object.values(await reportedReleases(lab.staging))).toEqual(
+    ['v2', 'v2', 'v2'].map(() => release('v2')),
+  );
 
   const current = JSON.parse(await readRemote(lab.staging, 'currentRelease'));
   const previous = JSON.parse(await readRemote(lab.staging, 'previousRelease'));
@@ -95,11 +127,20 @@ test('v1 then v2 to lab-staging: every service answers the new release', async (
   expect(current.images.api).toBe('127.0.0.1:5000/demo/api:v2');
   expect(previous.release).toBe(release('v1'));
 
-  const audit = (await readRemote(lab.staging, 'auditLog')).trim().split('\n').map((l) => JSON.parse(l));
+  const audit = (await readRemote(lab.staging, 'auditLog'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   const mine = audit.filter((a) => a.release === release('v2'));
   expect(mine.map((a) => `${a.step}:${a.result}`)).toEqual([
-    'upload:started', 'upload:succeeded', 'pull:started', 'pull:succeeded',
-    'start:started', 'start:succeeded', 'record:started', 'record:succeeded',
+    'upload:started',
+    'upload:succeeded',
+    'pull:started',
+    'pull:succeeded',
+    'start:started',
+    'start:succeeded',
+    'record:started',
+    'record:succeeded',
   ]);
   // The env file holds the secret on the host; the audit trail never does.
   expect(JSON.stringify(audit)).not.toContain(lab.workerEnv.LAB_DB_PASSWORD);
@@ -109,8 +150,13 @@ test('a CI retry of the same release attaches instead of deploying twice', async
   const again = await deploy('lab-staging', 'v2');
   expect(again.attached).toBe(true);
   expect(again.exitCode).toBe(ExitCode.succeeded);
-  const audit = (await readRemote(lab.staging, 'auditLog')).trim().split('\n').map((l) => JSON.parse(l));
-  expect(audit.filter((a) => a.release === release('v2') && a.step === 'pull' && a.result === 'started')).toHaveLength(1);
+  const audit = (await readRemote(lab.staging, 'auditLog'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  expect(
+    audit.filter((a) => a.release === release('v2') && a.step === 'pull' && a.result === 'started'),
+  ).toHaveLength(1);
 });
 
 test('a release whose readiness fails is rolled back and the previous release answers again', async () => {
@@ -120,13 +166,23 @@ test('a release whose readiness fails is rolled back and the previous release an
   expect(broken.status?.failure?.message).toMatch(/not healthy after \d+ s .*health\/ready HTTP 503/);
   expect(broken.status?.rollback).toMatchObject({ restoredRelease: release('v2'), healthy: true });
   expect(broken.error).toContain(`Rolled back: restored release ${release('v2')} on`);
-  expect(Object.values(await reportedReleases(lab.staging))).toEqual(['v2', 'v2', 'v2'].map(() => release('v2')));
+  expect(Object.values(await reportedReleases(lab.staging))).toEqual(
+    ['v2', 'v2', 'v2'].map(() => release('v2')),
+  );
   // The failed release was never recorded as current.
   expect(JSON.parse(await readRemote(lab.staging, 'currentRelease')).release).toBe(release('v2'));
 });
 
 test('invalid input exits 2 and starts nothing; an unreachable Temporal exits 4', async () => {
-  const bad = await deployctl(['deploy', '--env', 'lab-staging', '--release', 'v1;reboot', '--image', 'api=v1']);
+  const bad = await deployctl([
+    'deploy',
+    '--env',
+    'lab-staging',
+    '--release',
+    'v1;reboot',
+    '--image',
+    'api=v1',
+  ]);
   expect(bad.code).toBe(ExitCode.invalidInput);
   expect(bad.out).toContain('release: value "v1;reboot" must be letters, digits');
   expect(bad.out).toContain('nothing was started');
@@ -148,7 +204,12 @@ test('a changed host key makes the deploy refuse to connect, before anything cha
   writeFileSync(join(dir, 'lab-staging.yaml'), stringify(doc));
   const other = await startHarness({ configDir: dir, workerEnv: lab.workerEnv });
   try {
-    const request = { environment: 'lab-staging', release: release('v1-wrongkey'), images: allImages('v1'), requestedBy: 'it' };
+    const request = {
+      environment: 'lab-staging',
+      release: release('v1-wrongkey'),
+      images: allImages('v1'),
+      requestedBy: 'it',
+    };
     const { handle } = await startOrAttach(other.env.client, other.settings, request);
     const outcome = await follow(handle, other.settings, { timeoutMs: 120_000 });
     expect(outcome.exitCode).not.toBe(ExitCode.succeeded);
@@ -157,5 +218,7 @@ test('a changed host key makes the deploy refuse to connect, before anything cha
   } finally {
     await other.stop();
   }
-  expect(Object.values(await reportedReleases(lab.staging))).toEqual(['v2', 'v2', 'v2'].map(() => release('v2')));
+  expect(Object.values(await reportedReleases(lab.staging))).toEqual(
+    ['v2', 'v2', 'v2'].map(() => release('v2')),
+  );
 });

@@ -20,11 +20,21 @@ export const LAB_DIR = process.env.LAB_DIR ? resolve(process.env.LAB_DIR) : join
 export const LAB_CONFIG_DIR = join(LAB_DIR, 'config');
 
 /** Fail loudly (never skip) when the lab is not there. */
-export function requireLab(): { staging: EnvironmentConfig; production: EnvironmentConfig; workerEnv: NodeJS.ProcessEnv } {
+export function requireLab(): {
+  staging: EnvironmentConfig;
+  production: EnvironmentConfig;
+  workerEnv: NodeJS.ProcessEnv;
+} {
   const secretsFile = join(LAB_DIR, 'secrets.env');
-  for (const needed of [join(LAB_CONFIG_DIR, 'lab-staging.yaml'), join(LAB_CONFIG_DIR, 'lab-production.yaml'), secretsFile]) {
+  for (const needed of [
+    join(LAB_CONFIG_DIR, 'lab-staging.yaml'),
+    join(LAB_CONFIG_DIR, 'lab-production.yaml'),
+    secretsFile,
+  ]) {
     if (!existsSync(needed)) {
-      throw new Error(`the lab is not up: ${needed} is missing. Run "npm run lab -- up" first (npm test does).`);
+      throw new Error(
+        `the lab is not up: ${needed} is missing. Run "npm run lab -- up" first (npm test does).`,
+      );
     }
   }
   const workerEnv: NodeJS.ProcessEnv = { ...process.env };
@@ -49,7 +59,10 @@ export interface Harness {
 
 let runtimeInstalled = false;
 
-export async function startHarness(opts: { configDir?: string; workerEnv: NodeJS.ProcessEnv }): Promise<Harness> {
+export async function startHarness(opts: {
+  configDir?: string;
+  workerEnv: NodeJS.ProcessEnv;
+}): Promise<Harness> {
   if (!runtimeInstalled) {
     Runtime.install({ logger: new DefaultLogger('WARN') });
     runtimeInstalled = true;

@@ -1,5 +1,18 @@
-import { composeBase, composeDown, composePull, composeUpAll, composeUpService } from '../../src/commands/compose';
-import { appendAuditLine, copyIfExists, makeDirectory, moveIntoPlace, readOptionalFile, restrictToOwner } from '../../src/commands/files';
+import {
+  composeBase,
+  composeDown,
+  composePull,
+  composeUpAll,
+  composeUpService,
+} from '../../src/commands/compose';
+import {
+  appendAuditLine,
+  copyIfExists,
+  makeDirectory,
+  moveIntoPlace,
+  readOptionalFile,
+  restrictToOwner,
+} from '../../src/commands/files';
 import { remoteLayout } from '../../src/commands/layout';
 import { shellLine } from '../../src/remote/executor';
 import { stagingFixture } from './helpers';
@@ -7,11 +20,16 @@ import { stagingFixture } from './helpers';
 const env = stagingFixture();
 const host = env.hosts[0];
 const base = [
-  'docker', 'compose',
-  '--project-name', 'shop',
-  '--project-directory', '/srv/apps/shop',
-  '--env-file', '/srv/apps/shop/.env',
-  '--file', '/srv/apps/shop/docker-compose.yml',
+  'docker',
+  'compose',
+  '--project-name',
+  'shop',
+  '--project-directory',
+  '/srv/apps/shop',
+  '--env-file',
+  '/srv/apps/shop/.env',
+  '--file',
+  '/srv/apps/shop/docker-compose.yml',
 ];
 
 describe('remote layout', () => {
@@ -34,12 +52,16 @@ describe('compose commands', () => {
   });
   test('the lab compose command replaces the prefix only', () => {
     expect(composeBase({ ...env, composeCommand: ['docker-compose'] }, host).slice(0, 3)).toEqual([
-      'docker-compose', '--project-name', 'shop',
+      'docker-compose',
+      '--project-name',
+      'shop',
     ]);
   });
   test('pull', () => expect(composePull(env, host)).toEqual([...base, 'pull', '--quiet']));
-  test('up one service', () => expect(composeUpService(env, host, 'api')).toEqual([...base, 'up', '--detach', 'api']));
-  test('up the rest', () => expect(composeUpAll(env, host)).toEqual([...base, 'up', '--detach', '--remove-orphans']));
+  test('up one service', () =>
+    expect(composeUpService(env, host, 'api')).toEqual([...base, 'up', '--detach', 'api']));
+  test('up the rest', () =>
+    expect(composeUpAll(env, host)).toEqual([...base, 'up', '--detach', '--remove-orphans']));
   test('down', () => expect(composeDown(env, host)).toEqual([...base, 'down', '--remove-orphans']));
 });
 
@@ -48,10 +70,28 @@ describe('file commands', () => {
     expect(makeDirectory('/a/b')).toEqual(['mkdir', '-p', '/a/b']);
     expect(moveIntoPlace('/a/.x.tmp', '/a/x')).toEqual(['mv', '-f', '/a/.x.tmp', '/a/x']);
     expect(restrictToOwner('/a/.env')).toEqual(['chmod', '600', '/a/.env']);
-    expect(readOptionalFile('/a/c.json')).toEqual(['sh', '-c', 'if [ -f "$1" ]; then cat "$1"; fi', 'read-optional', '/a/c.json']);
-    expect(copyIfExists('/a/c', '/a/p')).toEqual(['sh', '-c', 'if [ -f "$1" ]; then cp -f "$1" "$2"; fi', 'copy-if-exists', '/a/c', '/a/p']);
+    expect(readOptionalFile('/a/c.json')).toEqual([
+      'sh',
+      '-c',
+      'if [ -f "$1" ]; then cat "$1"; fi',
+      'read-optional',
+      '/a/c.json',
+    ]);
+    expect(copyIfExists('/a/c', '/a/p')).toEqual([
+      'sh',
+      '-c',
+      'if [ -f "$1" ]; then cp -f "$1" "$2"; fi',
+      'copy-if-exists',
+      '/a/c',
+      '/a/p',
+    ]);
     expect(appendAuditLine('/a/audit.log', '{"x":1}')).toEqual([
-      'sh', '-c', 'printf "%s\\n" "$1" >> "$2"', 'audit', '{"x":1}', '/a/audit.log',
+      'sh',
+      '-c',
+      'printf "%s\\n" "$1" >> "$2"',
+      'audit',
+      '{"x":1}',
+      '/a/audit.log',
     ]);
   });
 });
@@ -64,7 +104,9 @@ describe('shell line quoting', () => {
   });
   test('hostile values are passed as data, never interpreted', () => {
     const line = shellLine(appendAuditLine('/a/audit.log', `x'; rm -rf / #$(id)\`id\`\nnext`));
-    expect(line).toBe(`sh -c 'printf "%s\\n" "$1" >> "$2"' audit "x'; rm -rf / #\\$(id)\\\`id\\\`\nnext" /a/audit.log`);
+    expect(line).toBe(
+      `sh -c 'printf "%s\\n" "$1" >> "$2"' audit "x'; rm -rf / #\\$(id)\\\`id\\\`\nnext" /a/audit.log`,
+    );
   });
   test('an empty argument survives as an empty word', () => {
     expect(shellLine(['printf', '%s', ''])).toBe("printf %s ''");
@@ -75,7 +117,12 @@ describe('shell line quoting', () => {
 });
 
 describe('quoting as a real shell sees it', () => {
-  const hostile = [`it's $(touch /tmp/pwned) \`id\` ; rm -rf / && echo "x" | cat > y\n\\ * ?`, '', ' lead', '--flag'];
+  const hostile = [
+    `it's $(touch /tmp/pwned) \`id\` ; rm -rf / && echo "x" | cat > y\n\\ * ?`,
+    '',
+    ' lead',
+    '--flag',
+  ];
   test.each(hostile)('sh receives %j unchanged', (value) => {
     const { spawnSync } = jest.requireActual<typeof import('node:child_process')>('node:child_process');
     const out = spawnSync('sh', ['-c', shellLine(['printf', '%s', value])], { encoding: 'utf8' });

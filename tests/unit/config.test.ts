@@ -32,16 +32,40 @@ describe('environment config', () => {
   });
 
   test.each([
-    ['project name with a shell metacharacter', (d: any) => (d.project = 'shop;rm'), 'project: value "shop;rm" must be lowercase letters'],
-    ['base dir traversal', (d: any) => (d.hosts[0].baseDir = '/srv/../etc'), 'hosts.0.baseDir: value "/srv/../etc" must not contain ".." segments'],
-    ['relative base dir', (d: any) => (d.hosts[0].baseDir = 'srv'), 'hosts.0.baseDir: value "srv" must be an absolute path'],
+    [
+      'project name with a shell metacharacter',
+      (d: any) => (d.project = 'shop;rm'),
+      'project: value "shop;rm" must be lowercase letters',
+    ],
+    [
+      'base dir traversal',
+      (d: any) => (d.hosts[0].baseDir = '/srv/../etc'),
+      'hosts.0.baseDir: value "/srv/../etc" must not contain ".." segments',
+    ],
+    [
+      'relative base dir',
+      (d: any) => (d.hosts[0].baseDir = 'srv'),
+      'hosts.0.baseDir: value "srv" must be an absolute path',
+    ],
     ['host key not pinned', (d: any) => delete d.hosts[0].hostKey, 'hosts.0.hostKey: value missing'],
-    ['image with a tag', (d: any) => (d.services[0].image = 'ghcr.io/acme/site:latest'), 'services.0.image: value "ghcr.io/acme/site:latest" must be a lowercase registry/path'],
-    ['env value with a newline', (d: any) => (d.env.BIND_ADDRESS = '1\nEVIL=1'), 'env.BIND_ADDRESS: value "1\\nEVIL=1" must be a single line'],
+    [
+      'image with a tag',
+      (d: any) => (d.services[0].image = 'ghcr.io/acme/site:latest'),
+      'services.0.image: value "ghcr.io/acme/site:latest" must be a lowercase registry/path',
+    ],
+    [
+      'env value with a newline',
+      (d: any) => (d.env.BIND_ADDRESS = '1\nEVIL=1'),
+      'env.BIND_ADDRESS: value "1\\nEVIL=1" must be a single line',
+    ],
     ['lowercase env key', (d: any) => (d.env.lower = 'x'), 'env.lower'],
     ['secret given as a value', (d: any) => (d.secrets.DB_PASSWORD = 'hunter2'), 'secrets.DB_PASSWORD'],
     ['unknown key', (d: any) => (d.colour = 'blue'), '(root): unknown key(s) "colour" are not allowed'],
-    ['duplicate service', (d: any) => d.services.push({ ...d.services[0] }), 'services.2.name: value "site" duplicate service "site"'],
+    [
+      'duplicate service',
+      (d: any) => d.services.push({ ...d.services[0] }),
+      'services.2.name: value "site" duplicate service "site"',
+    ],
     ['port out of range', (d: any) => (d.hosts[0].port = 70000), 'hosts.0.port: value 70000'],
   ])('%s is rejected with key, value and rule', (_label, mutate, expected) => {
     const problems = problemsOf(mutate);
@@ -49,23 +73,29 @@ describe('environment config', () => {
   });
 
   test('a file whose name differs from its name key is rejected', () => {
-    expect(() => parseEnvironment(readFileSync(join(FIXTURES, 'staging.yaml'), 'utf8'), 'envs/prod.yaml', 'prod')).toThrow(
-      'name: value "staging" must equal the file name "prod"',
-    );
+    expect(() =>
+      parseEnvironment(readFileSync(join(FIXTURES, 'staging.yaml'), 'utf8'), 'envs/prod.yaml', 'prod'),
+    ).toThrow('name: value "staging" must equal the file name "prod"');
   });
 
   test('invalid YAML names the file', () => {
-    expect(() => parseEnvironment('name: [unclosed', 'envs/x.yaml')).toThrow(/envs\/x.yaml is not valid YAML/);
+    expect(() => parseEnvironment('name: [unclosed', 'envs/x.yaml')).toThrow(
+      /envs\/x.yaml is not valid YAML/,
+    );
   });
 
   test('an unknown environment names the file it looked for', () => {
     const dir = mkdtempSync(join(tmpdir(), 'envs-'));
-    expect(() => loadEnvironment(dir, 'nowhere')).toThrow(`environment "nowhere" is not configured: ${join(dir, 'nowhere.yaml')} does not exist`);
+    expect(() => loadEnvironment(dir, 'nowhere')).toThrow(
+      `environment "nowhere" is not configured: ${join(dir, 'nowhere.yaml')} does not exist`,
+    );
   });
 
   test('a hostile environment name never reaches the file system', () => {
     const dir = mkdtempSync(join(tmpdir(), 'envs-'));
     writeFileSync(join(dir, 'x.yaml'), 'name: x');
-    expect(() => loadEnvironment(dir, '../etc/passwd')).toThrow(/environment name is invalid:\n {2}\(root\): value "..\/etc\/passwd" must be lowercase/);
+    expect(() => loadEnvironment(dir, '../etc/passwd')).toThrow(
+      /environment name is invalid:\n {2}\(root\): value "..\/etc\/passwd" must be lowercase/,
+    );
   });
 });

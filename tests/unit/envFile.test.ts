@@ -5,12 +5,20 @@ import { parseDeployRequest } from '../../src/config/request';
 import { stagingFixture } from './helpers';
 
 const environment = stagingFixture();
-const request = parseDeployRequest({ environment: 'staging', release: 'r42', images: { site: 'v2', api: 'v2' }, requestedBy: 'ci' });
+const request = parseDeployRequest({
+  environment: 'staging',
+  release: 'r42',
+  images: { site: 'v2', api: 'v2' },
+  requestedBy: 'ci',
+});
 const images = { site: 'ghcr.io/acme/site:v2', api: 'ghcr.io/acme/api:v2' };
 
 describe('env file', () => {
   test('settings, images, release and secrets, one per line', () => {
-    const { content, secretValues } = buildEnvFile({ environment, images, request }, { STAGING_DB_PASSWORD: 's3cr3t-pw' });
+    const { content, secretValues } = buildEnvFile(
+      { environment, images, request },
+      { STAGING_DB_PASSWORD: 's3cr3t-pw' },
+    );
     expect(content).toBe(
       [
         '# Written by deployctl; every deployment replaces it.',
@@ -27,7 +35,9 @@ describe('env file', () => {
 
   test('a missing secret names the variable', () => {
     expect(() => buildEnvFile({ environment, images, request }, {})).toThrow(
-      new MissingSecretError("secret DB_PASSWORD: the worker's environment variable STAGING_DB_PASSWORD is not set"),
+      new MissingSecretError(
+        "secret DB_PASSWORD: the worker's environment variable STAGING_DB_PASSWORD is not set",
+      ),
     );
   });
 
@@ -57,7 +67,11 @@ describe('redaction and audit', () => {
     expect(redact('a b c', ['a'])).toBe('a b c');
   });
   test('an audit line says what, who, when and the result', () => {
-    const line = auditLine({ deploymentId: 'deploy-staging-r42', request }, { step: 'pull', result: 'succeeded' }, new Date('2026-01-02T03:04:05Z'));
+    const line = auditLine(
+      { deploymentId: 'deploy-staging-r42', request },
+      { step: 'pull', result: 'succeeded' },
+      new Date('2026-01-02T03:04:05Z'),
+    );
     expect(JSON.parse(line)).toEqual({
       at: '2026-01-02T03:04:05.000Z',
       deployment: 'deploy-staging-r42',

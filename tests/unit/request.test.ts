@@ -3,7 +3,12 @@ import { resolveImages } from '../../src/activities/plan';
 import { ConfigError } from '../../src/config/errors';
 import { stagingFixture } from './helpers';
 
-const ok = { environment: 'staging', release: '3f2a9c1', images: { site: 'v2', api: 'v2' }, requestedBy: 'ci-bot' };
+const ok = {
+  environment: 'staging',
+  release: '3f2a9c1',
+  images: { site: 'v2', api: 'v2' },
+  requestedBy: 'ci-bot',
+};
 
 describe('deploy request', () => {
   test('a good request passes unchanged', () => {
@@ -13,7 +18,11 @@ describe('deploy request', () => {
   test.each([
     ['environment', { environment: 'prod;reboot' }, 'environment: value "prod;reboot" must be lowercase'],
     ['environment traversal', { environment: '../../etc' }, 'environment: value "../../etc"'],
-    ['release with spaces', { release: 'v1 && curl x' }, 'release: value "v1 && curl x" must be letters, digits'],
+    [
+      'release with spaces',
+      { release: 'v1 && curl x' },
+      'release: value "v1 && curl x" must be letters, digits',
+    ],
     ['release with newline', { release: 'v1\nv2' }, 'release: value "v1\\nv2"'],
     ['overlong release', { release: 'a'.repeat(65) }, 'release: value "aaaa'],
     ['image with $()', { images: { api: '$(id)' } }, 'images.api: value "$(id)" must be a tag'],
@@ -36,7 +45,10 @@ describe('deploy request', () => {
     ['v2', { tag: 'v2' }],
     ['ghcr.io/acme/api:v2', { repository: 'ghcr.io/acme/api', tag: 'v2' }],
     ['127.0.0.1:5000/demo/api:v1', { repository: '127.0.0.1:5000/demo/api', tag: 'v1' }],
-    [`ghcr.io/acme/api@sha256:${'a'.repeat(64)}`, { repository: 'ghcr.io/acme/api', digest: `sha256:${'a'.repeat(64)}` }],
+    [
+      `ghcr.io/acme/api@sha256:${'a'.repeat(64)}`,
+      { repository: 'ghcr.io/acme/api', digest: `sha256:${'a'.repeat(64)}` },
+    ],
     ['Api:V2', undefined],
     ['api:v2;x', undefined],
     ['ghcr.io/acme/api:', undefined],
@@ -50,11 +62,20 @@ describe('image resolution against the environment', () => {
   const request = parseDeployRequest(ok);
 
   test('tags become full references in the configured repository', () => {
-    expect(resolveImages(request, env, undefined)).toEqual({ site: 'ghcr.io/acme/site:v2', api: 'ghcr.io/acme/api:v2' });
+    expect(resolveImages(request, env, undefined)).toEqual({
+      site: 'ghcr.io/acme/site:v2',
+      api: 'ghcr.io/acme/api:v2',
+    });
   });
 
   test('services not named keep the image that runs', () => {
-    const previous = { release: 'r1', images: { site: 'ghcr.io/acme/site:v1', api: 'ghcr.io/acme/api:v1' }, deployedAt: '', deployedBy: '', deploymentId: '' };
+    const previous = {
+      release: 'r1',
+      images: { site: 'ghcr.io/acme/site:v1', api: 'ghcr.io/acme/api:v1' },
+      deployedAt: '',
+      deployedBy: '',
+      deploymentId: '',
+    };
     expect(resolveImages({ ...request, images: { api: 'v3' } }, env, previous)).toEqual({
       site: 'ghcr.io/acme/site:v1',
       api: 'ghcr.io/acme/api:v3',

@@ -33,7 +33,12 @@ const previous: ReleaseRecord = {
   deployedBy: 'ci',
   deploymentId: 'deploy-staging-r1',
 };
-const request: DeployRequest = { environment: 'staging', release: 'r2', images: { site: 'v2', api: 'v2' }, requestedBy: 'ci' };
+const request: DeployRequest = {
+  environment: 'staging',
+  release: 'r2',
+  images: { site: 'v2', api: 'v2' },
+  requestedBy: 'ci',
+};
 
 interface Script {
   previous?: ReleaseRecord;
@@ -49,7 +54,10 @@ function stubActivities(script: Script, calls: string[]): DeployActivities {
     deploymentId: input.deploymentId,
     request: input.request,
     environment,
-    images: { site: `ghcr.io/acme/site:${input.request.images.site}`, api: `ghcr.io/acme/api:${input.request.images.api}` },
+    images: {
+      site: `ghcr.io/acme/site:${input.request.images.site}`,
+      api: `ghcr.io/acme/api:${input.request.images.api}`,
+    },
     previous: script.previous,
   });
   const tag = (i: HostStepInput) => `${i.hostName}@${i.plan.request.release}`;
@@ -57,7 +65,10 @@ function stubActivities(script: Script, calls: string[]): DeployActivities {
     async resolvePlan(input) {
       calls.push('resolvePlan');
       if (script.invalid) {
-        throw ApplicationFailure.nonRetryable('deploy request is invalid:\n  images.web: unknown service', 'InvalidInput');
+        throw ApplicationFailure.nonRetryable(
+          'deploy request is invalid:\n  images.web: unknown service',
+          'InvalidInput',
+        );
       }
       return planOf(input);
     },
@@ -72,7 +83,8 @@ function stubActivities(script: Script, calls: string[]): DeployActivities {
       if (script.failRollback && i.plan.request.release !== request.release) {
         throw ApplicationFailure.nonRetryable('compose up failed', 'Test');
       }
-      if (script.failStartOf === i.plan.request.release) throw ApplicationFailure.nonRetryable('compose up failed', 'Test');
+      if (script.failStartOf === i.plan.request.release)
+        throw ApplicationFailure.nonRetryable('compose up failed', 'Test');
     },
     async stopRelease(i) {
       calls.push(`stop ${tag(i)}`);
@@ -80,7 +92,10 @@ function stubActivities(script: Script, calls: string[]): DeployActivities {
     async waitForHealth(i: HealthInput) {
       calls.push(`health ${i.release}`);
       if (script.unhealthy?.includes(i.release)) {
-        throw ApplicationFailure.nonRetryable(`not healthy after 1 s: /health/ready HTTP 503`, 'HealthDeadlineExceeded');
+        throw ApplicationFailure.nonRetryable(
+          `not healthy after 1 s: /health/ready HTTP 503`,
+          'HealthDeadlineExceeded',
+        );
       }
       return { elapsedMs: 1, attempts: 1, probes: [] };
     },
@@ -126,7 +141,11 @@ async function run(script: Script): Promise<Run> {
   });
   return worker.runUntil(async () => {
     try {
-      const result = await env.client.workflow.execute('deployEnvironment', { taskQueue, workflowId, args: [request] });
+      const result = await env.client.workflow.execute('deployEnvironment', {
+        taskQueue,
+        workflowId,
+        args: [request],
+      });
       const queried = await env.client.workflow.getHandle(workflowId).query(deploymentStatusQuery);
       return { calls, result, workflowId, queried };
     } catch (err) {
@@ -136,9 +155,14 @@ async function run(script: Script): Promise<Run> {
   });
 }
 
-function failureOf(error: WorkflowFailedError | undefined): { type?: string | null; message: string; status: DeploymentStatus } {
+function failureOf(error: WorkflowFailedError | undefined): {
+  type?: string | null;
+  message: string;
+  status: DeploymentStatus;
+} {
   const cause = error?.cause;
-  if (!(cause instanceof ApplicationFailure)) throw new Error(`expected an ApplicationFailure, got ${String(cause)}`);
+  if (!(cause instanceof ApplicationFailure))
+    throw new Error(`expected an ApplicationFailure, got ${String(cause)}`);
   return { type: cause.type, message: cause.message, status: cause.details?.[0] as DeploymentStatus };
 }
 
@@ -194,7 +218,11 @@ test('an unhealthy release is rolled back to the previous one, which is verified
       'Rolled back: restored release r1 on web-1; environment is healthy on release r1.',
   );
   expect(failure.status.outcome).toBe('rolled-back');
-  expect(failure.status.rollback).toEqual({ restoredRelease: 'r1', healthy: true, actions: ['restored release r1 on web-1'] });
+  expect(failure.status.rollback).toEqual({
+    restoredRelease: 'r1',
+    healthy: true,
+    actions: ['restored release r1 on web-1'],
+  });
   await saveHistory('rolled-back', workflowId);
 });
 
@@ -204,12 +232,19 @@ test('a failed first deployment stops the new release: there is nothing to retur
   const failure = failureOf(error);
   expect(failure.status.outcome).toBe('rolled-back');
   expect(failure.status.rollback?.healthy).toBe(false);
-  expect(failure.message).toContain('Rolled back: stopped the new release on web-1 (no previous release to return to); environment is NOT healthy.');
+  expect(failure.message).toContain(
+    'Rolled back: stopped the new release on web-1 (no previous release to return to); environment is NOT healthy.',
+  );
 });
 
 test('a start that fails half-way is compensated too', async () => {
   const { calls, error } = await run({ previous, failStartOf: 'r2' });
-  expect(calls.slice(3)).toEqual(['start web-1@r2', 'upload web-1@r1 ghcr.io/acme/site:v1,ghcr.io/acme/api:v1', 'start web-1@r1', 'health r1']);
+  expect(calls.slice(3)).toEqual([
+    'start web-1@r2',
+    'upload web-1@r1 ghcr.io/acme/site:v1,ghcr.io/acme/api:v1',
+    'start web-1@r1',
+    'health r1',
+  ]);
   expect(failureOf(error).status.failure).toEqual({ step: 'start web-1', message: 'compose up failed' });
 });
 
@@ -226,7 +261,9 @@ test('a rollback that fails leaves the outcome "failed" and says so', async () =
   const { error } = await run({ previous, unhealthy: ['r2'], failRollback: true });
   const failure = failureOf(error);
   expect(failure.status.outcome).toBe('failed');
-  expect(failure.status.rollback?.actions).toEqual(['NOT done (compose up failed): restored release r1 on web-1']);
+  expect(failure.status.rollback?.actions).toEqual([
+    'NOT done (compose up failed): restored release r1 on web-1',
+  ]);
   expect(failure.message).toContain('environment is NOT healthy');
 });
 

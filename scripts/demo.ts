@@ -1,0 +1,197 @@
+/**
+ * The README's demo: real Temporal, a real worker, the lab, and two real deployments
+ * (v1 then v2 of the demo app to lab-staging). `npm run demo -- --help` for options.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { Client, Connection } from '@temporalio/client';
+import { follow, startOrAttach, type DeployOutcome } from '../src/client/deploy';
+import { formatDuration, stepTable, summaryLine } from '../src/client/format';
+import { loadEnvironment } from '../src/config/load';
+import { startDevServer, stopDevServer } from '../src/devserver/devServer';
+import { projectRoot } from '../src/devserver/paths';
+import { isAlive, signal, waitForExit } from '../src/devserver/processes';
+import { expandUrl } from '../src/activities/health';
+import { loadSettings, workflowUiLink, type Settings } from '../src/shared/settings';
+
+const ROOT = projectRoot();
+const LAB_DIR = process.env.LAB_DIR ?? join(ROOT, '.lab');
+const DATA_DIR = join(ROOT, '.data');
+const WORKER_PID = join(DATA_DIR, 'worker.pid');
+const WORKER_LOG = join(DATA_DIR, 'worker.log');
+const TSX = join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+const ENVIRONMENT = 'lab-staging';
+
+const clock = () => new Date().toISOString().slice(11, 19);
+const say = (text: string) => console.log(`[${clock()}] ${text}`);
+
+function lab(command: 'up' | 'down'): void {
+  const res = spawnSync(process.execPath, [TSX, 'lab/main.ts', command], { cwd: ROOT, stdio: 'inherit' });
+  if (res.status !== 0) throw new Error(`npm run lab -- ${command} failed (exit ${res.status})`);
+}
+
+function labSecrets(): NodeJS.ProcessEnv {
+  const file = join(LAB_DIR, 'secrets.env');
+  const out: NodeJS.ProcessEnv = {};
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line.trim());
+    if (m) out[m[1]] = m[2];
+  }
+  return out;
+}
+
+function runningWorkerPid(): number | undefined {
+  if (!existsSync(WORKER_PID)) return undefined;
+  const pid = Number(readFileSync(WORKER_PID, 'utf8'));
+  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
+}
+
+/** A detached worker that outlives this script (for --keep), logging to .data/worker.log. */
+function startWorker(settings: Settings): number {
+  const existing = runningWorkerPid();
+  if (existing) {
+    say(`worker already running (pid ${existing})`);
+    return existing;
+  }
+  mkdirSync(DATA_DIR, { recursive: true });
+  const log = openSync(WORKER_LOG, 'a');
+  const child = spawn(process.execPath, [TSX, 'src/worker.ts'], {
+    cwd: ROOT,
+    detached: true,
+    stdio: ['ignore', log, log],
+    env: {
+      ...process.env,
+      ...labSecrets(),
+      TEMPORAL_ADDRESS: settings.temporalAddress,
+      DEPLOY_CONFIG_DIR: settings.configDir,
+      DEPLOY_TASK_QUEUE: settings.taskQueue,
+    },
+  });
+  closeSync(log);
+  child.unref();
+  if (!child.pid) throw new Error('could not start the worker');
+  writeFileSync(WORKER_PID, String(child.pid));
+  say(`worker started (pid ${child.pid}, log ${WORKER_LOG})`);
+  return child.pid;
+}
+
+async function stopWorker(): Promise<void> {
+  const pid = runningWorkerPid();
+  if (pid) {
+    signal(pid, 'SIGTERM');
+    if (!(await waitForExit(pid, 15_000))) signal(pid, 'SIGKILL');
+    say(`worker stopped (pid ${pid})`);
+  }
+  rmSync(WORKER_PID, { force: true });
+}
+
+async function deploy(
+  client: Client,
+  settings: Settings,
+  release: string,
+  tag: string,
+): Promise<DeployOutcome> {
+  say(`deploying ${release} (images ${tag}) to ${ENVIRONMENT}`);
+  const request = {
+    environment: ENVIRONMENT,
+    release,
+    images: { site: tag, saas: tag, api: tag },
+    requestedBy: 'demo',
+  };
+  const { handle } = await startOrAttach(client, settings, request);
+  const shown = new Set<string>();
+  const outcome = await follow(handle, settings, {
+    timeoutMs: 10 * 60_000,
+    onChange: (status) => {
+      for (const s of status.steps) {
+        const key = `${s.name}:${s.status}`;
+        if (shown.has(key)) continue;
+        shown.add(key);
+        say(
+          `  ${s.status.padEnd(10)} ${s.name}${s.status === 'running' ? '' : ` ${formatDuration(s.durationMs)}`}`,
+        );
+      }
+    },
+  });
+  if (outcome.status) console.log(`\n${stepTable(outcome.status.steps)}\n${summaryLine(outcome.status)}\n`);
+  if (outcome.exitCode !== 0)
+    throw new Error(`deployment of ${release} failed: ${outcome.error ?? 'see the UI'}`);
+  return outcome;
+}
+
+async function demo(opts: { keep: boolean }): Promise<void> {
+  const started = Date.now();
+  const settings: Settings = { ...loadSettings(), configDir: join(LAB_DIR, 'config') };
+  const server = await startDevServer();
+  say(
+    `Temporal ${server.alreadyRunning ? 'already running' : `started in ${formatDuration(server.startupMs)}`} at ${server.address}, UI ${server.uiUrl}`,
+  );
+  const uiSettings: Settings = {
+    ...settings,
+    temporalAddress: server.address,
+    uiUrl: server.uiUrl ?? settings.uiUrl,
+  };
+
+  const labStarted = Date.now();
+  lab('up');
+  say(`lab up in ${formatDuration(Date.now() - labStarted)}`);
+
+  startWorker(uiSettings);
+  const connection = await Connection.connect({ address: server.address });
+  const client = new Client({ connection, namespace: settings.namespace });
+  try {
+    const stamp = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
+    await deploy(client, uiSettings, `demo-v1-${stamp}`, 'v1');
+    const v2 = await deploy(client, uiSettings, `demo-v2-${stamp}`, 'v2');
+
+    const environment = loadEnvironment(settings.configDir, ENVIRONMENT);
+    const host = environment.hosts[0];
+    const answers: string[] = [];
+    for (const service of environment.services) {
+      if (!service.versionUrl) continue;
+      const url = expandUrl(service.versionUrl, host.address);
+      const body = (await (await fetch(url, { signal: AbortSignal.timeout(5_000) })).json()) as {
+        release?: string;
+        version?: string;
+      };
+      if (body.release !== `demo-v2-${stamp}`)
+        throw new Error(`${url} answers release ${body.release}, expected demo-v2-${stamp}`);
+      answers.push(`  ${service.name.padEnd(5)} ${url} -> version ${body.version}, release ${body.release}`);
+    }
+    console.log('The app answers with v2:');
+    console.log(answers.join('\n'));
+    console.log(`\nApp (reverse proxy): http://${host.address}:18080/`);
+    console.log(`Temporal UI:         ${workflowUiLink(uiSettings, v2.workflowId)}`);
+    console.log(`Deployments list:    ${uiSettings.uiUrl}/namespaces/${settings.namespace}/workflows`);
+    say(`demo finished in ${formatDuration(Date.now() - started)}`);
+  } finally {
+    await connection.close();
+    if (!opts.keep) await teardown();
+  }
+  if (opts.keep) {
+    console.log('\nEverything keeps running (--keep). Stop it all with: npm run demo -- stop');
+  }
+}
+
+async function teardown(): Promise<void> {
+  await stopWorker();
+  lab('down');
+  const stopped = await stopDevServer();
+  say(`Temporal ${stopped.wasRunning ? 'stopped' : 'was not running'}`);
+}
+
+const program = new Command('demo')
+  .description('Deploy v1 then v2 of the demo app to the local lab through a real Temporal server and worker')
+  .option('--keep', 'leave Temporal, the worker and the lab running to explore the UI', false)
+  .action(async (opts: { keep: boolean }) => demo(opts));
+program
+  .command('stop')
+  .description('stop what a --keep run left running (worker, lab, Temporal)')
+  .action(teardown);
+
+program.parseAsync(process.argv).catch((err: Error) => {
+  console.error(`demo failed: ${err.message}`);
+  process.exitCode = 1;
+});
