@@ -361,8 +361,10 @@ if [[ -z "$test_server" ]]; then test_server="$VENV/bin/temporal-test-server"; f
 
 # --- npm dependencies ------------------------------------------------------------------------
 # The stamp records what node_modules was installed from: the lockfile, .npmrc (install-script
-# approvals) and the Node version (native modules). Any change means a fresh `npm ci`.
-readonly NPM_STAMP="$ROOT/node_modules/.bootstrap-stamp"
+# approvals) and the Node version (native modules). Any change means a fresh `npm ci`. It lives
+# in .tools/ because `npm install` run by hand prunes unknown files from node_modules/.
+# --loglevel=warn: under `npm run -s bootstrap` npm would otherwise inherit loglevel=silent.
+readonly NPM_STAMP="$TOOLS/npm-install.stamp"
 npm_key() {
   {
     cat package-lock.json
@@ -370,11 +372,19 @@ npm_key() {
     node --version
   } | sha256sum | cut -d' ' -f1
 }
+# Under `npm run bootstrap`, npm exports the .npmrc settings as npm_config_* variables, and a nested
+# `npm ci` treats npm_config_allow_scripts like the command-line flag, which project installs refuse
+# (EALLOWSCRIPTS). The nested npm reads .npmrc itself, so that one variable is dropped.
+project_npm() {
+  env -u npm_config_allow_scripts -u NPM_CONFIG_ALLOW_SCRIPTS npm "$@"
+}
 npm_deps() {
   local key reason=""
   key="$(npm_key)"
   if [[ ! -d node_modules ]]; then
     reason="node_modules is missing"
+  elif [[ ! -f node_modules/.package-lock.json ]]; then
+    reason="node_modules is incomplete (no node_modules/.package-lock.json)"
   elif [[ ! -f "$NPM_STAMP" ]]; then
     reason="node_modules was not installed by bootstrap"
   elif [[ "$(cat "$NPM_STAMP")" != "$key" ]]; then
@@ -387,13 +397,13 @@ npm_deps() {
   say "npm dependencies" "installing because $reason (npm ci, log: .tools/logs/npm.log)"
   rm -f "$NPM_STAMP"
   mkdir -p "$LOGS"
-  if ! npm ci --no-audit --no-fund >"$LOGS/npm.log" 2>&1 </dev/null; then
+  if ! project_npm ci --no-audit --no-fund --loglevel=warn >"$LOGS/npm.log" 2>&1 </dev/null; then
     if grep -q 'in sync' "$LOGS/npm.log"; then
       # A lockfile written against a registry mirror that serves only some platforms' optional
       # packages (e.g. @swc/core-darwin-*) fails npm ci's strict check although it is complete
       # for this platform. npm install --no-save installs the locked versions, writes nothing.
       say "npm dependencies" "installing (npm ci refused the lockfile as out of sync; npm install --no-save)"
-      run_logged npm npm install --no-save --no-audit --no-fund
+      run_logged npm project_npm install --no-save --no-audit --no-fund --loglevel=warn
     else
       tail -n 25 "$LOGS/npm.log" | sed 's/^/  | /' >&2
       fail "npm dependencies" "npm ci failed (full log: .tools/logs/npm.log)"
