@@ -1,10 +1,9 @@
-import { basename, dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from './activities';
+import { projectRoot } from './devserver/paths';
 import { loadSettings, type Settings } from './shared/settings';
 
-/** Compose files in configs are relative to the project root: one level up from src/, two from dist/src/. */
-export const PROJECT_ROOT = resolve(__dirname, basename(dirname(__dirname)) === 'dist' ? '../..' : '..');
 
 export async function createWorker(
   settings: Settings,
@@ -18,7 +17,7 @@ export async function createWorker(
     workflowsPath: require.resolve('./workflows'),
     activities: createActivities({
       configDir: resolve(settings.configDir),
-      projectRoot: PROJECT_ROOT,
+      projectRoot: projectRoot(),
       workerEnv,
     }),
   });

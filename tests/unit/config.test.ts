@@ -99,3 +99,9 @@ describe('environment config', () => {
     );
   });
 });
+
+test('the example environment shipped for real servers is valid', () => {
+  const env = loadEnvironment(join(__dirname, '..', '..', 'config', 'environments'), 'example');
+  expect(env.hosts[0].user).toBe('deploy');
+  expect(env.composeCommand).toEqual(['docker', 'compose']);
+});
