@@ -1,0 +1,5 @@
+create table if not exists visits (
+  id bigserial primary key,
+  service text not null,
+  at timestamptz not null default now()
+);

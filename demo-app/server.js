@@ -1,0 +1,190 @@
+'use strict';
+/**
+ * The demo web service deployed by the pipeline (site, saas and api are this same program).
+ * Plain Node 18, no npm dependencies.
+ *
+ *   GET /health/live   200 while the process runs
+ *   GET /health/ready  200 only when the database answers "select 1" (503 otherwise);
+ *                      always 503 when the image was built with APP_FORCE_UNREADY=1
+ *   GET /version       {"service", "version", "release"}
+ *   GET /metrics       Prometheus text
+ *   GET /              a small page
+ *
+ * Environment: SERVICE_NAME, APP_VERSION (baked into the image), APP_RELEASE (set by the deploy),
+ * PORT (8080), PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE (read by psql for the readiness check).
+ * `node server.js migrate` applies migrations/*.sql once each (ledger table schema_migrations).
+ */
+const http = require('node:http');
+const fs = require('node:fs');
+const path = require('node:path');
+const { execFile } = require('node:child_process');
+
+const SERVICE = process.env.SERVICE_NAME || 'demo';
+const VERSION = process.env.APP_VERSION || 'dev';
+const RELEASE = process.env.APP_RELEASE || '';
+const PORT = Number(process.env.PORT || 8080);
+const FORCE_UNREADY = process.env.APP_FORCE_UNREADY === '1';
+const DB_TIMEOUT_MS = Number(process.env.DB_CHECK_TIMEOUT_MS || 3000);
+const started = Date.now();
+
+function log(msg) {
+  process.stdout.write(`${new Date().toISOString()} ${SERVICE} ${VERSION} ${msg}\n`);
+}
+
+/** Runs psql with the PG* environment; resolves with stdout or rejects with the error text. */
+function psql(args, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    execFile(
+      'psql',
+      ['-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', ...args],
+      { timeout: timeoutMs, env: { ...process.env, PGCONNECT_TIMEOUT: String(Math.ceil(timeoutMs / 1000)) } },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error((stderr || err.message).trim().split('\n')[0]));
+        else resolve(stdout.trim());
+      },
+    );
+  });
+}
+
+async function databaseReady() {
+  if (!process.env.PGHOST) return { ok: false, detail: 'PGHOST is not set' };
+  try {
+    const out = await psql(['-c', 'select 1'], DB_TIMEOUT_MS);
+    return out === '1'
+      ? { ok: true, detail: 'database answered' }
+      : { ok: false, detail: `unexpected: ${out}` };
+  } catch (e) {
+    return { ok: false, detail: e.message };
+  }
+}
+
+const counters = new Map();
+function count(route, status) {
+  const key = `${route}|${status}`;
+  counters.set(key, (counters.get(key) || 0) + 1);
+}
+
+function metrics() {
+  const lines = [
+    '# HELP demo_http_requests_total HTTP requests served.',
+    '# TYPE demo_http_requests_total counter',
+  ];
+  for (const [key, n] of counters) {
+    const [route, status] = key.split('|');
+    lines.push(`demo_http_requests_total{service="${SERVICE}",route="${route}",status="${status}"} ${n}`);
+  }
+  lines.push(
+    '# HELP demo_uptime_seconds Seconds since the process started.',
+    '# TYPE demo_uptime_seconds gauge',
+    `demo_uptime_seconds{service="${SERVICE}",version="${VERSION}"} ${((Date.now() - started) / 1000).toFixed(3)}`,
+    '',
+  );
+  return lines.join('\n');
+}
+
+function send(res, route, status, type, body) {
+  count(route, status);
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+function escapeHtml(s) {
+  return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+async function handle(req, res) {
+  // Behind the proxy the service is mounted under /<service>/; accept both forms.
+  let url = (req.url || '/').split('?')[0];
+  const prefix = `/${SERVICE}`;
+  if (url === prefix || url.startsWith(`${prefix}/`)) url = url.slice(prefix.length) || '/';
+  const json = (route, status, obj) =>
+    send(res, route, status, 'application/json', `${JSON.stringify(obj)}\n`);
+
+  if (url === '/health/live') return json('/health/live', 200, { status: 'live' });
+  if (url === '/health/ready') {
+    if (FORCE_UNREADY)
+      return json('/health/ready', 503, { status: 'unready', detail: 'this build never gets ready' });
+    const db = await databaseReady();
+    return json('/health/ready', db.ok ? 200 : 503, {
+      status: db.ok ? 'ready' : 'unready',
+      detail: db.detail,
+    });
+  }
+  if (url === '/version')
+    return json('/version', 200, { service: SERVICE, version: VERSION, release: RELEASE });
+  if (url === '/metrics') return send(res, '/metrics', 200, 'text/plain; version=0.0.4', metrics());
+  if (url === '/') {
+    const page = `<!doctype html><html><head><title>${escapeHtml(SERVICE)}</title></head><body>
+<h1>${escapeHtml(SERVICE)}</h1><p>version ${escapeHtml(VERSION)}, release ${escapeHtml(RELEASE || '-')}</p>
+</body></html>\n`;
+    return send(res, '/', 200, 'text/html; charset=utf-8', page);
+  }
+  return json('other', 404, { error: 'not found' });
+}
+
+async function migrate() {
+  const dir = path.join(__dirname, 'migrations');
+  const files = fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith('.sql'))
+        .sort()
+    : [];
+  await psql(
+    [
+      '-c',
+      'create table if not exists schema_migrations (name text primary key, applied_at timestamptz not null default now())',
+    ],
+    30000,
+  );
+  for (const f of files) {
+    const name = f.replace(/\.sql$/, '');
+    if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new Error(`bad migration name ${f}`);
+    const done = await psql(['-c', `select count(*) from schema_migrations where name = '${name}'`], 30000);
+    if (done === '1') {
+      log(`migration ${name}: already applied`);
+      continue;
+    }
+    const sql = fs.readFileSync(path.join(dir, f), 'utf8');
+    await psql(['-1', '-c', `${sql}\n;insert into schema_migrations (name) values ('${name}');`], 120000);
+    log(`migration ${name}: applied`);
+  }
+}
+
+if (process.argv[2] === 'migrate') {
+  migrate().then(
+    () => process.exit(0),
+    (e) => {
+      log(`migration failed: ${e.message}`);
+      process.exit(1);
+    },
+  );
+} else {
+  const inFlight = new Set();
+  const server = http.createServer((req, res) => {
+    inFlight.add(res);
+    res.on('close', () => inFlight.delete(res));
+    handle(req, res).catch((e) => {
+      log(`error: ${e.message}`);
+      if (!res.headersSent) send(res, 'error', 500, 'text/plain', 'internal error\n');
+    });
+  });
+  server.keepAliveTimeout = 5000;
+  server.listen(PORT, '0.0.0.0', () => log(`listening on :${PORT} release=${RELEASE || '-'}`));
+
+  let stopping = false;
+  const stop = (signal) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: stop accepting, ${inFlight.size} request(s) in flight`);
+    server.close(() => {
+      log('stopped');
+      process.exit(0);
+    });
+    // Idle keep-alive sockets would hold close() open; in-flight requests get up to 5 s.
+    server.closeIdleConnections();
+    setTimeout(() => process.exit(0), 5000).unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

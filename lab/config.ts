@@ -1,0 +1,97 @@
+/**
+ * The environment configs the pipeline reads for the lab (validated against the project's one
+ * environment schema before they are written), and the secrets file the worker loads.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { stringify } from 'yaml';
+import { environmentSchema, type EnvironmentConfig } from '../src/config/schema';
+import { publicHostKey } from './hosts';
+import {
+  demoImage,
+  hostPaths,
+  HOSTS,
+  HostSpec,
+  LabPaths,
+  REGISTRY_ADDR,
+  ROLE_IMAGES,
+  SSH_PORT,
+  SSH_USER,
+  WEB_SERVICES,
+} from './paths';
+import { LabError, writeFileAtomic } from './util';
+
+export const SECRET_ENV = 'LAB_DB_PASSWORD';
+export const COMPOSE_FILE = 'compose/docker-compose.yml';
+/** Compose project name used by both lab environments (each lives on its own hosts). */
+export const PROJECT = 'demo';
+
+export function environmentConfig(envName: HostSpec['environment'], p: LabPaths): EnvironmentConfig {
+  const hosts = HOSTS.filter((h) => h.environment === envName);
+  if (!hosts.length) throw new LabError(`no lab host belongs to ${envName}`);
+  const address = hosts[0].address;
+  const raw = {
+    name: envName,
+    project: PROJECT,
+    composeCommand: ['docker-compose'],
+    composeFiles: [COMPOSE_FILE],
+    hosts: hosts.map((h) => ({
+      name: h.name,
+      address: h.address,
+      port: SSH_PORT,
+      user: SSH_USER,
+      privateKeyPath: p.deployKey,
+      hostKey: publicHostKey(h, p.root),
+      baseDir: hostPaths(h, p.root).srv,
+    })),
+    services: WEB_SERVICES.map((s) => ({
+      name: s.name,
+      image: demoImage(s.name),
+      readinessUrl: `http://{host}:${s.port}/health/ready`,
+      versionUrl: `http://{host}:${s.port}/version`,
+    })),
+    env: {
+      // Every host of one lab environment shares an address family; a host publishes on its own address.
+      BIND_ADDRESS: address,
+      POSTGRES_IMAGE: ROLE_IMAGES.postgres,
+      REDIS_IMAGE: ROLE_IMAGES.redis,
+      PROXY_IMAGE: ROLE_IMAGES.proxy,
+    },
+    secrets: { DB_PASSWORD: { fromEnv: SECRET_ENV } },
+    deadlines: { healthSeconds: 60 },
+  };
+  const parsed = environmentSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n  ');
+    throw new LabError(`the lab's ${envName} config does not match src/config/schema.ts:\n  ${issues}`);
+  }
+  return parsed.data;
+}
+
+export function configFile(p: LabPaths, envName: string): string {
+  return path.join(p.configDir, `${envName}.yaml`);
+}
+
+export function writeEnvironmentConfigs(p: LabPaths): string[] {
+  const envs = [...new Set(HOSTS.map((h) => h.environment))];
+  return envs.map((envName) => {
+    const config = environmentConfig(envName, p);
+    const file = configFile(p, envName);
+    const header = `# Written by \`npm run lab -- up\` for the local lab (registry ${REGISTRY_ADDR}); regenerated on every up.\n`;
+    writeFileAtomic(file, header + stringify(config, { lineWidth: 0 }));
+    return file;
+  });
+}
+
+/** Keeps the secret stable across `up`s (the database volume was initialised with it). */
+export function ensureSecrets(p: LabPaths): string {
+  let value: string | undefined;
+  if (fs.existsSync(p.secretsFile)) {
+    const m = fs.readFileSync(p.secretsFile, 'utf8').match(new RegExp(`^${SECRET_ENV}=([A-Za-z0-9]+)$`, 'm'));
+    value = m?.[1];
+  }
+  if (!value) value = randomBytes(18).toString('hex');
+  writeFileAtomic(p.secretsFile, `${SECRET_ENV}=${value}\n`, 0o600);
+  return value;
+}

@@ -1,0 +1,129 @@
+/**
+ * Where the lab keeps things, and the fixed facts about its hosts. One place for each fact:
+ * the pipeline's tests read the same values through state.json and the environment configs.
+ */
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export const PROJECT_ROOT = path.resolve(__dirname, '..');
+
+/** State of a running lab: keys, registry data, host engines, logs. Gitignored. */
+export function labDir(): string {
+  return path.resolve(process.env.LAB_DIR || path.join(PROJECT_ROOT, '.lab'));
+}
+
+/** Image build cache, outside the clone so a fresh clone on the same machine reuses it. */
+export function cacheDir(): string {
+  return path.resolve(
+    process.env.DEPLOY_LAB_CACHE || path.join(os.homedir(), '.cache', 'durable-deploy-lab'),
+  );
+}
+
+export const REGISTRY_ADDR = '127.0.0.1:5000';
+export const SSH_PORT = 2222;
+export const SSH_USER = 'root';
+
+export interface HostSpec {
+  name: string;
+  address: string;
+  /** 0-based, picks this host's subnet pool and bridge-name range. */
+  index: number;
+  environment: 'lab-staging' | 'lab-production';
+}
+
+export const HOSTS: HostSpec[] = [
+  { name: 'lab-1', address: '127.0.0.2', index: 0, environment: 'lab-staging' },
+  { name: 'lab-2', address: '127.0.0.3', index: 1, environment: 'lab-production' },
+];
+
+/** The three web services of the demo app with their published ports (proxy: 18080). */
+export const WEB_SERVICES = [
+  { name: 'site', port: 18081 },
+  { name: 'saas', port: 18082 },
+  { name: 'api', port: 18083 },
+] as const;
+export const PROXY_PORT = 18080;
+
+export const DEMO_TAGS = ['v1', 'v2', 'v3-unready'] as const;
+
+export const ROLE_IMAGES = {
+  postgres: `${REGISTRY_ADDR}/lab/postgres:15`,
+  redis: `${REGISTRY_ADDR}/lab/redis:7`,
+  proxy: `${REGISTRY_ADDR}/lab/proxy:1`,
+} as const;
+
+export function demoImage(service: string, tag?: string): string {
+  return tag ? `${REGISTRY_ADDR}/demo/${service}:${tag}` : `${REGISTRY_ADDR}/demo/${service}`;
+}
+
+export interface LabPaths {
+  root: string;
+  keys: string;
+  deployKey: string;
+  deployPub: string;
+  knownHosts: string;
+  registryDir: string;
+  registryConfig: string;
+  registryPid: string;
+  logs: string;
+  configDir: string;
+  secretsFile: string;
+  stateFile: string;
+  hostsDir: string;
+}
+
+export function labPaths(root = labDir()): LabPaths {
+  return {
+    root,
+    keys: path.join(root, 'keys'),
+    deployKey: path.join(root, 'keys', 'deploy_ed25519'),
+    deployPub: path.join(root, 'keys', 'deploy_ed25519.pub'),
+    knownHosts: path.join(root, 'known_hosts'),
+    registryDir: path.join(root, 'registry'),
+    registryConfig: path.join(root, 'registry.yml'),
+    registryPid: path.join(root, 'registry.pid'),
+    logs: path.join(root, 'logs'),
+    configDir: path.join(root, 'config'),
+    secretsFile: path.join(root, 'secrets.env'),
+    stateFile: path.join(root, 'state.json'),
+    hostsDir: path.join(root, 'hosts'),
+  };
+}
+
+export interface HostPaths {
+  dir: string;
+  sshdConfig: string;
+  hostKey: string;
+  sshdPid: string;
+  enginePid: string;
+  socket: string;
+  storage: string;
+  runroot: string;
+  tmp: string;
+  networks: string;
+  /** Mounted on /run/containers/networks in the engine's own mount namespace (netavark/aardvark state). */
+  netavarkRun: string;
+  containersConf: string;
+  srv: string;
+  bootId: string;
+}
+
+export function hostPaths(host: HostSpec, root = labDir()): HostPaths {
+  const dir = path.join(root, 'hosts', host.name);
+  return {
+    dir,
+    sshdConfig: path.join(dir, 'sshd_config'),
+    hostKey: path.join(dir, 'ssh_host_ed25519_key'),
+    sshdPid: path.join(dir, 'sshd.pid'),
+    enginePid: path.join(dir, 'podman.pid'),
+    socket: path.join(dir, 'podman.sock'),
+    storage: path.join(dir, 'storage'),
+    runroot: path.join(dir, 'run'),
+    tmp: path.join(dir, 'tmp'),
+    networks: path.join(dir, 'networks'),
+    netavarkRun: path.join(dir, 'netavark-run'),
+    containersConf: path.join(dir, 'containers.conf'),
+    srv: path.join(dir, 'srv'),
+    bootId: path.join(dir, 'boot_id'),
+  };
+}
