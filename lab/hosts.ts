@@ -176,8 +176,11 @@ export async function startEngine(host: HostSpec, p: LabPaths, restart = false):
   const hp = hostPaths(host, p.root);
   for (const d of [hp.dir, hp.storage, hp.networks, hp.srv]) fs.mkdirSync(d, { recursive: true });
   let running = enginePid(hp);
+  let restartContainers: string[] = [];
   if (running && restart) {
     progress(`    ${host.name}: restarting its podman engine to pick up new podman settings`);
+    // Containers must stop with the engine: their network namespaces live in its mount namespace.
+    restartContainers = await stopContainers(hp);
     await stopPid(running, `${host.name} podman engine`);
     running = undefined;
   }
@@ -215,6 +218,7 @@ export async function startEngine(host: HostSpec, p: LabPaths, restart = false):
       return socketAnswers(hp);
     },
   );
+  await startContainers(hp, restartContainers);
   return pid;
 }
 
@@ -314,25 +318,52 @@ export interface ContainerInfo {
   project?: string;
 }
 
+/**
+ * Lists containers through the engine's API. The podman CLI cannot be used from this mount
+ * namespace while the engine runs: container network namespaces are mounted under /run/netns
+ * inside the engine's private mount namespace only.
+ */
 export async function listContainers(hp: HostPaths): Promise<ContainerInfo[]> {
-  const r = await run(podmanArgv(hp, 'ps', '-a', '--format', 'json'), {
-    env: engineEnv(hp),
+  if (!enginePid(hp)) {
+    const r = await run(podmanArgv(hp, 'ps', '-a', '--format', 'json'), {
+      env: engineEnv(hp),
+      timeoutMs: 30_000,
+    });
+    const list = JSON.parse(r.stdout || '[]') as {
+      Names: string[];
+      Image: string;
+      State: string;
+      Status: string;
+      Labels?: Record<string, string>;
+    }[];
+    return list.map((c) => ({
+      name: c.Names[0],
+      image: c.Image,
+      state: c.State,
+      status: c.Status,
+      project: c.Labels?.['com.docker.compose.project'],
+    }));
+  }
+  const r = await run(['docker', 'ps', '-a', '--no-trunc', '--format', '{{json .}}'], {
+    env: dockerEnv(hp),
     timeoutMs: 30_000,
   });
-  const list = JSON.parse(r.stdout || '[]') as {
-    Names: string[];
-    Image: string;
-    State: string;
-    Status: string;
-    Labels?: Record<string, string>;
-  }[];
-  return list.map((c) => ({
-    name: c.Names[0],
-    image: c.Image,
-    state: c.State,
-    status: c.Status,
-    project: c.Labels?.['com.docker.compose.project'],
-  }));
+  return r.stdout
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => {
+      const c = JSON.parse(l) as {
+        Names: string;
+        Image: string;
+        State: string;
+        Status: string;
+        Labels: string;
+      };
+      const project = c.Labels.split(',')
+        .map((kv) => kv.split('='))
+        .find(([k]) => k === 'com.docker.compose.project')?.[1];
+      return { name: c.Names, image: c.Image, state: c.State, status: c.Status, project };
+    });
 }
 
 /**
