@@ -44,11 +44,9 @@ export function parseImageRef(ref: string): ParsedImageRef | undefined {
   return imageRepositorySchema.safeParse(repository).success ? { repository, tag } : undefined;
 }
 
-export const actorSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/, {
-    message: 'must be a user name of letters, digits and . _ @ + -',
-  });
+export const actorSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/, {
+  message: 'must be a user name of letters, digits and . _ @ + -',
+});
 
 export const deployRequestSchema = z
   .object({

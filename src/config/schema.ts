@@ -109,6 +109,19 @@ export const environmentSchema = z
       })
       .strict()
       .default({ healthSeconds: 120 }),
+    /** Production waits for an operator's `approve` signal; no decision by the deadline aborts. */
+    approval: z
+      .object({
+        required: z.boolean().default(false),
+        timeoutSeconds: z
+          .number()
+          .int()
+          .min(1)
+          .max(7 * 24 * 3600)
+          .default(3600),
+      })
+      .strict()
+      .default({ required: false, timeoutSeconds: 3600 }),
   })
   .strict()
   .superRefine((env, ctx) => {

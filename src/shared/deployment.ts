@@ -32,7 +32,7 @@ export interface StepState {
   detail?: string;
 }
 
-export type DeploymentOutcome = 'running' | 'succeeded' | 'rolled-back' | 'failed';
+export type DeploymentOutcome = 'running' | 'succeeded' | 'rolled-back' | 'failed' | 'aborted';
 
 export interface DeploymentStatus {
   deploymentId: string;
@@ -46,6 +46,24 @@ export interface DeploymentStatus {
   failure?: { step: string; message: string };
   /** Set after compensation: what was restored and whether it is healthy. */
   rollback?: { restoredRelease?: string; healthy: boolean; actions: string[] };
+  approval?: ApprovalState;
+  /** Who aborted, when and why. */
+  abort?: Decision;
+  /** Signals that could not be used (malformed argument), so an operator sees why nothing happened. */
+  ignoredSignals: string[];
+}
+
+export interface Decision {
+  by: string;
+  comment?: string;
+  at: string;
+}
+
+export interface ApprovalState {
+  state: 'waiting' | 'approved' | 'aborted' | 'expired';
+  /** When waiting stops with an automatic abort. */
+  deadline: string;
+  decision?: Decision;
 }
 
 export const workflowIdFor = (environment: string, release: string) => `deploy-${environment}-${release}`;

@@ -1,5 +1,24 @@
-import { defineQuery } from '@temporalio/workflow';
+import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { DeploymentStatus } from './deployment';
 
 /** Queries, signals and updates shared by the workflows and the client: one definition each. */
 export const deploymentStatusQuery = defineQuery<DeploymentStatus>('deploymentStatus');
+
+/**
+ * The one JSON argument of `approve` and `abort`, as an operator types it in the Web UI's
+ * Send Signal dialog: {"by": "alice", "comment": "looks good"}.
+ */
+export interface DecisionInput {
+  by: string;
+  comment?: string;
+}
+
+/** Approve a deployment waiting for approval. Arrives early? It is kept until the step is reached. */
+export const approveSignal = defineSignal<[DecisionInput]>('approve');
+/** Abort a deployment: before approval it never starts; later, the current step is cancelled and undone. */
+export const abortSignal = defineSignal<[DecisionInput]>('abort');
+
+export const SIGNAL_HELP = {
+  approve: 'Approve this deployment. Argument: {"by": "<who>", "comment": "<why>"}',
+  abort: 'Abort this deployment and undo what it changed. Argument: {"by": "<who>", "comment": "<reason>"}',
+} as const;

@@ -1,6 +1,7 @@
 import {
   ApplicationFailure,
   CancellationScope,
+  condition,
   isCancellation,
   proxyActivities,
   setCurrentDetails,
@@ -10,8 +11,14 @@ import {
 } from '@temporalio/workflow';
 import type { DeployActivities } from '../activities';
 import type { DeployRequest } from '../config/request';
-import type { DeploymentStatus, DeployPlan, StepState } from '../shared/deployment';
-import { deploymentStatusQuery } from '../shared/messages';
+import type { Decision, DeploymentStatus, DeployPlan, StepState } from '../shared/deployment';
+import {
+  abortSignal,
+  approveSignal,
+  deploymentStatusQuery,
+  SIGNAL_HELP,
+  type DecisionInput,
+} from '../shared/messages';
 import { DEPLOY_ENVIRONMENT, DEPLOY_RELEASE, DEPLOY_STAGE, DEPLOY_STATUS } from '../shared/searchAttributes';
 import { activityPolicies } from './activityPolicies';
 
@@ -55,8 +62,45 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
     stage: 'starting',
     outcome: 'running',
     steps: [],
+    ignoredSignals: [],
   };
-  setHandler(deploymentStatusQuery, () => state);
+  setHandler(deploymentStatusQuery, () => state, {
+    description: 'Steps, stage, approval and rollback of this deployment',
+  });
+
+  // Both handlers only record: a signal sent before the approval step is kept, never lost.
+  let approval: Decision | undefined;
+  const pipeline = new CancellationScope();
+  setHandler(
+    approveSignal,
+    (input: DecisionInput) => {
+      const decision = toDecision('approve', input);
+      if (decision && !approval) approval = decision;
+    },
+    { description: SIGNAL_HELP.approve },
+  );
+  setHandler(
+    abortSignal,
+    (input: DecisionInput) => {
+      const decision = toDecision('abort', input);
+      if (!decision || state.abort || state.outcome !== 'running') return;
+      state.abort = decision;
+      pipeline.cancel();
+    },
+    { description: SIGNAL_HELP.abort },
+  );
+
+  function toDecision(signal: string, input: DecisionInput): Decision | undefined {
+    const by = typeof input?.by === 'string' ? input.by.trim().slice(0, 64) : '';
+    if (!by) {
+      state.ignoredSignals.push(
+        `${signal} at ${new Date().toISOString()}: argument must be {"by": "<who>", ...}`,
+      );
+      return undefined;
+    }
+    const comment = typeof input.comment === 'string' ? input.comment.slice(0, 500) : undefined;
+    return { by, comment, at: new Date().toISOString() };
+  }
 
   const show = () => {
     setCurrentDetails(
@@ -98,8 +142,42 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
   const compensations: Compensation[] = [];
   let plan: DeployPlan | undefined;
   try {
-    plan = await step('validate', () => resolvePlan({ request, deploymentId: workflowId }));
-    const p = plan;
+    await pipeline.run(async () => {
+      plan = await step('validate', () => resolvePlan({ request, deploymentId: workflowId }));
+      await deploy(plan);
+    });
+    state.stage = 'done';
+    state.outcome = 'succeeded';
+    show();
+    return state;
+  } catch (err) {
+    const failedStep = state.steps.find((s) => s.status === 'failed');
+    const aborted = state.abort !== undefined && isCancellation(err);
+    state.failure = {
+      step: failedStep?.name ?? state.stage,
+      message: aborted
+        ? `aborted by ${state.abort!.by}${state.abort!.comment ? `: ${state.abort!.comment}` : ''}`
+        : errorMessage(err),
+    };
+    const undo = await CancellationScope.nonCancellable(() => compensate(plan, compensations));
+    const stoppedByDecision = aborted || rootFailure(err)?.type === 'ApprovalExpired';
+    if (undo === 'incomplete') state.outcome = 'failed';
+    else if (stoppedByDecision) state.outcome = 'aborted';
+    else state.outcome = undo === 'undone' ? 'rolled-back' : 'failed';
+    show();
+    const rollback = state.rollback;
+    const summary =
+      `deployment of ${request.release} to ${request.environment} ${aborted ? 'was aborted' : 'failed'} at "${state.failure.step}": ${state.failure.message}. ` +
+      (rollback
+        ? `Rolled back: ${rollback.actions.join('; ') || 'nothing to undo'}; environment ${rollback.healthy ? 'is healthy' : 'is NOT healthy'}` +
+          (rollback.restoredRelease ? ` on release ${rollback.restoredRelease}.` : '.')
+        : 'Nothing had been changed on any host.');
+    throw ApplicationFailure.nonRetryable(summary, failureType(err, aborted), state);
+  }
+
+  async function deploy(p: DeployPlan): Promise<void> {
+    // Plans recorded before approvals existed have no approval key: they never needed one.
+    if (p.environment.approval?.required) await awaitApproval(p.environment.approval.timeoutSeconds);
     for (const host of p.environment.hosts) {
       await step(`upload ${host.name}`, () => uploadRelease({ plan: p, hostName: host.name }));
       await step(`pull ${host.name}`, () => pullImages({ plan: p, hostName: host.name }));
@@ -111,29 +189,35 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
     for (const host of p.environment.hosts) {
       await step(`record ${host.name}`, () => recordRelease({ plan: p, hostName: host.name }));
     }
-    state.stage = 'done';
-    state.outcome = 'succeeded';
-    show();
-    return state;
-  } catch (err) {
-    const failedStep = state.steps.find((s) => s.status === 'failed');
-    state.failure = { step: failedStep?.name ?? state.stage, message: errorMessage(err) };
-    await CancellationScope.nonCancellable(() => compensate(plan, compensations));
-    show();
-    const rollback = state.rollback;
-    const summary =
-      `deployment of ${request.release} to ${request.environment} failed at "${state.failure.step}": ${state.failure.message}. ` +
-      (rollback
-        ? `Rolled back: ${rollback.actions.join('; ') || 'nothing to undo'}; environment ${rollback.healthy ? 'is healthy' : 'is NOT healthy'}` +
-          (rollback.restoredRelease ? ` on release ${rollback.restoredRelease}.` : '.')
-        : 'Nothing had been changed on any host.');
-    const type =
-      rootFailure(err)?.type === 'InvalidInput'
-        ? 'InvalidInput'
-        : isCancellation(err)
-          ? 'DeploymentCancelled'
-          : 'DeploymentFailed';
-    throw ApplicationFailure.nonRetryable(summary, type, state);
+  }
+
+  /** Wait for `approve` (or `abort`, which cancels the pipeline) until the deadline. */
+  async function awaitApproval(timeoutSeconds: number): Promise<void> {
+    const deadline = new Date(Date.now() + timeoutSeconds * 1000).toISOString();
+    state.approval = { state: 'waiting', deadline };
+    try {
+      await step('approval', async () => {
+        const decided = await condition(() => approval !== undefined, timeoutSeconds * 1000);
+        if (!decided) {
+          state.approval!.state = 'expired';
+          throw ApplicationFailure.nonRetryable(
+            `no approval within ${timeoutSeconds} s (deadline ${deadline})`,
+            'ApprovalExpired',
+          );
+        }
+        state.approval = { state: 'approved', deadline, decision: approval };
+      });
+    } catch (err) {
+      if (state.abort) state.approval = { state: 'aborted', deadline, decision: state.abort };
+      throw err;
+    }
+  }
+
+  function failureType(err: unknown, aborted: boolean): string {
+    if (aborted) return 'DeploymentAborted';
+    const type = rootFailure(err)?.type;
+    if (type === 'InvalidInput' || type === 'ApprovalExpired') return type;
+    return isCancellation(err) ? 'DeploymentCancelled' : 'DeploymentFailed';
   }
 
   function restoreHost(p: DeployPlan, hostName: string): Compensation {
@@ -158,34 +242,37 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
     };
   }
 
-  async function compensate(p: DeployPlan | undefined, stack: Compensation[]): Promise<void> {
-    if (stack.length === 0 || !p) {
-      state.outcome = 'failed';
-      return;
-    }
+  /** Run the undo steps in reverse; every one is tried even when an earlier one fails. */
+  async function compensate(
+    p: DeployPlan | undefined,
+    stack: Compensation[],
+  ): Promise<'nothing-to-undo' | 'undone' | 'incomplete'> {
+    if (stack.length === 0 || !p) return 'nothing-to-undo';
     const actions: string[] = [];
     state.rollback = { healthy: false, actions };
-    state.outcome = 'rolled-back';
+    let complete = true;
     for (const c of [...stack].reverse()) {
       try {
         await step(`rollback: ${c.description}`, c.run);
         actions.push(c.description);
       } catch (err) {
         actions.push(`NOT done (${errorMessage(err)}): ${c.description}`);
-        state.outcome = 'failed';
+        complete = false;
       }
     }
     // Health is only worth verifying when every undo step ran; otherwise the state is unknown.
-    if (p.previous && state.outcome === 'rolled-back') {
-      state.rollback.restoredRelease = p.previous.release;
+    if (complete && p.previous) {
+      const restored = p.previous.release;
+      state.rollback.restoredRelease = restored;
       try {
         await step('rollback: health', () =>
-          waitForHealth({ environment: p.environment, release: p.previous!.release }),
+          waitForHealth({ environment: p.environment, release: restored }),
         );
         state.rollback.healthy = true;
       } catch {
-        state.outcome = 'failed';
+        complete = false;
       }
     }
+    return complete ? 'undone' : 'incomplete';
   }
 }

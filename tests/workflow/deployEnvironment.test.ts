@@ -1,9 +1,10 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { DeployActivities } from '../../src/activities';
@@ -12,7 +13,7 @@ import type { HostStepInput } from '../../src/activities/release';
 import { loadEnvironment } from '../../src/config/load';
 import type { DeployRequest } from '../../src/config/request';
 import type { DeploymentStatus, DeployPlan, ReleaseRecord } from '../../src/shared/deployment';
-import { deploymentStatusQuery } from '../../src/shared/messages';
+import { abortSignal, approveSignal, deploymentStatusQuery } from '../../src/shared/messages';
 import { DEPLOY_ENVIRONMENT, DEPLOY_STATUS } from '../../src/shared/searchAttributes';
 import { startLocalTemporal } from './testEnv';
 
@@ -47,13 +48,19 @@ interface Script {
   unhealthy?: string[];
   failStartOf?: string;
   failRollback?: boolean;
+  /** Require approval with this deadline. */
+  approvalSeconds?: number;
+  /** Health waits (until cancelled) for these releases, to abort mid-step. */
+  hangingHealth?: string[];
 }
 
 function stubActivities(script: Script, calls: string[]): DeployActivities {
   const planOf = (input: { request: DeployRequest; deploymentId: string }): DeployPlan => ({
     deploymentId: input.deploymentId,
     request: input.request,
-    environment,
+    environment: script.approvalSeconds
+      ? { ...environment, approval: { required: true, timeoutSeconds: script.approvalSeconds } }
+      : environment,
     images: {
       site: `ghcr.io/acme/site:${input.request.images.site}`,
       api: `ghcr.io/acme/api:${input.request.images.api}`,
@@ -91,6 +98,14 @@ function stubActivities(script: Script, calls: string[]): DeployActivities {
     },
     async waitForHealth(i: HealthInput) {
       calls.push(`health ${i.release}`);
+      if (script.hangingHealth?.includes(i.release)) {
+        // Heartbeat until the workflow cancels this activity (an abort).
+        const ctx = Context.current();
+        for (;;) {
+          ctx.heartbeat();
+          await ctx.sleep(100);
+        }
+      }
       if (script.unhealthy?.includes(i.release)) {
         throw ApplicationFailure.nonRetryable(
           `not healthy after 1 s: /health/ready HTTP 503`,
@@ -127,7 +142,10 @@ interface Run {
   queried?: DeploymentStatus;
 }
 
-async function run(script: Script): Promise<Run> {
+async function run(
+  script: Script,
+  during?: (handle: WorkflowHandle, calls: string[]) => Promise<void>,
+): Promise<Run> {
   const calls: string[] = [];
   const taskQueue = `test-${randomUUID()}`;
   const workflowId = `deploy-staging-r2-${randomUUID()}`;
@@ -141,12 +159,14 @@ async function run(script: Script): Promise<Run> {
   });
   return worker.runUntil(async () => {
     try {
-      const result = await env.client.workflow.execute('deployEnvironment', {
+      const handle = await env.client.workflow.start('deployEnvironment', {
         taskQueue,
         workflowId,
         args: [request],
       });
-      const queried = await env.client.workflow.getHandle(workflowId).query(deploymentStatusQuery);
+      await during?.(handle, calls);
+      const result = (await handle.result()) as DeploymentStatus;
+      const queried = await handle.query(deploymentStatusQuery);
       return { calls, result, workflowId, queried };
     } catch (err) {
       if (err instanceof WorkflowFailedError) return { calls, error: err, workflowId };
@@ -265,6 +285,113 @@ test('a rollback that fails leaves the outcome "failed" and says so', async () =
     'NOT done (compose up failed): restored release r1 on web-1',
   ]);
   expect(failure.message).toContain('environment is NOT healthy');
+});
+
+async function until(
+  handle: WorkflowHandle,
+  predicate: (s: DeploymentStatus) => boolean,
+): Promise<DeploymentStatus> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      const status = await handle.query(deploymentStatusQuery);
+      if (predicate(status)) return status;
+    } catch {
+      // not started yet
+    }
+    if (Date.now() > deadline) throw new Error('the workflow never reached the expected state');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('approval', () => {
+  test('waits for approval, then deploys and records who approved', async () => {
+    const { calls, result, workflowId } = await run(
+      { previous, approvalSeconds: 600 },
+      async (handle, calls) => {
+        const waiting = await until(handle, (s) => s.approval?.state === 'waiting');
+        expect(waiting.stage).toBe('approval');
+        expect(calls).toEqual(['resolvePlan']); // no host touched while waiting
+        await handle.signal(approveSignal, { by: 'alice', comment: 'ship it' });
+      },
+    );
+    expect(calls.slice(1, 2)).toEqual(['upload web-1@r2 ghcr.io/acme/site:v2,ghcr.io/acme/api:v2']);
+    expect(result?.outcome).toBe('succeeded');
+    expect(result?.approval).toMatchObject({
+      state: 'approved',
+      decision: { by: 'alice', comment: 'ship it' },
+    });
+    await saveHistory('approved', workflowId);
+  });
+
+  test('an approval sent before the workflow reaches the step is not lost', async () => {
+    const { result } = await run({ previous, approvalSeconds: 600 }, async (handle) => {
+      await handle.signal(approveSignal, { by: 'early-bird' });
+    });
+    expect(result?.outcome).toBe('succeeded');
+    expect(result?.approval?.decision?.by).toBe('early-bird');
+  });
+
+  test('a malformed signal is ignored and shown, the deployment keeps waiting', async () => {
+    const { result } = await run({ previous, approvalSeconds: 600 }, async (handle) => {
+      await until(handle, (s) => s.approval?.state === 'waiting');
+      await handle.signal(approveSignal, { comment: 'who am I' } as never);
+      const status = await until(handle, (s) => s.ignoredSignals.length > 0);
+      expect(status.ignoredSignals[0]).toMatch(/^approve at .*: argument must be \{"by": "<who>", \.\.\.\}$/);
+      expect(status.approval?.state).toBe('waiting');
+      await handle.signal(approveSignal, { by: 'bob' });
+    });
+    expect(result?.approval?.decision?.by).toBe('bob');
+  });
+
+  test('abort while waiting: nothing is touched, the failure says who aborted', async () => {
+    const { calls, error } = await run({ previous, approvalSeconds: 600 }, async (handle) => {
+      await until(handle, (s) => s.approval?.state === 'waiting');
+      await handle.signal(abortSignal, { by: 'carol', comment: 'freeze' });
+    });
+    expect(calls).toEqual(['resolvePlan']);
+    const failure = failureOf(error);
+    expect(failure.type).toBe('DeploymentAborted');
+    expect(failure.status.outcome).toBe('aborted');
+    expect(failure.status.approval).toMatchObject({
+      state: 'aborted',
+      decision: { by: 'carol', comment: 'freeze' },
+    });
+    expect(failure.message).toBe(
+      'deployment of r2 to staging was aborted at "approval": aborted by carol: freeze. Nothing had been changed on any host.',
+    );
+  });
+
+  test('no decision by the deadline aborts before any host is touched', async () => {
+    // A real, short deadline: on the time-skipping test server this workflow did not finish
+    // (it upserts custom search attributes, which that server does not register).
+    const { calls, error } = await run({ previous, approvalSeconds: 2 });
+    expect(calls).toEqual(['resolvePlan']);
+    const failure = failureOf(error);
+    expect(failure.type).toBe('ApprovalExpired');
+    expect(failure.message).toMatch(
+      /failed at "approval": no approval within 2 s \(deadline .*\)\. Nothing had been changed on any host\.$/,
+    );
+    expect(failure.status.outcome).toBe('aborted');
+    expect(failure.status.approval?.state).toBe('expired');
+  });
+
+  test('abort during the health wait cancels it and rolls back', async () => {
+    const { calls, error } = await run({ previous, hangingHealth: ['r2'] }, async (handle, calls) => {
+      await until(handle, (s) => s.stage === 'health');
+      while (!calls.includes('health r2')) await new Promise((r) => setTimeout(r, 50));
+      await handle.signal(abortSignal, { by: 'dave' });
+    });
+    expect(calls.slice(-3)).toEqual([
+      'upload web-1@r1 ghcr.io/acme/site:v1,ghcr.io/acme/api:v1',
+      'start web-1@r1',
+      'health r1',
+    ]);
+    const failure = failureOf(error);
+    expect(failure.type).toBe('DeploymentAborted');
+    expect(failure.status.outcome).toBe('aborted');
+    expect(failure.status.rollback).toMatchObject({ restoredRelease: 'r1', healthy: true });
+  });
 });
 
 test('recorded histories replay without non-determinism', async () => {
