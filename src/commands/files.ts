@@ -23,7 +23,10 @@ export function copyIfExists(from: string, to: string): Argv {
   return ['sh', '-c', 'if [ -f "$1" ]; then cp -f "$1" "$2"; fi', 'copy-if-exists', from, to];
 }
 
-/** Append one line to the audit log; the line is an argument, so its content is never interpreted. */
+/**
+ * Append one line to the audit log, creating its directory on a fresh host. The line is an
+ * argument, so its content is never interpreted.
+ */
 export function appendAuditLine(file: string, line: string): Argv {
-  return ['sh', '-c', 'printf "%s\\n" "$1" >> "$2"', 'audit', line, file];
+  return ['sh', '-c', 'mkdir -p "${2%/*}" && printf "%s\\n" "$1" >> "$2"', 'audit', line, file];
 }

@@ -88,7 +88,7 @@ describe('file commands', () => {
     expect(appendAuditLine('/a/audit.log', '{"x":1}')).toEqual([
       'sh',
       '-c',
-      'printf "%s\\n" "$1" >> "$2"',
+      'mkdir -p "${2%/*}" && printf "%s\\n" "$1" >> "$2"',
       'audit',
       '{"x":1}',
       '/a/audit.log',
@@ -105,7 +105,7 @@ describe('shell line quoting', () => {
   test('hostile values are passed as data, never interpreted', () => {
     const line = shellLine(appendAuditLine('/a/audit.log', `x'; rm -rf / #$(id)\`id\`\nnext`));
     expect(line).toBe(
-      `sh -c 'printf "%s\\n" "$1" >> "$2"' audit "x'; rm -rf / #\\$(id)\\\`id\\\`\nnext" /a/audit.log`,
+      `sh -c 'mkdir -p "\${2%/*}" && printf "%s\\n" "$1" >> "$2"' audit "x'; rm -rf / #\\$(id)\\\`id\\\`\nnext" /a/audit.log`,
     );
   });
   test('an empty argument survives as an empty word', () => {
