@@ -20,6 +20,15 @@ export default tseslint.config(
     },
   },
   {
+    // Plain CommonJS for Node: the demo app runs inside its image without a build step.
+    files: ['**/*.js'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: { setTimeout: 'readonly', clearTimeout: 'readonly', Buffer: 'readonly' },
+    },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     // Tests build deliberately broken documents; typing each mutation would hide the intent.
     files: ['tests/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

@@ -4,7 +4,6 @@ import { createActivities } from './activities';
 import { projectRoot } from './devserver/paths';
 import { loadSettings, type Settings } from './shared/settings';
 
-
 export async function createWorker(
   settings: Settings,
   connection: NativeConnection,
