@@ -50,6 +50,8 @@ step "tests: unit, workflow, integration"
 mkdir -p .data
 status=0
 npx jest --ci --runInBand --json --outputFile=.data/jest-results.json || status=$?
+# The summary is JavaScript: its ${...} are template literals, not shell expansions.
+# shellcheck disable=SC2016
 node -e '
   const r = require("./.data/jest-results.json");
   console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : ""));
