@@ -56,6 +56,8 @@ export const deployRequestSchema = z
       .record(nameSchema, imageRefSchema)
       .refine((m) => Object.keys(m).length > 0, { message: 'must name at least one service image' }),
     requestedBy: actorSchema,
+    /** When another deployment holds the environment: wait for it (default) or fail at once. */
+    onBusy: z.enum(['wait', 'fail']).optional(),
   })
   .strict();
 

@@ -106,9 +106,11 @@ export const environmentSchema = z
     deadlines: z
       .object({
         healthSeconds: z.number().int().min(5).max(3600).default(120),
+        /** How long a deployment waits for another one of the same environment to finish. */
+        lockWaitSeconds: z.number().int().min(0).max(24 * 3600).default(1800),
       })
       .strict()
-      .default({ healthSeconds: 120 }),
+      .default({ healthSeconds: 120, lockWaitSeconds: 1800 }),
     /** Production waits for an operator's `approve` signal; no decision by the deadline aborts. */
     approval: z
       .object({

@@ -22,3 +22,15 @@ export const SIGNAL_HELP = {
   approve: 'Approve this deployment. Argument: {"by": "<who>", "comment": "<why>"}',
   abort: 'Abort this deployment and undo what it changed. Argument: {"by": "<who>", "comment": "<reason>"}',
 } as const;
+
+/** Who holds an environment's lease (the lock): enough for an operator to see who, what, since when. */
+export interface LeaseHolder {
+  deploymentId: string;
+  release: string;
+  requestedBy: string;
+  since: string;
+}
+
+export const leaseHolderQuery = defineQuery<LeaseHolder>('leaseHolder');
+/** Sent by the holder when it is done; the lease also ends when its holder closes in any way. */
+export const releaseLeaseSignal = defineSignal('releaseLease');

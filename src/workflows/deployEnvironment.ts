@@ -3,12 +3,18 @@ import {
   CancellationScope,
   condition,
   isCancellation,
+  ParentClosePolicy,
+  patched,
   proxyActivities,
+  sleep,
+  startChild,
+  type ChildWorkflowHandle,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { DeployActivities } from '../activities';
 import type { DeployRequest } from '../config/request';
 import type { Decision, DeploymentStatus, DeployPlan, StepState } from '../shared/deployment';
@@ -16,9 +22,11 @@ import {
   abortSignal,
   approveSignal,
   deploymentStatusQuery,
+  releaseLeaseSignal,
   SIGNAL_HELP,
   type DecisionInput,
 } from '../shared/messages';
+import { environmentLease } from './environmentLease';
 import { DEPLOY_ENVIRONMENT, DEPLOY_RELEASE, DEPLOY_STAGE, DEPLOY_STATUS } from '../shared/searchAttributes';
 import { activityPolicies } from './activityPolicies';
 
@@ -141,13 +149,18 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
 
   const compensations: Compensation[] = [];
   let plan: DeployPlan | undefined;
+  let lease: ChildWorkflowHandle<typeof environmentLease> | undefined;
   try {
     await pipeline.run(async () => {
       plan = await step('validate', () => resolvePlan({ request, deploymentId: workflowId }));
-      await deploy(plan);
+      const p: DeployPlan = plan;
+      // Deployments that started before locks existed replay without one.
+      if (patched('environment-lock')) await step('lock', () => acquireLease(p));
+      await deploy(p);
     });
     state.stage = 'done';
     state.outcome = 'succeeded';
+    await releaseLease();
     show();
     return state;
   } catch (err) {
@@ -160,6 +173,7 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
         : errorMessage(err),
     };
     const undo = await CancellationScope.nonCancellable(() => compensate(plan, compensations));
+    await releaseLease();
     const stoppedByDecision = aborted || rootFailure(err)?.type === 'ApprovalExpired';
     if (undo === 'incomplete') state.outcome = 'failed';
     else if (stoppedByDecision) state.outcome = 'aborted';
@@ -173,6 +187,53 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
           (rollback.restoredRelease ? ` on release ${rollback.restoredRelease}.` : '.')
         : 'Nothing had been changed on any host.');
     throw ApplicationFailure.nonRetryable(summary, failureType(err, aborted), state);
+  }
+
+  /**
+   * One deployment per environment: start the environment's lease child (fixed id). If it
+   * already runs, another deployment holds it: fail now, or poll until the deadline.
+   */
+  async function acquireLease(p: DeployPlan): Promise<void> {
+    const waitMs = (p.environment.deadlines.lockWaitSeconds ?? 1800) * 1000;
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      try {
+        lease = await startChild(environmentLease, {
+          workflowId: `lock-${p.environment.name}`,
+          args: [
+            {
+              deploymentId: workflowId,
+              release: request.release,
+              requestedBy: request.requestedBy,
+              since: new Date().toISOString(),
+            },
+          ],
+          parentClosePolicy: ParentClosePolicy.TERMINATE,
+          workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+          staticSummary: `Lock of ${p.environment.name}, held by ${workflowId}`,
+        });
+        return;
+      } catch (err) {
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+        if (request.onBusy === 'fail' || Date.now() >= deadline) {
+          throw ApplicationFailure.nonRetryable(
+            `environment ${p.environment.name} is locked by another deployment (workflow lock-${p.environment.name} shows who)` +
+              (request.onBusy === 'fail' ? '; --on-busy fail was given' : `; waited ${waitMs / 1000} s`),
+            'EnvironmentBusy',
+          );
+        }
+        state.stage = 'lock (waiting for another deployment)';
+        show();
+        await sleep(Math.min(5_000, Math.max(1, deadline - Date.now())));
+      }
+    }
+  }
+
+  async function releaseLease(): Promise<void> {
+    if (!lease) return;
+    const held = lease;
+    lease = undefined;
+    await CancellationScope.nonCancellable(() => held.signal(releaseLeaseSignal)).catch(() => undefined);
   }
 
   async function deploy(p: DeployPlan): Promise<void> {
@@ -216,7 +277,7 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
   function failureType(err: unknown, aborted: boolean): string {
     if (aborted) return 'DeploymentAborted';
     const type = rootFailure(err)?.type;
-    if (type === 'InvalidInput' || type === 'ApprovalExpired') return type;
+    if (type === 'InvalidInput' || type === 'ApprovalExpired' || type === 'EnvironmentBusy') return type;
     return isCancellation(err) ? 'DeploymentCancelled' : 'DeploymentFailed';
   }
 

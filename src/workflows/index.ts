@@ -1,1 +1,2 @@
 export { deployEnvironment } from './deployEnvironment';
+export { environmentLease } from './environmentLease';

@@ -52,15 +52,24 @@ interface Script {
   approvalSeconds?: number;
   /** Health waits (until cancelled) for these releases, to abort mid-step. */
   hangingHealth?: string[];
+  lockWaitSeconds?: number;
 }
 
 function stubActivities(script: Script, calls: string[]): DeployActivities {
   const planOf = (input: { request: DeployRequest; deploymentId: string }): DeployPlan => ({
     deploymentId: input.deploymentId,
     request: input.request,
-    environment: script.approvalSeconds
-      ? { ...environment, approval: { required: true, timeoutSeconds: script.approvalSeconds } }
-      : environment,
+    environment: {
+      ...environment,
+      // The request names the environment (staging, production, ...); the fixture gives its shape.
+      name: input.request.environment,
+      ...(script.approvalSeconds
+        ? { approval: { required: true, timeoutSeconds: script.approvalSeconds } }
+        : {}),
+      ...(script.lockWaitSeconds !== undefined
+        ? { deadlines: { ...environment.deadlines, lockWaitSeconds: script.lockWaitSeconds } }
+        : {}),
+    },
     images: {
       site: `ghcr.io/acme/site:${input.request.images.site}`,
       api: `ghcr.io/acme/api:${input.request.images.api}`,
@@ -205,6 +214,7 @@ test('a good deployment runs every step in order and records the release', async
   expect(result?.outcome).toBe('succeeded');
   expect(result?.steps.map((s) => [s.name, s.status])).toEqual([
     ['validate', 'succeeded'],
+    ['lock', 'succeeded'],
     ['upload web-1', 'succeeded'],
     ['pull web-1', 'succeeded'],
     ['start web-1', 'succeeded'],
@@ -391,6 +401,98 @@ describe('approval', () => {
     expect(failure.type).toBe('DeploymentAborted');
     expect(failure.status.outcome).toBe('aborted');
     expect(failure.status.rollback).toMatchObject({ restoredRelease: 'r1', healthy: true });
+  });
+});
+
+describe('one deployment per environment', () => {
+  /** Several deployments on one worker, each approved (and so released) only when the test says. */
+  async function withWorker<T>(
+    script: Script,
+    fn: (calls: string[], taskQueue: string) => Promise<T>,
+  ): Promise<T> {
+    const calls: string[] = [];
+    const taskQueue = `lock-${randomUUID()}`;
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle,
+      activities: stubActivities(script, calls),
+      workflowFailureErrorTypes: { '*': ['NondeterminismError', 'DeterminismViolationError'] },
+    });
+    return worker.runUntil(fn(calls, taskQueue));
+  }
+  const start = (taskQueue: string, environmentName: string, release: string, onBusy?: 'wait' | 'fail') =>
+    env.client.workflow.start('deployEnvironment', {
+      taskQueue,
+      workflowId: `deploy-${environmentName}-${release}-${randomUUID()}`,
+      args: [{ ...request, environment: environmentName, release, ...(onBusy ? { onBusy } : {}) }],
+    });
+  const envName = () => `env-${randomUUID().slice(0, 8)}`;
+
+  test('a second deployment with --on-busy fail is refused while the first holds the lock', async () => {
+    await withWorker({ approvalSeconds: 600 }, async (calls, taskQueue) => {
+      const name = envName();
+      const first = await start(taskQueue, name, 'r2');
+      await until(first, (s) => s.approval?.state === 'waiting');
+      const second = await start(taskQueue, name, 'r3', 'fail');
+      const error = await second.result().then(
+        () => undefined,
+        (err) => err as WorkflowFailedError,
+      );
+      const failure = failureOf(error);
+      expect(failure.type).toBe('EnvironmentBusy');
+      expect(failure.message).toContain(
+        `environment ${name} is locked by another deployment (workflow lock-${name} shows who); --on-busy fail was given`,
+      );
+      expect(failure.message).toContain('Nothing had been changed on any host.');
+      expect(calls.filter((c) => c.includes('@r3'))).toEqual([]);
+      await first.signal(approveSignal, { by: 'ops' });
+      expect((await first.result()).outcome).toBe('succeeded');
+    });
+  });
+
+  test('a second deployment waits its turn, then runs', async () => {
+    await withWorker({ approvalSeconds: 600 }, async (calls, taskQueue) => {
+      const name = envName();
+      const first = await start(taskQueue, name, 'r2');
+      await until(first, (s) => s.approval?.state === 'waiting');
+      const second = await start(taskQueue, name, 'r3');
+      await second.signal(approveSignal, { by: 'ops' }); // kept until it gets there
+      await until(second, (s) => s.stage === 'lock (waiting for another deployment)');
+      await first.signal(approveSignal, { by: 'ops' });
+      expect((await first.result()).outcome).toBe('succeeded');
+      expect((await second.result()).outcome).toBe('succeeded');
+      // Nothing of r3 happened before r2 was recorded.
+      expect(calls.indexOf('record web-1@r2')).toBeLessThan(
+        calls.findIndex((c) => c.startsWith('upload web-1@r3')),
+      );
+    });
+  });
+
+  test('two environments deploy in parallel', async () => {
+    await withWorker({ approvalSeconds: 600 }, async (_calls, taskQueue) => {
+      const a = await start(taskQueue, envName(), 'r2', 'fail');
+      const b = await start(taskQueue, envName(), 'r2', 'fail');
+      // Both hold their own lock and wait for approval at the same time.
+      await until(a, (s) => s.approval?.state === 'waiting');
+      await until(b, (s) => s.approval?.state === 'waiting');
+      await Promise.all([a.signal(approveSignal, { by: 'ops' }), b.signal(approveSignal, { by: 'ops' })]);
+      expect((await a.result()).outcome).toBe('succeeded');
+      expect((await b.result()).outcome).toBe('succeeded');
+    });
+  });
+
+  test('a deployment terminated by an operator leaves no stale lock', async () => {
+    await withWorker({ approvalSeconds: 600 }, async (_calls, taskQueue) => {
+      const name = envName();
+      const first = await start(taskQueue, name, 'r2');
+      await until(first, (s) => s.approval?.state === 'waiting');
+      // Like a kill -9 of everything: no workflow code runs, no release signal is sent.
+      await first.terminate('operator gave up');
+      const second = await start(taskQueue, name, 'r3', 'fail');
+      await second.signal(approveSignal, { by: 'ops' });
+      expect((await second.result()).outcome).toBe('succeeded');
+    });
   });
 });
 
