@@ -56,6 +56,14 @@ export const deployRequestSchema = z
       .record(nameSchema, imageRefSchema)
       .refine((m) => Object.keys(m).length > 0, { message: 'must name at least one service image' }),
     requestedBy: actorSchema,
+    /** The git ref the gates check out (a sha or tag); defaults to the release id. */
+    commit: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$/, {
+        message: 'must be a git sha or tag of letters, digits and . _ / -',
+      })
+      .refine((c) => !c.includes('..'), { message: 'must not contain ".."' })
+      .optional(),
     /** When another deployment holds the environment: wait for it (default) or fail at once. */
     onBusy: z.enum(['wait', 'fail']).optional(),
   })

@@ -78,6 +78,50 @@ export const serviceSchema = z
   })
   .strict();
 
+/** A gate's command: argv words run without a shell, in the release's checkout. */
+export const gateSchema = z
+  .object({
+    name: nameSchema,
+    command: z
+      .array(
+        z
+          .string()
+          .max(200)
+          .regex(/^[A-Za-z0-9_.,:/=@%+-]+$/, {
+            message: 'must be a plain argument of letters, digits and _ . , : / = @ % + - (no shell)',
+          }),
+      )
+      .min(1),
+    timeoutSeconds: z.number().int().min(1).max(3600).default(300),
+  })
+  .strict();
+
+export const gatesSchema = z
+  .object({
+    /** The app's git repository: a path on the worker, or an https/ssh URL the worker can clone. */
+    repository: z
+      .string()
+      .max(300)
+      .regex(
+        /^(\/[A-Za-z0-9_./-]+|https:\/\/[A-Za-z0-9_.:/@-]+|ssh:\/\/[A-Za-z0-9_.:/@-]+|git@[A-Za-z0-9_.-]+:[A-Za-z0-9_./-]+)$/,
+        {
+          message: 'must be an absolute path or an https://, ssh:// or git@host:path URL',
+        },
+      )
+      .refine((r) => !r.split('/').includes('..'), { message: 'must not contain ".." segments' }),
+    /** Checks run concurrently; any failure stops the deployment before a host is touched. */
+    checks: z.array(gateSchema).min(1),
+  })
+  .strict()
+  .superRefine((gates, ctx) => {
+    const seen = new Set<string>();
+    gates.checks.forEach((g, i) => {
+      if (seen.has(g.name))
+        ctx.addIssue({ code: 'custom', path: ['checks', i, 'name'], message: `duplicate gate "${g.name}"` });
+      seen.add(g.name);
+    });
+  });
+
 export const environmentSchema = z
   .object({
     name: nameSchema,
@@ -107,7 +151,12 @@ export const environmentSchema = z
       .object({
         healthSeconds: z.number().int().min(5).max(3600).default(120),
         /** How long a deployment waits for another one of the same environment to finish. */
-        lockWaitSeconds: z.number().int().min(0).max(24 * 3600).default(1800),
+        lockWaitSeconds: z
+          .number()
+          .int()
+          .min(0)
+          .max(24 * 3600)
+          .default(1800),
       })
       .strict()
       .default({ healthSeconds: 120, lockWaitSeconds: 1800 }),
@@ -124,6 +173,8 @@ export const environmentSchema = z
       })
       .strict()
       .default({ required: false, timeoutSeconds: 3600 }),
+    /** Quality gates run at the release's commit before anything else; none when absent. */
+    gates: gatesSchema.optional(),
   })
   .strict()
   .superRefine((env, ctx) => {
@@ -150,3 +201,4 @@ export const environmentSchema = z
 export type EnvironmentConfig = z.infer<typeof environmentSchema>;
 export type HostConfig = z.infer<typeof hostSchema>;
 export type ServiceConfig = z.infer<typeof serviceSchema>;
+export type GatesConfig = z.infer<typeof gatesSchema>;
