@@ -18,6 +18,7 @@ export async function createWorker(
       configDir: resolve(settings.configDir),
       projectRoot: projectRoot(),
       workerEnv,
+      workspaceRoot: resolve(settings.workspaceRoot),
     }),
   });
 }

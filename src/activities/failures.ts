@@ -9,6 +9,7 @@ export const FailureType = {
   hostKeyMismatch: 'HostKeyMismatch',
   missingSecret: 'MissingSecret',
   healthDeadline: 'HealthDeadlineExceeded',
+  gateFailed: 'GateFailed',
 } as const;
 
 /** Map known errors to non-retryable failures; anything else stays retryable (network, SSH drops). */

@@ -1,6 +1,7 @@
 import { createPlanActivities } from './plan';
 import { createReleaseActivities } from './release';
 import { createHealthActivities } from './health';
+import { createGateActivities } from './gates';
 
 export interface ActivityDeps {
   /** Where environment configs live (DEPLOY_CONFIG_DIR). */
@@ -9,6 +10,8 @@ export interface ActivityDeps {
   projectRoot: string;
   /** Secrets are read from here at the moment they are written to a host. */
   workerEnv: NodeJS.ProcessEnv;
+  /** Where gates check out the release (one folder per deployment, removed afterwards). */
+  workspaceRoot: string;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -16,6 +19,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createPlanActivities(deps),
     ...createReleaseActivities(deps),
     ...createHealthActivities(),
+    ...createGateActivities(deps),
   };
 }
 

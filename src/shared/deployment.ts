@@ -21,6 +21,16 @@ export interface DeployPlan {
   previous?: ReleaseRecord;
 }
 
+/** One quality gate's verdict at the release's commit. */
+export interface GateResult {
+  name: string;
+  commit: string;
+  verdict: 'passed' | 'failed' | 'timed-out';
+  exitCode: number | null;
+  durationMs: number;
+  outputTail: string;
+}
+
 export type StepStatus = 'running' | 'succeeded' | 'failed' | 'compensated';
 
 export interface StepState {
@@ -47,6 +57,7 @@ export interface DeploymentStatus {
   /** Set after compensation: what was restored and whether it is healthy. */
   rollback?: { restoredRelease?: string; healthy: boolean; actions: string[] };
   approval?: ApprovalState;
+  gates?: GateResult[];
   /** Who aborted, when and why. */
   abort?: Decision;
   /** Signals that could not be used (malformed argument), so an operator sees why nothing happened. */
@@ -67,3 +78,26 @@ export interface ApprovalState {
 }
 
 export const workflowIdFor = (environment: string, release: string) => `deploy-${environment}-${release}`;
+
+/** The pre-deploy backup of one host's database: a custom-format pg_dump and its checksum. */
+export interface BackupRecord {
+  /** `<appDir>/backups/<deploymentId>.dump` on the host; `<path>.sha256` next to it. */
+  path: string;
+  sha256: string;
+  sizeBytes: number;
+  /** How long this attempt took (a retry that found the dump done reports its own short time). */
+  durationMs: number;
+  /** When the dump file was written (ISO 8601). */
+  createdAt: string;
+}
+
+export interface AppliedMigration {
+  id: string;
+  /** Declared by the migration; false means a rollback must restore the database. */
+  backwardCompatible: boolean;
+}
+
+/** Migrations applied by this run, in order (empty when none were pending). */
+export interface MigrationReport {
+  applied: AppliedMigration[];
+}

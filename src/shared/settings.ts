@@ -8,6 +8,8 @@ export interface Settings {
   taskQueue: string;
   uiUrl: string;
   configDir: string;
+  /** Where quality gates check out releases on the worker. */
+  workspaceRoot: string;
 }
 
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
@@ -17,6 +19,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     taskQueue: env.DEPLOY_TASK_QUEUE || 'deployments',
     uiUrl: (env.TEMPORAL_UI_URL || 'http://127.0.0.1:8233').replace(/\/+$/, ''),
     configDir: env.DEPLOY_CONFIG_DIR || 'config/environments',
+    workspaceRoot: env.DEPLOY_WORKSPACE_DIR || '.data/workspaces',
   };
 }
 

@@ -25,5 +25,11 @@ export const activityPolicies = {
     retry: { ...retry, maximumAttempts: 2 },
   },
   recordRelease: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 5 } },
+  /** Gates have their own deadlines (config); this bounds the checkout plus the slowest gate. */
+  runQualityGates: {
+    startToCloseTimeout: '70m',
+    heartbeatTimeout: '1m',
+    retry: { ...retry, maximumAttempts: 2 },
+  },
   stopRelease: { startToCloseTimeout: '5m', heartbeatTimeout: '1m', retry: { ...retry, maximumAttempts: 3 } },
 } satisfies Record<string, ActivityOptions>;

@@ -17,7 +17,7 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { DeployActivities } from '../activities';
 import type { DeployRequest } from '../config/request';
-import type { Decision, DeploymentStatus, DeployPlan, StepState } from '../shared/deployment';
+import type { Decision, DeploymentStatus, DeployPlan, GateResult, StepState } from '../shared/deployment';
 import {
   abortSignal,
   approveSignal,
@@ -37,6 +37,7 @@ const { startServices } = proxyActivities<DeployActivities>(activityPolicies.sta
 const { waitForHealth } = proxyActivities<DeployActivities>(activityPolicies.waitForHealth);
 const { recordRelease } = proxyActivities<DeployActivities>(activityPolicies.recordRelease);
 const { stopRelease } = proxyActivities<DeployActivities>(activityPolicies.stopRelease);
+const { runQualityGates } = proxyActivities<DeployActivities>(activityPolicies.runQualityGates);
 
 interface Compensation {
   description: string;
@@ -237,6 +238,17 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
   }
 
   async function deploy(p: DeployPlan): Promise<void> {
+    if (p.environment.gates) {
+      await step('gates', async () => {
+        try {
+          state.gates = await runQualityGates({ plan: p });
+        } catch (err) {
+          const details = rootFailure(err)?.details?.[0];
+          if (Array.isArray(details)) state.gates = details as GateResult[];
+          throw err;
+        }
+      });
+    }
     // Plans recorded before approvals existed have no approval key: they never needed one.
     if (p.environment.approval?.required) await awaitApproval(p.environment.approval.timeoutSeconds);
     for (const host of p.environment.hosts) {
@@ -277,7 +289,13 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
   function failureType(err: unknown, aborted: boolean): string {
     if (aborted) return 'DeploymentAborted';
     const type = rootFailure(err)?.type;
-    if (type === 'InvalidInput' || type === 'ApprovalExpired' || type === 'EnvironmentBusy') return type;
+    if (
+      type === 'InvalidInput' ||
+      type === 'ApprovalExpired' ||
+      type === 'EnvironmentBusy' ||
+      type === 'GateFailed'
+    )
+      return type;
     return isCancellation(err) ? 'DeploymentCancelled' : 'DeploymentFailed';
   }
 

@@ -83,6 +83,7 @@ export async function startHarness(opts: {
       configDir: opts.configDir ?? LAB_CONFIG_DIR,
       projectRoot: PROJECT_ROOT,
       workerEnv: opts.workerEnv,
+      workspaceRoot: join(PROJECT_ROOT, '.data', 'workspaces'),
     }),
   });
   const running = worker.run();
@@ -92,6 +93,7 @@ export async function startHarness(opts: {
     taskQueue,
     uiUrl: 'http://127.0.0.1:0',
     configDir: opts.configDir ?? LAB_CONFIG_DIR,
+    workspaceRoot: join(PROJECT_ROOT, '.data', 'workspaces'),
   };
   return {
     env,

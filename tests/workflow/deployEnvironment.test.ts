@@ -53,6 +53,7 @@ interface Script {
   /** Health waits (until cancelled) for these releases, to abort mid-step. */
   hangingHealth?: string[];
   lockWaitSeconds?: number;
+  gates?: 'pass' | 'fail';
 }
 
 function stubActivities(script: Script, calls: string[]): DeployActivities {
@@ -65,6 +66,14 @@ function stubActivities(script: Script, calls: string[]): DeployActivities {
       name: input.request.environment,
       ...(script.approvalSeconds
         ? { approval: { required: true, timeoutSeconds: script.approvalSeconds } }
+        : {}),
+      ...(script.gates
+        ? {
+            gates: {
+              repository: '/srv/git/app',
+              checks: [{ name: 'unit', command: ['npm', 'test'], timeoutSeconds: 60 }],
+            },
+          }
         : {}),
       ...(script.lockWaitSeconds !== undefined
         ? { deadlines: { ...environment.deadlines, lockWaitSeconds: script.lockWaitSeconds } }
@@ -87,6 +96,19 @@ function stubActivities(script: Script, calls: string[]): DeployActivities {
         );
       }
       return planOf(input);
+    },
+    async runQualityGates(i: { plan: DeployPlan }) {
+      calls.push(`gates ${i.plan.request.release}`);
+      const result = { name: 'unit', commit: 'c0ffee', exitCode: 0, durationMs: 5, outputTail: 'ok' };
+      if (script.gates === 'fail') {
+        const failed = { ...result, verdict: 'failed', exitCode: 1, outputTail: '1 test failed' };
+        throw ApplicationFailure.nonRetryable(
+          'quality gate unit failed (exit 1) at c0ffee: 1 test failed',
+          'GateFailed',
+          [failed],
+        );
+      }
+      return [{ ...result, verdict: 'passed' }];
     },
     async uploadRelease(i) {
       calls.push(`upload ${tag(i)} ${Object.values(i.plan.images).join(',')}`);
@@ -313,6 +335,33 @@ async function until(
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+describe('quality gates', () => {
+  test('passing gates are recorded and the deployment goes on', async () => {
+    const { calls, result } = await run({ previous, gates: 'pass' });
+    expect(calls.slice(0, 3)).toEqual([
+      'resolvePlan',
+      'gates r2',
+      'upload web-1@r2 ghcr.io/acme/site:v2,ghcr.io/acme/api:v2',
+    ]);
+    expect(result?.gates).toEqual([
+      { name: 'unit', commit: 'c0ffee', verdict: 'passed', exitCode: 0, durationMs: 5, outputTail: 'ok' },
+    ]);
+  });
+
+  test('a failed gate stops the deployment before any host is touched, and its output is kept', async () => {
+    const { calls, error } = await run({ previous, gates: 'fail', approvalSeconds: 600 });
+    expect(calls).toEqual(['resolvePlan', 'gates r2']);
+    const failure = failureOf(error);
+    expect(failure.type).toBe('GateFailed');
+    expect(failure.message).toBe(
+      'deployment of r2 to staging failed at "gates": quality gate unit failed (exit 1) at c0ffee: 1 test failed. Nothing had been changed on any host.',
+    );
+    expect(failure.status.gates?.[0]).toMatchObject({ verdict: 'failed', outputTail: '1 test failed' });
+    // Gates come before approval: nobody is asked to approve a release that failed them.
+    expect(failure.status.approval).toBeUndefined();
+  });
+});
 
 describe('approval', () => {
   test('waits for approval, then deploys and records who approved', async () => {

@@ -1,0 +1,131 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Argv } from '../commands/compose';
+import { gitCheckout, gitClone, gitResolveCommit } from '../commands/git';
+import type { DeployPlan, GateResult } from '../shared/deployment';
+import { FailureType } from './failures';
+
+const TAIL_CHARS = 4000;
+
+interface LocalResult {
+  code: number | null;
+  timedOut: boolean;
+  output: string;
+  durationMs: number;
+}
+
+/** Run argv locally without a shell, with a hard deadline; output is both streams, tail only. */
+function runLocal(
+  argv: Argv,
+  opts: { cwd?: string; timeoutMs: number; signal?: AbortSignal },
+): Promise<LocalResult> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    execFile(
+      argv[0],
+      argv.slice(1),
+      {
+        cwd: opts.cwd,
+        timeout: opts.timeoutMs,
+        killSignal: 'SIGKILL',
+        maxBuffer: 16 * 1024 * 1024,
+        signal: opts.signal,
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, CI: 'true' },
+      },
+      (err, stdout, stderr) => {
+        const error = err as (NodeJS.ErrnoException & { killed?: boolean; code?: number | string }) | null;
+        const output = `${stdout}${stderr}`;
+        resolve({
+          code: error ? (typeof error.code === 'number' ? error.code : null) : 0,
+          timedOut: Boolean(error?.killed),
+          output: output.length > TAIL_CHARS ? `...${output.slice(-TAIL_CHARS)}` : output,
+          durationMs: Date.now() - started,
+        });
+      },
+    );
+  });
+}
+
+async function prepareWorkspace(
+  repository: string,
+  workspace: string,
+  ref: string,
+  signal: AbortSignal,
+): Promise<string> {
+  if (!existsSync(join(workspace, '.git'))) {
+    rmSync(workspace, { recursive: true, force: true });
+    mkdirSync(workspace, { recursive: true });
+    const clone = await runLocal(gitClone(repository, workspace), { timeoutMs: 5 * 60_000, signal });
+    if (clone.code !== 0) throw new Error(`git clone of ${repository} failed: ${clone.output.trim()}`);
+  }
+  const resolved = await runLocal(gitResolveCommit(workspace, ref), { timeoutMs: 30_000, signal });
+  if (resolved.code !== 0) {
+    throw ApplicationFailure.nonRetryable(
+      `commit "${ref}" does not exist in ${repository}`,
+      FailureType.invalidInput,
+    );
+  }
+  const commit = resolved.output.trim();
+  const checkout = await runLocal(gitCheckout(workspace, commit), { timeoutMs: 60_000, signal });
+  if (checkout.code !== 0) throw new Error(`git checkout of ${commit} failed: ${checkout.output.trim()}`);
+  return commit;
+}
+
+export function createGateActivities(deps: { workspaceRoot: string }) {
+  return {
+    /**
+     * Check out the release's commit in a fresh workspace on the worker and run every gate
+     * concurrently, each with its own deadline. Any failure stops the deployment before a host
+     * is touched; the verdicts, durations and output tails go into history either way.
+     */
+    async runQualityGates(input: { plan: DeployPlan }): Promise<GateResult[]> {
+      const { plan } = input;
+      const gates = plan.environment.gates;
+      if (!gates) return [];
+      const ctx = Context.current();
+      const workspace = join(deps.workspaceRoot, plan.deploymentId);
+      const ref = plan.request.commit ?? plan.request.release;
+      const heartbeat = setInterval(() => ctx.heartbeat({ gates: gates.checks.map((g) => g.name) }), 5_000);
+      try {
+        const commit = await prepareWorkspace(gates.repository, workspace, ref, ctx.cancellationSignal);
+        const results = await Promise.all(
+          gates.checks.map(async (gate): Promise<GateResult> => {
+            const r = await runLocal(gate.command, {
+              cwd: workspace,
+              timeoutMs: gate.timeoutSeconds * 1000,
+              signal: ctx.cancellationSignal,
+            });
+            const verdict = r.timedOut ? 'timed-out' : r.code === 0 ? 'passed' : 'failed';
+            ctx.heartbeat({ gate: gate.name, verdict });
+            return {
+              name: gate.name,
+              commit,
+              verdict,
+              exitCode: r.code,
+              durationMs: r.durationMs,
+              outputTail: r.output,
+            };
+          }),
+        );
+        const failed = results.filter((r) => r.verdict !== 'passed');
+        if (failed.length) {
+          throw ApplicationFailure.nonRetryable(
+            `quality gate${failed.length > 1 ? 's' : ''} ${failed
+              .map((f) => `${f.name} ${f.verdict}${f.verdict === 'failed' ? ` (exit ${f.exitCode})` : ''}`)
+              .join(
+                ', ',
+              )} at ${commit.slice(0, 12)}: ${failed[0].outputTail.trim().split('\n').slice(-3).join(' | ')}`,
+            FailureType.gateFailed,
+            results,
+          );
+        }
+        return results;
+      } finally {
+        clearInterval(heartbeat);
+        rmSync(workspace, { recursive: true, force: true });
+      }
+    },
+  };
+}
