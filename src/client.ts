@@ -6,18 +6,18 @@ import { workflowIdFor, type DeploymentStatus } from './shared/deployment';
 import { deploymentStatusQuery } from './shared/messages';
 import { loadSettings, workflowUiLink, type Settings } from './shared/settings';
 import { ExitCode } from './client/exitCodes';
+import { CliExit } from './client/cliExit';
 import { follow, startOrAttach, type DeployOutcome } from './client/deploy';
-import { formatDuration, stepTable, summaryLine } from './client/format';
-
-/** Thrown inside commands to end the process with a documented code and a message. */
-class CliExit extends Error {
-  constructor(
-    readonly code: ExitCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+import { parseDecision, sendDecision, TEXT_FLAG, type DecisionSignal } from './client/decision';
+import { approvalWaitingMessage, formatDuration, stepTable, summaryLine } from './client/format';
+import {
+  HISTORY_DEFAULT_LIMIT,
+  historyQuery,
+  historyTable,
+  historyUiLink,
+  listHistory,
+  parseLimit,
+} from './client/history';
 
 function parseImageFlag(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const eq = value.indexOf('=');
@@ -88,9 +88,17 @@ async function deployCommand(opts: {
       return ExitCode.succeeded;
     }
     const printed = new Map<string, string>();
+    let approvalHintShown = false;
     const outcome = await follow(handle, settings, {
       timeoutMs: opts.timeout * 1000,
       onChange: (status: DeploymentStatus) => {
+        const hint = approvalHintShown ? undefined : approvalWaitingMessage(status, uiLink);
+        if (hint) {
+          approvalHintShown = true;
+          // With --json, stdout stays one JSON document: the operator's hint goes to stderr.
+          if (opts.json) console.error(hint);
+          else console.log(hint);
+        }
         if (opts.json) return;
         for (const s of status.steps) {
           const key = `${s.status}`;
@@ -138,6 +146,99 @@ async function statusCommand(opts: {
   } finally {
     await client.connection.close();
   }
+}
+
+async function decisionCommand(
+  signal: DecisionSignal,
+  opts: {
+    env?: string;
+    release?: string;
+    id?: string;
+    by?: string;
+    comment?: string;
+    reason?: string;
+    json: boolean;
+  },
+): Promise<ExitCode> {
+  // Validated before connecting: bad input never reaches Temporal.
+  const decision = parseDecision(signal, {
+    ...opts,
+    text: signal === 'approve' ? opts.comment : opts.reason,
+  });
+  const settings = loadSettings();
+  const client = await connect(settings);
+  try {
+    const result = await sendDecision(client, settings, decision);
+    if (opts.json) {
+      console.log(JSON.stringify(result, null, 2));
+    } else {
+      console.log(`sent ${signal} ${JSON.stringify(result.sent)} to ${result.workflowId}`);
+      console.log(`Temporal UI: ${result.uiLink}`);
+    }
+    return ExitCode.succeeded;
+  } finally {
+    await client.connection.close();
+  }
+}
+
+async function historyCommand(opts: { env: string; limit: number; json: boolean }): Promise<ExitCode> {
+  // Validated before connecting, and before any query string exists.
+  const query = historyQuery(opts.env);
+  const settings = loadSettings();
+  const client = await connect(settings);
+  try {
+    const { rows } = await listHistory(client, settings, opts.env, opts.limit);
+    if (opts.json) {
+      console.log(JSON.stringify({ environment: opts.env, query, deployments: rows }, null, 2));
+    } else {
+      console.log(rows.length ? historyTable(rows) : `no deployments of ${opts.env} yet`);
+      console.log(`Temporal UI: ${historyUiLink(settings, query)}`);
+    }
+    return ExitCode.succeeded;
+  } finally {
+    await client.connection.close();
+  }
+}
+
+function cliArg<T>(parse: (value: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (err) {
+      if (err instanceof CliExit) throw new InvalidArgumentError(err.message.replace(/^--\w+: /, ''));
+      throw err;
+    }
+  };
+}
+
+function addDecisionCommand(program: Command, signal: DecisionSignal): void {
+  const textFlag = TEXT_FLAG[signal];
+  const what =
+    signal === 'approve'
+      ? 'approve a deployment waiting for approval (an early approval is kept until the step is reached)'
+      : 'abort a deployment: before approval it never starts; later the current step is cancelled and undone';
+  program
+    .command(signal)
+    .description(what)
+    .option('-e, --env <name>', 'environment name')
+    .option('-r, --release <id>', 'release id')
+    .option('--id <workflowId>', 'deployment (workflow) id, instead of --env with --release')
+    .option('--by <name>', 'who decides (required; recorded in the deployment and the audit trail)')
+    .option(
+      `${textFlag} <text>`,
+      `${signal === 'approve' ? 'why' : 'the reason'} (at most 500 characters, recorded with the decision)`,
+    )
+    .option('--json', 'print what was sent as JSON', false)
+    .addHelpText(
+      'after',
+      `
+Sends the "${signal}" signal with one JSON argument {"by": "<who>", "comment": "<text>"}, the same
+as the Temporal UI's "Send a Signal". Exit codes: 0 sent, 2 invalid input or no such running
+deployment (nothing sent), 4 Temporal unreachable.`,
+    )
+    .action(async (opts) => {
+      process.exitCode = await decisionCommand(signal, opts);
+    });
 }
 
 export function buildProgram(): Command {
@@ -201,15 +302,36 @@ DEPLOY_TASK_QUEUE (deployments), TEMPORAL_UI_URL (http://127.0.0.1:8233)`,
       process.exitCode = await statusCommand(opts);
     });
 
+  addDecisionCommand(program, 'approve');
+  addDecisionCommand(program, 'abort');
+
+  program
+    .command('history')
+    .description('list the deployments of an environment, newest first (from Temporal visibility)')
+    .requiredOption('-e, --env <name>', 'environment name')
+    .addOption(
+      new Option('--limit <n>', 'show at most this many (1-1000)')
+        .default(HISTORY_DEFAULT_LIMIT)
+        .argParser(cliArg(parseLimit)),
+    )
+    .option('--json', 'print JSON', false)
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 listed (also when there are none), 2 invalid input, 4 Temporal unreachable.',
+    )
+    .action(async (opts) => {
+      process.exitCode = await historyCommand(opts);
+    });
+
   return program;
 }
 
 export async function main(argv: string[] = process.argv): Promise<void> {
   const program = buildProgram();
-  program.exitOverride((err) => {
-    // Usage errors are invalid input: nothing was started.
-    process.exit(err.exitCode === 0 ? 0 : ExitCode.invalidInput);
-  });
+  // Usage errors are invalid input: nothing was started. Subcommands copy settings when they are
+  // created, so each one gets the override too (else a bad subcommand flag exits with 1).
+  const usageExit = (err: { exitCode: number }) => process.exit(err.exitCode === 0 ? 0 : ExitCode.invalidInput);
+  for (const command of [program, ...program.commands]) command.exitOverride(usageExit);
   try {
     await program.parseAsync(argv);
   } catch (err) {

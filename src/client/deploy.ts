@@ -69,9 +69,15 @@ export function statusFromFailure(err: unknown): DeploymentStatus | undefined {
   return undefined;
 }
 
+/** Failure types of a deployment stopped by a decision (or the lack of one), not by a fault. */
+export const STOPPED_BY_DECISION = ['DeploymentAborted', 'ApprovalExpired'];
+
 export function exitCodeFor(status: DeploymentStatus | undefined, failureType?: string): ExitCode {
   if (failureType === 'InvalidInput') return ExitCode.invalidInput;
-  if (failureType === 'DeploymentAborted') return ExitCode.aborted;
+  if (STOPPED_BY_DECISION.includes(failureType ?? '') || status?.outcome === 'aborted') {
+    // Aborted after changes whose undo did not complete: the environment needs a human (5), not "not approved".
+    return status?.outcome === 'failed' ? ExitCode.failedUnhealthy : ExitCode.aborted;
+  }
   if (!status) return ExitCode.failedUnhealthy;
   if (status.outcome === 'succeeded') return ExitCode.succeeded;
   if (status.outcome === 'rolled-back' && status.rollback?.healthy) return ExitCode.rolledBack;
@@ -93,7 +99,7 @@ export async function follow(
     while (!done) {
       try {
         const status = await handle.query(deploymentStatusQuery);
-        const key = JSON.stringify(status.steps.map((s) => [s.name, s.status]));
+        const key = JSON.stringify([status.steps.map((s) => [s.name, s.status]), status.approval?.state]);
         if (key !== lastSeen) {
           lastSeen = key;
           opts.onChange?.(status);

@@ -1,0 +1,145 @@
+import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
+import { nameSchema } from '../config/schema';
+import { DEPLOY_RELEASE, DEPLOY_STATUS, DEPLOY_ENVIRONMENT } from '../shared/searchAttributes';
+import { workflowUiLink, type Settings } from '../shared/settings';
+import { CliExit } from './cliExit';
+import { ExitCode } from './exitCodes';
+
+export const HISTORY_DEFAULT_LIMIT = 20;
+export const HISTORY_MAX_LIMIT = 1000;
+
+/**
+ * The visibility query for one environment's deployments. The environment is validated with
+ * nameSchema first (lowercase letters, digits, "-"), so nothing unvalidated reaches the query.
+ */
+export function historyQuery(environment: string): string {
+  const parsed = nameSchema.safeParse(environment);
+  if (!parsed.success)
+    throw new CliExit(
+      ExitCode.invalidInput,
+      `--env: value ${JSON.stringify(environment)} ${parsed.error.issues[0]?.message ?? 'is invalid'}`,
+    );
+  return `WorkflowType = 'deployEnvironment' AND ${DEPLOY_ENVIRONMENT.name} = '${parsed.data}'`;
+}
+
+export function parseLimit(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isInteger(n) || n < 1 || n > HISTORY_MAX_LIMIT)
+    throw new CliExit(
+      ExitCode.invalidInput,
+      `--limit: value ${JSON.stringify(value)} must be a whole number from 1 to ${HISTORY_MAX_LIMIT}`,
+    );
+  return n;
+}
+
+export interface HistoryRow {
+  workflowId: string;
+  runId: string;
+  release: string;
+  /** The DeployStatus search attribute; the run's own status when it closed without setting one. */
+  status: string;
+  /** Temporal's status of the run: RUNNING, COMPLETED, FAILED, TERMINATED... */
+  runStatus: string;
+  startTime: string;
+  closeTime?: string;
+  /** Close minus start; for a running deployment, until now. */
+  durationMs: number;
+  uiLink: string;
+}
+
+export type ListedExecution = Pick<
+  WorkflowExecutionInfo,
+  'workflowId' | 'runId' | 'status' | 'startTime' | 'closeTime' | 'typedSearchAttributes'
+>;
+
+export function toHistoryRow(info: ListedExecution, settings: Settings, now: Date): HistoryRow {
+  const attrs = info.typedSearchAttributes;
+  const runStatus = info.status.name;
+  const deployStatus = attrs.get(DEPLOY_STATUS);
+  // A run terminated or timed out by Temporal never got to set its final DeployStatus.
+  const status =
+    deployStatus && !(runStatus !== 'RUNNING' && deployStatus === 'running')
+      ? deployStatus
+      : runStatus.toLowerCase();
+  const end = info.closeTime ?? now;
+  return {
+    workflowId: info.workflowId,
+    runId: info.runId,
+    release: attrs.get(DEPLOY_RELEASE) ?? '?',
+    status,
+    runStatus,
+    startTime: info.startTime.toISOString(),
+    closeTime: info.closeTime?.toISOString(),
+    durationMs: Math.max(0, end.getTime() - info.startTime.getTime()),
+    uiLink: workflowUiLink(settings, info.workflowId, info.runId),
+  };
+}
+
+/** Newest start first; ties broken by workflow id so the order is stable. */
+export function newestFirst(rows: HistoryRow[]): HistoryRow[] {
+  return [...rows].sort(
+    (a, b) => b.startTime.localeCompare(a.startTime) || a.workflowId.localeCompare(b.workflowId),
+  );
+}
+
+/** 850 ms, 12.3 s, 4m 05s, 2h 03m. */
+export function formatSpan(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const s = Math.floor(ms / 1000);
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** "2026-05-01 12:03:04Z": UTC, second precision, fixed width. */
+export function formatTime(iso: string | undefined): string {
+  return iso ? `${iso.slice(0, 10)} ${iso.slice(11, 19)}Z` : '-';
+}
+
+export function historyTable(rows: HistoryRow[]): string {
+  const table = [
+    ['WORKFLOW ID', 'RELEASE', 'STATUS', 'STARTED', 'CLOSED', 'DURATION'],
+    ...rows.map((r) => [
+      r.workflowId,
+      r.release,
+      r.status,
+      formatTime(r.startTime),
+      formatTime(r.closeTime),
+      r.closeTime ? formatSpan(r.durationMs) : `${formatSpan(r.durationMs)} so far`,
+    ]),
+  ];
+  const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
+  return table
+    .map((r) =>
+      r
+        .map((cell, i) => (i === r.length - 1 ? cell.padStart(widths[i]) : cell.padEnd(widths[i])))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+/** The UI's workflow list filtered by the same query. */
+export function historyUiLink(settings: Settings, query: string): string {
+  return `${settings.uiUrl}/namespaces/${encodeURIComponent(settings.namespace)}/workflows?query=${encodeURIComponent(query)}`;
+}
+
+/**
+ * Up to `limit` deployments of an environment from Temporal visibility, newest first. The
+ * iteration stops at the limit, so a long history costs at most ceil(limit / pageSize) pages.
+ */
+export async function listHistory(
+  client: Client,
+  settings: Settings,
+  environment: string,
+  limit: number,
+  now = new Date(),
+): Promise<{ query: string; rows: HistoryRow[] }> {
+  const query = historyQuery(environment);
+  const rows: HistoryRow[] = [];
+  for await (const info of client.workflow.list({ query, pageSize: Math.min(limit, 100) })) {
+    rows.push(toHistoryRow(info, settings, now));
+    if (rows.length >= limit) break;
+  }
+  return { query, rows: newestFirst(rows) };
+}

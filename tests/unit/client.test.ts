@@ -1,0 +1,350 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { TypedSearchAttributes } from '@temporalio/common';
+import { CliExit } from '../../src/client/cliExit';
+import { exitCodeFor } from '../../src/client/deploy';
+import { COMMENT_MAX, parseDecision } from '../../src/client/decision';
+import { ExitCode } from '../../src/client/exitCodes';
+import { approvalWaitingMessage, summaryLine } from '../../src/client/format';
+import {
+  formatSpan,
+  historyQuery,
+  historyTable,
+  historyUiLink,
+  newestFirst,
+  parseLimit,
+  toHistoryRow,
+  type ListedExecution,
+} from '../../src/client/history';
+import type { DeploymentStatus } from '../../src/shared/deployment';
+import { DEPLOY_ENVIRONMENT, DEPLOY_RELEASE, DEPLOY_STATUS } from '../../src/shared/searchAttributes';
+import { loadSettings } from '../../src/shared/settings';
+
+const settings = loadSettings({ TEMPORAL_UI_URL: 'http://127.0.0.1:8233/' });
+
+/** The CliExit a function throws, or a failure when it throws nothing or something else. */
+function exitOf(fn: () => unknown): CliExit {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof CliExit) return err;
+    throw err;
+  }
+  throw new Error('expected a CliExit');
+}
+
+function status(partial: Partial<DeploymentStatus>): DeploymentStatus {
+  return {
+    deploymentId: 'deploy-production-abc123',
+    environment: 'production',
+    release: 'abc123',
+    requestedBy: 'ci',
+    stage: 'approval',
+    outcome: 'running',
+    steps: [],
+    ignoredSignals: [],
+    ...partial,
+  };
+}
+
+describe('approve / abort flags', () => {
+  test('a good approve becomes the one JSON argument, for the workflow id of env and release', () => {
+    expect(
+      parseDecision('approve', { env: 'production', release: 'abc123', by: 'alice', text: 'looks good' }),
+    ).toEqual({
+      signal: 'approve',
+      workflowId: 'deploy-production-abc123',
+      environment: 'production',
+      release: 'abc123',
+      input: { by: 'alice', comment: 'looks good' },
+    });
+  });
+
+  test('no comment (or only spaces) sends {by} alone; --id wins over env and release', () => {
+    expect(parseDecision('abort', { id: 'deploy-x-1', by: 'bob@example.com', text: '  ' })).toMatchObject({
+      workflowId: 'deploy-x-1',
+      input: { by: 'bob@example.com' },
+    });
+    expect(parseDecision('abort', { id: 'deploy-x-1', by: 'bob' }).input).toEqual({ by: 'bob' });
+  });
+
+  test.each([
+    ['a space', 'bad name'],
+    ['a shell metacharacter', 'alice;rm'],
+    ['a leading dash', '-alice'],
+    ['empty', ''],
+  ])('--by with %s is refused naming the flag, value and rule', (_, by) => {
+    const err = exitOf(() => parseDecision('approve', { env: 'production', release: 'r1', by }));
+    expect(err.code).toBe(ExitCode.invalidInput);
+    expect(err.message).toMatch(
+      /^--by: value ".*" must be a user name of letters, digits and \. _ @ \+ -; nothing was sent$/,
+    );
+  });
+
+  test('a --by longer than 64 characters is refused', () => {
+    const err = exitOf(() => parseDecision('approve', { id: 'd', by: 'a'.repeat(65) }));
+    expect(err.message).toMatch(
+      /^--by: value "a+\.\.\." \(65 characters\) must be a user name of at most 64 characters; nothing was sent$/,
+    );
+  });
+
+  test('a missing --by is refused', () => {
+    const err = exitOf(() => parseDecision('approve', { env: 'production', release: 'r1' }));
+    expect(err.code).toBe(ExitCode.invalidInput);
+    expect(err.message).toBe('--by: is missing: must name who decides (a user name); nothing was sent');
+  });
+
+  test(`a comment longer than ${COMMENT_MAX} characters is refused, under the flag the signal uses`, () => {
+    const ok = 'x'.repeat(COMMENT_MAX);
+    expect(parseDecision('approve', { id: 'd', by: 'a', text: ok }).input.comment).toBe(ok);
+    const approve = exitOf(() => parseDecision('approve', { id: 'd', by: 'a', text: `${ok}y` }));
+    expect(approve.code).toBe(ExitCode.invalidInput);
+    expect(approve.message).toMatch(
+      /^--comment: value "x+\.\.\." \(501 characters\) must be at most 500 characters; nothing was sent$/,
+    );
+    const abort = exitOf(() => parseDecision('abort', { id: 'd', by: 'a', text: `${ok}y` }));
+    expect(abort.message).toMatch(/^--reason: /);
+  });
+
+  test('env and release are validated; a deployment must be named', () => {
+    expect(exitOf(() => parseDecision('approve', { env: 'Prod', release: 'r1', by: 'a' })).message).toMatch(
+      /^--env: value "Prod" must be lowercase letters/,
+    );
+    expect(
+      exitOf(() => parseDecision('approve', { env: 'prod', release: 'r1;reboot', by: 'a' })).message,
+    ).toMatch(/^--release: value "r1;reboot" must be letters, digits/);
+    expect(exitOf(() => parseDecision('approve', { env: 'prod', by: 'a' })).message).toBe(
+      'approve needs --env with --release (or --id); nothing was sent',
+    );
+    expect(exitOf(() => parseDecision('abort', { id: 'a\nb', by: 'a' })).message).toMatch(/^--id: /);
+  });
+});
+
+describe('deploy exit codes', () => {
+  test.each<[string, DeploymentStatus | undefined, string | undefined, number]>([
+    ['succeeded', status({ outcome: 'succeeded' }), undefined, ExitCode.succeeded],
+    [
+      'rolled back and healthy',
+      status({ outcome: 'rolled-back', rollback: { healthy: true, actions: [] } }),
+      'DeploymentFailed',
+      ExitCode.rolledBack,
+    ],
+    [
+      'rolled back, not healthy',
+      status({ outcome: 'rolled-back', rollback: { healthy: false, actions: [] } }),
+      'DeploymentFailed',
+      ExitCode.failedUnhealthy,
+    ],
+    ['invalid input', status({ outcome: 'failed' }), 'InvalidInput', ExitCode.invalidInput],
+    ['aborted by an operator', status({ outcome: 'aborted' }), 'DeploymentAborted', ExitCode.aborted],
+    ['approval expired', status({ outcome: 'aborted' }), 'ApprovalExpired', ExitCode.aborted],
+    ['aborted, no status in the failure', undefined, 'DeploymentAborted', ExitCode.aborted],
+    ['expired, no status in the failure', undefined, 'ApprovalExpired', ExitCode.aborted],
+    [
+      'aborted but the undo did not complete',
+      status({ outcome: 'failed' }),
+      'DeploymentAborted',
+      ExitCode.failedUnhealthy,
+    ],
+    ['no status at all', undefined, undefined, ExitCode.failedUnhealthy],
+  ])('%s', (_, s, type, code) => {
+    expect(exitCodeFor(s, type)).toBe(code);
+  });
+
+  test('the documented codes', () => {
+    expect(ExitCode).toEqual({
+      succeeded: 0,
+      rolledBack: 1,
+      invalidInput: 2,
+      aborted: 3,
+      temporalUnreachable: 4,
+      failedUnhealthy: 5,
+    });
+  });
+});
+
+describe('waiting for approval', () => {
+  const link = 'http://127.0.0.1:8233/namespaces/default/workflows/deploy-production-abc123';
+
+  test('names the exact approve command and the UI link while waiting', () => {
+    const message = approvalWaitingMessage(
+      status({ approval: { state: 'waiting', deadline: '2026-05-01T12:00:00.000Z' } }),
+      link,
+    );
+    expect(message).toBe(
+      [
+        'waiting for approval (until 2026-05-01T12:00:00.000Z, then it aborts): send approve with',
+        '  npx deployctl approve --env production --release abc123 --by <your-name> --comment "<why>"',
+        `or in the Temporal UI (Send a Signal "approve", argument {"by": "<your-name>", "comment": "<why>"}): ${link}`,
+      ].join('\n'),
+    );
+  });
+
+  test('says nothing when not waiting', () => {
+    expect(approvalWaitingMessage(status({}), link)).toBeUndefined();
+    expect(
+      approvalWaitingMessage(status({ approval: { state: 'approved', deadline: 'x' } }), link),
+    ).toBeUndefined();
+  });
+
+  test('an aborted deployment has its own summary', () => {
+    expect(
+      summaryLine(
+        status({
+          outcome: 'aborted',
+          failure: { step: 'approval', message: 'aborted by carol: freeze' },
+        }),
+      ),
+    ).toBe('release abc123 was stopped at "approval" (aborted by carol: freeze)');
+  });
+});
+
+describe('history', () => {
+  test('the query names the workflow type and the validated environment', () => {
+    expect(historyQuery('production')).toBe(
+      "WorkflowType = 'deployEnvironment' AND DeployEnvironment = 'production'",
+    );
+  });
+
+  test.each(["prod' OR WorkflowType != '", 'Prod', '', 'a'.repeat(41), 'prod\n'])(
+    'an environment that is not a name never reaches a query: %j',
+    (env) => {
+      const err = exitOf(() => historyQuery(env));
+      expect(err.code).toBe(ExitCode.invalidInput);
+      expect(err.message).toBe(
+        `--env: value ${JSON.stringify(env)} must be lowercase letters, digits and "-" only, starting with a letter, at most 40 characters`,
+      );
+    },
+  );
+
+  test('--limit is a whole number from 1 to 1000', () => {
+    expect(parseLimit('1')).toBe(1);
+    expect(parseLimit('1000')).toBe(1000);
+    for (const bad of ['0', '1001', '-1', '2.5', 'ten', '']) {
+      expect(exitOf(() => parseLimit(bad)).code).toBe(ExitCode.invalidInput);
+    }
+  });
+
+  const now = new Date('2026-05-01T12:00:00.000Z');
+  function execution(
+    id: string,
+    startTime: string,
+    closeTime: string | undefined,
+    runStatus: 'RUNNING' | 'COMPLETED' | 'FAILED' | 'TERMINATED',
+    deployStatus?: string,
+  ): ListedExecution {
+    return {
+      workflowId: id,
+      runId: `run-${id}`,
+      status: { code: 0 as never, name: runStatus },
+      startTime: new Date(startTime),
+      closeTime: closeTime ? new Date(closeTime) : undefined,
+      typedSearchAttributes: new TypedSearchAttributes([
+        { key: DEPLOY_ENVIRONMENT, value: 'production' },
+        { key: DEPLOY_RELEASE, value: id.replace('deploy-production-', '') },
+        ...(deployStatus ? [{ key: DEPLOY_STATUS, value: deployStatus }] : []),
+      ]),
+    };
+  }
+
+  const rows = newestFirst(
+    [
+      execution(
+        'deploy-production-r1',
+        '2026-05-01T09:00:00.000Z',
+        '2026-05-01T09:00:12.345Z',
+        'COMPLETED',
+        'succeeded',
+      ),
+      execution('deploy-production-r3', '2026-05-01T11:58:00.000Z', undefined, 'RUNNING', 'running'),
+      execution(
+        'deploy-production-r2',
+        '2026-05-01T10:00:00.000Z',
+        '2026-05-01T10:04:05.000Z',
+        'FAILED',
+        'aborted',
+      ),
+      execution(
+        'deploy-production-r0',
+        '2026-04-30T08:00:00.000Z',
+        '2026-04-30T10:03:00.000Z',
+        'TERMINATED',
+        'running',
+      ),
+    ].map((e) => toHistoryRow(e, settings, now)),
+  );
+
+  test('rows: newest first, status from DeployStatus, durations, links to the run', () => {
+    expect(rows.map((r) => [r.workflowId, r.release, r.status, r.runStatus, r.durationMs])).toEqual([
+      ['deploy-production-r3', 'r3', 'running', 'RUNNING', 120_000],
+      ['deploy-production-r2', 'r2', 'aborted', 'FAILED', 245_000],
+      ['deploy-production-r1', 'r1', 'succeeded', 'COMPLETED', 12_345],
+      // Terminated by hand: its DeployStatus still says running, the run's status is the truth.
+      ['deploy-production-r0', 'r0', 'terminated', 'TERMINATED', 7_380_000],
+    ]);
+    expect(rows[2].uiLink).toBe(
+      'http://127.0.0.1:8233/namespaces/default/workflows/deploy-production-r1/run-deploy-production-r1/history',
+    );
+    expect(rows[0].closeTime).toBeUndefined();
+  });
+
+  test('the table', () => {
+    expect(historyTable(rows)).toBe(
+      [
+        'WORKFLOW ID           RELEASE  STATUS      STARTED               CLOSED                     DURATION',
+        'deploy-production-r3  r3       running     2026-05-01 11:58:00Z  -                     2m 00s so far',
+        'deploy-production-r2  r2       aborted     2026-05-01 10:00:00Z  2026-05-01 10:04:05Z         4m 05s',
+        'deploy-production-r1  r1       succeeded   2026-05-01 09:00:00Z  2026-05-01 09:00:12Z         12.3 s',
+        'deploy-production-r0  r0       terminated  2026-04-30 08:00:00Z  2026-04-30 10:03:00Z         2h 03m',
+      ].join('\n'),
+    );
+  });
+
+  test('durations and the UI list link', () => {
+    expect([850, 1_000, 59_949, 60_000, 3_599_000, 3_600_000].map(formatSpan)).toEqual([
+      '850 ms',
+      '1.0 s',
+      '59.9 s',
+      '1m 00s',
+      '59m 59s',
+      '1h 00m',
+    ]);
+    expect(historyUiLink(settings, historyQuery('production'))).toBe(
+      'http://127.0.0.1:8233/namespaces/default/workflows?query=' +
+        "WorkflowType%20%3D%20'deployEnvironment'%20AND%20DeployEnvironment%20%3D%20'production'",
+    );
+  });
+});
+
+describe('the deployctl process', () => {
+  const root = join(__dirname, '..', '..');
+  // Unreachable on purpose: invalid input must be refused before any connection is tried.
+  const run = (args: string[]) =>
+    spawnSync(process.execPath, [join(root, 'node_modules/tsx/dist/cli.mjs'), 'src/client.ts', ...args], {
+      cwd: root,
+      env: { ...process.env, TEMPORAL_ADDRESS: '127.0.0.1:1' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+
+  test('every command has --help', () => {
+    for (const command of ['deploy', 'status', 'approve', 'abort', 'history']) {
+      const result = run([command, '--help']);
+      expect(result.status).toBe(0);
+      expect(result.stdout).toContain(`Usage: deployctl ${command}`);
+      expect(result.stdout).toContain('--json');
+    }
+  }, 60_000);
+
+  test('bad flags exit 2 before connecting; an unreachable Temporal exits 4', () => {
+    const bad = run(['approve', '--env', 'production', '--release', 'r1', '--by', 'bad name']);
+    expect(bad.status).toBe(ExitCode.invalidInput);
+    expect(bad.stderr).toContain('--by: value "bad name" must be a user name');
+    // A usage error of a subcommand is invalid input too (commander's own code would be 1).
+    expect(run(['history', '--env', 'production', '--limit', 'ten']).status).toBe(ExitCode.invalidInput);
+    expect(run(['deploy', '--release', 'r1']).status).toBe(ExitCode.invalidInput);
+    const down = run(['history', '--env', 'production']);
+    expect(down.status).toBe(ExitCode.temporalUnreachable);
+    expect(down.stderr).toContain('cannot reach Temporal at 127.0.0.1:1');
+  }, 60_000);
+});
