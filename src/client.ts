@@ -330,7 +330,8 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   const program = buildProgram();
   // Usage errors are invalid input: nothing was started. Subcommands copy settings when they are
   // created, so each one gets the override too (else a bad subcommand flag exits with 1).
-  const usageExit = (err: { exitCode: number }) => process.exit(err.exitCode === 0 ? 0 : ExitCode.invalidInput);
+  const usageExit = (err: { exitCode: number }) =>
+    process.exit(err.exitCode === 0 ? 0 : ExitCode.invalidInput);
   for (const command of [program, ...program.commands]) command.exitOverride(usageExit);
   try {
     await program.parseAsync(argv);
