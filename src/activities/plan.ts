@@ -55,18 +55,20 @@ export function resolveImages(
   return images;
 }
 
-export async function readCurrentRelease(environment: EnvironmentConfig): Promise<ReleaseRecord | undefined> {
+/** The release record the first host keeps: `current` (what runs) or `previous` (the one before). */
+export async function readReleaseRecord(
+  environment: EnvironmentConfig,
+  which: 'currentRelease' | 'previousRelease' = 'currentRelease',
+): Promise<ReleaseRecord | undefined> {
   const host = environment.hosts[0];
-  const { currentRelease } = remoteLayout(environment, host);
-  const { stdout } = await withHost(host, (h) =>
-    h.run(readOptionalFile(currentRelease), { timeoutMs: 30_000 }),
-  );
+  const path = remoteLayout(environment, host)[which];
+  const { stdout } = await withHost(host, (h) => h.run(readOptionalFile(path), { timeoutMs: 30_000 }));
   if (!stdout.trim()) return undefined;
   try {
     return JSON.parse(stdout) as ReleaseRecord;
   } catch {
     throw ApplicationFailure.nonRetryable(
-      `${host.name}: ${currentRelease} is not valid JSON; fix or remove it before deploying`,
+      `${host.name}: ${path} is not valid JSON; fix or remove it before deploying`,
       'CorruptReleaseRecord',
     );
   }
@@ -77,9 +79,20 @@ export function createPlanActivities(deps: { configDir: string }) {
     /** Validate the request against the environment's config and the hosts' current state. */
     async resolvePlan(input: { request: DeployRequest; deploymentId: string }): Promise<DeployPlan> {
       try {
-        const request = parseDeployRequest(input.request);
+        let request = parseDeployRequest(input.request);
         const environment = loadEnvironment(deps.configDir, request.environment);
-        const previous = await readCurrentRelease(environment);
+        const previous = await readReleaseRecord(environment, 'currentRelease');
+        if (request.rollback) {
+          const target = await readReleaseRecord(environment, 'previousRelease');
+          if (!target) {
+            throw new ConfigError(
+              `nothing to roll back to: no previous release is recorded for "${environment.name}"`,
+              'rollback',
+              [`${environment.hosts[0].name}: no previous release record`],
+            );
+          }
+          request = { ...request, release: target.release, images: target.images };
+        }
         const images = resolveImages(request, environment, previous);
         return { deploymentId: input.deploymentId, request, environment, images, previous };
       } catch (err) {

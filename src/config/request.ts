@@ -52,10 +52,13 @@ export const deployRequestSchema = z
   .object({
     environment: nameSchema,
     release: releaseSchema,
-    images: z
-      .record(nameSchema, imageRefSchema)
-      .refine((m) => Object.keys(m).length > 0, { message: 'must name at least one service image' }),
+    images: z.record(nameSchema, imageRefSchema),
     requestedBy: actorSchema,
+    /**
+     * Deploy the previous good release recorded on the hosts instead of `images`: nobody types
+     * a version to roll back. `release` is then only a label until the plan resolves it.
+     */
+    rollback: z.literal(true).optional(),
     /** The git ref the gates check out (a sha or tag); defaults to the release id. */
     commit: z
       .string()
@@ -67,7 +70,12 @@ export const deployRequestSchema = z
     /** When another deployment holds the environment: wait for it (default) or fail at once. */
     onBusy: z.enum(['wait', 'fail']).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((r, ctx) => {
+    if (!r.rollback && Object.keys(r.images).length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['images'], message: 'must name at least one service image' });
+    }
+  });
 
 export type DeployRequest = z.infer<typeof deployRequestSchema>;
 

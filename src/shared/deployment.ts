@@ -58,6 +58,10 @@ export interface DeploymentStatus {
   rollback?: { restoredRelease?: string; healthy: boolean; actions: string[] };
   approval?: ApprovalState;
   gates?: GateResult[];
+  /** This deployment's pre-deploy backup (undefined when there was no database yet). */
+  backup?: BackupRecord;
+  /** Migrations this deployment applied. */
+  migrations?: AppliedMigration[];
   /** Who aborted, when and why. */
   abort?: Decision;
   /** Signals that could not be used (malformed argument), so an operator sees why nothing happened. */

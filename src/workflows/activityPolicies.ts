@@ -31,5 +31,22 @@ export const activityPolicies = {
     heartbeatTimeout: '1m',
     retry: { ...retry, maximumAttempts: 2 },
   },
+  /** A dump of a large database takes a while; heartbeats show it is alive. Idempotent by deployment. */
+  backupDatabase: {
+    startToCloseTimeout: '60m',
+    heartbeatTimeout: '1m',
+    retry: { ...retry, maximumAttempts: 3 },
+  },
+  /** MigrationFailed is non-retryable (no blind retry of a failed migration); transport errors retry. */
+  runMigrations: {
+    startToCloseTimeout: '30m',
+    heartbeatTimeout: '1m',
+    retry: { ...retry, maximumAttempts: 2 },
+  },
+  restoreDatabase: {
+    startToCloseTimeout: '60m',
+    heartbeatTimeout: '1m',
+    retry: { ...retry, maximumAttempts: 3 },
+  },
   stopRelease: { startToCloseTimeout: '5m', heartbeatTimeout: '1m', retry: { ...retry, maximumAttempts: 3 } },
 } satisfies Record<string, ActivityOptions>;

@@ -17,7 +17,16 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { DeployActivities } from '../activities';
 import type { DeployRequest } from '../config/request';
-import type { Decision, DeploymentStatus, DeployPlan, GateResult, StepState } from '../shared/deployment';
+import type {
+  AppliedMigration,
+  BackupRecord,
+  Decision,
+  DeploymentStatus,
+  DeployPlan,
+  GateResult,
+  MigrationReport,
+  StepState,
+} from '../shared/deployment';
 import {
   abortSignal,
   approveSignal,
@@ -38,6 +47,18 @@ const { waitForHealth } = proxyActivities<DeployActivities>(activityPolicies.wai
 const { recordRelease } = proxyActivities<DeployActivities>(activityPolicies.recordRelease);
 const { stopRelease } = proxyActivities<DeployActivities>(activityPolicies.stopRelease);
 const { runQualityGates } = proxyActivities<DeployActivities>(activityPolicies.runQualityGates);
+const { backupDatabase } = proxyActivities<DeployActivities>(activityPolicies.backupDatabase);
+const { runMigrations } = proxyActivities<DeployActivities>(activityPolicies.runMigrations);
+const { restoreDatabase } = proxyActivities<DeployActivities>(activityPolicies.restoreDatabase);
+
+/** Activity failure types the workflow's own failure keeps, so the client can tell them apart. */
+const PASSED_THROUGH_FAILURES = [
+  'InvalidInput',
+  'ApprovalExpired',
+  'EnvironmentBusy',
+  'GateFailed',
+  'MigrationFailed',
+];
 
 interface Compensation {
   description: string;
@@ -155,6 +176,8 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
     await pipeline.run(async () => {
       plan = await step('validate', () => resolvePlan({ request, deploymentId: workflowId }));
       const p: DeployPlan = plan;
+      // A rollback learns its release from the hosts' records.
+      state.release = p.request.release;
       // Deployments that started before locks existed replay without one.
       if (patched('environment-lock')) await step('lock', () => acquireLease(p));
       await deploy(p);
@@ -182,7 +205,7 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
     show();
     const rollback = state.rollback;
     const summary =
-      `deployment of ${request.release} to ${request.environment} ${aborted ? 'was aborted' : 'failed'} at "${state.failure.step}": ${state.failure.message}. ` +
+      `deployment of ${state.release} to ${request.environment} ${aborted ? 'was aborted' : 'failed'} at "${state.failure.step}": ${state.failure.message}. ` +
       (rollback
         ? `Rolled back: ${rollback.actions.join('; ') || 'nothing to undo'}; environment ${rollback.healthy ? 'is healthy' : 'is NOT healthy'}` +
           (rollback.restoredRelease ? ` on release ${rollback.restoredRelease}.` : '.')
@@ -204,7 +227,7 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
           args: [
             {
               deploymentId: workflowId,
-              release: request.release,
+              release: state.release,
               requestedBy: request.requestedBy,
               since: new Date().toISOString(),
             },
@@ -251,16 +274,64 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
     }
     // Plans recorded before approvals existed have no approval key: they never needed one.
     if (p.environment.approval?.required) await awaitApproval(p.environment.approval.timeoutSeconds);
+    // The database lives with the first host's stack.
+    const dbHost = p.environment.hosts[0].name;
+    const backup = p.environment.database
+      ? await step('backup', () => backupDatabase({ plan: p, hostName: dbHost }))
+      : undefined;
+    if (backup) state.backup = backup;
     for (const host of p.environment.hosts) {
+      // Pushed before the upload: from then on the host's files name the new release.
+      compensations.push(restoreHost(p, host.name));
       await step(`upload ${host.name}`, () => uploadRelease({ plan: p, hostName: host.name }));
       await step(`pull ${host.name}`, () => pullImages({ plan: p, hostName: host.name }));
-      // Pushed before starting: a start that fails half-way has already changed the host.
-      compensations.push(restoreHost(p, host.name));
+    }
+    if (p.environment.migrations) await migrate(p, dbHost, backup);
+    for (const host of p.environment.hosts) {
       await step(`start ${host.name}`, () => startServices({ plan: p, hostName: host.name }));
     }
     await step('health', () => waitForHealth({ environment: p.environment, release: p.request.release }));
     for (const host of p.environment.hosts) {
       await step(`record ${host.name}`, () => recordRelease({ plan: p, hostName: host.name }));
+    }
+  }
+
+  /**
+   * Migrations run in a one-off container of the new image before it serves traffic. When one
+   * that is not backward compatible ran (even if a later one failed), undoing the deployment
+   * must also put the database back as this deployment's backup found it.
+   */
+  async function migrate(p: DeployPlan, dbHost: string, backup: BackupRecord | undefined): Promise<void> {
+    const applied: AppliedMigration[] = [];
+    const needsRestore = () => applied.some((m) => !m.backwardCompatible);
+    try {
+      await step('migrate', async () => {
+        try {
+          const report = await runMigrations({ plan: p, hostName: dbHost });
+          applied.push(...report.applied);
+        } catch (err) {
+          const details = rootFailure(err)?.details?.[0] as Partial<MigrationReport> | undefined;
+          applied.push(...(details?.applied ?? []));
+          throw err;
+        }
+      });
+    } finally {
+      state.migrations = applied;
+      if (needsRestore()) {
+        if (!backup) {
+          compensations.push({
+            description: `could not restore the database on ${dbHost}: no backup was taken`,
+            run: async () => {
+              throw ApplicationFailure.nonRetryable('no backup to restore from', 'NoBackup');
+            },
+          });
+        } else {
+          compensations.push({
+            description: `restored the database on ${dbHost} from ${backup.path}`,
+            run: () => restoreDatabase({ plan: p, hostName: dbHost, backup }),
+          });
+        }
+      }
     }
   }
 
@@ -289,13 +360,7 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
   function failureType(err: unknown, aborted: boolean): string {
     if (aborted) return 'DeploymentAborted';
     const type = rootFailure(err)?.type;
-    if (
-      type === 'InvalidInput' ||
-      type === 'ApprovalExpired' ||
-      type === 'EnvironmentBusy' ||
-      type === 'GateFailed'
-    )
-      return type;
+    if (type && PASSED_THROUGH_FAILURES.includes(type)) return type;
     return isCancellation(err) ? 'DeploymentCancelled' : 'DeploymentFailed';
   }
 

@@ -54,6 +54,8 @@ interface Script {
   hangingHealth?: string[];
   lockWaitSeconds?: number;
   gates?: 'pass' | 'fail';
+  /** Configure a database: backups and migrations run; the migration behaves as named. */
+  migration?: 'backward-compatible' | 'breaking' | 'fails-after-breaking';
 }
 
 function stubActivities(script: Script, calls: string[]): DeployActivities {
@@ -66,6 +68,12 @@ function stubActivities(script: Script, calls: string[]): DeployActivities {
       name: input.request.environment,
       ...(script.approvalSeconds
         ? { approval: { required: true, timeoutSeconds: script.approvalSeconds } }
+        : {}),
+      ...(script.migration
+        ? {
+            database: { service: 'db', user: 'app', name: 'app' },
+            migrations: { service: 'api', command: ['node', 'server.js', 'migrate'] },
+          }
         : {}),
       ...(script.gates
         ? {
@@ -94,6 +102,13 @@ function stubActivities(script: Script, calls: string[]): DeployActivities {
           'deploy request is invalid:\n  images.web: unknown service',
           'InvalidInput',
         );
+      }
+      // The real activity reads previous.json on the host; the stub knows it is r1.
+      if (input.request.rollback) {
+        return planOf({
+          ...input,
+          request: { ...input.request, release: 'r1', images: { site: 'v1', api: 'v1' } },
+        });
       }
       return planOf(input);
     },
@@ -148,6 +163,34 @@ function stubActivities(script: Script, calls: string[]): DeployActivities {
     async recordRelease(i) {
       calls.push(`record ${tag(i)}`);
       return { ...previous, release: i.plan.request.release };
+    },
+    async backupDatabase(i) {
+      calls.push(`backup ${tag(i)}`);
+      return {
+        path: `/srv/apps/shop/backups/${i.plan.deploymentId}.dump`,
+        sha256: 'ab',
+        sizeBytes: 1,
+        durationMs: 1,
+        createdAt: '',
+      };
+    },
+    async runMigrations(i) {
+      calls.push(`migrate ${tag(i)}`);
+      const compatible = { id: '002_add_column', backwardCompatible: true };
+      const breaking = { id: '003_drop_column', backwardCompatible: false };
+      if (script.migration === 'fails-after-breaking') {
+        throw ApplicationFailure.nonRetryable(
+          'migration 004_bad failed: relation "nope" does not exist',
+          'MigrationFailed',
+          {
+            applied: [breaking],
+          },
+        );
+      }
+      return { applied: script.migration === 'breaking' ? [compatible, breaking] : [compatible] };
+    },
+    async restoreDatabase(i) {
+      calls.push(`restore ${tag(i)}`);
     },
   } as DeployActivities;
 }
@@ -335,6 +378,90 @@ async function until(
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+test('a rollback deploys the previous release the hosts recorded, named in status and result', async () => {
+  const calls: string[] = [];
+  const taskQueue = `rollback-${randomUUID()}`;
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle,
+    activities: stubActivities({ previous: { ...previous, release: 'r2' } }, calls),
+  });
+  const result = await worker.runUntil(
+    env.client.workflow.execute('deployEnvironment', {
+      taskQueue,
+      workflowId: `rollback-staging-${randomUUID()}`,
+      args: [{ environment: 'staging', release: 'rollback', images: {}, requestedBy: 'ops', rollback: true }],
+    }),
+  );
+  expect(result.outcome).toBe('succeeded');
+  expect(result.release).toBe('r1');
+  expect(calls).toContain('upload web-1@r1 ghcr.io/acme/site:v1,ghcr.io/acme/api:v1');
+  expect(calls).toContain('record web-1@r1');
+});
+
+describe('database backup and migrations', () => {
+  const releaseSteps = [
+    'resolvePlan',
+    'backup web-1@r2',
+    'upload web-1@r2 ghcr.io/acme/site:v2,ghcr.io/acme/api:v2',
+    'pull web-1@r2',
+    'migrate web-1@r2',
+  ];
+
+  test('backup, then migrations in the new image, before anything new starts', async () => {
+    const { calls, result } = await run({ previous, migration: 'backward-compatible' });
+    expect(calls).toEqual([...releaseSteps, 'start web-1@r2', 'health r2', 'record web-1@r2']);
+    expect(result?.backup?.path).toMatch(/backups\/deploy-staging-r2-.*\.dump$/);
+    expect(result?.migrations).toEqual([{ id: '002_add_column', backwardCompatible: true }]);
+  });
+
+  test('a rollback after only backward-compatible migrations leaves the database alone', async () => {
+    const { calls, error } = await run({ previous, migration: 'backward-compatible', unhealthy: ['r2'] });
+    expect(calls.filter((c) => c.startsWith('restore'))).toEqual([]);
+    expect(failureOf(error).status.rollback).toMatchObject({
+      healthy: true,
+      actions: ['restored release r1 on web-1'],
+    });
+  });
+
+  test("a rollback after a breaking migration restores the database from this deployment's backup", async () => {
+    const { calls, error } = await run({ previous, migration: 'breaking', unhealthy: ['r2'] });
+    expect(calls.slice(releaseSteps.length)).toEqual([
+      'start web-1@r2',
+      'health r2',
+      'restore web-1@r2',
+      'upload web-1@r1 ghcr.io/acme/site:v1,ghcr.io/acme/api:v1',
+      'start web-1@r1',
+      'health r1',
+    ]);
+    const rollback = failureOf(error).status.rollback;
+    expect(rollback?.actions[0]).toMatch(
+      /^restored the database on web-1 from \/srv\/apps\/shop\/backups\/deploy-staging-r2-.*\.dump$/,
+    );
+    expect(rollback?.healthy).toBe(true);
+  });
+
+  test('a failed migration: nothing new starts, the database is restored, the old release answers', async () => {
+    const { calls, error } = await run({ previous, migration: 'fails-after-breaking' });
+    expect(calls).not.toContain('start web-1@r2');
+    expect(calls.slice(releaseSteps.length)).toEqual([
+      'restore web-1@r2',
+      'upload web-1@r1 ghcr.io/acme/site:v1,ghcr.io/acme/api:v1',
+      'start web-1@r1',
+      'health r1',
+    ]);
+    const failure = failureOf(error);
+    expect(failure.type).toBe('MigrationFailed');
+    expect(failure.status.failure).toEqual({
+      step: 'migrate',
+      message: 'migration 004_bad failed: relation "nope" does not exist',
+    });
+    expect(failure.status.migrations).toEqual([{ id: '003_drop_column', backwardCompatible: false }]);
+    expect(calls.filter((c) => c.startsWith('migrate'))).toHaveLength(1); // not retried blindly
+  });
+});
 
 describe('quality gates', () => {
   test('passing gates are recorded and the deployment goes on', async () => {
