@@ -1,8 +1,9 @@
 import type { ActivityOptions } from '@temporalio/workflow';
 
 /**
- * Timeouts and retries of every activity, in one table. Anything that waits heartbeats, so
- * a dead worker is noticed within heartbeatTimeout instead of startToCloseTimeout.
+ * Timeouts and retries of every activity, in one table. Anything that waits heartbeats (at
+ * least every 5 s), so a dead worker is noticed within heartbeatTimeout (20 s) instead of
+ * startToCloseTimeout, and the step is retried on another worker.
  */
 const retry = { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s' } as const;
 
@@ -12,41 +13,49 @@ export const activityPolicies = {
   /** Uploads compose files and the env file; idempotent (atomic renames). */
   uploadRelease: { startToCloseTimeout: '2m', retry: { ...retry, maximumAttempts: 5 } },
   /** Image pulls can be slow; heartbeats show it is alive. */
-  pullImages: { startToCloseTimeout: '15m', heartbeatTimeout: '1m', retry: { ...retry, maximumAttempts: 5 } },
+  pullImages: {
+    startToCloseTimeout: '15m',
+    heartbeatTimeout: '20s',
+    retry: { ...retry, maximumAttempts: 5 },
+  },
   startServices: {
     startToCloseTimeout: '10m',
-    heartbeatTimeout: '1m',
+    heartbeatTimeout: '20s',
     retry: { ...retry, maximumAttempts: 3 },
   },
   /** Its own deadline comes from the environment config; this is only the outer bound. */
   waitForHealth: {
     startToCloseTimeout: '65m',
-    heartbeatTimeout: '30s',
+    heartbeatTimeout: '20s',
     retry: { ...retry, maximumAttempts: 2 },
   },
   recordRelease: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 5 } },
   /** Gates have their own deadlines (config); this bounds the checkout plus the slowest gate. */
   runQualityGates: {
     startToCloseTimeout: '70m',
-    heartbeatTimeout: '1m',
+    heartbeatTimeout: '20s',
     retry: { ...retry, maximumAttempts: 2 },
   },
   /** A dump of a large database takes a while; heartbeats show it is alive. Idempotent by deployment. */
   backupDatabase: {
     startToCloseTimeout: '60m',
-    heartbeatTimeout: '1m',
+    heartbeatTimeout: '20s',
     retry: { ...retry, maximumAttempts: 3 },
   },
   /** MigrationFailed is non-retryable (no blind retry of a failed migration); transport errors retry. */
   runMigrations: {
     startToCloseTimeout: '30m',
-    heartbeatTimeout: '1m',
+    heartbeatTimeout: '20s',
     retry: { ...retry, maximumAttempts: 2 },
   },
   restoreDatabase: {
     startToCloseTimeout: '60m',
-    heartbeatTimeout: '1m',
+    heartbeatTimeout: '20s',
     retry: { ...retry, maximumAttempts: 3 },
   },
-  stopRelease: { startToCloseTimeout: '5m', heartbeatTimeout: '1m', retry: { ...retry, maximumAttempts: 3 } },
+  stopRelease: {
+    startToCloseTimeout: '5m',
+    heartbeatTimeout: '20s',
+    retry: { ...retry, maximumAttempts: 3 },
+  },
 } satisfies Record<string, ActivityOptions>;

@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -9,6 +10,8 @@ import type { EnvironmentConfig } from '../../src/config/schema';
 import { resolveTemporalCli } from '../../src/devserver/binaries';
 import { ALL_SEARCH_ATTRIBUTES } from '../../src/shared/searchAttributes';
 import type { Settings } from '../../src/shared/settings';
+import type { DeploymentStatus } from '../../src/shared/deployment';
+import { deploymentStatusQuery } from '../../src/shared/messages';
 
 /**
  * The real parts for integration tests: the lab (must already be up: `npm run lab -- up`),
@@ -51,17 +54,18 @@ export function requireLab(): {
 
 export interface Harness {
   env: TestWorkflowEnvironment;
-  worker: Worker;
   settings: Settings;
-  running: Promise<void>;
   stop(): Promise<void>;
 }
 
-let runtimeInstalled = false;
-
+/**
+ * A real Temporal dev server and, unless `inProcessWorker` is false (tests that kill workers
+ * spawn their own with spawnWorker), a worker with the real activities on a fresh task queue.
+ */
 export async function startHarness(opts: {
   configDir?: string;
   workerEnv: NodeJS.ProcessEnv;
+  inProcessWorker?: boolean;
 }): Promise<Harness> {
   if (!runtimeInstalled) {
     Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -74,35 +78,38 @@ export async function startHarness(opts: {
       ip: '127.0.0.1',
     },
   });
-  const taskQueue = `it-${randomUUID()}`;
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowsPath: require.resolve('../../src/workflows'),
-    activities: createActivities({
-      configDir: opts.configDir ?? LAB_CONFIG_DIR,
-      projectRoot: PROJECT_ROOT,
-      workerEnv: opts.workerEnv,
-      workspaceRoot: join(PROJECT_ROOT, '.data', 'workspaces'),
-    }),
-  });
-  const running = worker.run();
   const settings: Settings = {
     temporalAddress: env.address,
     namespace: env.namespace ?? 'default',
-    taskQueue,
+    taskQueue: `it-${randomUUID()}`,
     uiUrl: 'http://127.0.0.1:0',
     configDir: opts.configDir ?? LAB_CONFIG_DIR,
     workspaceRoot: join(PROJECT_ROOT, '.data', 'workspaces'),
   };
-  return {
-    env,
-    worker,
-    settings,
-    running,
-    async stop() {
+  let stopWorker = async () => undefined as void;
+  if (opts.inProcessWorker !== false) {
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: settings.taskQueue,
+      workflowsPath: require.resolve('../../src/workflows'),
+      activities: createActivities({
+        configDir: settings.configDir,
+        projectRoot: PROJECT_ROOT,
+        workerEnv: opts.workerEnv,
+        workspaceRoot: settings.workspaceRoot,
+      }),
+    });
+    const running = worker.run();
+    stopWorker = async () => {
       worker.shutdown();
       await running;
+    };
+  }
+  return {
+    env,
+    settings,
+    async stop() {
+      await stopWorker();
       await env.teardown();
     },
   };
@@ -129,4 +136,63 @@ export async function reportedReleases(environment: EnvironmentConfig): Promise<
     }
   }
   return out;
+}
+
+/**
+ * A worker in its own process, as in production, so a test can kill it with SIGKILL at any
+ * moment (no shutdown hooks run) and start another one.
+ */
+export function spawnWorker(
+  settings: Settings,
+  workerEnv: NodeJS.ProcessEnv,
+): { child: ChildProcess; output: () => string; kill: () => Promise<void> } {
+  const child = spawn(
+    process.execPath,
+    [join(PROJECT_ROOT, 'node_modules/tsx/dist/cli.mjs'), 'src/worker.ts'],
+    {
+      cwd: PROJECT_ROOT,
+      env: {
+        ...workerEnv,
+        TEMPORAL_ADDRESS: settings.temporalAddress,
+        TEMPORAL_NAMESPACE: settings.namespace,
+        DEPLOY_TASK_QUEUE: settings.taskQueue,
+        DEPLOY_CONFIG_DIR: settings.configDir,
+        DEPLOY_WORKSPACE_DIR: settings.workspaceRoot,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let out = '';
+  child.stdout?.on('data', (d) => (out += d));
+  child.stderr?.on('data', (d) => (out += d));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return {
+    child,
+    output: () => out,
+    kill: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** Poll a deployment's status until `predicate` holds; bounded by `timeoutMs`. */
+export async function waitForStatus(
+  handle: { query: (q: typeof deploymentStatusQuery) => Promise<DeploymentStatus> },
+  predicate: (s: DeploymentStatus) => boolean,
+  timeoutMs = 120_000,
+): Promise<DeploymentStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let last: DeploymentStatus | undefined;
+  for (;;) {
+    try {
+      last = await handle.query(deploymentStatusQuery);
+      if (predicate(last)) return last;
+    } catch {
+      // no worker yet to answer the query
+    }
+    if (Date.now() > deadline)
+      throw new Error(`status never matched; last seen: ${JSON.stringify(last?.steps)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

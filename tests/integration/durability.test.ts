@@ -1,0 +1,167 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { follow, startOrAttach } from '../../src/client/deploy';
+import { ExitCode } from '../../src/client/exitCodes';
+import { readOptionalFile } from '../../src/commands/files';
+import { remoteLayout } from '../../src/commands/layout';
+import { withHost } from '../../src/remote/executor';
+import {
+  LAB_DIR,
+  reportedReleases,
+  requireLab,
+  spawnWorker,
+  startHarness,
+  waitForStatus,
+  type Harness,
+} from './harness';
+
+/**
+ * Durability on the lab: the worker process is killed with SIGKILL in the middle of a step,
+ * a new worker takes over, and the deployment finishes with nothing done twice that must not
+ * be. Then an SSH connection is cut in the middle of a remote command.
+ */
+
+const lab = requireLab();
+const stamp = Date.now().toString(36);
+let harness: Harness;
+
+beforeAll(async () => {
+  harness = await startHarness({ workerEnv: lab.workerEnv, inProcessWorker: false });
+});
+
+afterAll(async () => {
+  await harness?.stop();
+});
+
+async function remote(which: 'currentRelease' | 'previousRelease' | 'auditLog'): Promise<string> {
+  const host = lab.staging.hosts[0];
+  const path = remoteLayout(lab.staging, host)[which];
+  return (await withHost(host, (h) => h.run(readOptionalFile(path), { timeoutMs: 15_000 }))).stdout;
+}
+
+async function auditOf(deploymentId: string): Promise<{ step: string; result: string }[]> {
+  return (await remote('auditLog'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((a) => a.deployment === deploymentId);
+}
+
+async function migrationLedger(): Promise<string[]> {
+  const host = lab.staging.hosts[0];
+  const env = lab.staging;
+  const { composeBase } = await import('../../src/commands/compose');
+  const argv = [
+    ...composeBase(env, host),
+    'exec',
+    '-T',
+    'db',
+    'psql',
+    '-U',
+    'app',
+    '-d',
+    'app',
+    '-At',
+    '-c',
+    'select id from schema_migrations order by id',
+  ];
+  const out = await withHost(host, (h) => h.run(argv, { timeoutMs: 30_000 }));
+  return out.stdout.trim().split('\n').filter(Boolean);
+}
+
+async function deployOnce(tag: string, release: string) {
+  const request = {
+    environment: 'lab-staging',
+    release,
+    images: { site: tag, saas: tag, api: tag },
+    requestedBy: 'durability',
+  };
+  const { handle } = await startOrAttach(harness.env.client, harness.settings, request);
+  return handle;
+}
+
+// Each case kills the worker while the named step runs; tags alternate so every deploy changes the stack.
+const killPoints: [string, string][] = [
+  ['backup', 'v1'],
+  ['migrate', 'v2'],
+  ['start lab-1', 'v1'],
+  ['health', 'v2'],
+];
+
+test.each(killPoints)(
+  'a worker killed during "%s" is replaced and the deployment finishes once',
+  async (step, tag) => {
+    const before = JSON.parse((await remote('currentRelease')) || '{"release":null}').release as
+      string | null;
+    const release = `dur-${step.replace(/\W+/g, '')}-${stamp}`;
+    const first = spawnWorker(harness.settings, lab.workerEnv);
+    let second: ReturnType<typeof spawnWorker> | undefined;
+    try {
+      const handle = await deployOnce(tag, release);
+      await waitForStatus(handle, (s) => s.steps.some((x) => x.name === step && x.status === 'running'));
+      await first.kill();
+      const killedAt = Date.now();
+      second = spawnWorker(harness.settings, lab.workerEnv);
+      const outcome = await follow(handle, harness.settings, { timeoutMs: 300_000 });
+      expect(outcome.error).toBeUndefined();
+      expect(outcome.exitCode).toBe(ExitCode.succeeded);
+      console.log(
+        `killed during ${step}: finished ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`,
+      );
+
+      expect(Object.values(await reportedReleases(lab.staging))).toEqual([release, release, release]);
+      // Recorded once: previous.json holds the release before this one, not this one again.
+      expect(JSON.parse(await remote('currentRelease')).release).toBe(release);
+      if (before) expect(JSON.parse(await remote('previousRelease')).release).toBe(before);
+      const audit = await auditOf(handle.workflowId);
+      expect(audit.filter((a) => a.step === 'record' && a.result === 'succeeded')).toHaveLength(1);
+      // One backup file per deployment, however often the step ran.
+      const backupsDir = `${remoteLayout(lab.staging, lab.staging.hosts[0]).appDir}/backups`;
+      const listing = await withHost(lab.staging.hosts[0], (h) =>
+        h.run(['ls', backupsDir], { timeoutMs: 15_000 }),
+      );
+      const backups = listing.stdout.split('\n').filter((f) => f.startsWith(`${handle.workflowId}.dump`));
+      expect(backups.sort()).toEqual([`${handle.workflowId}.dump`, `${handle.workflowId}.dump.sha256`]);
+      // Each migration is in the ledger exactly once.
+      const ledger = await migrationLedger();
+      expect(new Set(ledger).size).toBe(ledger.length);
+    } finally {
+      await first.kill();
+      await second?.kill();
+    }
+  },
+);
+
+test('an SSH connection cut in the middle of a remote command: the step is retried and the deploy succeeds', async () => {
+  const release = `ssh-drop-${stamp}`;
+  const worker = spawnWorker(harness.settings, lab.workerEnv);
+  try {
+    const handle = await deployOnce('v1', release);
+    await waitForStatus(handle, (s) =>
+      s.steps.some((x) => x.name === 'start lab-1' && x.status === 'running'),
+    );
+    // sshd forks one process per connection: killing the children cuts every session to lab-1.
+    const master = readFileSync(join(LAB_DIR, 'hosts', 'lab-1', 'sshd.pid'), 'utf8').trim();
+    const sessions = execFileSync('pgrep', ['-P', master], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean);
+    expect(sessions.length).toBeGreaterThan(0);
+    for (const pid of sessions) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    const outcome = await follow(handle, harness.settings, { timeoutMs: 300_000 });
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.exitCode).toBe(ExitCode.succeeded);
+    const starts = (await auditOf(handle.workflowId)).filter((a) => a.step === 'start');
+    expect(starts.filter((a) => a.result === 'succeeded')).toHaveLength(1);
+    expect(Object.values(await reportedReleases(lab.staging))).toEqual([release, release, release]);
+  } finally {
+    await worker.kill();
+  }
+});
