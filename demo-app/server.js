@@ -4,7 +4,8 @@
  * Plain Node 18, no npm dependencies.
  *
  *   GET /health/live   200 while the process runs
- *   GET /health/ready  200 only when the database answers "select 1" (503 otherwise);
+ *   GET /health/ready  200 only when the database answers and has the columns this code reads
+ *                      (503 otherwise);
  *                      always 503 when the image was built with APP_FORCE_UNREADY=1
  *   GET /version       {"service", "version", "release"}
  *   GET /metrics       Prometheus text
@@ -12,7 +13,8 @@
  *
  * Environment: SERVICE_NAME, APP_VERSION (baked into the image), APP_RELEASE (set by the deploy),
  * PORT (8080), PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE (read by psql for the readiness check).
- * `node server.js migrate` applies migrations/*.sql once each (ledger table schema_migrations).
+ * `node server.js migrate` applies migrations/*.sql once each, each in its own transaction (ledger
+ * table schema_migrations); each file declares `-- backward-compatible: true|false` in its header.
  */
 const http = require('node:http');
 const fs = require('node:fs');
@@ -32,9 +34,9 @@ function log(msg) {
 }
 
 /** Runs psql with the PG* environment; resolves with stdout or rejects with the error text. */
-function psql(args, timeoutMs) {
+function psql(args, timeoutMs, input) {
   return new Promise((resolve, reject) => {
-    execFile(
+    const child = execFile(
       'psql',
       ['-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', ...args],
       { timeout: timeoutMs, env: { ...process.env, PGCONNECT_TIMEOUT: String(Math.ceil(timeoutMs / 1000)) } },
@@ -43,16 +45,29 @@ function psql(args, timeoutMs) {
         else resolve(stdout.trim());
       },
     );
+    child.stdin.end(input || '');
   });
 }
+
+/**
+ * The columns this code reads, checked once their table exists (a database that was never
+ * migrated still counts as ready, as before migrations ran in the pipeline). A migration that
+ * drops one (v5-breaking in the lab) makes this release and every older one unready until the
+ * database is restored.
+ */
+const REQUIRED_COLUMNS = [['visits', 'service']];
+const SCHEMA_CHECK = `select coalesce(string_agg('missing ' || t || '.' || c, ', '), 'ok') from (values ${REQUIRED_COLUMNS.map(
+  ([t, c]) => `('${t}', '${c}')`,
+).join(', ')}) as r(t, c)
+ where to_regclass('public.' || t) is not null
+   and not exists (select 1 from information_schema.columns where table_schema = 'public' and table_name = t and column_name = c)`;
 
 async function databaseReady() {
   if (!process.env.PGHOST) return { ok: false, detail: 'PGHOST is not set' };
   try {
-    const out = await psql(['-c', 'select 1'], DB_TIMEOUT_MS);
-    return out === '1'
-      ? { ok: true, detail: 'database answered' }
-      : { ok: false, detail: `unexpected: ${out}` };
+    const out = await psql(['-c', SCHEMA_CHECK], DB_TIMEOUT_MS);
+    if (out === 'ok') return { ok: true, detail: 'database answered' };
+    return { ok: false, detail: out.startsWith('missing ') ? `schema: ${out}` : `unexpected: ${out}` };
   } catch (e) {
     return { ok: false, detail: e.message };
   }
@@ -122,6 +137,23 @@ async function handle(req, res) {
   return json('other', 404, { error: 'not found' });
 }
 
+/** `-- backward-compatible: true|false` in the header comment of a migration file. */
+function parseMigration(dir, file) {
+  const id = file.replace(/\.sql$/, '');
+  if (!/^[A-Za-z0-9_-]+$/.test(id)) throw new Error(`bad migration name ${file}`);
+  const sql = fs.readFileSync(path.join(dir, file), 'utf8');
+  const header = sql.split('\n').filter((line) => line.startsWith('--'));
+  const flag = header.map((line) => /^--\s*backward-compatible:\s*(true|false)\s*$/.exec(line)).find(Boolean);
+  if (!flag)
+    throw new Error(`migration ${id} does not declare "-- backward-compatible: true|false" in its header`);
+  return { id, backwardCompatible: flag[1] === 'true', sql };
+}
+
+/**
+ * Applies pending migrations in name order, each in its own transaction together with its
+ * ledger row. Prints one JSON line per applied migration on stdout ({"id", "backwardCompatible"});
+ * everything else goes to stderr. A failing migration is rolled back, earlier ones stay applied.
+ */
 async function migrate() {
   const dir = path.join(__dirname, 'migrations');
   const files = fs.existsSync(dir)
@@ -130,32 +162,39 @@ async function migrate() {
         .filter((f) => f.endsWith('.sql'))
         .sort()
     : [];
+  const migrations = files.map((f) => parseMigration(dir, f));
   await psql(
     [
       '-c',
-      'create table if not exists schema_migrations (name text primary key, applied_at timestamptz not null default now())',
+      'create table if not exists schema_migrations (name text primary key, applied_at timestamptz not null default now());' +
+        ' alter table schema_migrations add column if not exists backward_compatible boolean',
     ],
     30000,
   );
-  for (const f of files) {
-    const name = f.replace(/\.sql$/, '');
-    if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new Error(`bad migration name ${f}`);
-    const done = await psql(['-c', `select count(*) from schema_migrations where name = '${name}'`], 30000);
-    if (done === '1') {
-      log(`migration ${name}: already applied`);
-      continue;
+  const applied = new Set((await psql(['-c', 'select name from schema_migrations'], 30000)).split('\n'));
+  let count = 0;
+  for (const m of migrations) {
+    if (applied.has(m.id)) continue;
+    const ledger = `insert into schema_migrations (name, backward_compatible) values ('${m.id}', ${m.backwardCompatible});`;
+    try {
+      await psql(['-1', '-f', '-'], 120000, `${m.sql}\n;\n${ledger}\n`);
+    } catch (e) {
+      throw new Error(
+        `migration ${m.id} failed and was rolled back (${count} applied before it in this run): ${e.message}`,
+      );
     }
-    const sql = fs.readFileSync(path.join(dir, f), 'utf8');
-    await psql(['-1', '-c', `${sql}\n;insert into schema_migrations (name) values ('${name}');`], 120000);
-    log(`migration ${name}: applied`);
+    count += 1;
+    process.stdout.write(`${JSON.stringify({ id: m.id, backwardCompatible: m.backwardCompatible })}\n`);
+    process.stderr.write(`migration ${m.id}: applied (backward compatible: ${m.backwardCompatible})\n`);
   }
+  process.stderr.write(`migrations: ${count} applied, ${migrations.length - count} already in the ledger\n`);
 }
 
 if (process.argv[2] === 'migrate') {
   migrate().then(
     () => process.exit(0),
     (e) => {
-      log(`migration failed: ${e.message}`);
+      process.stderr.write(`${e.message}\n`);
       process.exit(1);
     },
   );

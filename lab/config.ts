@@ -24,6 +24,8 @@ import { LabError, writeFileAtomic } from './util';
 
 export const SECRET_ENV = 'LAB_DB_PASSWORD';
 export const COMPOSE_FILE = 'compose/docker-compose.yml';
+/** The one-off migration service (see the file for why it is not `api` itself in the lab). */
+export const MIGRATE_COMPOSE_FILE = 'compose/migrate.yml';
 /** Compose project name used by both lab environments (each lives on its own hosts). */
 export const PROJECT = 'demo';
 
@@ -35,7 +37,7 @@ export function environmentConfig(envName: HostSpec['environment'], p: LabPaths)
     name: envName,
     project: PROJECT,
     composeCommand: ['docker-compose'],
-    composeFiles: [COMPOSE_FILE],
+    composeFiles: [COMPOSE_FILE, MIGRATE_COMPOSE_FILE],
     hosts: hosts.map((h) => ({
       name: h.name,
       address: h.address,
@@ -60,6 +62,9 @@ export function environmentConfig(envName: HostSpec['environment'], p: LabPaths)
     },
     secrets: { DB_PASSWORD: { fromEnv: SECRET_ENV } },
     deadlines: { healthSeconds: 60 },
+    // Backed up before migrations, restored when a rollback follows a non-backward-compatible one.
+    database: { service: 'db', user: 'app', name: 'app' },
+    migrations: { service: 'migrate', command: ['node', 'server.js', 'migrate'] },
   };
   const parsed = environmentSchema.safeParse(raw);
   if (!parsed.success) {

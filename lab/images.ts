@@ -182,6 +182,49 @@ export async function ensureBaseImage(engine: BuildEngine): Promise<string> {
   return ref;
 }
 
+/**
+ * What each demo tag is: the migrations baked into it (the release's own migrations, run by
+ * `node server.js migrate` in a one-off container before it starts) and whether it never gets
+ * ready. Migrations come from demo-app/migrations, or from lab/images/demo/migrations for the
+ * faulty ones only the lab ships.
+ */
+export interface DemoBuild {
+  migrations: string[];
+  forceUnready?: boolean;
+}
+const GOOD_MIGRATIONS = ['001_visits', '002_visits_referrer'];
+export const DEMO_BUILDS: Record<LabDemoTag, DemoBuild> = {
+  v1: { migrations: ['001_visits'] },
+  v2: { migrations: GOOD_MIGRATIONS },
+  'v3-unready': { migrations: GOOD_MIGRATIONS, forceUnready: true },
+  /** 003 references a table nothing creates: the migration fails and is rolled back. */
+  'v4-badmigration': { migrations: [...GOOD_MIGRATIONS, '003_archive_visits'] },
+  /** 003 drops visits.service (backward-compatible: false): it applies, then /health/ready fails. */
+  'v5-breaking': { migrations: [...GOOD_MIGRATIONS, '003_drop_visits_service'] },
+};
+export const LAB_DEMO_TAGS = [...DEMO_TAGS, 'v4-badmigration', 'v5-breaking'] as const;
+export type LabDemoTag = (typeof LAB_DEMO_TAGS)[number];
+
+const MIGRATION_SOURCES = [
+  path.join(DEMO_APP_DIR, 'migrations'),
+  path.join(IMAGES_DIR, 'demo', 'migrations'),
+];
+
+/** A build context per tag: server.js and exactly that tag's migrations. */
+function demoContext(genDir: string, tag: LabDemoTag): string {
+  const dir = path.join(genDir, `demo-${tag}`);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(path.join(dir, 'migrations'), { recursive: true });
+  fs.copyFileSync(path.join(DEMO_APP_DIR, 'server.js'), path.join(dir, 'server.js'));
+  for (const id of DEMO_BUILDS[tag].migrations) {
+    const source = MIGRATION_SOURCES.map((d) => path.join(d, `${id}.sql`)).find((f) => fs.existsSync(f));
+    if (!source)
+      throw new LabError(`demo ${tag}: migration ${id}.sql is in neither ${MIGRATION_SOURCES.join(' nor ')}`);
+    fs.copyFileSync(source, path.join(dir, 'migrations', `${id}.sql`));
+  }
+  return dir;
+}
+
 export interface BuiltImage {
   ref: string;
   sizeBytes?: number;
@@ -215,16 +258,16 @@ export async function buildImages(engine: BuildEngine, base: string): Promise<st
   const template = fs.readFileSync(path.join(IMAGES_DIR, 'demo', 'Containerfile'), 'utf8');
   const genDir = path.join(engine.dir, 'containerfiles');
   fs.mkdirSync(genDir, { recursive: true });
-  for (const tag of DEMO_TAGS) {
+  for (const tag of LAB_DEMO_TAGS) {
     const first = demoImage(WEB_SERVICES[0].name, tag);
     const containerfile = path.join(genDir, `demo-${tag}.Containerfile`);
     writeFileAtomic(
       containerfile,
       template
         .replace(/@APP_VERSION@/g, tag)
-        .replace(/@APP_FORCE_UNREADY@/g, tag.endsWith('-unready') ? '1' : '0'),
+        .replace(/@APP_FORCE_UNREADY@/g, DEMO_BUILDS[tag].forceUnready ? '1' : '0'),
     );
-    await build(first, containerfile, DEMO_APP_DIR);
+    await build(first, containerfile, demoContext(genDir, tag));
     refs.push(first);
     for (const svc of WEB_SERVICES.slice(1)) {
       await engine.podman(['tag', first, demoImage(svc.name, tag)]);

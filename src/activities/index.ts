@@ -1,6 +1,7 @@
 import { createPlanActivities } from './plan';
 import { createReleaseActivities } from './release';
 import { createHealthActivities } from './health';
+import { createDatabaseActivities } from './database';
 import { createGateActivities } from './gates';
 
 export interface ActivityDeps {
@@ -19,6 +20,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createPlanActivities(deps),
     ...createReleaseActivities(deps),
     ...createHealthActivities(),
+    ...createDatabaseActivities(deps),
     ...createGateActivities(deps),
   };
 }

@@ -1,69 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Context } from '@temporalio/activity';
 import { composeDown, composePull, composeUpAll, composeUpService } from '../commands/compose';
 import { copyIfExists, makeDirectory, readOptionalFile } from '../commands/files';
 import { remoteLayout } from '../commands/layout';
-import type { HostConfig } from '../config/schema';
-import type { DeployPlan, ReleaseRecord } from '../shared/deployment';
-import { withHost, type RemoteHost } from '../remote/executor';
-import { audit } from './audit';
+import type { ReleaseRecord } from '../shared/deployment';
 import { buildEnvFile } from './envFile';
-import { toApplicationFailure } from './failures';
+import { onHost, progressReporter, type HostStepInput } from './hostStep';
 
-export interface HostStepInput {
-  plan: DeployPlan;
-  hostName: string;
-}
-
-function hostOf(plan: DeployPlan, name: string): HostConfig {
-  const host = plan.environment.hosts.find((h) => h.name === name);
-  if (!host) throw new Error(`host "${name}" is not part of environment "${plan.environment.name}"`);
-  return host;
-}
-
-/** Heartbeat while a long remote command runs, carrying the last line of output as progress. */
-function progressReporter(step: string) {
-  const ctx = Context.current();
-  let last = '';
-  const timer = setInterval(() => ctx.heartbeat({ step, last }), 5_000);
-  return {
-    onOutput: (chunk: string) => {
-      const lines = chunk.trim().split('\n');
-      last = lines[lines.length - 1]?.slice(0, 200) ?? last;
-      ctx.heartbeat({ step, last });
-    },
-    signal: ctx.cancellationSignal,
-    stop: () => clearInterval(timer),
-  };
-}
-
-/** Run `fn` on the plan's host with audit lines before and after; failures are mapped once. */
-async function onHost<T>(
-  input: HostStepInput,
-  step: string,
-  fn: (host: RemoteHost) => Promise<T>,
-): Promise<T> {
-  try {
-    return await withHost(hostOf(input.plan, input.hostName), async (host) => {
-      await audit(host, input.plan, { step, result: 'started' });
-      try {
-        const result = await fn(host);
-        await audit(host, input.plan, { step, result: 'succeeded' });
-        return result;
-      } catch (err) {
-        await audit(host, input.plan, {
-          step,
-          result: 'failed',
-          detail: (err as Error).message.slice(0, 500),
-        }).catch(() => undefined);
-        throw err;
-      }
-    });
-  } catch (err) {
-    throw toApplicationFailure(err);
-  }
-}
+export type { HostStepInput };
 
 export function createReleaseActivities(deps: { projectRoot: string; workerEnv: NodeJS.ProcessEnv }) {
   return {

@@ -122,6 +122,38 @@ export const gatesSchema = z
     });
   });
 
+/** The PostgreSQL service of the compose stack: backed up before migrations, restored on rollback. */
+export const databaseSchema = z
+  .object({
+    /** Compose service running PostgreSQL (pg_dump and pg_restore run inside it). */
+    service: nameSchema.default('db'),
+    /** Role and database, as the stack creates them. */
+    user: nameSchema.default('app'),
+    name: nameSchema.default('app'),
+  })
+  .strict();
+
+/** Migrations run in a one-off container of the new image before the new release starts. */
+export const migrationsSchema = z
+  .object({
+    /** Compose service whose (new) image runs the command. */
+    service: nameSchema.default('api'),
+    /**
+     * argv run in that container, no shell. It prints one JSON line per applied migration,
+     * {"id": "...", "backwardCompatible": true|false}, and exits non-zero when one fails.
+     */
+    command: z
+      .array(
+        z.string().regex(/^[A-Za-z0-9_.,:/=@%+-]{1,200}$/, {
+          message: 'must be a plain argument of letters, digits and _ . , : / = @ % + - (no shell)',
+        }),
+      )
+      .min(1)
+      .max(20)
+      .default(['node', 'server.js', 'migrate']),
+  })
+  .strict();
+
 export const environmentSchema = z
   .object({
     name: nameSchema,
@@ -175,6 +207,10 @@ export const environmentSchema = z
       .default({ required: false, timeoutSeconds: 3600 }),
     /** Quality gates run at the release's commit before anything else; none when absent. */
     gates: gatesSchema.optional(),
+    /** The database to back up before migrations and restore on rollback; no backup when absent. */
+    database: databaseSchema.optional(),
+    /** Migrations to run with the new image before it starts; none when absent. */
+    migrations: migrationsSchema.optional(),
   })
   .strict()
   .superRefine((env, ctx) => {
@@ -202,3 +238,5 @@ export type EnvironmentConfig = z.infer<typeof environmentSchema>;
 export type HostConfig = z.infer<typeof hostSchema>;
 export type ServiceConfig = z.infer<typeof serviceSchema>;
 export type GatesConfig = z.infer<typeof gatesSchema>;
+export type DatabaseConfig = z.infer<typeof databaseSchema>;
+export type MigrationsConfig = z.infer<typeof migrationsSchema>;

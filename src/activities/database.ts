@@ -1,0 +1,259 @@
+import { posix } from 'node:path';
+import { ApplicationFailure, sleep } from '@temporalio/activity';
+import {
+  backupDatabase,
+  backupPaths,
+  countUserTables,
+  databaseReady,
+  databaseUp,
+  RESTORE_REFUSED,
+  restoreDatabase,
+  runMigrations,
+} from '../commands/database';
+import type { EnvironmentConfig } from '../config/schema';
+import type { RemoteHost } from '../remote/executor';
+import type { AppliedMigration, BackupRecord, DeployPlan, MigrationReport } from '../shared/deployment';
+import { onHost, progressReporter, type HostStepInput } from './hostStep';
+
+/** Failure types of this module; the workflow branches on them. */
+export const DatabaseFailureType = {
+  /** A migration failed (details: { applied, host }); earlier ones in the run stay applied. */
+  migrationFailed: 'MigrationFailed',
+  /** The dump is missing or does not match its recorded checksum: nothing was restored. */
+  backupCorrupt: 'BackupCorrupt',
+  /** restoreDatabase was asked for an environment without a database section. */
+  noDatabase: 'NoDatabaseConfigured',
+  /** The database did not accept connections before the deadline. */
+  databaseUnavailable: 'DatabaseUnavailable',
+} as const;
+
+const DATABASE_READY_SECONDS = 120;
+const ANY_EXIT_CODE = Array.from({ length: 256 }, (_, i) => i);
+
+/** The last line of BACKUP_SCRIPT's output: `backup created|reused <sha256> <bytes> <mtime>`. */
+export function parseBackupLine(stdout: string): {
+  reused: boolean;
+  sha256: string;
+  sizeBytes: number;
+  createdAt: string;
+} {
+  const m = /^backup (created|reused) ([0-9a-f]{64}) (\d+) (\S+)$/m.exec(stdout);
+  if (!m) throw new Error(`backup script printed no result line: ${JSON.stringify(stdout.slice(-300))}`);
+  return { reused: m[1] === 'reused', sha256: m[2], sizeBytes: Number(m[3]), createdAt: m[4] };
+}
+
+/** One JSON line per applied migration ({"id", "backwardCompatible"}); any other output is ignored. */
+export function parseMigrationOutput(stdout: string): AppliedMigration[] {
+  const applied: AppliedMigration[] = [];
+  for (const line of stdout.split('\n')) {
+    const text = line.trim();
+    if (!text.startsWith('{')) continue;
+    try {
+      const value = JSON.parse(text) as { id?: unknown; backwardCompatible?: unknown };
+      if (typeof value.id === 'string' && typeof value.backwardCompatible === 'boolean') {
+        applied.push({ id: value.id, backwardCompatible: value.backwardCompatible });
+      }
+    } catch {
+      // not a report line
+    }
+  }
+  return applied;
+}
+
+/** What a failed migration said, without compose's own progress lines ("Creating x_run ... done"). */
+export function failureText(stderr: string, stdout: string): string {
+  const lines = (stderr || stdout)
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !/^(Creating|Starting|Stopping|Removing|Pulling) \S+ \.\.\./.test(l));
+  return lines.slice(-5).join(' | ').slice(-1000) || 'no output';
+}
+
+/** Values that must not appear in any message: the environment's secrets, as the worker knows them. */
+function secretsOf(plan: DeployPlan, workerEnv: NodeJS.ProcessEnv): string[] {
+  return Object.values(plan.environment.secrets)
+    .map(({ fromEnv }) => workerEnv[fromEnv])
+    .filter((v): v is string => typeof v === 'string' && v.length > 0);
+}
+
+type Progress = ReturnType<typeof progressReporter>;
+
+/** `up --detach <db>`, then wait (heartbeating) until it accepts connections. */
+async function ensureDatabase(
+  host: RemoteHost,
+  env: EnvironmentConfig,
+  progress: Progress,
+  secrets: string[],
+): Promise<void> {
+  await host.run(databaseUp(env, host.config), { timeoutMs: 4 * 60_000, ...progress, secrets });
+  const deadline = Date.now() + DATABASE_READY_SECONDS * 1000;
+  for (;;) {
+    // 0 accepting, 1 rejecting (starting up), 2 no response; exec fails with 1 while the container starts.
+    const r = await host.run(databaseReady(env, host.config), {
+      timeoutMs: 30_000,
+      okCodes: ANY_EXIT_CODE,
+      signal: progress.signal,
+      secrets,
+    });
+    if (r.code === 0) return;
+    if (Date.now() > deadline) {
+      throw ApplicationFailure.nonRetryable(
+        `${host.config.name}: database service "${env.database?.service}" does not accept connections after ${DATABASE_READY_SECONDS} s: ${failureText(r.stderr, r.stdout)}`,
+        DatabaseFailureType.databaseUnavailable,
+      );
+    }
+    progress.onOutput(`waiting for the database (pg_isready exit ${r.code})`);
+    await sleep(1_000);
+  }
+}
+
+export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv }) {
+  return {
+    /**
+     * Pre-deploy backup: pg_dump (custom format) inside the database container to
+     * `<appDir>/backups/<deploymentId>.dump` plus `.sha256`. A retry finds the dump done and
+     * returns it. Undefined when the environment has no database section, or on a first deploy
+     * (no tables yet: nothing to back up). Needs the compose files and env file on the host.
+     */
+    async backupDatabase(input: HostStepInput): Promise<BackupRecord | undefined> {
+      const { plan } = input;
+      const env = plan.environment;
+      if (!env.database) return undefined;
+      const secrets = secretsOf(plan, deps.workerEnv);
+      const started = Date.now();
+      let reused = false;
+      return onHost(
+        input,
+        'backup',
+        async (host): Promise<BackupRecord | undefined> => {
+          const progress = progressReporter('backup');
+          try {
+            await ensureDatabase(host, env, progress, secrets);
+            const tables = await host.run(countUserTables(env, host.config), { timeoutMs: 60_000, secrets });
+            if (Number(tables.stdout.trim()) === 0) return undefined;
+            const r = await host.run(backupDatabase(env, host.config, plan.deploymentId), {
+              timeoutMs: 60 * 60_000,
+              ...progress,
+              secrets,
+            });
+            const result = parseBackupLine(r.stdout);
+            reused = result.reused;
+            return {
+              path: backupPaths(env, host.config, plan.deploymentId).dump,
+              sha256: result.sha256,
+              sizeBytes: result.sizeBytes,
+              durationMs: Date.now() - started,
+              createdAt: result.createdAt,
+            };
+          } finally {
+            progress.stop();
+          }
+        },
+        {
+          detail: (b) =>
+            b
+              ? `${reused ? 'reused' : 'created'} ${b.path} sha256=${b.sha256} bytes=${b.sizeBytes} in ${b.durationMs} ms`
+              : 'no database yet: nothing to back up',
+        },
+      );
+    },
+
+    /**
+     * The new release's migrations in a one-off container of its image (the env file must
+     * already name it: run after the upload and pull). A failure is not retried: it throws
+     * MigrationFailed with the migrations applied before it in `details[0].applied`.
+     */
+    async runMigrations(input: HostStepInput): Promise<MigrationReport> {
+      const { plan } = input;
+      const env = plan.environment;
+      if (!env.migrations) return { applied: [] };
+      const secrets = secretsOf(plan, deps.workerEnv);
+      return onHost(
+        input,
+        'migrate',
+        async (host): Promise<MigrationReport> => {
+          const progress = progressReporter('migrate');
+          try {
+            if (env.database) await ensureDatabase(host, env, progress, secrets);
+            const r = await host.run(runMigrations(env, host.config), {
+              timeoutMs: 30 * 60_000,
+              okCodes: ANY_EXIT_CODE,
+              ...progress,
+              secrets,
+            });
+            const applied = parseMigrationOutput(r.stdout);
+            if (r.code !== 0) {
+              const before = applied.length ? applied.map((m) => m.id).join(', ') : 'none';
+              throw ApplicationFailure.nonRetryable(
+                `${host.config.name}: migrations failed (exit ${r.code}; applied before the failure: ${before}): ${failureText(r.stderr, r.stdout)}`,
+                DatabaseFailureType.migrationFailed,
+                { applied, host: host.config.name, exitCode: r.code },
+              );
+            }
+            return { applied };
+          } finally {
+            progress.stop();
+          }
+        },
+        {
+          detail: (report) =>
+            `applied: ${report.applied.map((m) => `${m.id}${m.backwardCompatible ? '' : ' (NOT backward compatible)'}`).join(', ') || 'none'}`,
+        },
+      );
+    },
+
+    /**
+     * Compensation: restore the pre-deploy backup (pg_restore --clean --if-exists
+     * --single-transaction). The dump is verified against the recorded checksum first; a
+     * mismatch throws BackupCorrupt and leaves the database as it is.
+     */
+    async restoreDatabase(input: HostStepInput & { backup: BackupRecord }): Promise<void> {
+      const { plan, backup } = input;
+      const env = plan.environment;
+      if (!env.database) {
+        throw ApplicationFailure.nonRetryable(
+          `environment "${env.name}" has no database section: nothing to restore into`,
+          DatabaseFailureType.noDatabase,
+        );
+      }
+      const secrets = secretsOf(plan, deps.workerEnv);
+      await onHost(
+        input,
+        'restore',
+        async (host) => {
+          const { dir } = backupPaths(env, host.config, plan.deploymentId);
+          if (
+            posix.dirname(backup.path) !== dir ||
+            !backup.path.endsWith('.dump') ||
+            backup.path.split('/').includes('..')
+          ) {
+            throw ApplicationFailure.nonRetryable(
+              `${host.config.name}: ${backup.path} is not a backup of this environment (expected a .dump in ${dir})`,
+              DatabaseFailureType.backupCorrupt,
+            );
+          }
+          const progress = progressReporter('restore');
+          try {
+            await ensureDatabase(host, env, progress, secrets);
+            const r = await host.run(restoreDatabase(env, host.config, backup.path, backup.sha256), {
+              timeoutMs: 60 * 60_000,
+              okCodes: [0, RESTORE_REFUSED],
+              ...progress,
+              secrets,
+            });
+            if (r.code === RESTORE_REFUSED) {
+              throw ApplicationFailure.nonRetryable(
+                `${host.config.name}: ${failureText(r.stderr, r.stdout)}`,
+                DatabaseFailureType.backupCorrupt,
+                { path: backup.path, sha256: backup.sha256 },
+              );
+            }
+          } finally {
+            progress.stop();
+          }
+        },
+        { detail: () => `from ${backup.path} sha256=${backup.sha256}` },
+      );
+    },
+  };
+}

@@ -1,0 +1,65 @@
+import { Context } from '@temporalio/activity';
+import type { HostConfig } from '../config/schema';
+import type { DeployPlan } from '../shared/deployment';
+import { withHost, type RemoteHost } from '../remote/executor';
+import { audit } from './audit';
+import { toApplicationFailure } from './failures';
+
+/** The input of every activity that acts on one host of the plan. */
+export interface HostStepInput {
+  plan: DeployPlan;
+  hostName: string;
+}
+
+export function hostOf(plan: DeployPlan, name: string): HostConfig {
+  const host = plan.environment.hosts.find((h) => h.name === name);
+  if (!host) throw new Error(`host "${name}" is not part of environment "${plan.environment.name}"`);
+  return host;
+}
+
+/** Heartbeat while a long remote command runs, carrying the last line of output as progress. */
+export function progressReporter(step: string) {
+  const ctx = Context.current();
+  let last = '';
+  const timer = setInterval(() => ctx.heartbeat({ step, last }), 5_000);
+  return {
+    onOutput: (chunk: string) => {
+      const lines = chunk.trim().split('\n');
+      last = lines[lines.length - 1]?.slice(0, 200) ?? last;
+      ctx.heartbeat({ step, last });
+    },
+    signal: ctx.cancellationSignal,
+    stop: () => clearInterval(timer),
+  };
+}
+
+/**
+ * Run `fn` on the plan's host with audit lines before and after; failures are mapped once.
+ * `detail` adds what the step found or made (a checksum, a list) to the success line.
+ */
+export async function onHost<T>(
+  input: HostStepInput,
+  step: string,
+  fn: (host: RemoteHost) => Promise<T>,
+  opts: { detail?: (result: T) => string | undefined } = {},
+): Promise<T> {
+  try {
+    return await withHost(hostOf(input.plan, input.hostName), async (host) => {
+      await audit(host, input.plan, { step, result: 'started' });
+      try {
+        const result = await fn(host);
+        await audit(host, input.plan, { step, result: 'succeeded', detail: opts.detail?.(result) });
+        return result;
+      } catch (err) {
+        await audit(host, input.plan, {
+          step,
+          result: 'failed',
+          detail: (err as Error).message.slice(0, 500),
+        }).catch(() => undefined);
+        throw err;
+      }
+    });
+  } catch (err) {
+    throw toApplicationFailure(err);
+  }
+}

@@ -1,0 +1,181 @@
+import { posix } from 'node:path';
+import type { DatabaseConfig, EnvironmentConfig, HostConfig, MigrationsConfig } from '../config/schema';
+import { composeBase, type Argv } from './compose';
+import { remoteLayout } from './layout';
+
+/**
+ * Database commands: backup before migrations, migrations in a one-off container of the new
+ * image, restore as the compensation. Scripts are constants; every value (paths, checksums,
+ * the inner argv) travels as a positional argument, so nothing user-controlled is interpreted.
+ */
+
+/** Deployment ids name files on the host: a safe alphabet and no "..", or the path could escape. */
+const DEPLOYMENT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
+const TABLE = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export interface BackupPaths {
+  dir: string;
+  dump: string;
+  checksum: string;
+}
+
+/** `<appDir>/backups/<deploymentId>.dump` and its `.sha256`: one backup per deployment, found again by a retry. */
+export function backupPaths(env: EnvironmentConfig, host: HostConfig, deploymentId: string): BackupPaths {
+  if (!DEPLOYMENT_ID.test(deploymentId) || deploymentId.includes('..')) {
+    throw new Error(`deployment id ${JSON.stringify(deploymentId)} cannot name a backup file`);
+  }
+  const dir = posix.join(remoteLayout(env, host).appDir, 'backups');
+  const dump = posix.join(dir, `${deploymentId}.dump`);
+  return { dir, dump, checksum: `${dump}.sha256` };
+}
+
+function database(env: EnvironmentConfig): DatabaseConfig {
+  if (!env.database) throw new Error(`environment "${env.name}" has no database section`);
+  return env.database;
+}
+
+function migrations(env: EnvironmentConfig): MigrationsConfig {
+  if (!env.migrations) throw new Error(`environment "${env.name}" has no migrations section`);
+  return env.migrations;
+}
+
+/** A command inside the running database container, stdin attached (no TTY). */
+function inDatabase(env: EnvironmentConfig, host: HostConfig, ...argv: string[]): string[] {
+  return [...composeBase(env, host), 'exec', '-T', database(env).service, ...argv];
+}
+
+/** Start the database service (only it) if it is not running; a no-op when it is. */
+export function databaseUp(env: EnvironmentConfig, host: HostConfig): Argv {
+  return [...composeBase(env, host), 'up', '--detach', database(env).service];
+}
+
+/** Exit 0 once the server accepts connections (1: rejecting, 2: no response yet). */
+export function databaseReady(env: EnvironmentConfig, host: HostConfig): Argv {
+  const db = database(env);
+  return inDatabase(env, host, 'pg_isready', '--quiet', '-U', db.user, '-d', db.name);
+}
+
+/** A psql query inside the database container: no psqlrc, unaligned tuples only, stop on error. */
+function psql(env: EnvironmentConfig, host: HostConfig, sql: string): string[] {
+  const db = database(env);
+  return inDatabase(
+    env,
+    host,
+    'psql',
+    '-X',
+    '-At',
+    '-v',
+    'ON_ERROR_STOP=1',
+    '-U',
+    db.user,
+    '-d',
+    db.name,
+    '-c',
+    sql,
+  );
+}
+
+/** Number of user tables: 0 on a database nothing was deployed to yet (nothing to back up). */
+export function countUserTables(env: EnvironmentConfig, host: HostConfig): Argv {
+  return psql(
+    env,
+    host,
+    "select count(*) from pg_catalog.pg_tables where schemaname not in ('pg_catalog', 'information_schema')",
+  );
+}
+
+/** pg_dump in custom format, run inside the database container, the dump on stdout. */
+export function pgDump(env: EnvironmentConfig, host: HostConfig): Argv {
+  const db = database(env);
+  return inDatabase(env, host, 'pg_dump', '-U', db.user, '-Fc', db.name);
+}
+
+/** pg_restore of a custom-format dump read from stdin, all or nothing. */
+export function pgRestore(env: EnvironmentConfig, host: HostConfig): Argv {
+  const db = database(env);
+  return inDatabase(
+    env,
+    host,
+    'pg_restore',
+    '--clean',
+    '--if-exists',
+    '--single-transaction',
+    '-U',
+    db.user,
+    '-d',
+    db.name,
+  );
+}
+
+/**
+ * $1 = dump path, then the pg_dump argv. Prints one line: `backup created|reused <sha256> <bytes> <mtime>`.
+ * Idempotent: a dump whose checksum file matches is kept as is. Atomic: the dump and its
+ * checksum are written under temporary names and renamed; the dump first, so a crash between
+ * the two renames leaves a dump without a matching checksum, which the next attempt redoes.
+ */
+export const BACKUP_SCRIPT = [
+  'set -eu',
+  'umask 077',
+  'dump=$1; shift',
+  'sum() { sha256sum "$1" | cut -d " " -f 1; }',
+  'report() { printf "backup %s %s %s %s\\n" "$1" "$(sum "$dump")" "$(wc -c < "$dump" | tr -d " ")" "$(date -u -r "$dump" +%Y-%m-%dT%H:%M:%SZ)"; }',
+  'if [ -f "$dump" ] && [ -f "$dump.sha256" ] && [ "$(sum "$dump")" = "$(cut -d " " -f 1 "$dump.sha256")" ]; then report reused; exit 0; fi',
+  'mkdir -p "${dump%/*}"',
+  'tmp="$dump.$$.tmp"',
+  'trap \'rm -f "$tmp" "$tmp.sha256"\' EXIT',
+  '"$@" > "$tmp"',
+  'printf "%s  %s\\n" "$(sum "$tmp")" "${dump##*/}" > "$tmp.sha256"',
+  'mv -f "$tmp" "$dump"',
+  'mv -f "$tmp.sha256" "$dump.sha256"',
+  'report created',
+].join('\n');
+
+export function backupDatabase(env: EnvironmentConfig, host: HostConfig, deploymentId: string): Argv {
+  const { dump } = backupPaths(env, host, deploymentId);
+  return ['sh', '-c', BACKUP_SCRIPT, 'backup', dump, ...pgDump(env, host)];
+}
+
+/** Exit code of RESTORE_SCRIPT when the dump is missing or does not match its checksum. */
+export const RESTORE_REFUSED = 65;
+
+/**
+ * $1 = dump path, $2 = the sha256 recorded at backup time, then the pg_restore argv. The dump is
+ * checked against both the recorded checksum and its .sha256 file before anything is touched.
+ */
+export const RESTORE_SCRIPT = [
+  'set -eu',
+  'dump=$1; want=$2; shift 2',
+  'refuse() { echo "restore refused: $*" >&2; exit 65; }',
+  '[ -f "$dump" ] || refuse "$dump does not exist"',
+  'have=$(sha256sum "$dump" | cut -d " " -f 1)',
+  '[ "$have" = "$want" ] || refuse "$dump has sha256 $have, the backup recorded $want (corrupt or replaced)"',
+  'if [ -f "$dump.sha256" ] && [ "$(cut -d " " -f 1 "$dump.sha256")" != "$want" ]; then refuse "$dump.sha256 does not match the recorded checksum"; fi',
+  '"$@" < "$dump"',
+  'echo "restored $dump"',
+].join('\n');
+
+export function restoreDatabase(
+  env: EnvironmentConfig,
+  host: HostConfig,
+  dumpPath: string,
+  sha256: string,
+): Argv {
+  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error(`${JSON.stringify(sha256)} is not a sha256 checksum`);
+  return ['sh', '-c', RESTORE_SCRIPT, 'restore', dumpPath, sha256, ...pgRestore(env, host)];
+}
+
+/** The configured migration command in a one-off container of the service's image (the new one, from the env file). */
+export function runMigrations(env: EnvironmentConfig, host: HostConfig): Argv {
+  const m = migrations(env);
+  return [...composeBase(env, host), 'run', '--rm', '--no-deps', '-T', m.service, ...m.command];
+}
+
+/** md5 over every row of a table in a stable order ('' for no rows): compares contents across steps. */
+export function tableChecksum(env: EnvironmentConfig, host: HostConfig, table: string): Argv {
+  if (!TABLE.test(table)) throw new Error(`${JSON.stringify(table)} is not a plain table name`);
+  return psql(
+    env,
+    host,
+    `select coalesce(md5(string_agg(t::text, ',' order by t::text)), '') from ${table} t`,
+  );
+}

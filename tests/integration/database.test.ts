@@ -1,0 +1,253 @@
+/**
+ * Backup, migrations and restore on the lab for real: the activities run (in a
+ * MockActivityEnvironment) over real SSH against lab-1's engine, a real PostgreSQL and the
+ * demo images from the local registry. Its own compose project in its own base directory, so
+ * the `demo` project the deploy test uses on the same host is never touched.
+ * Fails (never skips) when the lab is not up.
+ */
+import { posix } from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createDatabaseActivities } from '../../src/activities/database';
+import type { HostStepInput } from '../../src/activities/hostStep';
+import { createReleaseActivities } from '../../src/activities/release';
+import { composeBase, composeDown, composeUpService } from '../../src/commands/compose';
+import { tableChecksum } from '../../src/commands/database';
+import { remoteLayout } from '../../src/commands/layout';
+import type { EnvironmentConfig } from '../../src/config/schema';
+import { withHost } from '../../src/remote/executor';
+import type { BackupRecord, DeployPlan } from '../../src/shared/deployment';
+import { demoImage } from '../../lab/paths';
+import { PROJECT_ROOT, getJson, requireLab } from './harness';
+
+const lab = requireLab();
+const stamp = Date.now().toString(36);
+const labHost = lab.staging.hosts[0];
+// An address of its own for the one web service this test starts (the deploy test uses the host's).
+const BIND = '127.0.0.67';
+const environment: EnvironmentConfig = {
+  ...lab.staging,
+  project: `dbtest${stamp}`,
+  hosts: [{ ...labHost, baseDir: posix.join(labHost.baseDir, `dbtest-${stamp}`) }],
+  env: { ...lab.staging.env, BIND_ADDRESS: BIND },
+};
+const host = environment.hosts[0];
+const deploymentId = `dbtest-${stamp}`;
+const secret = lab.workerEnv.LAB_DB_PASSWORD ?? '';
+
+function plan(tag: string): DeployPlan {
+  const images = { site: demoImage('site', tag), saas: demoImage('saas', tag), api: demoImage('api', tag) };
+  return {
+    deploymentId,
+    request: {
+      environment: environment.name,
+      release: `${tag}-${stamp}`,
+      images: { site: tag, saas: tag, api: tag },
+      requestedBy: 'database-test',
+    },
+    environment,
+    images,
+  };
+}
+
+const release = createReleaseActivities({ projectRoot: PROJECT_ROOT, workerEnv: lab.workerEnv });
+const database = createDatabaseActivities({ workerEnv: lab.workerEnv });
+const heartbeats: unknown[] = [];
+function activityEnv(): MockActivityEnvironment {
+  const mock = new MockActivityEnvironment({ heartbeatTimeoutMs: 60_000 });
+  mock.on('heartbeat', (d: unknown) => heartbeats.push(d));
+  return mock;
+}
+const input = (tag: string) => ({ plan: plan(tag), hostName: host.name });
+
+/** Upload the compose files and env file naming `tag`'s images, and pull them (what precedes migrations). */
+async function stage(tag: string): Promise<void> {
+  await activityEnv().run(release.uploadRelease, input(tag));
+  await activityEnv().run(release.pullImages, input(tag));
+}
+
+async function remote(argv: readonly string[]): Promise<string> {
+  return (await withHost(host, (h) => h.run(argv, { timeoutMs: 120_000, secrets: [secret] }))).stdout.trim();
+}
+const sql = (query: string) =>
+  remote([
+    ...composeBase(environment, host),
+    'exec',
+    '-T',
+    'db',
+    'psql',
+    '-X',
+    '-At',
+    '-v',
+    'ON_ERROR_STOP=1',
+    '-U',
+    'app',
+    '-d',
+    'app',
+    '-c',
+    query,
+  ]);
+const checksum = () => remote(tableChecksum(environment, host, 'visits'));
+const ledger = async () => (await sql('select name from schema_migrations order by name')).split('\n');
+
+async function expectFailure(p: Promise<unknown>, type: string): Promise<ApplicationFailure> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(err instanceof ApplicationFailure)) throw new Error(`expected ${type}, got ${String(err)}`);
+  expect(err.type).toBe(type);
+  expect(err.nonRetryable).toBe(true);
+  return err;
+}
+
+async function waitReady(want: 200 | 503, deadlineMs = 60_000): Promise<unknown> {
+  const end = Date.now() + deadlineMs;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      const r = await getJson(`http://${BIND}:18083/health/ready`);
+      last = r;
+      if (r.status === want) return r.body;
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(
+    `/health/ready on ${BIND}:18083 did not answer ${want} within ${deadlineMs} ms; last: ${JSON.stringify(last)}`,
+  );
+}
+
+async function backupOf(tag: string): Promise<BackupRecord> {
+  const record = await activityEnv().run<
+    [HostStepInput],
+    BackupRecord | undefined,
+    typeof database.backupDatabase
+  >(database.backupDatabase, input(tag));
+  if (!record) throw new Error('backupDatabase reported "no database yet" for a database with rows');
+  return record;
+}
+
+let backup: BackupRecord;
+let atBackup: string;
+
+afterAll(async () => {
+  await withHost(host, async (h) => {
+    await h.run([...composeDown(environment, host), '--volumes', '--timeout', '5'], {
+      timeoutMs: 180_000,
+      okCodes: [0, 1],
+    });
+    await h.run(['rm', '-rf', host.baseDir], { timeoutMs: 60_000 });
+  }).catch((e: Error) => console.error(`teardown of ${environment.project} failed: ${e.message}`));
+});
+
+test('a first deploy has no database to back up yet; the database is left up', async () => {
+  await stage('v1');
+  const t0 = Date.now();
+  expect(await activityEnv().run(database.backupDatabase, input('v1'))).toBeUndefined();
+  console.log(`first backup (db created, nothing to dump) took ${Date.now() - t0} ms`);
+  expect(await sql('select 1')).toBe('1');
+  const audit = await remote(['cat', remoteLayout(environment, host).auditLog]);
+  expect(audit).toContain('no database yet: nothing to back up');
+});
+
+test("v1's migrations: 001, backward compatible", async () => {
+  const report = await activityEnv().run(database.runMigrations, input('v1'));
+  expect(report).toEqual({ applied: [{ id: '001_visits', backwardCompatible: true }] });
+  // Already applied: a second run applies nothing.
+  expect(await activityEnv().run(database.runMigrations, input('v1'))).toEqual({ applied: [] });
+});
+
+test('backup: dump and checksum file on the host, and a retry is a no-op', async () => {
+  await sql(
+    "insert into visits (service, at) select 'svc-' || (i % 3), timestamptz '2026-01-01' + i * interval '1 minute' from generate_series(1, 10000) i",
+  );
+  atBackup = await checksum();
+  expect(atBackup).toMatch(/^[0-9a-f]{32}$/);
+
+  backup = await backupOf('v1');
+  expect(backup).toMatchObject({
+    path: posix.join(remoteLayout(environment, host).appDir, 'backups', `${deploymentId}.dump`),
+  });
+  console.log(
+    `backup of the lab DB (10000 rows): ${backup.durationMs} ms, dump ${backup.sizeBytes} bytes, sha256 ${backup.sha256}`,
+  );
+  const [sum] = (await remote(['sha256sum', backup.path])).split(' ');
+  expect(sum).toBe(backup.sha256);
+  expect(await remote(['cat', `${backup.path}.sha256`])).toBe(`${backup.sha256}  ${deploymentId}.dump`);
+  expect(Number(await remote(['stat', '-c', '%s', backup.path]))).toBe(backup.sizeBytes);
+  expect(await remote(['stat', '-c', '%a', backup.path])).toBe('600');
+  const inode = await remote(['stat', '-c', '%i', backup.path]);
+
+  const retry = await backupOf('v1');
+  expect({ ...retry, durationMs: 0 }).toEqual({ ...backup, durationMs: 0 });
+  expect(await remote(['stat', '-c', '%i', backup.path])).toBe(inode);
+  const audit = await remote(['cat', remoteLayout(environment, host).auditLog]);
+  expect(audit).toContain(`"detail":"reused ${backup.path} sha256=${backup.sha256}`);
+});
+
+let afterV2: string;
+
+test("v2's migrations: 002 applied, backward compatible", async () => {
+  await stage('v2');
+  const report = await activityEnv().run(database.runMigrations, input('v2'));
+  expect(report).toEqual({ applied: [{ id: '002_visits_referrer', backwardCompatible: true }] });
+  expect(await ledger()).toEqual(['001_visits', '002_visits_referrer']);
+  afterV2 = await checksum();
+  expect(afterV2).not.toBe(atBackup); // every row gained a (null) referrer
+});
+
+test("v4-badmigration's migration fails, is not retried, and changes nothing", async () => {
+  await stage('v4-badmigration');
+  const err = await expectFailure(
+    activityEnv().run(database.runMigrations, input('v4-badmigration')),
+    'MigrationFailed',
+  );
+  expect(err.message).toContain('003_archive_visits failed and was rolled back');
+  expect(err.message).toContain('relation "visits_archive" does not exist');
+  expect(err.message).not.toContain(secret);
+  expect(err.details?.[0]).toMatchObject({ applied: [], host: host.name, exitCode: 1 });
+  expect(await checksum()).toBe(afterV2);
+  expect(await ledger()).toEqual(['001_visits', '002_visits_referrer']);
+});
+
+test('restore from the backup: the rows are as they were at backup time', async () => {
+  const t0 = Date.now();
+  await activityEnv().run(database.restoreDatabase, { ...input('v4-badmigration'), backup });
+  console.log(`restore of the lab DB took ${Date.now() - t0} ms`);
+  expect(await checksum()).toBe(atBackup);
+  expect(await ledger()).toEqual(['001_visits']);
+});
+
+test('v5-breaking: its migration applies (not backward compatible), the release is unready until the database is restored', async () => {
+  await stage('v5-breaking');
+  const report = await activityEnv().run(database.runMigrations, input('v5-breaking'));
+  expect(report).toEqual({
+    applied: [
+      { id: '002_visits_referrer', backwardCompatible: true },
+      { id: '003_drop_visits_service', backwardCompatible: false },
+    ],
+  });
+  await withHost(host, (h) =>
+    h.run(composeUpService(environment, host, 'api'), { timeoutMs: 180_000, secrets: [secret] }),
+  );
+  const unready = (await waitReady(503)) as { detail?: string };
+  expect(unready.detail).toContain('missing visits.service');
+
+  await activityEnv().run(database.restoreDatabase, { ...input('v5-breaking'), backup });
+  expect(await checksum()).toBe(atBackup);
+  await waitReady(200);
+});
+
+test('a corrupted dump is refused and the database is left as it is', async () => {
+  await sql("insert into visits (service) values ('after-backup')");
+  const before = await checksum();
+  await remote(['sh', '-c', 'printf x >> "$1"', 'corrupt', backup.path]);
+  const err = await expectFailure(
+    activityEnv().run(database.restoreDatabase, { ...input('v5-breaking'), backup }),
+    'BackupCorrupt',
+  );
+  expect(err.message).toContain('(corrupt or replaced)');
+  expect(await checksum()).toBe(before);
+});
