@@ -6,10 +6,12 @@ import {
   countUserTables,
   databaseReady,
   databaseUp,
+  missingStackFile,
   RESTORE_REFUSED,
   restoreDatabase,
   runMigrations,
 } from '../commands/database';
+import { remoteLayout } from '../commands/layout';
 import type { EnvironmentConfig } from '../config/schema';
 import type { RemoteHost } from '../remote/executor';
 import type { AppliedMigration, BackupRecord, DeployPlan, MigrationReport } from '../shared/deployment';
@@ -25,6 +27,8 @@ export const DatabaseFailureType = {
   noDatabase: 'NoDatabaseConfigured',
   /** The database did not accept connections before the deadline. */
   databaseUnavailable: 'DatabaseUnavailable',
+  /** The host has an env file but not every compose file of the config: upload the release first. */
+  stackNotUploaded: 'StackNotUploaded',
 } as const;
 
 const DATABASE_READY_SECONDS = 120;
@@ -112,8 +116,10 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
     /**
      * Pre-deploy backup: pg_dump (custom format) inside the database container to
      * `<appDir>/backups/<deploymentId>.dump` plus `.sha256`. A retry finds the dump done and
-     * returns it. Undefined when the environment has no database section, or on a first deploy
-     * (no tables yet: nothing to back up). Needs the compose files and env file on the host.
+     * returns it. Undefined ("no database yet") when the environment has no database section, on
+     * a host the stack was never deployed to (no env file), or when the database has no tables.
+     * Best run after the upload and pull, right before the migrations (smallest window of writes
+     * a restore would lose); the database is started if needed but never recreated.
      */
     async backupDatabase(input: HostStepInput): Promise<BackupRecord | undefined> {
       const { plan } = input;
@@ -122,10 +128,28 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
       const secrets = secretsOf(plan, deps.workerEnv);
       const started = Date.now();
       let reused = false;
+      let noStackYet = false;
       return onHost(
         input,
         'backup',
         async (host): Promise<BackupRecord | undefined> => {
+          const layout = remoteLayout(env, host.config);
+          const files = await host.run(missingStackFile(env, host.config), {
+            timeoutMs: 30_000,
+            okCodes: [0, 1],
+          });
+          const missing = files.stdout.trim();
+          // Nothing was ever deployed here: no env file, so no database either.
+          if (missing === layout.envFile) {
+            noStackYet = true;
+            return undefined;
+          }
+          if (missing) {
+            throw ApplicationFailure.nonRetryable(
+              `${host.config.name}: ${missing} is not on the host (the config names compose files this host has not received); upload the release before the backup`,
+              DatabaseFailureType.stackNotUploaded,
+            );
+          }
           const progress = progressReporter('backup');
           try {
             await ensureDatabase(host, env, progress, secrets);
@@ -153,7 +177,7 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
           detail: (b) =>
             b
               ? `${reused ? 'reused' : 'created'} ${b.path} sha256=${b.sha256} bytes=${b.sizeBytes} in ${b.durationMs} ms`
-              : 'no database yet: nothing to back up',
+              : `no database yet: nothing to back up${noStackYet ? ' (the stack was never deployed on this host)' : ''}`,
         },
       );
     },

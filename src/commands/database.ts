@@ -44,9 +44,25 @@ function inDatabase(env: EnvironmentConfig, host: HostConfig, ...argv: string[])
   return [...composeBase(env, host), 'exec', '-T', database(env).service, ...argv];
 }
 
-/** Start the database service (only it) if it is not running; a no-op when it is. */
+/**
+ * Start the database service (only it) if it is not running. Never recreates it: the env file
+ * may already name a new POSTGRES image, and a backup must not be preceded by a database restart.
+ */
 export function databaseUp(env: EnvironmentConfig, host: HostConfig): Argv {
-  return [...composeBase(env, host), 'up', '--detach', database(env).service];
+  return [...composeBase(env, host), 'up', '--detach', '--no-recreate', database(env).service];
+}
+
+/** Exit 0 when the env file and every compose file are on the host; else exit 1, printing the first missing one. */
+export function missingStackFile(env: EnvironmentConfig, host: HostConfig): Argv {
+  const layout = remoteLayout(env, host);
+  return [
+    'sh',
+    '-c',
+    'for f in "$@"; do [ -f "$f" ] || { printf "%s\\n" "$f"; exit 1; }; done',
+    'stack-files',
+    layout.envFile,
+    ...layout.composeFiles,
+  ];
 }
 
 /** Exit 0 once the server accepts connections (1: rejecting, 2: no response yet). */

@@ -142,7 +142,14 @@ afterAll(async () => {
   }).catch((e: Error) => console.error(`teardown of ${environment.project} failed: ${e.message}`));
 });
 
-test('a first deploy has no database to back up yet; the database is left up', async () => {
+test('a host the stack was never deployed to has no database to back up; nothing is started', async () => {
+  expect(await activityEnv().run(database.backupDatabase, input('v1'))).toBeUndefined();
+  const audit = await remote(['cat', remoteLayout(environment, host).auditLog]);
+  expect(audit).toContain('no database yet: nothing to back up (the stack was never deployed on this host)');
+  expect(await remote(['ls', '-A', remoteLayout(environment, host).appDir])).toBe('audit.log');
+});
+
+test('a first deploy (files uploaded, empty database) has nothing to back up; the database is left up', async () => {
   await stage('v1');
   const t0 = Date.now();
   expect(await activityEnv().run(database.backupDatabase, input('v1'))).toBeUndefined();
@@ -185,6 +192,18 @@ test('backup: dump and checksum file on the host, and a retry is a no-op', async
   expect(await remote(['stat', '-c', '%i', backup.path])).toBe(inode);
   const audit = await remote(['cat', remoteLayout(environment, host).auditLog]);
   expect(audit).toContain(`"detail":"reused ${backup.path} sha256=${backup.sha256}`);
+});
+
+test('a host missing a compose file the config names is refused: upload first', async () => {
+  const extra = { ...environment, composeFiles: [...environment.composeFiles, 'compose/not-uploaded.yml'] };
+  const err = await expectFailure(
+    activityEnv().run(database.backupDatabase, {
+      plan: { ...plan('v1'), environment: extra },
+      hostName: host.name,
+    }),
+    'StackNotUploaded',
+  );
+  expect(err.message).toContain('not-uploaded.yml is not on the host');
 });
 
 let afterV2: string;

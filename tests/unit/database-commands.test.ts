@@ -9,6 +9,7 @@ import {
   countUserTables,
   databaseReady,
   databaseUp,
+  missingStackFile,
   pgDump,
   pgRestore,
   RESTORE_REFUSED,
@@ -79,8 +80,18 @@ describe('database commands: exact argv', () => {
       expect(() => backupPaths(env, host, id)).toThrow('cannot name a backup file');
     },
   );
-  test('database up: that service only', () => {
-    expect(databaseUp(env, host)).toEqual([...base, 'up', '--detach', 'db']);
+  test('database up: that service only, never recreated', () => {
+    expect(databaseUp(env, host)).toEqual([...base, 'up', '--detach', '--no-recreate', 'db']);
+  });
+  test('stack files present: env file and every compose file, as arguments', () => {
+    expect(missingStackFile(env, host)).toEqual([
+      'sh',
+      '-c',
+      'for f in "$@"; do [ -f "$f" ] || { printf "%s\\n" "$f"; exit 1; }; done',
+      'stack-files',
+      '/srv/apps/shop/.env',
+      '/srv/apps/shop/docker-compose.yml',
+    ]);
   });
   test('readiness: pg_isready inside the container', () => {
     expect(databaseReady(env, host)).toEqual([...exec, 'pg_isready', '--quiet', '-U', 'app', '-d', 'app']);
