@@ -64,12 +64,17 @@ export function parseMigrationOutput(stdout: string): AppliedMigration[] {
   return applied;
 }
 
-/** What a failed migration said, without compose's own progress lines ("Creating x_run ... done"). */
+/**
+ * What a failed migration said, without compose's own lines: progress ("Creating x_run ... done")
+ * and the bare exit code docker-compose v1 prints after a one-off container fails.
+ */
 export function failureText(stderr: string, stdout: string): string {
   const lines = (stderr || stdout)
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => l && !/^(Creating|Starting|Stopping|Removing|Pulling) \S+ \.\.\./.test(l));
+    .filter(
+      (l) => l && !/^\d+$/.test(l) && !/^(Creating|Starting|Stopping|Removing|Pulling) \S+ \.\.\./.test(l),
+    );
   return lines.slice(-5).join(' | ').slice(-1000) || 'no output';
 }
 

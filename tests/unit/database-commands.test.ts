@@ -312,7 +312,7 @@ describe('output parsing', () => {
   test('failure text drops compose progress lines', () => {
     expect(
       failureText(
-        'Creating shop_api_run ... \nCreating shop_api_run ... done\nmigration 003 failed: ERROR: boom\n',
+        'Creating shop_api_run ... \nCreating shop_api_run ... done\nmigration 003 failed: ERROR: boom\n1\n',
         '',
       ),
     ).toBe('migration 003 failed: ERROR: boom');
