@@ -274,18 +274,20 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
     }
     // Plans recorded before approvals existed have no approval key: they never needed one.
     if (p.environment.approval?.required) await awaitApproval(p.environment.approval.timeoutSeconds);
-    // The database lives with the first host's stack.
-    const dbHost = p.environment.hosts[0].name;
-    const backup = p.environment.database
-      ? await step('backup', () => backupDatabase({ plan: p, hostName: dbHost }))
-      : undefined;
-    if (backup) state.backup = backup;
     for (const host of p.environment.hosts) {
       // Pushed before the upload: from then on the host's files name the new release.
       compensations.push(restoreHost(p, host.name));
       await step(`upload ${host.name}`, () => uploadRelease({ plan: p, hostName: host.name }));
       await step(`pull ${host.name}`, () => pullImages({ plan: p, hostName: host.name }));
     }
+    // The database lives with the first host's stack. The backup comes after the pull (the
+    // host has this release's compose files, and the window of writes a restore loses is
+    // short) and before migrations, the first step that changes data.
+    const dbHost = p.environment.hosts[0].name;
+    const backup = p.environment.database
+      ? await step('backup', () => backupDatabase({ plan: p, hostName: dbHost }))
+      : undefined;
+    if (backup) state.backup = backup;
     if (p.environment.migrations) await migrate(p, dbHost, backup);
     for (const host of p.environment.hosts) {
       await step(`start ${host.name}`, () => startServices({ plan: p, hostName: host.name }));

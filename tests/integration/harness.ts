@@ -52,6 +52,8 @@ export function requireLab(): {
   };
 }
 
+let runtimeInstalled = false;
+
 export interface Harness {
   env: TestWorkflowEnvironment;
   settings: Settings;

@@ -404,13 +404,13 @@ test('a rollback deploys the previous release the hosts recorded, named in statu
 describe('database backup and migrations', () => {
   const releaseSteps = [
     'resolvePlan',
-    'backup web-1@r2',
     'upload web-1@r2 ghcr.io/acme/site:v2,ghcr.io/acme/api:v2',
     'pull web-1@r2',
+    'backup web-1@r2',
     'migrate web-1@r2',
   ];
 
-  test('backup, then migrations in the new image, before anything new starts', async () => {
+  test('files and images first, then backup, then migrations in the new image, before anything new starts', async () => {
     const { calls, result } = await run({ previous, migration: 'backward-compatible' });
     expect(calls).toEqual([...releaseSteps, 'start web-1@r2', 'health r2', 'record web-1@r2']);
     expect(result?.backup?.path).toMatch(/backups\/deploy-staging-r2-.*\.dump$/);

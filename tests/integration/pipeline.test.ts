@@ -1,0 +1,249 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { follow, startOrAttach } from '../../src/client/deploy';
+import { ExitCode } from '../../src/client/exitCodes';
+import { tableChecksum } from '../../src/commands/database';
+import { readOptionalFile } from '../../src/commands/files';
+import { remoteLayout } from '../../src/commands/layout';
+import type { EnvironmentConfig } from '../../src/config/schema';
+import { withHost } from '../../src/remote/executor';
+import {
+  LAB_CONFIG_DIR,
+  PROJECT_ROOT,
+  reportedReleases,
+  requireLab,
+  startHarness,
+  type Harness,
+} from './harness';
+
+/**
+ * The whole pipeline against the lab, with real failures: migrations that fail or break,
+ * a failing gate, hostile input, concurrency, approval from the CLI, rollback by name.
+ */
+
+const lab = requireLab();
+const stamp = Date.now().toString(36);
+const rel = (name: string) => `${name}-${stamp}`;
+const all = (tag: string) => ({ site: tag, saas: tag, api: tag });
+let harness: Harness;
+
+beforeAll(async () => {
+  harness = await startHarness({ workerEnv: lab.workerEnv });
+});
+
+afterAll(async () => {
+  await harness?.stop();
+});
+
+async function deploy(
+  environment: string,
+  tag: string,
+  release: string,
+  extra: Record<string, unknown> = {},
+) {
+  const request = { environment, release, images: all(tag), requestedBy: 'pipeline-test', ...extra };
+  const { handle } = await startOrAttach(harness.env.client, harness.settings, request);
+  return { handle, outcome: await follow(handle, harness.settings, { timeoutMs: 300_000 }) };
+}
+
+async function onHost(env: EnvironmentConfig, argv: readonly string[]): Promise<string> {
+  return (await withHost(env.hosts[0], (h) => h.run(argv, { timeoutMs: 60_000 }))).stdout.trim();
+}
+
+const visitsChecksum = (env: EnvironmentConfig) => onHost(env, tableChecksum(env, env.hosts[0], 'visits'));
+const auditLines = async (env: EnvironmentConfig) =>
+  (await onHost(env, readOptionalFile(remoteLayout(env, env.hosts[0]).auditLog))).split('\n').filter(Boolean);
+const current = async (env: EnvironmentConfig) =>
+  JSON.parse((await onHost(env, readOptionalFile(remoteLayout(env, env.hosts[0]).currentRelease))) || '{}');
+
+function deployctl(args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(
+      process.execPath,
+      [join(PROJECT_ROOT, 'node_modules/tsx/dist/cli.mjs'), 'src/client.ts', ...args],
+      {
+        cwd: PROJECT_ROOT,
+        env: {
+          ...process.env,
+          TEMPORAL_ADDRESS: harness.settings.temporalAddress,
+          DEPLOY_TASK_QUEUE: harness.settings.taskQueue,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code, out });
+    });
+  });
+}
+
+describe('migrations', () => {
+  let baseline: string;
+
+  beforeAll(async () => {
+    const good = await deploy('lab-staging', 'v2', rel('base'));
+    expect(good.outcome.exitCode).toBe(ExitCode.succeeded);
+    // Visits are rows the app writes; make some so the checksum means something.
+    for (const service of lab.staging.services) {
+      for (let i = 0; i < 3; i += 1) {
+        await fetch(
+          service.readinessUrl.replace('{host}', lab.staging.hosts[0].address).replace('/health/ready', '/'),
+        );
+      }
+    }
+    baseline = await visitsChecksum(lab.staging);
+    expect(baseline).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  test('a failing migration: nothing new serves, the data is unchanged, the previous release answers', async () => {
+    const { outcome } = await deploy('lab-staging', 'v4-badmigration', rel('badmig'));
+    expect(outcome.exitCode).toBe(ExitCode.rolledBack);
+    expect(outcome.status?.failure?.step).toBe('migrate');
+    expect(outcome.status?.steps.map((s) => s.name)).not.toContain('start lab-1');
+    expect(await visitsChecksum(lab.staging)).toBe(baseline);
+    expect(Object.values(await reportedReleases(lab.staging))).toEqual([
+      rel('base'),
+      rel('base'),
+      rel('base'),
+    ]);
+    expect((await current(lab.staging)).release).toBe(rel('base'));
+  });
+
+  test('a breaking migration followed by a failed health check: the database is restored from the backup', async () => {
+    const { outcome } = await deploy('lab-staging', 'v5-breaking', rel('breaking'));
+    expect(outcome.exitCode).toBe(ExitCode.rolledBack);
+    expect(outcome.status?.migrations?.some((m) => !m.backwardCompatible)).toBe(true);
+    expect(outcome.status?.rollback?.actions.join('; ')).toMatch(
+      /restored the database on lab-1 from .*\.dump/,
+    );
+    expect(outcome.status?.rollback?.healthy).toBe(true);
+    expect(await visitsChecksum(lab.staging)).toBe(baseline);
+    expect(Object.values(await reportedReleases(lab.staging))).toEqual([
+      rel('base'),
+      rel('base'),
+      rel('base'),
+    ]);
+  });
+});
+
+test('a failing gate: the deployment stops before any host is touched', async () => {
+  // A real app repository with a real failing check.
+  const repo = mkdtempSync(join(tmpdir(), 'app-repo-'));
+  const git = (...args: string[]) => execFileSync('git', ['-C', repo, ...args], { encoding: 'utf8' });
+  git('init', '--quiet', '-b', 'main');
+  git('config', 'user.email', 'ci@example.invalid');
+  git('config', 'user.name', 'ci');
+  writeFileSync(join(repo, 'test.js'), "console.error('expected 200, got 500'); process.exit(1);\n");
+  git('add', '.');
+  git('commit', '--quiet', '-m', 'broken test');
+  git('tag', rel('gated'));
+  const configDir = mkdtempSync(join(tmpdir(), 'gated-config-'));
+  const doc = parse(readFileSync(join(LAB_CONFIG_DIR, 'lab-staging.yaml'), 'utf8'));
+  doc.gates = {
+    repository: repo,
+    checks: [{ name: 'unit', command: ['node', 'test.js'], timeoutSeconds: 60 }],
+  };
+  writeFileSync(join(configDir, 'lab-staging.yaml'), stringify(doc));
+  mkdirSync(join(configDir, 'unused'), { recursive: true });
+
+  const auditBefore = (await auditLines(lab.staging)).length;
+  const releaseBefore = (await current(lab.staging)).release;
+  const gated = await startHarness({ configDir, workerEnv: lab.workerEnv });
+  try {
+    const request = {
+      environment: 'lab-staging',
+      release: rel('gated'),
+      images: all('v1'),
+      requestedBy: 'pipeline-test',
+    };
+    const { handle } = await startOrAttach(gated.env.client, gated.settings, request);
+    const outcome = await follow(handle, gated.settings, { timeoutMs: 120_000 });
+    expect(outcome.exitCode).not.toBe(ExitCode.succeeded);
+    expect(outcome.error).toContain('quality gate unit failed (exit 1)');
+    expect(outcome.error).toContain('Nothing had been changed on any host.');
+    expect(outcome.status?.gates?.[0]).toMatchObject({ name: 'unit', verdict: 'failed' });
+    expect(outcome.status?.gates?.[0].outputTail).toContain('expected 200, got 500');
+  } finally {
+    await gated.stop();
+  }
+  expect((await auditLines(lab.staging)).length).toBe(auditBefore);
+  expect((await current(lab.staging)).release).toBe(releaseBefore);
+});
+
+test('hostile input is rejected with a clear error and creates nothing on any host', async () => {
+  const auditBefore = (await auditLines(lab.staging)).length;
+  const cases: [string[], string][] = [
+    [
+      ['--env', 'lab-staging;reboot', '--release', 'r1', '--image', 'api=v1'],
+      'env: value "lab-staging;reboot"',
+    ],
+    [['--env', '../../etc', '--release', 'r1', '--image', 'api=v1'], 'env: value "../../etc"'],
+    [
+      ['--env', 'lab-staging', '--release', '$(touch /tmp/pwned)', '--image', 'api=v1'],
+      'release: value "$(touch /tmp/pwned)"',
+    ],
+    [['--env', 'lab-staging', '--release', 'r1\nr2', '--image', 'api=v1'], 'release: value "r1\\nr2"'],
+    [['--env', 'lab-staging', '--release', 'x'.repeat(65), '--image', 'api=v1'], 'release: value "xxxx'],
+    [['--env', 'lab-staging', '--release', 'r1', '--image', 'api=v1`id`'], 'images.api: value "v1`id`"'],
+    [['--env', 'lab-staging', '--release', 'r1', '--image', 'a;pi=v1'], 'images.a;pi'],
+    [['--env', 'lab-staging', '--release', 'r1', '--image', '../api=v1'], 'images.../api'],
+  ];
+  for (const [args, expected] of cases) {
+    const res = await deployctl(['deploy', ...args]);
+    expect({ args, code: res.code }).toEqual({ args, code: ExitCode.invalidInput });
+    expect(res.out).toContain(expected);
+    expect(res.out).toContain('nothing was started');
+  }
+  expect((await auditLines(lab.staging)).length).toBe(auditBefore);
+  expect((await auditLines(lab.production)).join('\n')).not.toContain('pwned');
+});
+
+test('two deployments of one environment: the second fails fast with --on-busy fail; two environments run in parallel', async () => {
+  const a = startOrAttach(harness.env.client, harness.settings, {
+    environment: 'lab-staging',
+    release: rel('par-a'),
+    images: all('v1'),
+    requestedBy: 'pipeline-test',
+  });
+  const { handle: first } = await a;
+  // Wait until the first holds the lock.
+  for (let i = 0; i < 200; i += 1) {
+    const s = await first.query('deploymentStatus').catch(() => undefined);
+    if (
+      (s as { steps?: { name: string; status: string }[] })?.steps?.some(
+        (x) => x.name === 'lock' && x.status === 'succeeded',
+      )
+    )
+      break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const busy = await deploy('lab-staging', 'v2', rel('par-b'), { onBusy: 'fail' });
+  expect(busy.outcome.error).toContain('environment lab-staging is locked by another deployment');
+  const [staging, production] = await Promise.all([
+    follow(first, harness.settings, { timeoutMs: 300_000 }),
+    deploy('lab-production', 'v1', rel('par-prod')).then((d) => d.outcome),
+  ]);
+  expect(staging.exitCode).toBe(ExitCode.succeeded);
+  // Production needs approval in the lab config when it does; this run only checks it started in parallel.
+  expect([ExitCode.succeeded, ExitCode.aborted]).toContain(production.exitCode);
+});
+
+test('rollback by name: deployctl rollback puts the previous release back without typing a version', async () => {
+  const one = await deploy('lab-staging', 'v1', rel('rb1'));
+  expect(one.outcome.exitCode).toBe(ExitCode.succeeded);
+  const two = await deploy('lab-staging', 'v2', rel('rb2'));
+  expect(two.outcome.exitCode).toBe(ExitCode.succeeded);
+  const res = await deployctl(['rollback', '--env', 'lab-staging', '--by', 'oncall']);
+  expect(res.out).toContain(`release ${rel('rb1')} is live on lab-staging`);
+  expect(res.code).toBe(ExitCode.succeeded);
+  expect(Object.values(await reportedReleases(lab.staging))).toEqual([rel('rb1'), rel('rb1'), rel('rb1')]);
+  expect(await current(lab.staging)).toMatchObject({ release: rel('rb1'), deployedBy: 'oncall' });
+});
