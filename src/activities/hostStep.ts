@@ -43,6 +43,10 @@ export async function onHost<T>(
   fn: (host: RemoteHost) => Promise<T>,
   opts: { detail?: (result: T) => string | undefined } = {},
 ): Promise<T> {
+  // Every host step heartbeats, so a killed worker is noticed within the heartbeat timeout
+  // (activityPolicies) even while one long remote command prints nothing.
+  const ctx = Context.current();
+  const heartbeat = setInterval(() => ctx.heartbeat({ step }), 5_000);
   try {
     return await withHost(hostOf(input.plan, input.hostName), async (host) => {
       await audit(host, input.plan, { step, result: 'started' });
@@ -61,5 +65,7 @@ export async function onHost<T>(
     });
   } catch (err) {
     throw toApplicationFailure(err);
+  } finally {
+    clearInterval(heartbeat);
   }
 }
