@@ -1,0 +1,486 @@
+/**
+ * The operator's path in a real browser: a production deployment waits for approval; in the
+ * real Temporal Web UI (served by the dev server, opened in headless Chromium) the operator
+ * uses "Send a Signal" on the workflow page with the one JSON argument, and the deployment
+ * finishes. Activities are stubbed (as in deployEnvironment.test.ts); Temporal, the UI and the
+ * browser are real. A failing step leaves a screenshot in .data/ (named in the error).
+ *
+ * The same server then serves deployctl itself, run as CI and operators run it: approve/abort
+ * refuse bad input and unknown deployments, `deploy` prints the approve hint and exits 3 when
+ * aborted, `history` lists what happened.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { DeployActivities } from '../../src/activities';
+import { startOrAttach } from '../../src/client/deploy';
+import { loadEnvironment } from '../../src/config/load';
+import type { DeployRequest } from '../../src/config/request';
+import { startDevServer, stopDevServer, type StartResult } from '../../src/devserver/devServer';
+import { findFreePort } from '../../src/devserver/ports';
+import type { DeploymentStatus, DeployPlan } from '../../src/shared/deployment';
+import { deploymentStatusQuery } from '../../src/shared/messages';
+import { loadSettings, workflowUiLink, type Settings } from '../../src/shared/settings';
+
+jest.setTimeout(240_000);
+
+const ROOT = join(__dirname, '..', '..');
+const SHOTS = join(ROOT, '.data', 'ui-approval');
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-quic',
+  '--no-first-run',
+];
+const fixture = loadEnvironment(join(ROOT, 'tests', 'fixtures', 'environments'), 'staging');
+
+/** Every activity the pipeline may call, stubbed: the plan requires approval; all else succeeds. */
+function stubActivities(): DeployActivities {
+  const stubs = {
+    async resolvePlan(input: { request: DeployRequest; deploymentId: string }): Promise<DeployPlan> {
+      return {
+        deploymentId: input.deploymentId,
+        request: input.request,
+        environment: {
+          ...fixture,
+          name: input.request.environment,
+          approval: { required: true, timeoutSeconds: 600 },
+        },
+        images: Object.fromEntries(
+          Object.entries(input.request.images).map(([service, tag]) => [
+            service,
+            `ghcr.io/acme/${service}:${tag}`,
+          ]),
+        ),
+      };
+    },
+    async uploadRelease() {},
+    async pullImages() {},
+    async startServices() {},
+    async stopRelease() {},
+    async waitForHealth() {
+      return { elapsedMs: 1, attempts: 1, probes: [] };
+    },
+    async recordRelease(i: { plan: DeployPlan }) {
+      return {
+        release: i.plan.request.release,
+        images: i.plan.images,
+        deployedAt: new Date().toISOString(),
+        deployedBy: i.plan.request.requestedBy,
+        deploymentId: i.plan.deploymentId,
+      };
+    },
+  };
+  return stubs as unknown as DeployActivities;
+}
+
+let dataDir: string;
+let server: StartResult;
+let settings: Settings;
+let connection: Connection;
+let client: Client;
+let workerConnection: NativeConnection;
+let worker: Worker;
+let workerRun: Promise<void>;
+let browser: BrowserContext;
+let userDataDir: string;
+
+beforeAll(async () => {
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+  } catch {
+    // Already installed by another test file in this process.
+  }
+  mkdirSync(SHOTS, { recursive: true });
+  dataDir = mkdtempSync(join(tmpdir(), 'ui-approval-'));
+  const port = await findFreePort();
+  let uiPort = await findFreePort();
+  while (uiPort === port) uiPort = await findFreePort();
+  server = await startDevServer({ dataDir, port, uiPort, ui: true, startTimeoutMs: 60_000 });
+  const taskQueue = `ui-approval-${process.pid}`;
+  settings = loadSettings({
+    TEMPORAL_ADDRESS: server.address,
+    DEPLOY_TASK_QUEUE: taskQueue,
+    TEMPORAL_UI_URL: server.uiUrl!,
+  });
+  connection = await Connection.connect({ address: server.address, connectTimeout: '10s' });
+  client = new Client({ connection, namespace: settings.namespace });
+  workerConnection = await NativeConnection.connect({ address: server.address });
+  worker = await Worker.create({
+    connection: workerConnection,
+    namespace: settings.namespace,
+    taskQueue,
+    workflowBundle: await bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows') }),
+    activities: stubActivities(),
+    workflowFailureErrorTypes: { '*': ['NondeterminismError', 'DeterminismViolationError'] },
+  });
+  workerRun = worker.run();
+  userDataDir = mkdtempSync(join(tmpdir(), 'ui-approval-chromium-'));
+  browser = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    args: CHROMIUM_ARGS,
+    headless: true,
+    viewport: { width: 1400, height: 1000 },
+    timeout: 30_000,
+  });
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close().catch(() => undefined);
+  if (worker) {
+    worker.shutdown();
+    await workerRun.catch(() => undefined);
+  }
+  await workerConnection?.close().catch(() => undefined);
+  await connection?.close().catch(() => undefined);
+  if (server) await stopDevServer({ dataDir, port: server.port, uiPort: server.uiPort ?? undefined });
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+}, 60_000);
+
+/** Poll the status query until `ok` holds; every poll and the whole wait are bounded. */
+async function until(
+  handle: WorkflowHandle,
+  ok: (s: DeploymentStatus) => boolean,
+  timeoutMs = 30_000,
+): Promise<DeploymentStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let last: DeploymentStatus | undefined;
+  while (Date.now() < deadline) {
+    try {
+      last = await handle.query(deploymentStatusQuery);
+      if (ok(last)) return last;
+    } catch {
+      // Not picked up by the worker yet.
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`condition not reached within ${timeoutMs} ms; last status: ${JSON.stringify(last)}`);
+}
+
+/** `promise`, or a failure naming `what` after `ms`; the timer never outlives it. */
+async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Run one browser step; on failure keep a screenshot and name it in the error. */
+async function browserStep<T>(page: Page, name: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    const path = join(SHOTS, `${name}.png`);
+    await page.screenshot({ path, fullPage: true, timeout: 10_000 }).catch(() => undefined);
+    (err as Error).message = `${name}: ${(err as Error).message}\n(screenshot: ${path})`;
+    throw err;
+  }
+}
+
+function request(release: string): DeployRequest {
+  return { environment: 'production', release, images: { site: 'v2', api: 'v2' }, requestedBy: 'ci' };
+}
+
+/** The visible text of the page and of its frames (the UI renders markdown details in a frame). */
+async function pageText(page: Page): Promise<string> {
+  const texts = await Promise.all(
+    page.frames().map((f) =>
+      f
+        .locator('body')
+        .innerText({ timeout: 5_000 })
+        .catch(() => ''),
+    ),
+  );
+  return texts.join('\n');
+}
+
+/** Wait until the page shows every pattern (the UI refreshes itself); bounded. */
+async function waitForText(page: Page, patterns: RegExp[], timeoutMs = 30_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let text = '';
+  for (;;) {
+    text = await pageText(page);
+    if (patterns.every((p) => p.test(text))) return text;
+    if (Date.now() >= deadline) {
+      const missing = patterns.filter((p) => !p.test(text)).map(String);
+      throw new Error(`the page does not show ${missing.join(', ')} within ${timeoutMs} ms`);
+    }
+    await page.waitForTimeout(500);
+  }
+}
+
+async function openTab(page: Page, name: string): Promise<void> {
+  await page
+    .getByRole('link', { name, exact: true })
+    .or(page.getByRole('tab', { name, exact: true }))
+    .first()
+    .click({
+      timeout: 15_000,
+    });
+}
+
+test('an operator approves a waiting deployment with "Send a Signal" in the Web UI', async () => {
+  const started = Date.now();
+  const { handle } = await startOrAttach(client, settings, request('ui1'));
+  const waiting = await until(handle, (s) => s.approval?.state === 'waiting');
+  expect(waiting.stage).toBe('approval');
+
+  const page = await browser.newPage();
+  page.setDefaultTimeout(15_000);
+  const link = workflowUiLink(settings, handle.workflowId);
+
+  await browserStep(page, '1-open-workflow', async () => {
+    await page.goto(link, { timeout: 30_000 });
+    await page.getByRole('heading', { name: handle.workflowId }).waitFor({ timeout: 30_000 });
+    await waitForText(page, [/RUNNING/]);
+  });
+
+  await browserStep(page, '2-current-details', async () => {
+    await openTab(page, 'User Metadata');
+    // The summary given at start, and the details the workflow sets as its steps change.
+    await waitForText(page, [
+      /Deploy ui1 to production \(requested by ci\)/,
+      /stage: approval \(running\)/,
+      /approval: running/,
+    ]);
+  });
+
+  await browserStep(page, '3-search-attributes', async () => {
+    await openTab(page, 'Search Attributes');
+    await waitForText(page, [
+      /"DeployStage": "approval"/,
+      /"DeployStatus": "running"/,
+      /"DeployEnvironment": "production"/,
+    ]);
+  });
+
+  await browserStep(page, '4-send-signal-dialog', async () => {
+    await page.getByRole('button', { name: 'More Actions' }).click();
+    await page.getByRole('menuitem', { name: 'Send a Signal' }).click();
+    const dialog = page.getByRole('dialog').filter({ hasText: 'Send a Signal' });
+    await dialog.waitFor();
+    // The worker reports the workflow's signals: pick "approve" (its description is shown too).
+    await dialog.getByTestId('signal-select-button').click();
+    const option = dialog.getByRole('option').filter({ has: page.getByText('approve', { exact: true }) });
+    await waitForText(page, [/Approve this deployment\. Argument: \{"by": "<who>", "comment": "<why>"\}/]);
+    await option.click();
+    await expect(dialog.getByTestId('signal-select').inputValue()).resolves.toBe('approve');
+    const data = dialog.getByRole('textbox', { name: 'Data' });
+    await data.click();
+    // insertText, not typed keys: the editor would auto-close brackets and quotes as they are typed.
+    await page.keyboard.insertText('{"by":"ui-operator","comment":"approved in browser"}');
+    expect(await data.innerText()).toBe('{"by":"ui-operator","comment":"approved in browser"}');
+    expect(await dialog.getByLabel('json/plain').isChecked()).toBe(true);
+    await page.screenshot({ path: join(SHOTS, 'signal-dialog-filled.png') });
+    const submit = dialog.getByTestId('confirm-modal-button');
+    await expect(submit.isEnabled()).resolves.toBe(true);
+    await submit.click();
+    await dialog.waitFor({ state: 'hidden' });
+  });
+
+  const result = await withDeadline(handle.result() as Promise<DeploymentStatus>, 60_000, 'the result');
+  expect(result.outcome).toBe('succeeded');
+  expect(result.approval?.state).toBe('approved');
+  expect(result.approval?.decision).toMatchObject({ by: 'ui-operator', comment: 'approved in browser' });
+  expect(result.ignoredSignals).toEqual([]);
+
+  await browserStep(page, '5-completed', async () => {
+    await page.goto(link, { timeout: 30_000 });
+    await page.getByRole('heading', { name: handle.workflowId }).waitFor({ timeout: 30_000 });
+    await waitForText(page, [/COMPLETED/]);
+    await openTab(page, 'User Metadata');
+    await waitForText(page, [/stage: done \(succeeded\)/, /approval: succeeded/]);
+    await page.screenshot({ path: join(SHOTS, 'completed.png') });
+  });
+  await page.close();
+  console.log(`approved through the Web UI; deployment took ${Date.now() - started} ms`);
+});
+
+interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the real deployctl against this test's Temporal, as CI and operators do; bounded. */
+function deployctl(args: string[], onOutput?: (text: string) => void): Promise<CliRun> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), 'src/client.ts', ...args],
+      {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          TEMPORAL_ADDRESS: settings.temporalAddress,
+          DEPLOY_TASK_QUEUE: settings.taskQueue,
+          TEMPORAL_UI_URL: settings.uiUrl,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      onOutput?.(stdout + stderr);
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      onOutput?.(stdout + stderr);
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code, stdout, stderr });
+    });
+  });
+}
+
+/** `waiting` resolves once deploy printed its approval hint (on either stream); fails after `ms`. */
+function approvalHint(ms: number): { onOutput: (t: string) => void; waiting: Promise<void> } {
+  let resolveWaiting!: () => void;
+  const waiting = new Promise<void>((r) => (resolveWaiting = r));
+  return {
+    onOutput: (text) => {
+      if (text.includes('waiting for approval')) resolveWaiting();
+    },
+    waiting: withDeadline(waiting, ms, '"waiting for approval" from deployctl deploy'),
+  };
+}
+
+describe('deployctl against the same server', () => {
+  test('approve and abort refuse bad input and deployments that are not waiting: exit 2, nothing sent', async () => {
+    const unknown = await deployctl(['approve', '--env', 'production', '--release', 'nope', '--by', 'alice']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('no deployment deploy-production-nope');
+    const finished = await deployctl(['abort', '--env', 'production', '--release', 'ui1', '--by', 'alice']);
+    expect(finished.code).toBe(2);
+    expect(finished.stderr).toContain(
+      'deployment deploy-production-ui1 has already finished (COMPLETED); nothing was sent',
+    );
+    const bad = await deployctl([
+      'approve',
+      '--env',
+      'production',
+      '--release',
+      'ui1',
+      '--by',
+      'alice smith',
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--by: value "alice smith" must be a user name');
+  });
+
+  test('deploy waits and says how to approve; approve from the CLI lets it finish (exit 0)', async () => {
+    const hint = approvalHint(60_000);
+    const deploy = deployctl(
+      ['deploy', '--env', 'production', '--release', 'cli1', '--image', 'site=v3', '--by', 'ci', '--json'],
+      hint.onOutput,
+    );
+    await hint.waiting;
+    const approve = await deployctl([
+      'approve',
+      '--env',
+      'production',
+      '--release',
+      'cli1',
+      '--by',
+      'dave',
+      '--comment',
+      'ok from the CLI',
+      '--json',
+    ]);
+    expect(approve.code).toBe(0);
+    expect(JSON.parse(approve.stdout)).toMatchObject({
+      signal: 'approve',
+      workflowId: 'deploy-production-cli1',
+      sent: { by: 'dave', comment: 'ok from the CLI' },
+      uiLink: `${settings.uiUrl}/namespaces/default/workflows/deploy-production-cli1`,
+    });
+    const done = await deploy;
+    expect(done.code).toBe(0);
+    // The hint went to stderr, once, so stdout stays one JSON document.
+    expect(done.stderr.split('waiting for approval').length - 1).toBe(1);
+    expect(done.stderr).toContain(
+      'npx deployctl approve --env production --release cli1 --by <your-name> --comment "<why>"',
+    );
+    const outcome = JSON.parse(done.stdout);
+    expect(outcome.status.approval.decision).toMatchObject({ by: 'dave', comment: 'ok from the CLI' });
+  });
+
+  test('abort from the CLI: deploy exits 3 and says who aborted', async () => {
+    const hint = approvalHint(60_000);
+    const deploy = deployctl(
+      ['deploy', '--env', 'production', '--release', 'cli2', '--image', 'site=v4', '--by', 'ci'],
+      hint.onOutput,
+    );
+    // Without --json the hint is part of the progress on stdout.
+    await hint.waiting;
+    const abort = await deployctl([
+      'abort',
+      '--env',
+      'production',
+      '--release',
+      'cli2',
+      '--by',
+      'carol',
+      '--reason',
+      'freeze',
+    ]);
+    expect(abort.code).toBe(0);
+    expect(abort.stdout).toContain('sent abort {"by":"carol","comment":"freeze"} to deploy-production-cli2');
+    const done = await deploy;
+    expect(done.code).toBe(3);
+    expect(done.stdout).toContain('waiting for approval');
+    expect(done.stdout).toContain('release cli2 was stopped at "approval" (aborted by carol: freeze)');
+  });
+
+  test('history lists the environment newest first with release, status and times', async () => {
+    let rows: Array<{ workflowId: string; release: string; status: string; closeTime?: string }> = [];
+    const deadline = Date.now() + 30_000;
+    // Visibility is eventually consistent: wait (bounded) until it has all three closed.
+    while (Date.now() < deadline) {
+      const run = await deployctl(['history', '--env', 'production', '--json']);
+      expect(run.code).toBe(0);
+      rows = JSON.parse(run.stdout).deployments;
+      if (rows.length === 3 && rows.every((r) => r.closeTime)) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(rows.map((r) => [r.workflowId, r.release, r.status])).toEqual([
+      ['deploy-production-cli2', 'cli2', 'aborted'],
+      ['deploy-production-cli1', 'cli1', 'succeeded'],
+      ['deploy-production-ui1', 'ui1', 'succeeded'],
+    ]);
+    const table = await deployctl(['history', '--env', 'production', '--limit', '2']);
+    expect(table.code).toBe(0);
+    const lines = table.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^WORKFLOW ID\s+RELEASE\s+STATUS\s+STARTED\s+CLOSED\s+DURATION$/);
+    expect(lines.slice(1, 3).map((l) => l.split(/\s+/).slice(0, 3))).toEqual([
+      ['deploy-production-cli2', 'cli2', 'aborted'],
+      ['deploy-production-cli1', 'cli1', 'succeeded'],
+    ]);
+    expect(lines[3]).toMatch(
+      /^Temporal UI: http:\/\/127\.0\.0\.1:\d+\/namespaces\/default\/workflows\?query=/,
+    );
+    const none = await deployctl(['history', '--env', 'qa']);
+    expect(none.stdout).toContain('no deployments of qa yet');
+  });
+});
