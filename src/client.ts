@@ -249,12 +249,12 @@ export function buildProgram(): Command {
       'after',
       `
 Exit codes:
-  0  succeeded
+  0  succeeded (approve/abort: sent; history: listed)
   1  deployment failed; the previous release was restored and is healthy
-  2  invalid input; nothing was started
-  3  aborted or not approved
+  2  invalid input, or no such running deployment; nothing was started or sent
+  3  aborted by an operator, or the approval deadline passed
   4  Temporal unreachable
-  5  deployment failed and the environment is not known to be healthy
+  5  deployment failed (or was aborted) and the environment is not known to be healthy
 
 Environment: TEMPORAL_ADDRESS (127.0.0.1:7233), TEMPORAL_NAMESPACE (default),
 DEPLOY_TASK_QUEUE (deployments), TEMPORAL_UI_URL (http://127.0.0.1:8233)`,
