@@ -54,30 +54,75 @@ function printOutcome(outcome: DeployOutcome, json: boolean): void {
   console.log(`Temporal UI: ${outcome.uiLink}`);
 }
 
-async function deployCommand(opts: {
-  env: string;
-  release: string;
-  image: Record<string, string>;
-  by: string;
+interface WaitFlags {
   wait: boolean;
   json: boolean;
   timeout: number;
-}): Promise<ExitCode> {
-  const settings = loadSettings();
-  let request: DeployRequest;
+}
+
+function validatedRequest(input: Record<string, unknown>, source: string): DeployRequest {
   try {
-    request = parseDeployRequest(
-      { environment: opts.env, release: opts.release, images: opts.image ?? {}, requestedBy: opts.by },
-      'deploy flags',
-    );
+    return parseDeployRequest(input, source);
   } catch (err) {
     if (err instanceof ConfigError)
       throw new CliExit(ExitCode.invalidInput, `${err.message}\nnothing was started`);
     throw err;
   }
+}
+
+async function deployCommand(
+  opts: WaitFlags & {
+    env: string;
+    release: string;
+    image: Record<string, string>;
+    by: string;
+    commit?: string;
+    onBusy?: 'wait' | 'fail';
+  },
+): Promise<ExitCode> {
+  const request = validatedRequest(
+    {
+      environment: opts.env,
+      release: opts.release,
+      images: opts.image ?? {},
+      requestedBy: opts.by,
+      ...(opts.commit !== undefined ? { commit: opts.commit } : {}),
+      ...(opts.onBusy ? { onBusy: opts.onBusy } : {}),
+    },
+    'deploy flags',
+  );
+  return runDeployment(request, opts);
+}
+
+/** Deploy the previous good release the hosts recorded: no version typed by hand. */
+async function rollbackCommand(
+  opts: WaitFlags & { env: string; by: string; onBusy?: 'wait' | 'fail' },
+): Promise<ExitCode> {
+  const request = validatedRequest(
+    {
+      environment: opts.env,
+      release: 'rollback',
+      images: {},
+      requestedBy: opts.by,
+      rollback: true,
+      ...(opts.onBusy ? { onBusy: opts.onBusy } : {}),
+    },
+    'rollback flags',
+  );
+  // Each rollback is its own deployment; the release it restores is learned from the hosts.
+  const stamp = new Date().toISOString().replace(/[-:.TZ]/g, '');
+  return runDeployment(request, opts, `rollback-${request.environment}-${stamp}`);
+}
+
+async function runDeployment(
+  request: DeployRequest,
+  opts: WaitFlags,
+  workflowId?: string,
+): Promise<ExitCode> {
+  const settings = loadSettings();
   const client = await connect(settings);
   try {
-    const { handle, attached } = await startOrAttach(client, settings, request);
+    const { handle, attached } = await startOrAttach(client, settings, request, workflowId);
     const uiLink = workflowUiLink(settings, handle.workflowId);
     if (!opts.json) {
       console.log(`${attached ? 'attached to' : 'started'} ${handle.workflowId}`);
@@ -241,6 +286,36 @@ deployment (nothing sent), 4 Temporal unreachable.`,
     });
 }
 
+/** What deploy and rollback share: who asks, what to do when busy, how to wait. */
+function addDeploymentOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option('--by <name>', 'who asks (recorded in the audit trail)').default(
+        process.env.GITHUB_ACTOR || process.env.USER || 'unknown',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--on-busy <mode>',
+        'when another deployment of the environment runs: wait for it, or fail at once',
+      )
+        .choices(['wait', 'fail'])
+        .default('wait'),
+    )
+    .option('--no-wait', 'start and exit without waiting for the result')
+    .option('--json', 'print one JSON document instead of progress lines', false)
+    .addOption(
+      new Option('--timeout <seconds>', 'stop waiting after this long (the deployment continues)')
+        .default(3600)
+        .argParser((v) => {
+          const n = Number(v);
+          if (!Number.isInteger(n) || n <= 0)
+            throw new InvalidArgumentError('must be a positive whole number of seconds');
+          return n;
+        }),
+    );
+}
+
 export function buildProgram(): Command {
   const program = new Command('deployctl')
     .description('Durable deployments of a Docker Compose app, run as Temporal workflows')
@@ -255,12 +330,14 @@ Exit codes:
   3  aborted by an operator, or the approval deadline passed
   4  Temporal unreachable
   5  deployment failed (or was aborted) and the environment is not known to be healthy
+  6  refused before any host was touched: a quality gate failed, or the environment was busy
+  7  stopped waiting (--timeout); the deployment goes on
 
 Environment: TEMPORAL_ADDRESS (127.0.0.1:7233), TEMPORAL_NAMESPACE (default),
 DEPLOY_TASK_QUEUE (deployments), TEMPORAL_UI_URL (http://127.0.0.1:8233)`,
     );
 
-  program
+  const deploy = program
     .command('deploy')
     .description('deploy a release to an environment, or attach to the deployment of it already under way')
     .requiredOption('-e, --env <name>', 'environment name, e.g. staging')
@@ -270,26 +347,20 @@ DEPLOY_TASK_QUEUE (deployments), TEMPORAL_UI_URL (http://127.0.0.1:8233)`,
       'image per service (repeatable): api=v2 or api=repo:tag',
       parseImageFlag,
     )
-    .addOption(
-      new Option('--by <name>', 'who asks (recorded in the audit trail)').default(
-        process.env.GITHUB_ACTOR || process.env.USER || 'unknown',
-      ),
+    .option('--commit <ref>', 'git sha or tag the quality gates check out (default: the release id)');
+  addDeploymentOptions(deploy).action(async (opts) => {
+    process.exitCode = await deployCommand(opts);
+  });
+
+  const rollback = program
+    .command('rollback')
+    .description(
+      'deploy the previous good release the hosts recorded (no version to type), as a new deployment',
     )
-    .option('--no-wait', 'start and exit without waiting for the result')
-    .option('--json', 'print one JSON document instead of progress lines', false)
-    .addOption(
-      new Option('--timeout <seconds>', 'stop waiting after this long (the deployment continues)')
-        .default(3600)
-        .argParser((v) => {
-          const n = Number(v);
-          if (!Number.isInteger(n) || n <= 0)
-            throw new InvalidArgumentError('must be a positive whole number of seconds');
-          return n;
-        }),
-    )
-    .action(async (opts) => {
-      process.exitCode = await deployCommand(opts);
-    });
+    .requiredOption('-e, --env <name>', 'environment name');
+  addDeploymentOptions(rollback).action(async (opts) => {
+    process.exitCode = await rollbackCommand(opts);
+  });
 
   program
     .command('status')

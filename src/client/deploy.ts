@@ -31,8 +31,8 @@ export async function startOrAttach(
   client: Client,
   settings: Settings,
   request: DeployRequest,
+  workflowId = workflowIdFor(request.environment, request.release),
 ): Promise<{ handle: WorkflowHandle; attached: boolean }> {
-  const workflowId = workflowIdFor(request.environment, request.release);
   const nonce = randomUUID();
   try {
     const handle = await client.workflow.start('deployEnvironment', {
@@ -61,6 +61,8 @@ export async function startOrAttach(
   }
 }
 
+class StoppedWaiting extends Error {}
+
 export function statusFromFailure(err: unknown): DeploymentStatus | undefined {
   if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure) {
     const [details] = err.cause.details ?? [];
@@ -74,6 +76,7 @@ export const STOPPED_BY_DECISION = ['DeploymentAborted', 'ApprovalExpired'];
 
 export function exitCodeFor(status: DeploymentStatus | undefined, failureType?: string): ExitCode {
   if (failureType === 'InvalidInput') return ExitCode.invalidInput;
+  if (failureType === 'GateFailed' || failureType === 'EnvironmentBusy') return ExitCode.refused;
   if (STOPPED_BY_DECISION.includes(failureType ?? '') || status?.outcome === 'aborted') {
     // Aborted after changes whose undo did not complete: the environment needs a human (5), not "not approved".
     return status?.outcome === 'failed' ? ExitCode.failedUnhealthy : ExitCode.aborted;
@@ -122,7 +125,10 @@ export async function follow(
       handle.result(),
       new Promise((_, reject) => {
         timer = setTimeout(
-          () => reject(new Error(`gave up waiting after ${opts.timeoutMs / 1000} s; the deployment goes on`)),
+          () =>
+            reject(
+              new StoppedWaiting(`gave up waiting after ${opts.timeoutMs / 1000} s; the deployment goes on`),
+            ),
           opts.timeoutMs,
         );
       }),
@@ -136,7 +142,9 @@ export async function follow(
         : undefined;
     const message =
       err instanceof WorkflowFailedError && err.cause ? err.cause.message : (err as Error).message;
-    return { ...base, exitCode: exitCodeFor(status, type ?? undefined), status, error: message };
+    const exitCode =
+      err instanceof StoppedWaiting ? ExitCode.stillRunning : exitCodeFor(status, type ?? undefined);
+    return { ...base, exitCode, status, error: message };
   } finally {
     done = true;
     clearTimeout(timer);

@@ -11,5 +11,9 @@ export const ExitCode = {
   temporalUnreachable: 4,
   /** The deployment failed and the environment is not known to be healthy: someone must look. */
   failedUnhealthy: 5,
+  /** Refused before any host was touched: a quality gate failed, or the environment was busy (--on-busy fail). */
+  refused: 6,
+  /** deployctl stopped waiting (--timeout); the deployment itself goes on: check it with status. */
+  stillRunning: 7,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];

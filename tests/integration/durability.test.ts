@@ -64,7 +64,7 @@ async function migrationLedger(): Promise<string[]> {
     'app',
     '-At',
     '-c',
-    'select id from schema_migrations order by id',
+    'select name from schema_migrations order by name',
   ];
   const out = await withHost(host, (h) => h.run(argv, { timeoutMs: 30_000 }));
   return out.stdout.trim().split('\n').filter(Boolean);

@@ -159,7 +159,14 @@ describe('deploy exit codes', () => {
       aborted: 3,
       temporalUnreachable: 4,
       failedUnhealthy: 5,
+      refused: 6,
+      stillRunning: 7,
     });
+  });
+
+  test('a failed gate or a busy environment is "refused": no host was touched', () => {
+    expect(exitCodeFor(undefined, 'GateFailed')).toBe(6);
+    expect(exitCodeFor(undefined, 'EnvironmentBusy')).toBe(6);
   });
 });
 
