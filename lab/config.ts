@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { environmentSchema, type EnvironmentConfig } from '../src/config/schema';
+import { appRepoPath } from './appRepo';
 import { publicHostKey } from './hosts';
 import {
   demoImage,
@@ -65,6 +66,19 @@ export function environmentConfig(envName: HostSpec['environment'], p: LabPaths)
     // Backed up before migrations, restored when a rollback follows a non-backward-compatible one.
     database: { service: 'db', user: 'app', name: 'app' },
     migrations: { service: 'migrate', command: ['node', 'server.js', 'migrate'] },
+    // Gates run on the worker at the release's commit (--commit v2: the lab tags every image's
+    // sources); production is stricter: the smoke test too, and an operator's approval.
+    gates: {
+      repository: appRepoPath(p),
+      checks:
+        envName === 'lab-production'
+          ? [
+              { name: 'syntax', command: ['node', '--check', 'server.js'], timeoutSeconds: 60 },
+              { name: 'smoke', command: ['node', 'test/smoke.js'], timeoutSeconds: 60 },
+            ]
+          : [{ name: 'syntax', command: ['node', '--check', 'server.js'], timeoutSeconds: 60 }],
+    },
+    ...(envName === 'lab-production' ? { approval: { required: true, timeoutSeconds: 900 } } : {}),
   };
   const parsed = environmentSchema.safeParse(raw);
   if (!parsed.success) {

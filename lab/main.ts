@@ -9,6 +9,7 @@ import { Command } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { COMPOSE_FILE, configFile, ensureSecrets, writeEnvironmentConfigs } from './config';
+import { ensureAppRepository } from './appRepo';
 import {
   checkSsh,
   enginePid,
@@ -86,6 +87,7 @@ async function up(opts: { skipImages?: boolean }): Promise<void> {
     writeKnownHosts(HOSTS, p);
     for (const host of HOSTS) await checkSsh(host, p);
   });
+  await step('the demo app repository the quality gates check out', async () => ensureAppRepository(p));
   const configs = await step('environment configs (validated against src/config/schema.ts)', async () =>
     writeEnvironmentConfigs(p),
   );

@@ -99,6 +99,7 @@ async function deploy(
     release,
     images: { site: tag, saas: tag, api: tag },
     requestedBy: 'demo',
+    commit: tag, // the lab's app repository tags each image's sources with the image tag
   };
   const { handle } = await startOrAttach(client, settings, request);
   const shown = new Set<string>();

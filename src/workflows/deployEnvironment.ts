@@ -261,7 +261,8 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
   }
 
   async function deploy(p: DeployPlan): Promise<void> {
-    if (p.environment.gates) {
+    // A rollback returns to a release that passed its gates when it was deployed.
+    if (p.environment.gates && !p.request.rollback) {
       await step('gates', async () => {
         try {
           state.gates = await runQualityGates({ plan: p });

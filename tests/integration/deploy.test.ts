@@ -42,7 +42,14 @@ afterAll(async () => {
 });
 
 async function deploy(environment: string, tag: string, images = allImages(tag)) {
-  const request = { environment, release: release(tag), images, requestedBy: 'integration-test' };
+  // The lab's app repository tags each image's sources with the image tag.
+  const request = {
+    environment,
+    release: release(tag),
+    images,
+    requestedBy: 'integration-test',
+    commit: tag,
+  };
   const { handle, attached } = await startOrAttach(client, harness.settings, request);
   const outcome = await follow(handle, harness.settings, { timeoutMs: 300_000 });
   return { ...outcome, attached };
@@ -112,6 +119,8 @@ test('v1 then v2 to lab-staging: every service answers the new release', async (
     'api=v2',
     '--by',
     'integration-test',
+    '--commit',
+    'v2',
   ]);
   expect(cli.out).toMatch(/STEP\s+STATUS\s+DURATION/);
   expect(cli.out).toContain(`release ${release('v2')} is live on lab-staging`);

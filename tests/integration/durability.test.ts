@@ -76,6 +76,7 @@ async function deployOnce(tag: string, release: string) {
     release,
     images: { site: tag, saas: tag, api: tag },
     requestedBy: 'durability',
+    commit: tag, // the lab's app repository tags each image's sources with the image tag
   };
   const { handle } = await startOrAttach(harness.env.client, harness.settings, request);
   return handle;

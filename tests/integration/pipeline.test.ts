@@ -16,6 +16,7 @@ import {
   reportedReleases,
   requireLab,
   startHarness,
+  waitForStatus,
   type Harness,
 } from './harness';
 
@@ -44,7 +45,15 @@ async function deploy(
   release: string,
   extra: Record<string, unknown> = {},
 ) {
-  const request = { environment, release, images: all(tag), requestedBy: 'pipeline-test', ...extra };
+  // The lab's app repository tags each image's sources with the image tag: the gates check that out.
+  const request = {
+    environment,
+    release,
+    images: all(tag),
+    requestedBy: 'pipeline-test',
+    commit: tag,
+    ...extra,
+  };
   const { handle } = await startOrAttach(harness.env.client, harness.settings, request);
   return { handle, outcome: await follow(handle, harness.settings, { timeoutMs: 300_000 }) };
 }
@@ -206,34 +215,57 @@ test('hostile input is rejected with a clear error and creates nothing on any ho
   expect((await auditLines(lab.production)).join('\n')).not.toContain('pwned');
 });
 
-test('two deployments of one environment: the second fails fast with --on-busy fail; two environments run in parallel', async () => {
-  const a = startOrAttach(harness.env.client, harness.settings, {
+test('one environment at a time (--on-busy fail is refused); two environments in parallel; production approved from the CLI', async () => {
+  const { handle: first } = await startOrAttach(harness.env.client, harness.settings, {
     environment: 'lab-staging',
     release: rel('par-a'),
     images: all('v1'),
     requestedBy: 'pipeline-test',
+    commit: 'v1',
   });
-  const { handle: first } = await a;
-  // Wait until the first holds the lock.
-  for (let i = 0; i < 200; i += 1) {
-    const s = await first.query('deploymentStatus').catch(() => undefined);
-    if (
-      (s as { steps?: { name: string; status: string }[] })?.steps?.some(
-        (x) => x.name === 'lock' && x.status === 'succeeded',
-      )
-    )
-      break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitForStatus(first, (s) => s.steps.some((x) => x.name === 'lock' && x.status === 'succeeded'));
   const busy = await deploy('lab-staging', 'v2', rel('par-b'), { onBusy: 'fail' });
+  expect(busy.outcome.exitCode).toBe(ExitCode.refused);
   expect(busy.outcome.error).toContain('environment lab-staging is locked by another deployment');
+
+  // Production (its own lock, its own host) runs alongside; it waits for an operator.
+  const { handle: prod } = await startOrAttach(harness.env.client, harness.settings, {
+    environment: 'lab-production',
+    release: rel('par-prod'),
+    images: all('v1'),
+    requestedBy: 'pipeline-test',
+    commit: 'v1',
+  });
+  const waiting = await waitForStatus(prod, (s) => s.approval?.state === 'waiting', 180_000);
+  // Production's gates are stricter: the smoke test ran too.
+  expect(waiting.gates?.map((g) => [g.name, g.verdict])).toEqual([
+    ['syntax', 'passed'],
+    ['smoke', 'passed'],
+  ]);
+  const approved = await deployctl([
+    'approve',
+    '--env',
+    'lab-production',
+    '--release',
+    rel('par-prod'),
+    '--by',
+    'oncall',
+    '--comment',
+    'parallel ok',
+  ]);
+  expect(approved.code).toBe(ExitCode.succeeded);
   const [staging, production] = await Promise.all([
     follow(first, harness.settings, { timeoutMs: 300_000 }),
-    deploy('lab-production', 'v1', rel('par-prod')).then((d) => d.outcome),
+    follow(prod, harness.settings, { timeoutMs: 300_000 }),
   ]);
   expect(staging.exitCode).toBe(ExitCode.succeeded);
-  // Production needs approval in the lab config when it does; this run only checks it started in parallel.
-  expect([ExitCode.succeeded, ExitCode.aborted]).toContain(production.exitCode);
+  expect(production.exitCode).toBe(ExitCode.succeeded);
+  expect(production.status?.approval?.decision).toMatchObject({ by: 'oncall', comment: 'parallel ok' });
+  expect(Object.values(await reportedReleases(lab.production))).toEqual([
+    rel('par-prod'),
+    rel('par-prod'),
+    rel('par-prod'),
+  ]);
 });
 
 test('rollback by name: deployctl rollback puts the previous release back without typing a version', async () => {
