@@ -192,9 +192,9 @@ test('hostile input is rejected with a clear error and creates nothing on any ho
   const cases: [string[], string][] = [
     [
       ['--env', 'lab-staging;reboot', '--release', 'r1', '--image', 'api=v1'],
-      'env: value "lab-staging;reboot"',
+      'environment: value "lab-staging;reboot"',
     ],
-    [['--env', '../../etc', '--release', 'r1', '--image', 'api=v1'], 'env: value "../../etc"'],
+    [['--env', '../../etc', '--release', 'r1', '--image', 'api=v1'], 'environment: value "../../etc"'],
     [
       ['--env', 'lab-staging', '--release', '$(touch /tmp/pwned)', '--image', 'api=v1'],
       'release: value "$(touch /tmp/pwned)"',
