@@ -37,7 +37,7 @@ export class MissingBinaryError extends Error {
   }
 }
 
-interface BinarySpec {
+export interface BinarySpec {
   /** Human name for messages. */
   what: string;
   /** File name in .tools/venv/bin and on PATH. */
@@ -69,7 +69,12 @@ function isExecutableFile(path: string): boolean {
   }
 }
 
-function resolveBinary(spec: BinarySpec, env: NodeJS.ProcessEnv, binDir: string): string {
+/** Any tool bootstrap installs: $envVar's path, then .tools/venv/bin, then PATH. Throws MissingBinaryError. */
+export function resolveBinary(
+  spec: BinarySpec,
+  env: NodeJS.ProcessEnv = process.env,
+  binDir: string = toolsBinDir(),
+): string {
   const fromEnv = env[spec.envVar];
   if (fromEnv) {
     if (isExecutableFile(fromEnv)) return fromEnv;

@@ -1,5 +1,4 @@
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@temporalio/client';
@@ -12,9 +11,9 @@ import type { EnvironmentConfig } from '../../src/config/schema';
 import { withHost } from '../../src/remote/executor';
 import {
   LAB_CONFIG_DIR,
-  PROJECT_ROOT,
   reportedReleases,
   requireLab,
+  runDeployctl,
   startHarness,
   type Harness,
 } from './harness';
@@ -64,36 +63,7 @@ async function readRemote(
   return (await withHost(host, (h) => h.run(readOptionalFile(path), { timeoutMs: 15_000 }))).stdout;
 }
 
-/** Run the real CLI as CI would, against this test's Temporal and worker. */
-function deployctl(
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolvePromise) => {
-    const child = spawn(
-      process.execPath,
-      [join(PROJECT_ROOT, 'node_modules/tsx/dist/cli.mjs'), 'src/client.ts', ...args],
-      {
-        cwd: PROJECT_ROOT,
-        env: {
-          ...process.env,
-          TEMPORAL_ADDRESS: harness.settings.temporalAddress,
-          DEPLOY_TASK_QUEUE: harness.settings.taskQueue,
-          ...env,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolvePromise({ code, out });
-    });
-  });
-}
+const deployctl = (args: string[], env: NodeJS.ProcessEnv = {}) => runDeployctl(harness.settings, args, env);
 
 test('v1 then v2 to lab-staging: every service answers the new release', async () => {
   const first = await deploy('lab-staging', 'v1');

@@ -198,3 +198,35 @@ export async function waitForStatus(
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** Run the real CLI as CI would, against the given Temporal and task queue; bounded to 5 minutes. */
+export function runDeployctl(
+  settings: Settings,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(
+      process.execPath,
+      [join(PROJECT_ROOT, 'node_modules/tsx/dist/cli.mjs'), 'src/client.ts', ...args],
+      {
+        cwd: PROJECT_ROOT,
+        env: {
+          ...process.env,
+          TEMPORAL_ADDRESS: settings.temporalAddress,
+          DEPLOY_TASK_QUEUE: settings.taskQueue,
+          ...env,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    child.stdout?.on('data', (d) => (out += d));
+    child.stderr?.on('data', (d) => (out += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code, out });
+    });
+  });
+}

