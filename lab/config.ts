@@ -78,6 +78,13 @@ export function environmentConfig(envName: HostSpec['environment'], p: LabPaths)
             ]
           : [{ name: 'syntax', command: ['node', '--check', 'server.js'], timeoutSeconds: 60 }],
     },
+    // Through the reverse proxy, as users reach the app, with a latency budget.
+    postDeployChecks: {
+      http: [
+        { name: 'proxy-home', url: 'http://{host}:18080/', expectStatus: 200, latencyBudgetMs: 1000 },
+        { name: 'proxy-api', url: 'http://{host}:18080/api/version', expectStatus: 200, latencyBudgetMs: 1000 },
+      ],
+    },
     ...(envName === 'lab-production' ? { approval: { required: true, timeoutSeconds: 900 } } : {}),
   };
   const parsed = environmentSchema.safeParse(raw);

@@ -3,6 +3,7 @@ import { createReleaseActivities } from './release';
 import { createHealthActivities } from './health';
 import { createDatabaseActivities } from './database';
 import { createGateActivities } from './gates';
+import { createCheckActivities } from './checks';
 
 export interface ActivityDeps {
   /** Where environment configs live (DEPLOY_CONFIG_DIR). */
@@ -22,6 +23,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createHealthActivities(),
     ...createDatabaseActivities(deps),
     ...createGateActivities(deps),
+    ...createCheckActivities(),
   };
 }
 

@@ -36,6 +36,15 @@ export function composePs(env: EnvironmentConfig, host: HostConfig): Argv {
   return [...composeBase(env, host), 'ps'];
 }
 
+/** Services that have a container in this project (running or not). */
+export function composeServicesWithContainers(env: EnvironmentConfig, host: HostConfig): Argv {
+  return [...composeBase(env, host), 'ps', '--services'];
+}
+
+export function composeRunningServices(env: EnvironmentConfig, host: HostConfig): Argv {
+  return [...composeBase(env, host), 'ps', '--services', '--filter', 'status=running'];
+}
+
 export function composeDown(env: EnvironmentConfig, host: HostConfig): Argv {
   return [...composeBase(env, host), 'down', '--remove-orphans'];
 }

@@ -78,6 +78,16 @@ export const serviceSchema = z
   })
   .strict();
 
+/** An HTTP check after the health wait: status and a latency budget ("{host}" = each host's address). */
+export const httpCheckSchema = z
+  .object({
+    name: nameSchema,
+    url: z.string().regex(/^https?:\/\/[^\s]+$/, { message: 'must be an http(s) URL' }),
+    expectStatus: z.number().int().min(100).max(599).default(200),
+    latencyBudgetMs: z.number().int().min(1).max(60_000).default(1000),
+  })
+  .strict();
+
 /** A gate's command: argv words run without a shell, in the release's checkout. */
 export const gateSchema = z
   .object({
@@ -205,6 +215,11 @@ export const environmentSchema = z
       })
       .strict()
       .default({ required: false, timeoutSeconds: 3600 }),
+    /** After health: configured HTTP checks, and every compose service with a container must be running. */
+    postDeployChecks: z
+      .object({ http: z.array(httpCheckSchema).default([]) })
+      .strict()
+      .default({ http: [] }),
     /** Quality gates run at the release's commit before anything else; none when absent. */
     gates: gatesSchema.optional(),
     /** The database to back up before migrations and restore on rollback; no backup when absent. */
@@ -238,5 +253,6 @@ export type EnvironmentConfig = z.infer<typeof environmentSchema>;
 export type HostConfig = z.infer<typeof hostSchema>;
 export type ServiceConfig = z.infer<typeof serviceSchema>;
 export type GatesConfig = z.infer<typeof gatesSchema>;
+export type HttpCheckConfig = z.infer<typeof httpCheckSchema>;
 export type DatabaseConfig = z.infer<typeof databaseSchema>;
 export type MigrationsConfig = z.infer<typeof migrationsSchema>;

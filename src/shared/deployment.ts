@@ -31,6 +31,15 @@ export interface GateResult {
   outputTail: string;
 }
 
+/** One post-deploy check on one host. */
+export interface CheckResult {
+  name: string;
+  host: string;
+  ok: boolean;
+  detail: string;
+  latencyMs?: number;
+}
+
 export type StepStatus = 'running' | 'succeeded' | 'failed' | 'compensated';
 
 export interface StepState {
@@ -58,6 +67,8 @@ export interface DeploymentStatus {
   rollback?: { restoredRelease?: string; healthy: boolean; actions: string[] };
   approval?: ApprovalState;
   gates?: GateResult[];
+  /** Post-deploy checks, after the health wait. */
+  checks?: CheckResult[];
   /** This deployment's pre-deploy backup (undefined when there was no database yet). */
   backup?: BackupRecord;
   /** Migrations this deployment applied. */

@@ -53,6 +53,12 @@ export const activityPolicies = {
     heartbeatTimeout: '20s',
     retry: { ...retry, maximumAttempts: 3 },
   },
+  /** Read-only HTTP checks and `compose ps`: safe to retry. */
+  postDeployChecks: {
+    startToCloseTimeout: '5m',
+    heartbeatTimeout: '20s',
+    retry: { ...retry, maximumAttempts: 3 },
+  },
   stopRelease: {
     startToCloseTimeout: '5m',
     heartbeatTimeout: '20s',

@@ -20,6 +20,7 @@ import type { DeployRequest } from '../config/request';
 import type {
   AppliedMigration,
   BackupRecord,
+  CheckResult,
   Decision,
   DeploymentStatus,
   DeployPlan,
@@ -47,6 +48,7 @@ const { waitForHealth } = proxyActivities<DeployActivities>(activityPolicies.wai
 const { recordRelease } = proxyActivities<DeployActivities>(activityPolicies.recordRelease);
 const { stopRelease } = proxyActivities<DeployActivities>(activityPolicies.stopRelease);
 const { runQualityGates } = proxyActivities<DeployActivities>(activityPolicies.runQualityGates);
+const { postDeployChecks } = proxyActivities<DeployActivities>(activityPolicies.postDeployChecks);
 const { backupDatabase } = proxyActivities<DeployActivities>(activityPolicies.backupDatabase);
 const { runMigrations } = proxyActivities<DeployActivities>(activityPolicies.runMigrations);
 const { restoreDatabase } = proxyActivities<DeployActivities>(activityPolicies.restoreDatabase);
@@ -294,6 +296,18 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
       await step(`start ${host.name}`, () => startServices({ plan: p, hostName: host.name }));
     }
     await step('health', () => waitForHealth({ environment: p.environment, release: p.request.release }));
+    // Deployments that started before post-deploy checks existed replay without them.
+    if (patched('post-deploy-checks')) {
+      await step('checks', async () => {
+        try {
+          state.checks = await postDeployChecks({ plan: p });
+        } catch (err) {
+          const details = rootFailure(err)?.details?.[0];
+          if (Array.isArray(details)) state.checks = details as CheckResult[];
+          throw err;
+        }
+      });
+    }
     for (const host of p.environment.hosts) {
       await step(`record ${host.name}`, () => recordRelease({ plan: p, hostName: host.name }));
     }

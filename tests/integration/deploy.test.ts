@@ -122,6 +122,8 @@ test('v1 then v2 to lab-staging: every service answers the new release', async (
     'migrate:succeeded',
     'start:started',
     'start:succeeded',
+    'checks:started',
+    'checks:succeeded',
     'record:started',
     'record:succeeded',
   ]);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { follow, startOrAttach } from '../../src/client/deploy';
 import { ExitCode } from '../../src/client/exitCodes';
+import { composeBase } from '../../src/commands/compose';
 import { tableChecksum } from '../../src/commands/database';
 import { readOptionalFile } from '../../src/commands/files';
 import { remoteLayout } from '../../src/commands/layout';
@@ -76,14 +77,23 @@ describe('migrations', () => {
   beforeAll(async () => {
     const good = await deploy('lab-staging', 'v2', rel('base'));
     expect(good.outcome.exitCode).toBe(ExitCode.succeeded);
-    // Visits are rows the app writes; make some so the checksum means something.
-    for (const service of lab.staging.services) {
-      for (let i = 0; i < 3; i += 1) {
-        await fetch(
-          service.readinessUrl.replace('{host}', lab.staging.hosts[0].address).replace('/health/ready', '/'),
-        );
-      }
-    }
+    // Rows in the app's table, so the checksum compares real content.
+    const env = lab.staging;
+    await onHost(env, [
+      ...composeBase(env, env.hosts[0]),
+      'exec',
+      '-T',
+      'db',
+      'psql',
+      '-U',
+      'app',
+      '-d',
+      'app',
+      '-v',
+      'ON_ERROR_STOP=1',
+      '-c',
+      `insert into visits (service) select 'seed-' || g from generate_series(1, 50) g`,
+    ]);
     baseline = await visitsChecksum(lab.staging);
     expect(baseline).toMatch(/^[0-9a-f]{32}$/);
   });

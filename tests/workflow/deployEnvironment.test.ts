@@ -56,6 +56,8 @@ interface Script {
   gates?: 'pass' | 'fail';
   /** Configure a database: backups and migrations run; the migration behaves as named. */
   migration?: 'backward-compatible' | 'breaking' | 'fails-after-breaking';
+  /** Post-deploy checks fail for these releases. */
+  failingChecks?: string[];
 }
 
 function stubActivities(script: Script, calls: string[]): DeployActivities {
@@ -163,6 +165,19 @@ function stubActivities(script: Script, calls: string[]): DeployActivities {
     async recordRelease(i) {
       calls.push(`record ${tag(i)}`);
       return { ...previous, release: i.plan.request.release };
+    },
+    async postDeployChecks(i: { plan: DeployPlan }) {
+      calls.push(`checks ${i.plan.request.release}`);
+      const result = { name: 'services-running', host: 'web-1', ok: true, detail: 'running: api, db, site' };
+      if (script.failingChecks?.includes(i.plan.request.release)) {
+        const failed = { ...result, ok: false, detail: 'not running: api' };
+        throw ApplicationFailure.nonRetryable(
+          'post-deploy checks failed: services-running@web-1 not running: api',
+          'PostDeployChecksFailed',
+          [failed],
+        );
+      }
+      return [result];
     },
     async backupDatabase(i) {
       calls.push(`backup ${tag(i)}`);
@@ -274,6 +289,7 @@ test('a good deployment runs every step in order and records the release', async
     'pull web-1@r2',
     'start web-1@r2',
     'health r2',
+    'checks r2',
     'record web-1@r2',
   ]);
   expect(result?.outcome).toBe('succeeded');
@@ -284,6 +300,7 @@ test('a good deployment runs every step in order and records the release', async
     ['pull web-1', 'succeeded'],
     ['start web-1', 'succeeded'],
     ['health', 'succeeded'],
+    ['checks', 'succeeded'],
     ['record web-1', 'succeeded'],
   ]);
   const handle = env.client.workflow.getHandle(workflowId);
@@ -412,7 +429,7 @@ describe('database backup and migrations', () => {
 
   test('files and images first, then backup, then migrations in the new image, before anything new starts', async () => {
     const { calls, result } = await run({ previous, migration: 'backward-compatible' });
-    expect(calls).toEqual([...releaseSteps, 'start web-1@r2', 'health r2', 'record web-1@r2']);
+    expect(calls).toEqual([...releaseSteps, 'start web-1@r2', 'health r2', 'checks r2', 'record web-1@r2']);
     expect(result?.backup?.path).toMatch(/backups\/deploy-staging-r2-.*\.dump$/);
     expect(result?.migrations).toEqual([{ id: '002_add_column', backwardCompatible: true }]);
   });
@@ -461,6 +478,26 @@ describe('database backup and migrations', () => {
     expect(failure.status.migrations).toEqual([{ id: '003_drop_column', backwardCompatible: false }]);
     expect(calls.filter((c) => c.startsWith('migrate'))).toHaveLength(1); // not retried blindly
   });
+});
+
+test('failed post-deploy checks roll the release back, and the results are kept', async () => {
+  const { calls, error } = await run({ previous, failingChecks: ['r2'] });
+  expect(calls.slice(4)).toEqual([
+    'health r2',
+    'checks r2',
+    'upload web-1@r1 ghcr.io/acme/site:v1,ghcr.io/acme/api:v1',
+    'start web-1@r1',
+    'health r1',
+  ]);
+  const failure = failureOf(error);
+  expect(failure.status.failure).toEqual({
+    step: 'checks',
+    message: 'post-deploy checks failed: services-running@web-1 not running: api',
+  });
+  expect(failure.status.checks).toEqual([
+    { name: 'services-running', host: 'web-1', ok: false, detail: 'not running: api' },
+  ]);
+  expect(failure.status.rollback?.healthy).toBe(true);
 });
 
 describe('quality gates', () => {

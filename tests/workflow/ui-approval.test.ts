@@ -70,6 +70,9 @@ function stubActivities(): DeployActivities {
     async waitForHealth() {
       return { elapsedMs: 1, attempts: 1, probes: [] };
     },
+    async postDeployChecks() {
+      return [{ name: 'services-running', host: 'web-1', ok: true, detail: 'running: api' }];
+    },
     async recordRelease(i: { plan: DeployPlan }) {
       return {
         release: i.plan.request.release,

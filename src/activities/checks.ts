@@ -1,0 +1,94 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { composeRunningServices, composeServicesWithContainers } from '../commands/compose';
+import type { HttpCheckConfig } from '../config/schema';
+import type { CheckResult, DeployPlan } from '../shared/deployment';
+import { expandUrl } from './health';
+import { onHost } from './hostStep';
+
+export const POST_DEPLOY_CHECKS_FAILED = 'PostDeployChecksFailed';
+
+async function httpCheck(
+  check: HttpCheckConfig,
+  host: { name: string; address: string },
+): Promise<CheckResult> {
+  const url = expandUrl(check.url, host.address);
+  const started = performance.now();
+  try {
+    const res = await fetch(url, {
+      signal: AbortSignal.timeout(Math.max(5_000, check.latencyBudgetMs * 2)),
+      redirect: 'manual',
+    });
+    await res.arrayBuffer();
+    const latencyMs = Math.round(performance.now() - started);
+    const problems = [
+      res.status !== check.expectStatus ? `HTTP ${res.status}, expected ${check.expectStatus}` : '',
+      latencyMs > check.latencyBudgetMs ? `${latencyMs} ms, over the ${check.latencyBudgetMs} ms budget` : '',
+    ].filter(Boolean);
+    return {
+      name: check.name,
+      host: host.name,
+      ok: problems.length === 0,
+      detail: problems.length
+        ? `${url}: ${problems.join('; ')}`
+        : `${url}: HTTP ${res.status} in ${latencyMs} ms`,
+      latencyMs,
+    };
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+    return { name: check.name, host: host.name, ok: false, detail: `${url}: ${cause}` };
+  }
+}
+
+const lines = (text: string) =>
+  text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+
+export function createCheckActivities() {
+  return {
+    /**
+     * After the health wait: the configured HTTP checks (status and latency budget) against
+     * every host, and on every host each compose service that has a container must be running.
+     * Read-only, so safe to retry; any failure fails the step and the deployment is undone.
+     */
+    async postDeployChecks(input: { plan: DeployPlan }): Promise<CheckResult[]> {
+      const { plan } = input;
+      const results: CheckResult[] = [];
+      for (const host of plan.environment.hosts) {
+        for (const check of plan.environment.postDeployChecks?.http ?? [])
+          results.push(await httpCheck(check, host));
+        results.push(
+          await onHost({ plan, hostName: host.name }, 'checks', async (remote) => {
+            const env = plan.environment;
+            const created = lines(
+              (await remote.run(composeServicesWithContainers(env, host), { timeoutMs: 60_000 })).stdout,
+            );
+            const running = new Set(
+              lines((await remote.run(composeRunningServices(env, host), { timeoutMs: 60_000 })).stdout),
+            );
+            const expected = [...new Set([...created, ...env.services.map((s) => s.name)])];
+            const down = expected.filter((s) => !running.has(s));
+            return {
+              name: 'services-running',
+              host: host.name,
+              ok: down.length === 0,
+              detail: down.length
+                ? `not running: ${down.join(', ')}`
+                : `running: ${expected.sort().join(', ')}`,
+            };
+          }),
+        );
+      }
+      const failed = results.filter((r) => !r.ok);
+      if (failed.length) {
+        throw ApplicationFailure.nonRetryable(
+          `post-deploy checks failed: ${failed.map((f) => `${f.name}@${f.host} ${f.detail}`).join('; ')}`,
+          POST_DEPLOY_CHECKS_FAILED,
+          results,
+        );
+      }
+      return results;
+    },
+  };
+}
