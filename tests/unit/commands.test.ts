@@ -1,5 +1,7 @@
 import {
   composeBase,
+  composeRunningServices,
+  composeServicesWithContainers,
   composeDown,
   composePull,
   composeUpAll,
@@ -63,6 +65,16 @@ describe('compose commands', () => {
   test('up the rest', () =>
     expect(composeUpAll(env, host)).toEqual([...base, 'up', '--detach', '--remove-orphans']));
   test('down', () => expect(composeDown(env, host)).toEqual([...base, 'down', '--remove-orphans']));
+  test('services with containers, and those running', () => {
+    expect(composeServicesWithContainers(env, host)).toEqual([...base, 'ps', '--services']);
+    expect(composeRunningServices(env, host)).toEqual([
+      ...base,
+      'ps',
+      '--services',
+      '--filter',
+      'status=running',
+    ]);
+  });
 });
 
 describe('file commands', () => {
