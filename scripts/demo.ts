@@ -21,14 +21,15 @@ const LAB_DIR = process.env.LAB_DIR ?? join(ROOT, '.lab');
 const DATA_DIR = join(ROOT, '.data');
 const WORKER_PID = join(DATA_DIR, 'worker.pid');
 const WORKER_LOG = join(DATA_DIR, 'worker.log');
-const TSX = join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+/** Run TypeScript in this very process (`node --import tsx`): the pid we record is the program's. */
+const TSX = ['--import', 'tsx'];
 const ENVIRONMENT = 'lab-staging';
 
 const clock = () => new Date().toISOString().slice(11, 19);
 const say = (text: string) => console.log(`[${clock()}] ${text}`);
 
 function lab(command: 'up' | 'down'): void {
-  const res = spawnSync(process.execPath, [TSX, 'lab/main.ts', command], { cwd: ROOT, stdio: 'inherit' });
+  const res = spawnSync(process.execPath, [...TSX, 'lab/main.ts', command], { cwd: ROOT, stdio: 'inherit' });
   if (res.status !== 0) throw new Error(`npm run lab -- ${command} failed (exit ${res.status})`);
 }
 
@@ -57,7 +58,7 @@ function startWorker(settings: Settings): number {
   }
   mkdirSync(DATA_DIR, { recursive: true });
   const log = openSync(WORKER_LOG, 'a');
-  const child = spawn(process.execPath, [TSX, 'src/worker.ts'], {
+  const child = spawn(process.execPath, [...TSX, 'src/worker.ts'], {
     cwd: ROOT,
     detached: true,
     stdio: ['ignore', log, log],

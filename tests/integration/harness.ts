@@ -142,28 +142,25 @@ export async function reportedReleases(environment: EnvironmentConfig): Promise<
 
 /**
  * A worker in its own process, as in production, so a test can kill it with SIGKILL at any
- * moment (no shutdown hooks run) and start another one.
+ * moment (no shutdown hooks run) and start another one. `node --import tsx` keeps the worker
+ * in the spawned process itself: the tsx CLI would fork a child that survives the SIGKILL.
  */
 export function spawnWorker(
   settings: Settings,
   workerEnv: NodeJS.ProcessEnv,
 ): { child: ChildProcess; output: () => string; kill: () => Promise<void> } {
-  const child = spawn(
-    process.execPath,
-    [join(PROJECT_ROOT, 'node_modules/tsx/dist/cli.mjs'), 'src/worker.ts'],
-    {
-      cwd: PROJECT_ROOT,
-      env: {
-        ...workerEnv,
-        TEMPORAL_ADDRESS: settings.temporalAddress,
-        TEMPORAL_NAMESPACE: settings.namespace,
-        DEPLOY_TASK_QUEUE: settings.taskQueue,
-        DEPLOY_CONFIG_DIR: settings.configDir,
-        DEPLOY_WORKSPACE_DIR: settings.workspaceRoot,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
+    cwd: PROJECT_ROOT,
+    env: {
+      ...workerEnv,
+      TEMPORAL_ADDRESS: settings.temporalAddress,
+      TEMPORAL_NAMESPACE: settings.namespace,
+      DEPLOY_TASK_QUEUE: settings.taskQueue,
+      DEPLOY_CONFIG_DIR: settings.configDir,
+      DEPLOY_WORKSPACE_DIR: settings.workspaceRoot,
     },
-  );
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout?.on('data', (d) => (out += d));
   child.stderr?.on('data', (d) => (out += d));
@@ -206,20 +203,16 @@ export function runDeployctl(
   env: NodeJS.ProcessEnv = {},
 ): Promise<{ code: number | null; out: string }> {
   return new Promise((resolvePromise) => {
-    const child = spawn(
-      process.execPath,
-      [join(PROJECT_ROOT, 'node_modules/tsx/dist/cli.mjs'), 'src/client.ts', ...args],
-      {
-        cwd: PROJECT_ROOT,
-        env: {
-          ...process.env,
-          TEMPORAL_ADDRESS: settings.temporalAddress,
-          DEPLOY_TASK_QUEUE: settings.taskQueue,
-          ...env,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/client.ts', ...args], {
+      cwd: PROJECT_ROOT,
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: settings.temporalAddress,
+        DEPLOY_TASK_QUEUE: settings.taskQueue,
+        ...env,
       },
-    );
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout?.on('data', (d) => (out += d));
     child.stderr?.on('data', (d) => (out += d));

@@ -327,7 +327,7 @@ describe('the deployctl process', () => {
   const root = join(__dirname, '..', '..');
   // Unreachable on purpose: invalid input must be refused before any connection is tried.
   const run = (args: string[]) =>
-    spawnSync(process.execPath, [join(root, 'node_modules/tsx/dist/cli.mjs'), 'src/client.ts', ...args], {
+    spawnSync(process.execPath, ['--import', 'tsx', 'src/client.ts', ...args], {
       cwd: root,
       env: { ...process.env, TEMPORAL_ADDRESS: '127.0.0.1:1' },
       encoding: 'utf8',

@@ -325,20 +325,16 @@ interface CliRun {
 /** Run the real deployctl against this test's Temporal, as CI and operators do; bounded. */
 function deployctl(args: string[], onOutput?: (text: string) => void): Promise<CliRun> {
   return new Promise((resolvePromise) => {
-    const child = spawn(
-      process.execPath,
-      [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), 'src/client.ts', ...args],
-      {
-        cwd: ROOT,
-        env: {
-          ...process.env,
-          TEMPORAL_ADDRESS: settings.temporalAddress,
-          DEPLOY_TASK_QUEUE: settings.taskQueue,
-          TEMPORAL_UI_URL: settings.uiUrl,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/client.ts', ...args], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: settings.temporalAddress,
+        DEPLOY_TASK_QUEUE: settings.taskQueue,
+        TEMPORAL_UI_URL: settings.uiUrl,
       },
-    );
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => {
