@@ -49,7 +49,8 @@ fi
 step "tests: unit, workflow, integration"
 mkdir -p .data
 status=0
-npx jest --ci --runInBand --json --outputFile=.data/jest-results.json || status=$?
+# --forceExit: a handle some library leaves open must not hold CI until its time limit.
+npx jest --ci --runInBand --forceExit --json --outputFile=.data/jest-results.json || status=$?
 # The summary is JavaScript: its ${...} are template literals, not shell expansions.
 # shellcheck disable=SC2016
 node -e '

@@ -102,6 +102,8 @@ test.each(killPoints)(
       const handle = await deployOnce(tag, release);
       await waitForStatus(handle, (s) => s.steps.some((x) => x.name === step && x.status === 'running'));
       await first.kill();
+      // The worker itself is gone (not just a wrapper around it).
+      expect(() => process.kill(first.child.pid!, 0)).toThrow();
       const killedAt = Date.now();
       second = spawnWorker(harness.settings, lab.workerEnv);
       const outcome = await follow(handle, harness.settings, { timeoutMs: 300_000 });
