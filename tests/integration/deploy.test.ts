@@ -5,6 +5,7 @@ import { Client } from '@temporalio/client';
 import { stringify, parse } from 'yaml';
 import { follow, startOrAttach } from '../../src/client/deploy';
 import { ExitCode } from '../../src/client/exitCodes';
+import { stepTable } from '../../src/client/format';
 import { readOptionalFile } from '../../src/commands/files';
 import { remoteLayout } from '../../src/commands/layout';
 import type { EnvironmentConfig } from '../../src/config/schema';
@@ -70,6 +71,7 @@ test('v1 then v2 to lab-staging: every service answers the new release', async (
   expect(first.error).toBeUndefined();
   expect(first.exitCode).toBe(ExitCode.succeeded);
   expect(first.status?.steps.every((s) => s.status === 'succeeded')).toBe(true);
+  console.log(`a lab deployment, step by step:\n${stepTable(first.status?.steps ?? [])}`);
   expect(Object.values(await reportedReleases(lab.staging))).toEqual(
     ['v1', 'v1', 'v1'].map(() => release('v1')),
   );
@@ -150,6 +152,13 @@ test('a release whose readiness fails is rolled back and the previous release an
   expect(broken.status?.failure?.step).toBe('health');
   expect(broken.status?.failure?.message).toMatch(/not healthy after \d+ s .*health\/ready HTTP 503/);
   expect(broken.status?.rollback).toMatchObject({ restoredRelease: release('v2'), healthy: true });
+  // A figure for the record, not a timed assertion: failed health check to the previous release answering.
+  const steps = broken.status?.steps ?? [];
+  const failedAt = Date.parse(steps.find((s) => s.name === 'health' && s.status === 'failed')?.endedAt ?? '');
+  const healthyAt = Date.parse(steps.find((s) => s.name === 'rollback: health')?.endedAt ?? '');
+  console.log(
+    `failed health check -> previous release answering: ${((healthyAt - failedAt) / 1000).toFixed(1)} s`,
+  );
   expect(broken.error).toContain(`Rolled back: restored release ${release('v2')} on`);
   expect(Object.values(await reportedReleases(lab.staging))).toEqual(
     ['v2', 'v2', 'v2'].map(() => release('v2')),
