@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import { composeRunningServices, composeServicesWithContainers } from '../commands/compose';
+import { composeConfiguredServices, composeRunningServices } from '../commands/compose';
 import type { HttpCheckConfig } from '../config/schema';
 import type { CheckResult, DeployPlan } from '../shared/deployment';
 import { expandUrl } from './health';
@@ -49,7 +49,7 @@ export function createCheckActivities() {
   return {
     /**
      * After the health wait: the configured HTTP checks (status and latency budget) against
-     * every host, and on every host each compose service that has a container must be running.
+     * every host, and on every host every compose service (but the one-off migrations one) must run.
      * Read-only, so safe to retry; any failure fails the step and the deployment is undone.
      */
     async postDeployChecks(input: { plan: DeployPlan }): Promise<CheckResult[]> {
@@ -61,13 +61,17 @@ export function createCheckActivities() {
         results.push(
           await onHost({ plan, hostName: host.name }, 'checks', async (remote) => {
             const env = plan.environment;
-            const created = lines(
-              (await remote.run(composeServicesWithContainers(env, host), { timeoutMs: 60_000 })).stdout,
+            // The migrations service is a one-off (`run --rm`), never meant to stay up.
+            const oneOff = env.migrations?.service;
+            const configured = lines(
+              (await remote.run(composeConfiguredServices(env, host), { timeoutMs: 60_000 })).stdout,
             );
             const running = new Set(
               lines((await remote.run(composeRunningServices(env, host), { timeoutMs: 60_000 })).stdout),
             );
-            const expected = [...new Set([...created, ...env.services.map((s) => s.name)])];
+            const expected = [...new Set([...configured, ...env.services.map((s) => s.name)])].filter(
+              (s) => s !== oneOff || env.services.some((w) => w.name === s),
+            );
             const down = expected.filter((s) => !running.has(s));
             return {
               name: 'services-running',

@@ -36,9 +36,9 @@ export function composePs(env: EnvironmentConfig, host: HostConfig): Argv {
   return [...composeBase(env, host), 'ps'];
 }
 
-/** Services that have a container in this project (running or not). */
-export function composeServicesWithContainers(env: EnvironmentConfig, host: HostConfig): Argv {
-  return [...composeBase(env, host), 'ps', '--services'];
+/** Every service the compose files define (one-off ones included). */
+export function composeConfiguredServices(env: EnvironmentConfig, host: HostConfig): Argv {
+  return [...composeBase(env, host), 'config', '--services'];
 }
 
 export function composeRunningServices(env: EnvironmentConfig, host: HostConfig): Argv {

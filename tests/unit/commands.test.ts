@@ -1,7 +1,7 @@
 import {
   composeBase,
   composeRunningServices,
-  composeServicesWithContainers,
+  composeConfiguredServices,
   composeDown,
   composePull,
   composeUpAll,
@@ -65,8 +65,8 @@ describe('compose commands', () => {
   test('up the rest', () =>
     expect(composeUpAll(env, host)).toEqual([...base, 'up', '--detach', '--remove-orphans']));
   test('down', () => expect(composeDown(env, host)).toEqual([...base, 'down', '--remove-orphans']));
-  test('services with containers, and those running', () => {
-    expect(composeServicesWithContainers(env, host)).toEqual([...base, 'ps', '--services']);
+  test('services configured, and those running', () => {
+    expect(composeConfiguredServices(env, host)).toEqual([...base, 'config', '--services']);
     expect(composeRunningServices(env, host)).toEqual([
       ...base,
       'ps',
