@@ -82,7 +82,12 @@ export function environmentConfig(envName: HostSpec['environment'], p: LabPaths)
     postDeployChecks: {
       http: [
         { name: 'proxy-home', url: 'http://{host}:18080/', expectStatus: 200, latencyBudgetMs: 1000 },
-        { name: 'proxy-api', url: 'http://{host}:18080/api/version', expectStatus: 200, latencyBudgetMs: 1000 },
+        {
+          name: 'proxy-api',
+          url: 'http://{host}:18080/api/version',
+          expectStatus: 200,
+          latencyBudgetMs: 1000,
+        },
       ],
     },
     ...(envName === 'lab-production' ? { approval: { required: true, timeoutSeconds: 900 } } : {}),
