@@ -11,7 +11,7 @@ import { toolsBinDir } from './paths';
  *
  * Checked against node_modules/@temporalio/testing/lib/*.d.ts (1.24.0):
  * - ephemeral-server.d.ts: `EphemeralServerExecutable` is
- *   `{ type: 'cached-download', downloadDir?, version?, ttl? } | { type: 'existing-path', path: string }`;
+ *   a downloading variant (never used here: it fetches the server at run time) | { type: 'existing-path', path: string };
  *   `DevServerConfig` has `executable?, dbFilename?, namespace?, ip?, port?, ui?, uiPort?,
  *   log?: { format, level }, extraArgs?, searchAttributes?: SearchAttributeKey[]`;
  *   `TimeSkippingServerConfig` has `executable?, port?, extraArgs?`.
