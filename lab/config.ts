@@ -115,6 +115,16 @@ export function writeEnvironmentConfigs(p: LabPaths): string[] {
   });
 }
 
+/** The secrets file as environment variables, for the worker (`KEY=value` lines). */
+export function readLabSecrets(secretsFile: string): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const line of fs.readFileSync(secretsFile, 'utf8').split('\n')) {
+    const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line.trim());
+    if (m) out[m[1]] = m[2];
+  }
+  return out;
+}
+
 /** Keeps the secret stable across `up`s (the database volume was initialised with it). */
 export function ensureSecrets(p: LabPaths): string {
   let value: string | undefined;

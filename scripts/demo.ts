@@ -14,6 +14,7 @@ import { startDevServer, stopDevServer } from '../src/devserver/devServer';
 import { projectRoot } from '../src/devserver/paths';
 import { isAlive, signal, waitForExit } from '../src/devserver/processes';
 import { expandUrl } from '../src/activities/health';
+import { readLabSecrets } from '../lab/config';
 import { loadSettings, workflowUiLink, type Settings } from '../src/shared/settings';
 
 const ROOT = projectRoot();
@@ -31,16 +32,6 @@ const say = (text: string) => console.log(`[${clock()}] ${text}`);
 function lab(command: 'up' | 'down'): void {
   const res = spawnSync(process.execPath, [...TSX, 'lab/main.ts', command], { cwd: ROOT, stdio: 'inherit' });
   if (res.status !== 0) throw new Error(`npm run lab -- ${command} failed (exit ${res.status})`);
-}
-
-function labSecrets(): NodeJS.ProcessEnv {
-  const file = join(LAB_DIR, 'secrets.env');
-  const out: NodeJS.ProcessEnv = {};
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line.trim());
-    if (m) out[m[1]] = m[2];
-  }
-  return out;
 }
 
 function runningWorkerPid(): number | undefined {
@@ -64,7 +55,7 @@ function startWorker(settings: Settings): number {
     stdio: ['ignore', log, log],
     env: {
       ...process.env,
-      ...labSecrets(),
+      ...readLabSecrets(join(LAB_DIR, 'secrets.env')),
       TEMPORAL_ADDRESS: settings.temporalAddress,
       DEPLOY_CONFIG_DIR: settings.configDir,
       DEPLOY_TASK_QUEUE: settings.taskQueue,

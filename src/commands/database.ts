@@ -72,7 +72,8 @@ export function databaseReady(env: EnvironmentConfig, host: HostConfig): Argv {
 }
 
 /** A psql query inside the database container: no psqlrc, unaligned tuples only, stop on error. */
-function psql(env: EnvironmentConfig, host: HostConfig, sql: string): string[] {
+/** One SQL statement through psql inside the database container (quiet, unaligned, stops on error). */
+export function psql(env: EnvironmentConfig, host: HostConfig, sql: string): string[] {
   const db = database(env);
   return inDatabase(
     env,

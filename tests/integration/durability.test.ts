@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { follow, startOrAttach } from '../../src/client/deploy';
 import { ExitCode } from '../../src/client/exitCodes';
+import { psql } from '../../src/commands/database';
 import { readOptionalFile } from '../../src/commands/files';
 import { remoteLayout } from '../../src/commands/layout';
 import { withHost } from '../../src/remote/executor';
@@ -51,21 +52,7 @@ async function auditOf(deploymentId: string): Promise<{ step: string; result: st
 async function migrationLedger(): Promise<string[]> {
   const host = lab.staging.hosts[0];
   const env = lab.staging;
-  const { composeBase } = await import('../../src/commands/compose');
-  const argv = [
-    ...composeBase(env, host),
-    'exec',
-    '-T',
-    'db',
-    'psql',
-    '-U',
-    'app',
-    '-d',
-    'app',
-    '-At',
-    '-c',
-    'select name from schema_migrations order by name',
-  ];
+  const argv = psql(env, host, 'select name from schema_migrations order by name');
   const out = await withHost(host, (h) => h.run(argv, { timeoutMs: 30_000 }));
   return out.stdout.trim().split('\n').filter(Boolean);
 }

@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker, Runtime, DefaultLogger } from '@temporalio/worker';
-import { createActivities } from '../../src/activities';
+import { Runtime, DefaultLogger } from '@temporalio/worker';
+import { createWorker } from '../../src/worker';
+import { readLabSecrets } from '../../lab/config';
 import { loadEnvironment } from '../../src/config/load';
 import type { EnvironmentConfig } from '../../src/config/schema';
 import { resolveTemporalCli } from '../../src/devserver/binaries';
@@ -40,11 +41,7 @@ export function requireLab(): {
       );
     }
   }
-  const workerEnv: NodeJS.ProcessEnv = { ...process.env };
-  for (const line of readFileSync(secretsFile, 'utf8').split('\n')) {
-    const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line.trim());
-    if (m) workerEnv[m[1]] = m[2];
-  }
+  const workerEnv: NodeJS.ProcessEnv = { ...process.env, ...readLabSecrets(secretsFile) };
   return {
     staging: loadEnvironment(LAB_CONFIG_DIR, 'lab-staging'),
     production: loadEnvironment(LAB_CONFIG_DIR, 'lab-production'),
@@ -90,17 +87,7 @@ export async function startHarness(opts: {
   };
   let stopWorker = async () => undefined as void;
   if (opts.inProcessWorker !== false) {
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue: settings.taskQueue,
-      workflowsPath: require.resolve('../../src/workflows'),
-      activities: createActivities({
-        configDir: settings.configDir,
-        projectRoot: PROJECT_ROOT,
-        workerEnv: opts.workerEnv,
-        workspaceRoot: settings.workspaceRoot,
-      }),
-    });
+    const worker = await createWorker(settings, env.nativeConnection, opts.workerEnv);
     const running = worker.run();
     stopWorker = async () => {
       worker.shutdown();

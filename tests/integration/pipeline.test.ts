@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { follow, startOrAttach } from '../../src/client/deploy';
 import { ExitCode } from '../../src/client/exitCodes';
-import { composeBase } from '../../src/commands/compose';
-import { tableChecksum } from '../../src/commands/database';
+import { psql, tableChecksum } from '../../src/commands/database';
 import { readOptionalFile } from '../../src/commands/files';
 import { remoteLayout } from '../../src/commands/layout';
 import type { EnvironmentConfig } from '../../src/config/schema';
@@ -79,21 +78,14 @@ describe('migrations', () => {
     expect(good.outcome.exitCode).toBe(ExitCode.succeeded);
     // Rows in the app's table, so the checksum compares real content.
     const env = lab.staging;
-    await onHost(env, [
-      ...composeBase(env, env.hosts[0]),
-      'exec',
-      '-T',
-      'db',
-      'psql',
-      '-U',
-      'app',
-      '-d',
-      'app',
-      '-v',
-      'ON_ERROR_STOP=1',
-      '-c',
-      `insert into visits (service) select 'seed-' || g from generate_series(1, 50) g`,
-    ]);
+    await onHost(
+      env,
+      psql(
+        env,
+        env.hosts[0],
+        `insert into visits (service) select 'seed-' || g from generate_series(1, 50) g`,
+      ),
+    );
     baseline = await visitsChecksum(lab.staging);
     expect(baseline).toMatch(/^[0-9a-f]{32}$/);
   });
