@@ -15,6 +15,7 @@ import {
   HOSTS,
   HostSpec,
   LabPaths,
+  PROXY_PORT,
   REGISTRY_ADDR,
   ROLE_IMAGES,
   SSH_PORT,
@@ -30,33 +31,43 @@ export const MIGRATE_COMPOSE_FILE = 'compose/migrate.yml';
 /** Compose project name used by both lab environments (each lives on its own hosts). */
 export const PROJECT = 'demo';
 
+/** A drill's scratch stack publishes on the live ports plus this, so both can run on one host. */
+export const DRILL_PORT_SHIFT = 10_000;
+
+/** SITE_PORT for "site": the env-file key compose publishes the service on. */
+export const portVariable = (service: string) => `${service.toUpperCase()}_PORT`;
+
 export function environmentConfig(envName: HostSpec['environment'], p: LabPaths): EnvironmentConfig {
   const hosts = HOSTS.filter((h) => h.environment === envName);
   if (!hosts.length) throw new LabError(`no lab host belongs to ${envName}`);
-  const address = hosts[0].address;
+  // A restore drill runs a scratch copy of the stack on the other lab host, on its own ports.
+  const drillHost = HOSTS.find((h) => h.environment !== envName) ?? hosts[0];
+  const hostConfig = (h: HostSpec) => ({
+    name: h.name,
+    address: h.address,
+    port: SSH_PORT,
+    user: SSH_USER,
+    privateKeyPath: p.deployKey,
+    hostKey: publicHostKey(h, p.root),
+    baseDir: hostPaths(h, p.root).srv,
+    // Each host publishes the stack's ports on its own loopback address.
+    env: { BIND_ADDRESS: h.address },
+  });
   const raw = {
     name: envName,
     project: PROJECT,
     composeCommand: ['docker-compose'],
     composeFiles: [COMPOSE_FILE, MIGRATE_COMPOSE_FILE],
-    hosts: hosts.map((h) => ({
-      name: h.name,
-      address: h.address,
-      port: SSH_PORT,
-      user: SSH_USER,
-      privateKeyPath: p.deployKey,
-      hostKey: publicHostKey(h, p.root),
-      baseDir: hostPaths(h, p.root).srv,
-    })),
+    hosts: hosts.map(hostConfig),
     services: WEB_SERVICES.map((s) => ({
       name: s.name,
       image: demoImage(s.name),
-      readinessUrl: `http://{host}:${s.port}/health/ready`,
-      versionUrl: `http://{host}:${s.port}/version`,
+      readinessUrl: `http://{host}:{${portVariable(s.name)}}/health/ready`,
+      versionUrl: `http://{host}:{${portVariable(s.name)}}/version`,
     })),
     env: {
-      // Every host of one lab environment shares an address family; a host publishes on its own address.
-      BIND_ADDRESS: address,
+      ...Object.fromEntries(WEB_SERVICES.map((s) => [portVariable(s.name), String(s.port)])),
+      PROXY_PORT: String(PROXY_PORT),
       POSTGRES_IMAGE: ROLE_IMAGES.postgres,
       REDIS_IMAGE: ROLE_IMAGES.redis,
       PROXY_IMAGE: ROLE_IMAGES.proxy,
@@ -81,14 +92,28 @@ export function environmentConfig(envName: HostSpec['environment'], p: LabPaths)
     // Through the reverse proxy, as users reach the app, with a latency budget.
     postDeployChecks: {
       http: [
-        { name: 'proxy-home', url: 'http://{host}:18080/', expectStatus: 200, latencyBudgetMs: 1000 },
+        { name: 'proxy-home', url: 'http://{host}:{PROXY_PORT}/', expectStatus: 200, latencyBudgetMs: 1000 },
         {
           name: 'proxy-api',
-          url: 'http://{host}:18080/api/version',
+          url: 'http://{host}:{PROXY_PORT}/api/version',
           expectStatus: 200,
           latencyBudgetMs: 1000,
         },
       ],
+    },
+    // Verified backups into the worker's store; a lab schedule that fires rarely (tests apply
+    // their own short ones).
+    backups: { schedule: { every: '6h' }, retention: { keepLast: 3, dailyDays: 7, weeklyWeeks: 4 } },
+    drills: {
+      schedule: { cron: '0 4 * * 1' },
+      host: hostConfig(drillHost),
+      env: {
+        ...Object.fromEntries(
+          WEB_SERVICES.map((s) => [portVariable(s.name), String(s.port + DRILL_PORT_SHIFT)]),
+        ),
+        PROXY_PORT: String(PROXY_PORT + DRILL_PORT_SHIFT),
+      },
+      targets: { rpoSeconds: 3600, rtoSeconds: 300 },
     },
     ...(envName === 'lab-production' ? { approval: { required: true, timeoutSeconds: 900 } } : {}),
   };

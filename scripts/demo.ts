@@ -13,7 +13,7 @@ import { loadEnvironment } from '../src/config/load';
 import { startDevServer, stopDevServer } from '../src/devserver/devServer';
 import { projectRoot } from '../src/devserver/paths';
 import { isAlive, signal, waitForExit } from '../src/devserver/processes';
-import { expandUrl } from '../src/activities/health';
+import { expandUrl } from '../src/config/urls';
 import { readLabSecrets } from '../lab/config';
 import { loadSettings, workflowUiLink, type Settings } from '../src/shared/settings';
 
@@ -144,7 +144,7 @@ async function demo(opts: { keep: boolean }): Promise<void> {
     const answers: string[] = [];
     for (const service of environment.services) {
       if (!service.versionUrl) continue;
-      const url = expandUrl(service.versionUrl, host.address);
+      const url = expandUrl(service.versionUrl, environment, host);
       const body = (await (await fetch(url, { signal: AbortSignal.timeout(5_000) })).json()) as {
         release?: string;
         version?: string;

@@ -1,17 +1,18 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { composeConfiguredServices, composeRunningServices } from '../commands/compose';
-import type { HttpCheckConfig } from '../config/schema';
+import type { EnvironmentConfig, HostConfig, HttpCheckConfig } from '../config/schema';
 import type { CheckResult, DeployPlan } from '../shared/deployment';
-import { expandUrl } from './health';
+import { expandUrl } from '../config/urls';
 import { onHost } from './hostStep';
 
 export const POST_DEPLOY_CHECKS_FAILED = 'PostDeployChecksFailed';
 
 async function httpCheck(
   check: HttpCheckConfig,
-  host: { name: string; address: string },
+  environment: EnvironmentConfig,
+  host: HostConfig,
 ): Promise<CheckResult> {
-  const url = expandUrl(check.url, host.address);
+  const url = expandUrl(check.url, environment, host);
   const started = performance.now();
   try {
     const res = await fetch(url, {
@@ -57,7 +58,7 @@ export function createCheckActivities() {
       const results: CheckResult[] = [];
       for (const host of plan.environment.hosts) {
         for (const check of plan.environment.postDeployChecks?.http ?? [])
-          results.push(await httpCheck(check, host));
+          results.push(await httpCheck(check, plan.environment, host));
         results.push(
           await onHost({ plan, hostName: host.name }, 'checks', async (remote) => {
             const env = plan.environment;

@@ -1,3 +1,5 @@
+import type { HostConfig } from '../config/schema';
+import { envValuesFor } from '../config/urls';
 import type { DeployPlan } from '../shared/deployment';
 
 /** Characters a secret may not contain: compose v1 and v2 read env files differently for these. */
@@ -17,13 +19,14 @@ export const imageVariable = (service: string) => `${service.toUpperCase().repla
  */
 export function buildEnvFile(
   plan: Pick<DeployPlan, 'environment' | 'images' | 'request'>,
+  host: HostConfig,
   workerEnv: NodeJS.ProcessEnv,
 ): { content: string; secretValues: string[] } {
   const lines: string[] = [
     '# Written by deployctl; every deployment replaces it.',
     `APP_RELEASE=${plan.request.release}`,
   ];
-  for (const [key, value] of Object.entries(plan.environment.env)) lines.push(`${key}=${value}`);
+  for (const [key, value] of Object.entries(envValuesFor(plan.environment, host))) lines.push(`${key}=${value}`);
   for (const service of plan.environment.services)
     lines.push(`${imageVariable(service.name)}=${plan.images[service.name]}`);
   const secretValues: string[] = [];

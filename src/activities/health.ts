@@ -1,6 +1,7 @@
 import { ApplicationFailure, Context, sleep } from '@temporalio/activity';
 import type { EnvironmentConfig } from '../config/schema';
 import { FailureType } from './failures';
+import { expandUrl } from '../config/urls';
 
 export interface HealthInput {
   environment: EnvironmentConfig;
@@ -22,9 +23,6 @@ export interface HealthReport {
   probes: ProbeResult[];
 }
 
-export function expandUrl(template: string, address: string): string {
-  return template.split('{host}').join(address.replace(/^\[|\]$/g, ''));
-}
 
 async function probe(url: string, check: (body: string) => string | undefined): Promise<ProbeResult> {
   try {
@@ -57,9 +55,9 @@ export async function probeAll(environment: EnvironmentConfig, release: string):
   const probes: Promise<ProbeResult>[] = [];
   for (const host of environment.hosts) {
     for (const service of environment.services) {
-      probes.push(probe(expandUrl(service.readinessUrl, host.address), () => undefined));
+      probes.push(probe(expandUrl(service.readinessUrl, environment, host), () => undefined));
       if (service.versionUrl)
-        probes.push(probe(expandUrl(service.versionUrl, host.address), versionCheck(release)));
+        probes.push(probe(expandUrl(service.versionUrl, environment, host), versionCheck(release)));
     }
   }
   return Promise.all(probes);

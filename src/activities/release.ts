@@ -16,7 +16,7 @@ export function createReleaseActivities(deps: { projectRoot: string; workerEnv: 
       const { plan } = input;
       await onHost(input, 'upload', async (host) => {
         const layout = remoteLayout(plan.environment, host.config);
-        const { content, secretValues } = buildEnvFile(plan, deps.workerEnv);
+        const { content, secretValues } = buildEnvFile(plan, host.config, deps.workerEnv);
         await host.run(makeDirectory(layout.releasesDir), { timeoutMs: 15_000 });
         for (const [i, file] of plan.environment.composeFiles.entries()) {
           const text = readFileSync(resolve(deps.projectRoot, file), 'utf8');

@@ -58,6 +58,8 @@ export const hostSchema = z
     }),
     /** Where this host keeps the app's compose project (compose files, env file, audit log). */
     baseDir: absolutePathSchema,
+    /** Env-file values for this host only (e.g. the address its ports bind to); override `env`. */
+    env: z.record(envKeySchema, envValueSchema).default({}),
   })
   .strict();
 
@@ -164,6 +166,67 @@ export const migrationsSchema = z
   })
   .strict();
 
+/** When a Temporal Schedule fires: a fixed interval ("30s", "15m", "6h", "1d") or a UTC cron line. */
+export const SCHEDULE_RULE = 'exactly one of every (e.g. "30s", "6h", "1d") or cron (five fields, UTC)';
+export const scheduleSchema = z
+  .object({
+    every: z
+      .string()
+      .regex(/^[1-9][0-9]{0,5}(s|m|h|d)$/, { message: 'must be a number and a unit s, m, h or d, e.g. "6h"' })
+      .optional(),
+    cron: z
+      .string()
+      .regex(/^[0-9*/,-]+( [0-9*/,-]+){4}$/, {
+        message: 'must be five cron fields of digits and * / , - only, e.g. "0 3 * * 1"',
+      })
+      .optional(),
+  })
+  .strict()
+  .refine((s) => (s.every === undefined) !== (s.cron === undefined), {
+    message: `must give ${SCHEDULE_RULE}`,
+  });
+
+/** Verified backups: when they run and which ones are kept (the rest are deleted from the store). */
+export const backupsSchema = z
+  .object({
+    schedule: scheduleSchema.default({ every: '24h' }),
+    retention: z
+      .object({
+        /** The newest N verified backups are always kept (at least one). */
+        keepLast: z.number().int().min(1).max(1000).default(7),
+        /** Plus the newest backup of each of the last N days (UTC). */
+        dailyDays: z.number().int().min(0).max(3650).default(7),
+        /** Plus the newest backup of each of the last N ISO weeks. */
+        weeklyWeeks: z.number().int().min(0).max(520).default(4),
+      })
+      .strict()
+      .default({ keepLast: 7, dailyDays: 7, weeklyWeeks: 4 }),
+  })
+  .strict();
+
+/** Disaster-recovery drills: restore the latest verified backup into a scratch stack and time it. */
+export const drillsSchema = z
+  .object({
+    schedule: scheduleSchema.default({ cron: '0 4 * * 1' }),
+    /** Where the scratch stack runs; the environment's first host when absent. */
+    host: hostSchema.optional(),
+    /**
+     * Env-file values of the scratch stack (its own ports, say), over the host's. URLs with
+     * "{KEY}" placeholders follow them, so probes reach the scratch stack, not the live one.
+     */
+    env: z.record(envKeySchema, envValueSchema).default({}),
+    targets: z
+      .object({
+        /** The newest verified backup may be at most this old when the drill runs. */
+        rpoSeconds: z.number().int().min(1).default(86_400),
+        /** From the start of the restore to the app answering. */
+        rtoSeconds: z.number().int().min(1).default(900),
+      })
+      .strict()
+      .default({ rpoSeconds: 86_400, rtoSeconds: 900 }),
+  })
+  .strict();
+
 export const environmentSchema = z
   .object({
     name: nameSchema,
@@ -226,6 +289,10 @@ export const environmentSchema = z
     database: databaseSchema.optional(),
     /** Migrations to run with the new image before it starts; none when absent. */
     migrations: migrationsSchema.optional(),
+    /** Scheduled, verified backups of the database (needs `database`). */
+    backups: backupsSchema.optional(),
+    /** Scheduled restore drills of the latest verified backup (needs `database`). */
+    drills: drillsSchema.optional(),
   })
   .strict()
   .superRefine((env, ctx) => {
@@ -247,6 +314,40 @@ export const environmentSchema = z
       }
       hostNames.add(h.name);
     });
+    for (const key of ['backups', 'drills'] as const) {
+      if (env[key] && !env.database) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: `needs a database section to ${key === 'backups' ? 'back up' : 'restore into'}`,
+        });
+      }
+    }
+    // A "{KEY}" in a URL is filled from the env-file values; an unknown one would never answer.
+    const known = new Set([...Object.keys(env.env), ...env.hosts.flatMap((h) => Object.keys(h.env))]);
+    const urls: [(string | number)[], string][] = [
+      ...env.services.flatMap((s, i): [(string | number)[], string][] => [
+        [['services', i, 'readinessUrl'], s.readinessUrl],
+        ...(s.versionUrl
+          ? [[['services', i, 'versionUrl'], s.versionUrl] as [(string | number)[], string]]
+          : []),
+      ]),
+      ...env.postDeployChecks.http.map((c, i): [(string | number)[], string] => [
+        ['postDeployChecks', 'http', i, 'url'],
+        c.url,
+      ]),
+    ];
+    for (const [path, url] of urls) {
+      for (const [, key] of url.matchAll(/\{([^}]*)\}/g)) {
+        if (key !== 'host' && !known.has(key)) {
+          ctx.addIssue({
+            code: 'custom',
+            path,
+            message: `placeholder {${key}} is neither {host} nor a key of env or hosts[].env`,
+          });
+        }
+      }
+    }
   });
 
 export type EnvironmentConfig = z.infer<typeof environmentSchema>;
@@ -256,3 +357,6 @@ export type GatesConfig = z.infer<typeof gatesSchema>;
 export type HttpCheckConfig = z.infer<typeof httpCheckSchema>;
 export type DatabaseConfig = z.infer<typeof databaseSchema>;
 export type MigrationsConfig = z.infer<typeof migrationsSchema>;
+export type ScheduleConfig = z.infer<typeof scheduleSchema>;
+export type BackupsConfig = z.infer<typeof backupsSchema>;
+export type DrillsConfig = z.infer<typeof drillsSchema>;

@@ -1,4 +1,5 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { OperationStatus } from './backups';
 import type { DeploymentStatus } from './deployment';
 
 /** Queries, signals and updates shared by the workflows and the client: one definition each. */
@@ -34,3 +35,16 @@ export interface LeaseHolder {
 export const leaseHolderQuery = defineQuery<LeaseHolder>('leaseHolder');
 /** Sent by the holder when it is done; the lease also ends when its holder closes in any way. */
 export const releaseLeaseSignal = defineSignal('releaseLease');
+
+/** Steps and outcome of a backup, restore drill or emergency deploy (backupEnvironment, drDrill, emergencyDeploy). */
+export const operationStatusQuery = defineQuery<OperationStatus>('operationStatus');
+
+/** Workflow type names the client starts by name (it never imports workflow code). */
+export const WorkflowType = {
+  deploy: 'deployEnvironment',
+  backup: 'backupEnvironment',
+  drill: 'drDrill',
+  emergencyDeploy: 'emergencyDeploy',
+  /** Reads the worker's backup store (backup records, drill reports) for `deployctl backups|drills`. */
+  catalog: 'readCatalog',
+} as const;

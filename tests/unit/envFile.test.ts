@@ -17,6 +17,7 @@ describe('env file', () => {
   test('settings, images, release and secrets, one per line', () => {
     const { content, secretValues } = buildEnvFile(
       { environment, images, request },
+      environment.hosts[0],
       { STAGING_DB_PASSWORD: 's3cr3t-pw' },
     );
     expect(content).toBe(
@@ -34,7 +35,7 @@ describe('env file', () => {
   });
 
   test('a missing secret names the variable', () => {
-    expect(() => buildEnvFile({ environment, images, request }, {})).toThrow(
+    expect(() => buildEnvFile({ environment, images, request }, environment.hosts[0], {})).toThrow(
       new MissingSecretError(
         "secret DB_PASSWORD: the worker's environment variable STAGING_DB_PASSWORD is not set",
       ),
@@ -44,7 +45,7 @@ describe('env file', () => {
   test('an unsafe secret is refused without showing its value', () => {
     let message = '';
     try {
-      buildEnvFile({ environment, images, request }, { STAGING_DB_PASSWORD: 'pa$$word' });
+      buildEnvFile({ environment, images, request }, environment.hosts[0], { STAGING_DB_PASSWORD: 'pa$$word' });
     } catch (err) {
       message = (err as Error).message;
     }
