@@ -19,6 +19,7 @@ export async function createWorker(
       projectRoot: projectRoot(),
       workerEnv,
       workspaceRoot: resolve(settings.workspaceRoot),
+      backupRoot: resolve(settings.backupRoot),
     }),
   });
 }

@@ -32,7 +32,7 @@ export const DatabaseFailureType = {
 } as const;
 
 const DATABASE_READY_SECONDS = 120;
-const ANY_EXIT_CODE = Array.from({ length: 256 }, (_, i) => i);
+export const ANY_EXIT_CODE = Array.from({ length: 256 }, (_, i) => i);
 
 /** The last line of BACKUP_SCRIPT's output: `backup created|reused <sha256> <bytes> <mtime>`. */
 export function parseBackupLine(stdout: string): {
@@ -79,16 +79,16 @@ export function failureText(stderr: string, stdout: string): string {
 }
 
 /** Values that must not appear in any message: the environment's secrets, as the worker knows them. */
-function secretsOf(plan: DeployPlan, workerEnv: NodeJS.ProcessEnv): string[] {
+export function secretsOf(plan: DeployPlan, workerEnv: NodeJS.ProcessEnv): string[] {
   return Object.values(plan.environment.secrets)
     .map(({ fromEnv }) => workerEnv[fromEnv])
     .filter((v): v is string => typeof v === 'string' && v.length > 0);
 }
 
-type Progress = ReturnType<typeof progressReporter>;
+export type Progress = ReturnType<typeof progressReporter>;
 
 /** `up --detach <db>`, then wait (heartbeating) until it accepts connections. */
-async function ensureDatabase(
+export async function ensureDatabase(
   host: RemoteHost,
   env: EnvironmentConfig,
   progress: Progress,

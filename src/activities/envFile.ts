@@ -26,7 +26,8 @@ export function buildEnvFile(
     '# Written by deployctl; every deployment replaces it.',
     `APP_RELEASE=${plan.request.release}`,
   ];
-  for (const [key, value] of Object.entries(envValuesFor(plan.environment, host))) lines.push(`${key}=${value}`);
+  for (const [key, value] of Object.entries(envValuesFor(plan.environment, host)))
+    lines.push(`${key}=${value}`);
   for (const service of plan.environment.services)
     lines.push(`${imageVariable(service.name)}=${plan.images[service.name]}`);
   const secretValues: string[] = [];

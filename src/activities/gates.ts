@@ -1,52 +1,10 @@
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { Argv } from '../commands/compose';
 import { gitCheckout, gitClone, gitResolveCommit } from '../commands/git';
 import type { DeployPlan, GateResult } from '../shared/deployment';
 import { FailureType } from './failures';
-
-const TAIL_CHARS = 4000;
-
-interface LocalResult {
-  code: number | null;
-  timedOut: boolean;
-  output: string;
-  durationMs: number;
-}
-
-/** Run argv locally without a shell, with a hard deadline; output is both streams, tail only. */
-function runLocal(
-  argv: Argv,
-  opts: { cwd?: string; timeoutMs: number; signal?: AbortSignal },
-): Promise<LocalResult> {
-  const started = Date.now();
-  return new Promise((resolve) => {
-    execFile(
-      argv[0],
-      argv.slice(1),
-      {
-        cwd: opts.cwd,
-        timeout: opts.timeoutMs,
-        killSignal: 'SIGKILL',
-        maxBuffer: 16 * 1024 * 1024,
-        signal: opts.signal,
-        env: { PATH: process.env.PATH, HOME: process.env.HOME, CI: 'true' },
-      },
-      (err, stdout, stderr) => {
-        const error = err as (NodeJS.ErrnoException & { killed?: boolean; code?: number | string }) | null;
-        const output = `${stdout}${stderr}`;
-        resolve({
-          code: error ? (typeof error.code === 'number' ? error.code : null) : 0,
-          timedOut: Boolean(error?.killed),
-          output: output.length > TAIL_CHARS ? `...${output.slice(-TAIL_CHARS)}` : output,
-          durationMs: Date.now() - started,
-        });
-      },
-    );
-  });
-}
+import { runLocal } from './localCommand';
 
 async function prepareWorkspace(
   repository: string,

@@ -23,7 +23,6 @@ export interface HealthReport {
   probes: ProbeResult[];
 }
 
-
 async function probe(url: string, check: (body: string) => string | undefined): Promise<ProbeResult> {
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(5_000), redirect: 'manual' });

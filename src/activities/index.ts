@@ -4,6 +4,9 @@ import { createHealthActivities } from './health';
 import { createDatabaseActivities } from './database';
 import { createGateActivities } from './gates';
 import { createCheckActivities } from './checks';
+import { createBackupActivities } from './backups';
+import { createRecoveryActivities } from './recovery';
+import { BackupStore } from '../store/backupStore';
 
 export interface ActivityDeps {
   /** Where environment configs live (DEPLOY_CONFIG_DIR). */
@@ -14,9 +17,12 @@ export interface ActivityDeps {
   workerEnv: NodeJS.ProcessEnv;
   /** Where gates check out the release (one folder per deployment, removed afterwards). */
   workspaceRoot: string;
+  /** The worker's backup store (DEPLOY_BACKUP_DIR): verified copies and drill reports. */
+  backupRoot: string;
 }
 
 export function createActivities(deps: ActivityDeps) {
+  const store = new BackupStore(deps.backupRoot);
   return {
     ...createPlanActivities(deps),
     ...createReleaseActivities(deps),
@@ -24,6 +30,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createDatabaseActivities(deps),
     ...createGateActivities(deps),
     ...createCheckActivities(),
+    ...createBackupActivities({ ...deps, store }),
+    ...createRecoveryActivities({ ...deps, store }),
   };
 }
 

@@ -48,3 +48,11 @@ export function composeRunningServices(env: EnvironmentConfig, host: HostConfig)
 export function composeDown(env: EnvironmentConfig, host: HostConfig): Argv {
   return [...composeBase(env, host), 'down', '--remove-orphans'];
 }
+
+/**
+ * Remove a scratch stack completely: containers, networks and its volumes (a restore drill's
+ * data must not outlive it). Never used on an environment's own project.
+ */
+export function composeDestroy(env: EnvironmentConfig, host: HostConfig): Argv {
+  return [...composeBase(env, host), 'down', '--volumes', '--remove-orphans', '--timeout', '5'];
+}

@@ -196,3 +196,32 @@ export function tableChecksum(env: EnvironmentConfig, host: HostConfig, table: s
     `select coalesce(md5(string_agg(t::text, ',' order by t::text)), '') from ${table} t`,
   );
 }
+
+/**
+ * Row count and md5 of every user table, one `schema.table|rows|md5` line each, in one
+ * statement (query_to_xml runs the per-table queries, so no table name is ever spliced into
+ * SQL by us). A restore drill compares these with the ones taken at backup time.
+ */
+export const FINGERPRINT_SQL = [
+  "select format('%I.%I', schemaname, tablename) || '|' ||",
+  "  (xpath('/row/n/text()', query_to_xml(format('select count(*) as n from %I.%I', schemaname, tablename), false, true, '')))[1]::text || '|' ||",
+  "  coalesce((xpath('/row/h/text()', query_to_xml(format('select md5(string_agg(t::text, '','' order by t::text)) as h from %I.%I t', schemaname, tablename), false, true, '')))[1]::text, '')",
+  "from pg_catalog.pg_tables where schemaname not in ('pg_catalog', 'information_schema')",
+  'order by schemaname, tablename',
+].join('\n');
+
+export function tableFingerprints(env: EnvironmentConfig, host: HostConfig): Argv {
+  return psql(env, host, FINGERPRINT_SQL);
+}
+
+/** Remove a dump and its checksum file from the host (after its copy in the store is verified). */
+export function removeBackupFiles(dumpPath: string): Argv {
+  if (!dumpPath.endsWith('.dump') || dumpPath.split('/').includes('..'))
+    throw new Error(`${JSON.stringify(dumpPath)} is not a .dump path`);
+  return ['rm', '-f', dumpPath, `${dumpPath}.sha256`];
+}
+
+/** Run on the worker: lists the table of contents of a custom-format dump; fails on a damaged one. */
+export function pgRestoreList(localDumpPath: string): Argv {
+  return ['pg_restore', '--list', localDumpPath];
+}

@@ -30,3 +30,12 @@ export function copyIfExists(from: string, to: string): Argv {
 export function appendAuditLine(file: string, line: string): Argv {
   return ['sh', '-c', 'mkdir -p "${2%/*}" && printf "%s\\n" "$1" >> "$2"', 'audit', line, file];
 }
+
+/** Delete a directory tree (a scratch stack's folder after its teardown). */
+export function removeDirectory(dir: string): Argv {
+  if (!dir.startsWith('/') || dir.split('/').includes('..') || dir.split('/').filter(Boolean).length < 2)
+    throw new Error(
+      `refusing to remove ${JSON.stringify(dir)}: not an absolute path at least two levels deep`,
+    );
+  return ['rm', '-rf', '--', dir];
+}

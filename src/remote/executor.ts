@@ -57,6 +57,9 @@ export class HostKeyMismatchError extends Error {
   }
 }
 
+/** node-ssh's SFTP session (ssh2's SFTPWrapper; ssh2 ships no type declarations here). */
+type SftpSession = Parameters<Parameters<NodeSSH['withSFTP']>[0]>[0];
+
 export function shellLine(argv: Argv): string {
   if (argv.length === 0) throw new Error('empty command');
   return quote([...argv]);
@@ -193,6 +196,71 @@ export class RemoteHost {
     );
     if ((opts.mode ?? 0o644) === 0o600) await this.run(restrictToOwner(tmp), { timeoutMs: opts.timeoutMs });
     await this.run(moveIntoPlace(tmp, remotePath), { timeoutMs: opts.timeoutMs });
+  }
+
+  /**
+   * Copy a remote file to `localPath` over SFTP. The caller downloads to a temporary name and
+   * renames after checking it: a cut connection leaves a partial file nobody mistakes for a copy.
+   */
+  async download(
+    remotePath: string,
+    localPath: string,
+    opts: { timeoutMs: number; onProgress?: (bytes: number, total: number) => void },
+  ): Promise<void> {
+    await this.transfer('download', remotePath, opts, (sftp, done) =>
+      sftp.fastGet(
+        remotePath,
+        localPath,
+        { step: (bytes: number, _chunk: number, total: number) => opts.onProgress?.(bytes, total) },
+        done,
+      ),
+    );
+  }
+
+  /** Copy a local file to the host atomically (temporary name in the same directory, then rename). */
+  async upload(
+    localPath: string,
+    remotePath: string,
+    opts: { timeoutMs: number; mode?: 0o600 | 0o644; onProgress?: (bytes: number, total: number) => void },
+  ): Promise<void> {
+    const dir = posix.dirname(remotePath);
+    const tmp = posix.join(dir, `.${posix.basename(remotePath)}.${randomBytes(6).toString('hex')}.tmp`);
+    await this.run(makeDirectory(dir), { timeoutMs: opts.timeoutMs });
+    await this.transfer('upload', remotePath, opts, (sftp, done) =>
+      sftp.fastPut(
+        localPath,
+        tmp,
+        {
+          mode: opts.mode ?? 0o600,
+          step: (bytes: number, _chunk: number, total: number) => opts.onProgress?.(bytes, total),
+        },
+        done,
+      ),
+    );
+    await this.run(moveIntoPlace(tmp, remotePath), { timeoutMs: opts.timeoutMs });
+  }
+
+  private async transfer(
+    what: 'upload' | 'download',
+    remotePath: string,
+    opts: { timeoutMs: number },
+    start: (sftp: SftpSession, done: (err?: Error | null) => void) => void,
+  ): Promise<void> {
+    await this.ssh.withSFTP(
+      (sftp) =>
+        new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(
+            () => reject(new Error(`${what} of ${remotePath} timed out`)),
+            opts.timeoutMs,
+          );
+          start(sftp, (err) => {
+            clearTimeout(timer);
+            if (err)
+              reject(new Error(`${this.config.name}: ${what} of ${remotePath} failed: ${err.message}`));
+            else resolve();
+          });
+        }),
+    );
   }
 
   dispose(): void {

@@ -10,6 +10,8 @@ export interface Settings {
   configDir: string;
   /** Where quality gates check out releases on the worker. */
   workspaceRoot: string;
+  /** The worker's backup store: verified copies of database dumps and drill reports. */
+  backupRoot: string;
 }
 
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
@@ -20,6 +22,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     uiUrl: (env.TEMPORAL_UI_URL || 'http://127.0.0.1:8233').replace(/\/+$/, ''),
     configDir: env.DEPLOY_CONFIG_DIR || 'config/environments',
     workspaceRoot: env.DEPLOY_WORKSPACE_DIR || '.data/workspaces',
+    backupRoot: env.DEPLOY_BACKUP_DIR || '.data/backups',
   };
 }
 

@@ -64,4 +64,51 @@ export const activityPolicies = {
     heartbeatTimeout: '20s',
     retry: { ...retry, maximumAttempts: 3 },
   },
+  /** Reads config on the worker. */
+  loadEnvironmentConfig: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 5 } },
+  /** pg_dump plus fingerprints; a write during the dump makes it retry. Idempotent by backup id. */
+  dumpDatabase: {
+    startToCloseTimeout: '60m',
+    heartbeatTimeout: '20s',
+    retry: { ...retry, maximumAttempts: 4 },
+  },
+  /** SFTP download; a checksum mismatch (cut transfer) retries from scratch. */
+  copyBackupToStore: {
+    startToCloseTimeout: '60m',
+    heartbeatTimeout: '20s',
+    retry: { ...retry, maximumAttempts: 4 },
+  },
+  /** Local checksum and pg_restore --list; BackupCorrupt is not retried. */
+  verifyStoredBackup: { startToCloseTimeout: '15m', retry: { ...retry, maximumAttempts: 3 } },
+  removeHostDump: { startToCloseTimeout: '2m', retry: { ...retry, maximumAttempts: 5 } },
+  discardBackup: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 5 } },
+  applyRetention: { startToCloseTimeout: '5m', retry: { ...retry, maximumAttempts: 3 } },
+  /** Re-checks the store copy's checksum before it is relied on. */
+  pickBackup: { startToCloseTimeout: '15m', retry: { ...retry, maximumAttempts: 3 } },
+  planScratchStack: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 3 } },
+  planEmergency: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 3 } },
+  uploadBackupToHost: {
+    startToCloseTimeout: '60m',
+    heartbeatTimeout: '20s',
+    retry: { ...retry, maximumAttempts: 4 },
+  },
+  checkRestoredData: {
+    startToCloseTimeout: '15m',
+    heartbeatTimeout: '20s',
+    retry: { ...retry, maximumAttempts: 3 },
+  },
+  /** Teardown must happen: many attempts, each bounded. */
+  destroyScratchStack: {
+    startToCloseTimeout: '10m',
+    heartbeatTimeout: '20s',
+    retry: { ...retry, maximumAttempts: 10 },
+  },
+  /** May install packages on a new server; idempotent (each step skips what is done). */
+  setupServer: {
+    startToCloseTimeout: '30m',
+    heartbeatTimeout: '20s',
+    retry: { ...retry, maximumAttempts: 3 },
+  },
+  recordDrillReport: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 5 } },
+  readCatalog: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 3 } },
 } satisfies Record<string, ActivityOptions>;

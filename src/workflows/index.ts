@@ -1,2 +1,6 @@
 export { deployEnvironment } from './deployEnvironment';
 export { environmentLease } from './environmentLease';
+export { backupEnvironment } from './backupEnvironment';
+export { drDrill } from './drDrill';
+export { emergencyDeploy } from './emergencyDeploy';
+export { readCatalog } from './readCatalog';

@@ -28,8 +28,9 @@ const BIND = '127.0.0.67';
 const environment: EnvironmentConfig = {
   ...lab.staging,
   project: `dbtest${stamp}`,
-  hosts: [{ ...labHost, baseDir: posix.join(labHost.baseDir, `dbtest-${stamp}`) }],
-  env: { ...lab.staging.env, BIND_ADDRESS: BIND },
+  hosts: [
+    { ...labHost, baseDir: posix.join(labHost.baseDir, `dbtest-${stamp}`), env: { BIND_ADDRESS: BIND } },
+  ],
 };
 const host = environment.hosts[0];
 const deploymentId = `dbtest-${stamp}`;

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -7,6 +7,7 @@ import { Runtime, DefaultLogger } from '@temporalio/worker';
 import { createWorker } from '../../src/worker';
 import { readLabSecrets } from '../../lab/config';
 import { loadEnvironment } from '../../src/config/load';
+import { expandUrl } from '../../src/config/urls';
 import type { EnvironmentConfig } from '../../src/config/schema';
 import { resolveTemporalCli } from '../../src/devserver/binaries';
 import { ALL_SEARCH_ATTRIBUTES } from '../../src/shared/searchAttributes';
@@ -63,6 +64,8 @@ export interface Harness {
  */
 export async function startHarness(opts: {
   configDir?: string;
+  /** The worker's backup store; a fresh temporary one by default. */
+  backupRoot?: string;
   workerEnv: NodeJS.ProcessEnv;
   inProcessWorker?: boolean;
 }): Promise<Harness> {
@@ -84,6 +87,7 @@ export async function startHarness(opts: {
     uiUrl: 'http://127.0.0.1:0',
     configDir: opts.configDir ?? LAB_CONFIG_DIR,
     workspaceRoot: join(PROJECT_ROOT, '.data', 'workspaces'),
+    backupRoot: opts.backupRoot ?? freshBackupRoot(),
   };
   let stopWorker = async () => undefined as void;
   if (opts.inProcessWorker !== false) {
@@ -104,6 +108,13 @@ export async function startHarness(opts: {
   };
 }
 
+/** An empty backup store under .data/test-backups (kept after the run for a look at failures). */
+export function freshBackupRoot(): string {
+  const root = join(PROJECT_ROOT, '.data', 'test-backups');
+  mkdirSync(root, { recursive: true });
+  return mkdtempSync(join(root, 'store-'));
+}
+
 export async function getJson(url: string): Promise<{ status: number; body: unknown }> {
   const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
   const text = await res.text();
@@ -120,7 +131,7 @@ export async function reportedReleases(environment: EnvironmentConfig): Promise<
   for (const host of environment.hosts) {
     for (const service of environment.services) {
       if (!service.versionUrl) continue;
-      const url = service.versionUrl.split('{host}').join(host.address);
+      const url = expandUrl(service.versionUrl, environment, host);
       out[`${host.name}/${service.name}`] = ((await getJson(url)).body as { release?: unknown }).release;
     }
   }
@@ -145,6 +156,7 @@ export function spawnWorker(
       DEPLOY_TASK_QUEUE: settings.taskQueue,
       DEPLOY_CONFIG_DIR: settings.configDir,
       DEPLOY_WORKSPACE_DIR: settings.workspaceRoot,
+      DEPLOY_BACKUP_DIR: settings.backupRoot,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -15,11 +15,9 @@ const images = { site: 'ghcr.io/acme/site:v2', api: 'ghcr.io/acme/api:v2' };
 
 describe('env file', () => {
   test('settings, images, release and secrets, one per line', () => {
-    const { content, secretValues } = buildEnvFile(
-      { environment, images, request },
-      environment.hosts[0],
-      { STAGING_DB_PASSWORD: 's3cr3t-pw' },
-    );
+    const { content, secretValues } = buildEnvFile({ environment, images, request }, environment.hosts[0], {
+      STAGING_DB_PASSWORD: 's3cr3t-pw',
+    });
     expect(content).toBe(
       [
         '# Written by deployctl; every deployment replaces it.',
@@ -45,7 +43,9 @@ describe('env file', () => {
   test('an unsafe secret is refused without showing its value', () => {
     let message = '';
     try {
-      buildEnvFile({ environment, images, request }, environment.hosts[0], { STAGING_DB_PASSWORD: 'pa$$word' });
+      buildEnvFile({ environment, images, request }, environment.hosts[0], {
+        STAGING_DB_PASSWORD: 'pa$$word',
+      });
     } catch (err) {
       message = (err as Error).message;
     }

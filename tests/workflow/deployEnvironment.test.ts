@@ -60,7 +60,7 @@ interface Script {
   failingChecks?: string[];
 }
 
-function stubActivities(script: Script, calls: string[]): DeployActivities {
+function stubActivities(script: Script, calls: string[]): Partial<DeployActivities> {
   const planOf = (input: { request: DeployRequest; deploymentId: string }): DeployPlan => ({
     deploymentId: input.deploymentId,
     request: input.request,
@@ -207,7 +207,7 @@ function stubActivities(script: Script, calls: string[]): DeployActivities {
     async restoreDatabase(i) {
       calls.push(`restore ${tag(i)}`);
     },
-  } as DeployActivities;
+  } satisfies Partial<DeployActivities>;
 }
 
 let env: TestWorkflowEnvironment;

@@ -1,0 +1,328 @@
+import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import {
+  backupDatabase,
+  backupPaths,
+  missingStackFile,
+  pgRestoreList,
+  removeBackupFiles,
+  tableFingerprints,
+} from '../commands/database';
+import { loadEnvironment } from '../config/load';
+import type { EnvironmentConfig } from '../config/schema';
+import type { RemoteHost } from '../remote/executor';
+import type { RetentionResult, StoredBackup, TableFingerprint } from '../shared/backups';
+import { OperationFailureType } from '../shared/backups';
+import type { DeployPlan, ReleaseRecord } from '../shared/deployment';
+import { selectRetained } from '../store/retention';
+import { BackupStore, sha256File } from '../store/backupStore';
+import { runLocal } from './localCommand';
+import { ensureDatabase, parseBackupLine, secretsOf } from './database';
+import { toApplicationFailure } from './failures';
+import { onHost, progressReporter } from './hostStep';
+import { readReleaseRecord } from './plan';
+
+/**
+ * Verified backups: pg_dump on the database host, a copy into the worker's store over SFTP,
+ * verification of that copy (checksum, pg_restore --list), a record, retention. Each step is
+ * idempotent by backup id, so a retry or a resumed worker finds its work done.
+ */
+
+/** A DeployPlan-shaped context for host steps that are not deployments (audit lines, secrets). */
+export function operationPlan(
+  environment: EnvironmentConfig,
+  id: string,
+  requestedBy: string,
+  release = 'none',
+  images: Record<string, string> = {},
+): DeployPlan {
+  return {
+    deploymentId: id,
+    environment,
+    images,
+    request: { environment: environment.name, release, images, requestedBy },
+  };
+}
+
+/** What the database host produced: the dump, its checksum, and the data it holds. */
+export interface HostDump {
+  host: string;
+  path: string;
+  sha256: string;
+  sizeBytes: number;
+  createdAt: string;
+  durationMs: number;
+  tables: TableFingerprint[];
+  release?: ReleaseRecord;
+}
+
+export function parseFingerprints(stdout: string): TableFingerprint[] {
+  return stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .map((line) => {
+      const [table, rows, md5] = line.split('|');
+      if (!table || !/^\d+$/.test(rows ?? '') || md5 === undefined)
+        throw new Error(`unexpected fingerprint line ${JSON.stringify(line)}`);
+      return { table, rows: Number(rows), md5 };
+    });
+}
+
+/** Differences between the fingerprints taken at backup time and after a restore, in plain words. */
+export function compareFingerprints(expected: TableFingerprint[], actual: TableFingerprint[]): string[] {
+  const problems: string[] = [];
+  const got = new Map(actual.map((t) => [t.table, t]));
+  for (const want of expected) {
+    const have = got.get(want.table);
+    if (!have) problems.push(`${want.table}: missing after the restore (had ${want.rows} rows)`);
+    else if (have.rows !== want.rows)
+      problems.push(`${want.table}: ${have.rows} rows, the backup had ${want.rows}`);
+    else if (have.md5 !== want.md5)
+      problems.push(`${want.table}: same ${want.rows} rows but different content`);
+  }
+  const known = new Set(expected.map((t) => t.table));
+  for (const extra of actual.filter((t) => !known.has(t.table)))
+    problems.push(`${extra.table}: not in the backup but present after the restore`);
+  return problems;
+}
+
+const FINGERPRINT_ATTEMPTS = 3;
+
+export async function fingerprints(
+  host: RemoteHost,
+  environment: EnvironmentConfig,
+  secrets: string[],
+): Promise<TableFingerprint[]> {
+  const r = await host.run(tableFingerprints(environment, host.config), { timeoutMs: 10 * 60_000, secrets });
+  return parseFingerprints(r.stdout);
+}
+
+export function createBackupActivities(deps: {
+  configDir: string;
+  workerEnv: NodeJS.ProcessEnv;
+  store: BackupStore;
+}) {
+  const { store } = deps;
+  return {
+    /** The environment's config as the worker reads it now (one read per workflow, kept in history). */
+    async loadEnvironmentConfig(input: { environment: string }): Promise<EnvironmentConfig> {
+      try {
+        return loadEnvironment(deps.configDir, input.environment);
+      } catch (err) {
+        throw toApplicationFailure(err);
+      }
+    },
+
+    /**
+     * pg_dump (custom format) in the database container to `<appDir>/backups/<id>.dump` with its
+     * sha256, plus each table's row count and md5 taken before and after the dump: equal means
+     * the dump holds exactly those rows; a write in between makes this attempt retry.
+     */
+    async dumpDatabase(input: {
+      environment: EnvironmentConfig;
+      backupId: string;
+      requestedBy: string;
+    }): Promise<HostDump> {
+      const env = input.environment;
+      if (!env.database) {
+        throw ApplicationFailure.nonRetryable(
+          `environment "${env.name}" has no database section: nothing to back up`,
+          OperationFailureType.notConfigured,
+        );
+      }
+      const plan = operationPlan(env, input.backupId, input.requestedBy);
+      const secrets = secretsOf(plan, deps.workerEnv);
+      const hostConfig = env.hosts[0];
+      const started = Date.now();
+      const release = await readReleaseRecord(env);
+      return onHost(
+        { plan, hostName: hostConfig.name },
+        'backup-dump',
+        async (host): Promise<HostDump> => {
+          const files = await host.run(missingStackFile(env, host.config), {
+            timeoutMs: 30_000,
+            okCodes: [0, 1],
+          });
+          if (files.stdout.trim()) {
+            throw ApplicationFailure.nonRetryable(
+              `${host.config.name}: ${files.stdout.trim()} is missing: the stack was never deployed here, so there is no database to back up`,
+              OperationFailureType.notConfigured,
+            );
+          }
+          const progress = progressReporter('backup-dump');
+          try {
+            await ensureDatabase(host, env, progress, secrets);
+            const { dump } = backupPaths(env, host.config, input.backupId);
+            for (let attempt = 1; ; attempt++) {
+              const before = await fingerprints(host, env, secrets);
+              const r = await host.run(backupDatabase(env, host.config, input.backupId), {
+                timeoutMs: 60 * 60_000,
+                ...progress,
+                secrets,
+              });
+              const after = await fingerprints(host, env, secrets);
+              const changed = compareFingerprints(before, after);
+              const result = parseBackupLine(r.stdout);
+              if (!changed.length) {
+                return {
+                  host: host.config.name,
+                  path: dump,
+                  sha256: result.sha256,
+                  sizeBytes: result.sizeBytes,
+                  createdAt: result.createdAt,
+                  durationMs: Date.now() - started,
+                  tables: after,
+                  release,
+                };
+              }
+              // The dump is consistent but its fingerprint is not known: take both again.
+              await host.run(removeBackupFiles(dump), { timeoutMs: 30_000 });
+              if (attempt >= FINGERPRINT_ATTEMPTS) {
+                throw new Error(
+                  `the database changed during each of ${attempt} dumps (${changed.slice(0, 3).join('; ')}); will retry`,
+                );
+              }
+              progress.onOutput(`database changed during the dump (${changed[0]}); dumping again`);
+            }
+          } finally {
+            progress.stop();
+          }
+        },
+        { detail: (d) => `${d.path} sha256=${d.sha256} bytes=${d.sizeBytes} tables=${d.tables.length}` },
+      );
+    },
+
+    /**
+     * SFTP copy of the host's dump into the store: first to `<id>.dump.partial`, renamed to
+     * `<id>.dump` only when its sha256 equals the host's. A cut transfer is retried from scratch.
+     */
+    async copyBackupToStore(input: {
+      environment: EnvironmentConfig;
+      backupId: string;
+      requestedBy: string;
+      dump: HostDump;
+    }): Promise<{ location: string; durationMs: number }> {
+      const env = input.environment;
+      const started = Date.now();
+      const location = store.dumpPath(env.name, input.backupId);
+      if (existsSync(location) && (await sha256File(location)) === input.dump.sha256) {
+        return { location, durationMs: Date.now() - started };
+      }
+      store.ensureDir(env.name);
+      const partial = store.partialPath(env.name, input.backupId);
+      const plan = operationPlan(env, input.backupId, input.requestedBy);
+      const ctx = Context.current();
+      await onHost(
+        { plan, hostName: input.dump.host },
+        'backup-copy',
+        async (host) => {
+          await host.download(input.dump.path, partial, {
+            timeoutMs: 60 * 60_000,
+            onProgress: (bytes, total) => ctx.heartbeat({ step: 'backup-copy', bytes, total }),
+          });
+        },
+        { detail: () => `to the worker's store: ${location}` },
+      );
+      const copied = await sha256File(partial);
+      if (copied !== input.dump.sha256) {
+        rmSync(partial, { force: true });
+        // A transfer error, not a bad dump: retryable (the policy bounds the attempts).
+        throw new Error(
+          `copy of ${input.dump.path} has sha256 ${copied}, the host computed ${input.dump.sha256}; copying again`,
+        );
+      }
+      renameSync(partial, location);
+      return { location, durationMs: Date.now() - started };
+    },
+
+    /**
+     * The copy counts as a backup only from here: its checksum is recomputed and pg_restore
+     * reads its table of contents. Then, and only then, its record is written. A copy that
+     * fails either check is deleted and the backup fails as BackupCorrupt.
+     */
+    async verifyStoredBackup(input: {
+      environment: EnvironmentConfig;
+      backupId: string;
+      dump: HostDump;
+      copyMs: number;
+    }): Promise<StoredBackup> {
+      const env = input.environment;
+      const started = Date.now();
+      const location = store.dumpPath(env.name, input.backupId);
+      const existing = store.findBackup(env.name, input.backupId);
+      if (existing) return existing;
+      const corrupt = (why: string) => {
+        store.deleteBackup(env.name, input.backupId);
+        return ApplicationFailure.nonRetryable(
+          `backup ${input.backupId} failed verification: ${why}`,
+          OperationFailureType.backupCorrupt,
+        );
+      };
+      if (!existsSync(location)) throw corrupt(`${location} does not exist`);
+      const size = statSync(location).size;
+      if (size !== input.dump.sizeBytes)
+        throw corrupt(
+          `${location} has ${size} bytes, the dump on ${input.dump.host} had ${input.dump.sizeBytes} (truncated?)`,
+        );
+      const sha = await sha256File(location);
+      if (sha !== input.dump.sha256)
+        throw corrupt(
+          `${location} has sha256 ${sha}, the dump on ${input.dump.host} had ${input.dump.sha256}`,
+        );
+      const list = await runLocal(pgRestoreList(location), { timeoutMs: 10 * 60_000 });
+      if (list.code !== 0)
+        throw corrupt(
+          `pg_restore --list cannot read it (exit ${list.code}): ${list.stderr.trim().slice(-300)}`,
+        );
+      const entries = list.stdout.split('\n').filter((l) => l.trim() && !l.startsWith(';')).length;
+      if (entries === 0) throw corrupt('pg_restore --list found no entries');
+      const verifyMs = Date.now() - started;
+      const record: StoredBackup = {
+        id: input.backupId,
+        environment: env.name,
+        createdAt: input.dump.createdAt,
+        sizeBytes: input.dump.sizeBytes,
+        sha256: input.dump.sha256,
+        durationMs: input.dump.durationMs + input.copyMs + verifyMs,
+        steps: { dumpMs: input.dump.durationMs, copyMs: input.copyMs, verifyMs },
+        location,
+        source: { host: input.dump.host, path: input.dump.path },
+        release: input.dump.release,
+        tables: input.dump.tables,
+        verification: { verifiedAt: new Date().toISOString(), pgRestoreListEntries: entries },
+      };
+      store.writeBackupRecord(record);
+      return record;
+    },
+
+    /** The host's dump is not needed once the store holds a verified copy (host disks stay bounded). */
+    async removeHostDump(input: {
+      environment: EnvironmentConfig;
+      backupId: string;
+      requestedBy: string;
+      dump: HostDump;
+    }): Promise<void> {
+      const plan = operationPlan(input.environment, input.backupId, input.requestedBy);
+      await onHost({ plan, hostName: input.dump.host }, 'backup-cleanup', async (host) => {
+        await host.run(removeBackupFiles(input.dump.path), { timeoutMs: 30_000 });
+      });
+    },
+
+    /** A failed backup leaves nothing behind in the store: no copy, no partial, no record. */
+    async discardBackup(input: { environment: string; backupId: string }): Promise<void> {
+      if (store.findBackup(input.environment, input.backupId)) return; // verified: it is a good backup
+      store.deleteBackup(input.environment, input.backupId);
+    },
+
+    /** Delete the verified backups the environment's retention policy does not keep. */
+    async applyRetention(input: { environment: EnvironmentConfig }): Promise<RetentionResult> {
+      const env = input.environment;
+      const policy = env.backups?.retention ?? { keepLast: 7, dailyDays: 7, weeklyWeeks: 4 };
+      const backups = store.listBackups(env.name);
+      const decision = selectRetained(backups, policy, new Date());
+      for (const id of decision.remove) store.deleteBackup(env.name, id);
+      return { kept: [...decision.keep.keys()], deleted: decision.remove };
+    },
+  };
+}

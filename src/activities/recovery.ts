@@ -1,0 +1,262 @@
+import { readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { composeDestroy } from '../commands/compose';
+import { backupPaths, missingStackFile } from '../commands/database';
+import { removeDirectory } from '../commands/files';
+import { remoteLayout } from '../commands/layout';
+import { parseSetupOutput, SERVER_SETUP_SCRIPT, serverSetup } from '../commands/serverSetup';
+import { environmentSchema, type EnvironmentConfig, type HostConfig } from '../config/schema';
+import {
+  OperationFailureType,
+  type CatalogInput,
+  type CatalogResult,
+  type DrillReport,
+  type SetupStep,
+  type StoredBackup,
+  type TableFingerprint,
+} from '../shared/backups';
+import type { BackupRecord, DeployPlan } from '../shared/deployment';
+import { BackupStore, sha256File } from '../store/backupStore';
+import { compareFingerprints, fingerprints, operationPlan } from './backups';
+import { ANY_EXIT_CODE, failureText, secretsOf } from './database';
+import { onHost, type HostStepInput } from './hostStep';
+
+/**
+ * Restoring a verified backup somewhere else: a drill's scratch stack (own compose project and
+ * ports, destroyed afterwards) or a brand-new server after a disaster. The deploy activities
+ * (upload, pull, restore, start, health) do the rest with a plan built here.
+ */
+
+/** Scratch projects carry this infix; teardown refuses any project without it. */
+export const SCRATCH_INFIX = '-drill-';
+
+/** A derived environment must still satisfy the one schema (names, ports, URLs). */
+function validated(raw: unknown, what: string): EnvironmentConfig {
+  const parsed = environmentSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw ApplicationFailure.nonRetryable(`${what} is not a valid environment: ${problems}`, 'InvalidInput');
+  }
+  return parsed.data;
+}
+
+function releaseOf(backup: StoredBackup): { release: string; images: Record<string, string> } {
+  if (!backup.release) {
+    throw ApplicationFailure.nonRetryable(
+      `backup ${backup.id} records no live release (nothing was deployed when it was taken): there is no release to start against it`,
+      OperationFailureType.noVerifiedBackup,
+    );
+  }
+  return { release: backup.release.release, images: backup.release.images };
+}
+
+export function createRecoveryActivities(deps: {
+  projectRoot: string;
+  workerEnv: NodeJS.ProcessEnv;
+  store: BackupStore;
+}) {
+  const { store } = deps;
+  return {
+    /**
+     * The backup to restore (latest verified unless named), checked again before anyone relies
+     * on it: the copy must still have the recorded size and sha256.
+     */
+    async pickBackup(input: { environment: string; backupId?: string }): Promise<StoredBackup> {
+      const backup = store.findBackup(input.environment, input.backupId);
+      if (!backup) {
+        throw ApplicationFailure.nonRetryable(
+          input.backupId
+            ? `backup ${input.backupId} of ${input.environment} is not a verified backup in the store (${store.root})`
+            : `${input.environment} has no verified backup in the store (${store.root}); run deployctl backup --env ${input.environment}`,
+          OperationFailureType.noVerifiedBackup,
+        );
+      }
+      const size = statSync(backup.location).size;
+      if (size !== backup.sizeBytes) {
+        throw ApplicationFailure.nonRetryable(
+          `backup ${backup.id} is corrupt: ${backup.location} has ${size} bytes, ${backup.sizeBytes} were verified (truncated or replaced); it must not be restored`,
+          OperationFailureType.backupCorrupt,
+          { backupId: backup.id },
+        );
+      }
+      const sha = await sha256File(backup.location);
+      if (sha !== backup.sha256) {
+        throw ApplicationFailure.nonRetryable(
+          `backup ${backup.id} is corrupt: ${backup.location} has sha256 ${sha}, ${backup.sha256} was verified; it must not be restored`,
+          OperationFailureType.backupCorrupt,
+          { backupId: backup.id },
+        );
+      }
+      return backup;
+    },
+
+    /**
+     * The drill's scratch stack: the environment on the drill host under its own compose
+     * project (`<project>-drill-<suffix>`) with the drill's env values (its own ports), running
+     * the release that was live when the backup was taken.
+     */
+    async planScratchStack(input: {
+      environment: EnvironmentConfig;
+      backup: StoredBackup;
+      drillId: string;
+      suffix: string;
+      requestedBy: string;
+    }): Promise<DeployPlan> {
+      const env = input.environment;
+      if (!env.drills) {
+        throw ApplicationFailure.nonRetryable(
+          `environment "${env.name}" has no drills section`,
+          OperationFailureType.notConfigured,
+        );
+      }
+      const { release, images } = releaseOf(input.backup);
+      const scratch = validated(
+        {
+          ...env,
+          project: `${env.project}${SCRATCH_INFIX}${input.suffix}`,
+          hosts: [env.drills.host ?? env.hosts[0]],
+          env: { ...env.env, ...env.drills.env },
+          approval: { required: false, timeoutSeconds: env.approval.timeoutSeconds },
+          gates: undefined,
+        },
+        `the drill's scratch stack of ${env.name}`,
+      );
+      return operationPlan(scratch, input.drillId, input.requestedBy, release, images);
+    },
+
+    /** The environment on one brand-new host, with the release recorded in the backup. */
+    async planEmergency(input: {
+      environment: EnvironmentConfig;
+      backup: StoredBackup;
+      host: HostConfig;
+      operationId: string;
+      requestedBy: string;
+    }): Promise<DeployPlan> {
+      const { release, images } = releaseOf(input.backup);
+      const target = validated(
+        { ...input.environment, hosts: [input.host], gates: undefined },
+        `${input.environment.name} on ${input.host.name}`,
+      );
+      return operationPlan(target, input.operationId, input.requestedBy, release, images);
+    },
+
+    /** The store's copy to `<appDir>/backups/<operation id>.dump` on the host (SFTP, atomic). */
+    async uploadBackupToHost(input: HostStepInput & { backup: StoredBackup }): Promise<BackupRecord> {
+      const { plan, backup } = input;
+      const started = Date.now();
+      const ctx = Context.current();
+      return onHost(
+        input,
+        'upload-backup',
+        async (host): Promise<BackupRecord> => {
+          const { dump } = backupPaths(plan.environment, host.config, plan.deploymentId);
+          await host.upload(backup.location, dump, {
+            timeoutMs: 60 * 60_000,
+            onProgress: (bytes, total) => ctx.heartbeat({ step: 'upload-backup', bytes, total }),
+          });
+          return {
+            path: dump,
+            sha256: backup.sha256,
+            sizeBytes: backup.sizeBytes,
+            durationMs: Date.now() - started,
+            createdAt: backup.createdAt,
+          };
+        },
+        { detail: (r) => `backup ${backup.id} to ${r.path}` },
+      );
+    },
+
+    /** Row counts and checksums after the restore, compared with those taken at backup time. */
+    async checkRestoredData(
+      input: HostStepInput & { expected: TableFingerprint[] },
+    ): Promise<{ matched: boolean; tables: number; mismatches: string[] }> {
+      const secrets = secretsOf(input.plan, deps.workerEnv);
+      return onHost(
+        input,
+        'data-check',
+        async (host) => {
+          const actual = await fingerprints(host, input.plan.environment, secrets);
+          const mismatches = compareFingerprints(input.expected, actual);
+          return { matched: mismatches.length === 0, tables: actual.length, mismatches };
+        },
+        {
+          detail: (r) =>
+            r.matched ? `${r.tables} tables match the backup` : `MISMATCH: ${r.mismatches.join('; ')}`,
+        },
+      );
+    },
+
+    /**
+     * Remove the scratch stack: containers, networks, volumes, files. Safe to repeat; refuses
+     * any project that is not a scratch project, so it can never take down a real environment.
+     */
+    async destroyScratchStack(input: HostStepInput): Promise<void> {
+      const env = input.plan.environment;
+      if (!env.project.includes(SCRATCH_INFIX)) {
+        throw ApplicationFailure.nonRetryable(
+          `refusing to destroy project "${env.project}": not a scratch project (no "${SCRATCH_INFIX}" in its name)`,
+          'InvalidInput',
+        );
+      }
+      await onHost(input, 'teardown', async (host) => {
+        const layout = remoteLayout(env, host.config);
+        const files = await host.run(missingStackFile(env, host.config), {
+          timeoutMs: 30_000,
+          okCodes: [0, 1],
+        });
+        // Without every file compose cannot run; without the env file nothing was ever started.
+        if (!files.stdout.trim()) {
+          await host.run(composeDestroy(env, host.config), {
+            timeoutMs: 5 * 60_000,
+            secrets: secretsOf(input.plan, deps.workerEnv),
+          });
+        }
+        await host.run(removeDirectory(layout.appDir), { timeoutMs: 60_000 });
+      });
+    },
+
+    /** Run the idempotent server-setup script on a new host; each step reports done or skipped. */
+    async setupServer(input: HostStepInput): Promise<SetupStep[]> {
+      const env = input.plan.environment;
+      const script = readFileSync(resolve(deps.projectRoot, SERVER_SETUP_SCRIPT), 'utf8');
+      return onHost(
+        input,
+        'server-setup',
+        async (host) => {
+          const r = await host.run(
+            serverSetup(script, {
+              baseDir: host.config.baseDir,
+              project: env.project,
+              composeCommand: env.composeCommand,
+              deployUser: host.config.user,
+            }),
+            { timeoutMs: 20 * 60_000, okCodes: ANY_EXIT_CODE },
+          );
+          if (r.code !== 0) {
+            throw ApplicationFailure.nonRetryable(
+              `${host.config.name}: server setup failed (exit ${r.code}): ${failureText(r.stderr, r.stdout)}`,
+              OperationFailureType.serverSetupFailed,
+              { steps: parseSetupOutput(r.stdout) },
+            );
+          }
+          return parseSetupOutput(r.stdout);
+        },
+        { detail: (steps) => steps.map((s) => `${s.step} ${s.result}`).join(', ') },
+      );
+    },
+
+    async recordDrillReport(input: { report: DrillReport }): Promise<void> {
+      store.ensureDir(input.report.environment);
+      store.writeDrillReport(input.report);
+    },
+
+    /** Backup records or drill reports of one environment, newest first. */
+    async readCatalog(input: CatalogInput): Promise<CatalogResult> {
+      const limit = Math.max(1, Math.min(input.limit, 1000));
+      return input.kind === 'backups'
+        ? { kind: 'backups', backups: store.listBackups(input.environment).slice(0, limit) }
+        : { kind: 'drills', drills: store.listDrills(input.environment).slice(0, limit) };
+    },
+  };
+}

@@ -1,0 +1,151 @@
+import { ApplicationFailure, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { DeployActivities } from '../activities';
+import type { DrillInput, DrillReport, StoredBackup } from '../shared/backups';
+import type { DeployPlan } from '../shared/deployment';
+import { activityPolicies } from './activityPolicies';
+import { errorMessage, rootFailure, trackOperation } from './operationTracker';
+
+const { loadEnvironmentConfig } = proxyActivities<DeployActivities>(activityPolicies.loadEnvironmentConfig);
+const { pickBackup } = proxyActivities<DeployActivities>(activityPolicies.pickBackup);
+const { planScratchStack } = proxyActivities<DeployActivities>(activityPolicies.planScratchStack);
+const { uploadRelease } = proxyActivities<DeployActivities>(activityPolicies.uploadRelease);
+const { pullImages } = proxyActivities<DeployActivities>(activityPolicies.pullImages);
+const { uploadBackupToHost } = proxyActivities<DeployActivities>(activityPolicies.uploadBackupToHost);
+const { restoreDatabase } = proxyActivities<DeployActivities>(activityPolicies.restoreDatabase);
+const { checkRestoredData } = proxyActivities<DeployActivities>(activityPolicies.checkRestoredData);
+const { startServices } = proxyActivities<DeployActivities>(activityPolicies.startServices);
+const { waitForHealth } = proxyActivities<DeployActivities>(activityPolicies.waitForHealth);
+const { postDeployChecks } = proxyActivities<DeployActivities>(activityPolicies.postDeployChecks);
+const { destroyScratchStack } = proxyActivities<DeployActivities>(activityPolicies.destroyScratchStack);
+const { recordDrillReport } = proxyActivities<DeployActivities>(activityPolicies.recordDrillReport);
+
+/** Types that end a drill before it ran: nothing to report in the drill history. */
+const NOT_A_DRILL = ['InvalidInput', 'NotConfigured'];
+
+/**
+ * A disaster-recovery drill: restore the latest verified backup into a scratch stack (own
+ * compose project and ports on the drill host), start the release that was live at backup
+ * time against it, check the data against the fingerprints taken at backup time, smoke-test
+ * it, measure RPO (age of the backup) and RTO (restore start to the app answering), tear the
+ * stack down whatever happened, keep the report, and fail loudly when anything missed.
+ */
+export async function drDrill(input: DrillInput): Promise<DrillReport> {
+  const { workflowId, runId } = workflowInfo();
+  const op = trackOperation('drill', input.environment, `restore drill (requested by ${input.requestedBy})`);
+  const environment = await op
+    .step('config', () => loadEnvironmentConfig({ environment: input.environment }))
+    .catch((err: unknown) => {
+      op.finish('failed', errorMessage(err));
+      throw ApplicationFailure.nonRetryable(
+        errorMessage(err),
+        rootFailure(err)?.type ?? 'InvalidInput',
+        op.state,
+      );
+    });
+  if (!environment.drills) {
+    const message = `environment "${environment.name}" has no drills section`;
+    op.finish('failed', message);
+    throw ApplicationFailure.nonRetryable(message, 'NotConfigured', op.state);
+  }
+  const report: DrillReport = {
+    id: workflowId,
+    environment: environment.name,
+    requestedBy: input.requestedBy,
+    startedAt: new Date().toISOString(),
+    finishedAt: '',
+    passed: false,
+    failures: [],
+    targets: { ...environment.drills.targets, ...input.targets },
+    steps: op.state.steps,
+    teardown: 'not-needed',
+  };
+
+  let plan: DeployPlan | undefined;
+  let stackCreated = false;
+  let fatalType: string | undefined;
+  try {
+    const backup: StoredBackup = await op.step(
+      'pick-backup',
+      () => pickBackup({ environment: environment.name, backupId: input.backupId }),
+      (b) => `${b.id} taken ${b.createdAt}, sha256 re-checked`,
+    );
+    report.backupId = backup.id;
+    report.release = backup.release?.release;
+    report.rpoSeconds = Math.max(0, Math.round((Date.now() - Date.parse(backup.createdAt)) / 1000));
+    const p = await op.step('plan', () =>
+      planScratchStack({
+        environment,
+        backup,
+        drillId: workflowId,
+        suffix: runId.replace(/-/g, '').slice(0, 8).toLowerCase(),
+        requestedBy: input.requestedBy,
+      }),
+    );
+    plan = p;
+    const host = p.environment.hosts[0];
+    report.drillHost = host.name;
+    report.scratchProject = p.environment.project;
+    const onHost = { plan: p, hostName: host.name };
+
+    // RTO: everything a real recovery would do, from the first file on the host to the app answering.
+    const restoreStarted = Date.now();
+    stackCreated = true;
+    await op.step('upload', () => uploadRelease(onHost));
+    await op.step('pull', () => pullImages(onHost));
+    const onHostBackup = await op.step('upload-backup', () => uploadBackupToHost({ ...onHost, backup }));
+    await op.step('restore', () => restoreDatabase({ ...onHost, backup: onHostBackup }));
+    report.dataCheck = await op.step(
+      'data-check',
+      () => checkRestoredData({ ...onHost, expected: backup.tables }),
+      (r) => (r.matched ? `${r.tables} tables match` : `MISMATCH ${r.mismatches.join('; ')}`),
+    );
+    await op.step('start', () => startServices(onHost));
+    await op.step('health', () => waitForHealth({ environment: p.environment, release: p.request.release }));
+    report.rtoSeconds = Math.round((Date.now() - restoreStarted) / 100) / 10;
+    await op.step('smoke', () => postDeployChecks({ plan: p }));
+  } catch (err) {
+    report.failures.push(`${op.state.stage}: ${errorMessage(err)}`);
+    fatalType = rootFailure(err)?.type ?? undefined;
+  } finally {
+    if (plan && stackCreated) {
+      const p = plan;
+      await CancellationScope.nonCancellable(async () => {
+        try {
+          await op.step('teardown', () =>
+            destroyScratchStack({ plan: p, hostName: p.environment.hosts[0].name }),
+          );
+          report.teardown = 'done';
+        } catch (err) {
+          report.teardown = 'failed';
+          report.failures.push(
+            `teardown: ${errorMessage(err)} (scratch project ${p.environment.project} may still run)`,
+          );
+        }
+      });
+    }
+  }
+
+  if (report.dataCheck && !report.dataCheck.matched)
+    report.failures.push(`data check: ${report.dataCheck.mismatches.join('; ')}`);
+  if (report.rpoSeconds !== undefined && report.rpoSeconds > report.targets.rpoSeconds)
+    report.failures.push(
+      `RPO ${report.rpoSeconds} s exceeds the target of ${report.targets.rpoSeconds} s (the newest verified backup is too old)`,
+    );
+  if (report.rtoSeconds !== undefined && report.rtoSeconds > report.targets.rtoSeconds)
+    report.failures.push(`RTO ${report.rtoSeconds} s exceeds the target of ${report.targets.rtoSeconds} s`);
+  report.passed = report.failures.length === 0;
+  report.finishedAt = new Date().toISOString();
+  await CancellationScope.nonCancellable(async () => {
+    if (!NOT_A_DRILL.includes(fatalType ?? '')) await recordDrillReport({ report });
+  });
+  if (!report.passed) {
+    op.finish('failed', report.failures[0]);
+    throw ApplicationFailure.nonRetryable(
+      `drill of ${environment.name} FAILED: ${report.failures.join('; ')}`,
+      'DrillFailed',
+      report,
+    );
+  }
+  op.finish('succeeded');
+  return report;
+}

@@ -1,0 +1,96 @@
+import {
+  ApplicationFailure,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { OperationStatus } from '../shared/backups';
+import type { StepState } from '../shared/deployment';
+import { operationStatusQuery } from '../shared/messages';
+import { DEPLOY_ENVIRONMENT, DEPLOY_STAGE, DEPLOY_STATUS } from '../shared/searchAttributes';
+
+/** The ApplicationFailure an activity raised, unwrapped from the ActivityFailure around it. */
+export function rootFailure(err: unknown): ApplicationFailure | undefined {
+  if (err instanceof ApplicationFailure) return err;
+  const cause = (err as { cause?: unknown }).cause;
+  return cause instanceof ApplicationFailure ? cause : undefined;
+}
+
+export function errorMessage(err: unknown): string {
+  const cause = rootFailure(err) ?? (err as { cause?: unknown }).cause;
+  if (cause instanceof Error) return cause.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Steps of a backup, drill or emergency deploy, visible to operators: the status query,
+ * the current details in the Web UI and the stage/status search attributes.
+ */
+export function trackOperation(kind: OperationStatus['kind'], environment: string, summary: string) {
+  const state: OperationStatus = {
+    id: workflowInfo().workflowId,
+    kind,
+    environment,
+    stage: 'starting',
+    outcome: 'running',
+    steps: [],
+  };
+  setHandler(operationStatusQuery, () => state, { description: `Steps and outcome of this ${kind}` });
+
+  const show = () => {
+    setCurrentDetails(
+      [
+        `**${environment}**: ${summary}`,
+        `stage: ${state.stage} (${state.outcome})${state.failure ? `: ${state.failure}` : ''}`,
+        ...state.steps.map(
+          (s) =>
+            `- ${s.name}: ${s.status}${s.durationMs !== undefined ? ` (${s.durationMs} ms)` : ''}${s.detail ? ` ${s.detail}` : ''}`,
+        ),
+      ].join('\n'),
+    );
+    upsertSearchAttributes([
+      { key: DEPLOY_ENVIRONMENT, value: environment },
+      { key: DEPLOY_STAGE, value: state.stage },
+      { key: DEPLOY_STATUS, value: state.outcome },
+    ]);
+  };
+
+  async function step<T>(name: string, fn: () => Promise<T>, detail?: (result: T) => string): Promise<T> {
+    const s: StepState = { name, status: 'running', startedAt: new Date().toISOString() };
+    state.steps.push(s);
+    state.stage = name;
+    show();
+    try {
+      const result = await fn();
+      s.status = 'succeeded';
+      if (detail) s.detail = detail(result);
+      return result;
+    } catch (err) {
+      s.status = 'failed';
+      s.detail = errorMessage(err);
+      throw err;
+    } finally {
+      s.endedAt = new Date().toISOString();
+      s.durationMs = Date.parse(s.endedAt) - Date.parse(s.startedAt);
+    }
+  }
+
+  function finish(outcome: 'succeeded' | 'failed', failure?: string): void {
+    state.outcome = outcome;
+    state.stage = outcome === 'succeeded' ? 'done' : state.stage;
+    state.failure = failure;
+    show();
+  }
+
+  show();
+  return { state, step, finish };
+}
+
+/** "20261123T140501Z": sortable, file-name safe. */
+export function compactStamp(date: Date): string {
+  return date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+}
