@@ -1,4 +1,4 @@
-import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import {
   backupDatabase,
@@ -232,6 +232,7 @@ export function createBackupActivities(deps: {
           `copy of ${input.dump.path} has sha256 ${copied}, the host computed ${input.dump.sha256}; copying again`,
         );
       }
+      chmodSync(partial, 0o600);
       renameSync(partial, location);
       return { location, durationMs: Date.now() - started };
     },

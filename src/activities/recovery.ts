@@ -20,7 +20,9 @@ import type { BackupRecord, DeployPlan } from '../shared/deployment';
 import { BackupStore, sha256File } from '../store/backupStore';
 import { compareFingerprints, fingerprints, operationPlan } from './backups';
 import { ANY_EXIT_CODE, failureText, secretsOf } from './database';
-import { onHost, type HostStepInput } from './hostStep';
+import { hostOf, onHost, type HostStepInput } from './hostStep';
+import { toApplicationFailure } from './failures';
+import { withHost } from '../remote/executor';
 
 /**
  * Restoring a verified backup somewhere else: a drill's scratch stack (own compose project and
@@ -199,8 +201,8 @@ export function createRecoveryActivities(deps: {
           'InvalidInput',
         );
       }
+      const layout = remoteLayout(env, hostOf(input.plan, input.hostName));
       await onHost(input, 'teardown', async (host) => {
-        const layout = remoteLayout(env, host.config);
         const files = await host.run(missingStackFile(env, host.config), {
           timeoutMs: 30_000,
           okCodes: [0, 1],
@@ -212,7 +214,12 @@ export function createRecoveryActivities(deps: {
             secrets: secretsOf(input.plan, deps.workerEnv),
           });
         }
-        await host.run(removeDirectory(layout.appDir), { timeoutMs: 60_000 });
+      });
+      // After the audited step: its audit line lives in the folder removed here.
+      await withHost(hostOf(input.plan, input.hostName), (host) =>
+        host.run(removeDirectory(layout.appDir), { timeoutMs: 60_000 }),
+      ).catch((err: unknown) => {
+        throw toApplicationFailure(err);
       });
     },
 
