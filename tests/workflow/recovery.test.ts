@@ -1,0 +1,316 @@
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { DeployActivities } from '../../src/activities';
+import type { HostDump } from '../../src/activities/backups';
+import { loadEnvironment } from '../../src/config/load';
+import type { EnvironmentConfig } from '../../src/config/schema';
+import type { BackupReport, DrillReport, StoredBackup } from '../../src/shared/backups';
+import type { DeployPlan } from '../../src/shared/deployment';
+import { startLocalTemporal } from './testEnv';
+
+/**
+ * Every branch of backupEnvironment and drDrill against a real Temporal server with the
+ * activities stubbed: each stub records its call, so the tests assert what ran and what was
+ * cleaned up (the lab tests run the real activities).
+ */
+
+const base = loadEnvironment(join(__dirname, '..', 'fixtures', 'environments'), 'staging');
+const environment: EnvironmentConfig = {
+  ...base,
+  database: { service: 'db', user: 'app', name: 'app' },
+  backups: { schedule: { every: '6h' }, retention: { keepLast: 3, dailyDays: 7, weeklyWeeks: 4 } },
+  drills: { schedule: { cron: '0 4 * * 1' }, env: {}, targets: { rpoSeconds: 3600, rtoSeconds: 300 } },
+};
+
+interface Script {
+  /** verifyStoredBackup fails as BackupCorrupt. */
+  corruptCopy?: boolean;
+  /** pickBackup fails as BackupCorrupt (a copy that rotted in the store). */
+  corruptStore?: boolean;
+  /** The restored data differs from the backup's fingerprints. */
+  dataMismatch?: boolean;
+  /** Health takes this long (ms of real time), to exceed a tiny RTO target. */
+  slowHealthMs?: number;
+  /** Health never passes. */
+  unhealthy?: boolean;
+}
+
+const tables = [{ table: 'public.visits', rows: 3, md5: 'abc' }];
+const dump: HostDump = {
+  host: 'web-1',
+  path: '/srv/apps/shop/backups/x.dump',
+  sha256: 'a'.repeat(64),
+  sizeBytes: 100,
+  createdAt: new Date().toISOString(),
+  durationMs: 10,
+  tables,
+};
+
+function stored(id: string): StoredBackup {
+  return {
+    id,
+    environment: 'staging',
+    createdAt: new Date().toISOString(),
+    sizeBytes: 100,
+    sha256: 'a'.repeat(64),
+    durationMs: 30,
+    steps: { dumpMs: 10, copyMs: 10, verifyMs: 10 },
+    location: `/store/staging/backups/${id}.dump`,
+    source: { host: 'web-1', path: dump.path },
+    release: {
+      release: 'r1',
+      images: { site: 'ghcr.io/acme/site:v1', api: 'ghcr.io/acme/api:v1' },
+      deployedAt: '2026-01-01T00:00:00.000Z',
+      deployedBy: 'ci',
+      deploymentId: 'deploy-staging-r1',
+    },
+    tables,
+    verification: { verifiedAt: new Date().toISOString(), pgRestoreListEntries: 10 },
+  };
+}
+
+function stubActivities(script: Script, calls: string[], drills: DrillReport[]): Partial<DeployActivities> {
+  const scratch = (drillId: string): DeployPlan => ({
+    deploymentId: drillId,
+    environment: { ...environment, project: 'shop-drill-abc' },
+    images: stored('b1').release!.images,
+    request: { environment: 'staging', release: 'r1', images: {}, requestedBy: 'test' },
+  });
+  return {
+    async loadEnvironmentConfig() {
+      return environment;
+    },
+    async dumpDatabase() {
+      calls.push('dump');
+      return dump;
+    },
+    async copyBackupToStore() {
+      calls.push('copy');
+      return { location: '/store/x.dump', durationMs: 5 };
+    },
+    async verifyStoredBackup(input) {
+      calls.push('verify');
+      if (script.corruptCopy)
+        throw ApplicationFailure.nonRetryable('backup x failed verification: truncated', 'BackupCorrupt');
+      return stored(input.backupId);
+    },
+    async removeHostDump() {
+      calls.push('remove-host-dump');
+    },
+    async discardBackup() {
+      calls.push('discard');
+    },
+    async applyRetention() {
+      calls.push('retention');
+      return { kept: ['b1'], deleted: ['b0'] };
+    },
+    async pickBackup() {
+      calls.push('pick');
+      if (script.corruptStore)
+        throw ApplicationFailure.nonRetryable('backup b1 is corrupt: sha256 differs', 'BackupCorrupt');
+      return stored('b1');
+    },
+    async planScratchStack(input) {
+      calls.push('plan');
+      return scratch(input.drillId);
+    },
+    async uploadRelease() {
+      calls.push('upload');
+    },
+    async pullImages() {
+      calls.push('pull');
+    },
+    async uploadBackupToHost() {
+      calls.push('upload-backup');
+      return { path: '/x.dump', sha256: 'a'.repeat(64), sizeBytes: 100, durationMs: 1, createdAt: '' };
+    },
+    async restoreDatabase() {
+      calls.push('restore');
+    },
+    async checkRestoredData() {
+      calls.push('data-check');
+      return script.dataMismatch
+        ? { matched: false, tables: 1, mismatches: ['public.visits: 2 rows, the backup had 3'] }
+        : { matched: true, tables: 1, mismatches: [] };
+    },
+    async startServices() {
+      calls.push('start');
+    },
+    async waitForHealth() {
+      calls.push('health');
+      if (script.slowHealthMs) await new Promise((r) => setTimeout(r, script.slowHealthMs));
+      if (script.unhealthy)
+        throw ApplicationFailure.nonRetryable('health deadline passed', 'HealthDeadlineExceeded');
+      return { elapsedMs: 1, attempts: 1, probes: [] };
+    },
+    async postDeployChecks() {
+      calls.push('smoke');
+      return [];
+    },
+    async destroyScratchStack() {
+      calls.push('teardown');
+    },
+    async recordDrillReport({ report }) {
+      calls.push('record');
+      drills.push(report);
+    },
+  };
+}
+
+let env: TestWorkflowEnvironment;
+let workflowBundle: WorkflowBundleWithSourceMap;
+
+beforeAll(async () => {
+  env = await startLocalTemporal();
+  workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows') });
+}, 120_000);
+
+afterAll(async () => {
+  await env?.teardown();
+});
+
+async function run<T>(
+  workflowType: 'backupEnvironment' | 'drDrill',
+  input: object,
+  script: Script,
+): Promise<{ calls: string[]; drills: DrillReport[]; result?: T; failure?: ApplicationFailure }> {
+  const calls: string[] = [];
+  const drills: DrillReport[] = [];
+  const taskQueue = `test-${randomUUID()}`;
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle,
+    activities: stubActivities(script, calls, drills),
+    workflowFailureErrorTypes: { '*': ['NondeterminismError', 'DeterminismViolationError'] },
+  });
+  return worker.runUntil(async () => {
+    try {
+      const result = await env.client.workflow.execute(workflowType, {
+        taskQueue,
+        workflowId: `${workflowType}-${randomUUID()}`,
+        args: [input],
+      });
+      return { calls, drills, result: result as T };
+    } catch (err) {
+      if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure)
+        return { calls, drills, failure: err.cause };
+      throw err;
+    }
+  });
+}
+
+describe('backupEnvironment', () => {
+  test('dump, copy, verify, then the host dump goes and retention runs', async () => {
+    const { calls, result } = await run<BackupReport>(
+      'backupEnvironment',
+      { environment: 'staging', requestedBy: 'test' },
+      {},
+    );
+    expect(calls).toEqual(['dump', 'copy', 'verify', 'remove-host-dump', 'retention']);
+    expect(result?.backup.id).toMatch(/^staging-\d{8}T\d{6}Z-[0-9a-f]{8}$/);
+    expect(result?.retention).toEqual({ kept: ['b1'], deleted: ['b0'] });
+  });
+
+  test('a copy that fails verification is discarded, never recorded, and the backup fails as BackupCorrupt', async () => {
+    const { calls, failure } = await run(
+      'backupEnvironment',
+      { environment: 'staging', requestedBy: 'test' },
+      {
+        corruptCopy: true,
+      },
+    );
+    expect(calls).toEqual(['dump', 'copy', 'verify', 'discard', 'remove-host-dump']);
+    expect(failure?.type).toBe('BackupCorrupt');
+    expect(failure?.message).toContain('truncated');
+  });
+});
+
+describe('drDrill', () => {
+  test('a good drill restores, checks data, answers, tears down and keeps a passing report', async () => {
+    const { calls, result, drills } = await run<DrillReport>(
+      'drDrill',
+      { environment: 'staging', requestedBy: 'test' },
+      {},
+    );
+    expect(calls).toEqual([
+      'pick',
+      'plan',
+      'upload',
+      'pull',
+      'upload-backup',
+      'restore',
+      'data-check',
+      'start',
+      'health',
+      'smoke',
+      'teardown',
+      'record',
+    ]);
+    expect(result?.passed).toBe(true);
+    expect(result?.teardown).toBe('done');
+    expect(result?.rpoSeconds).toBeGreaterThanOrEqual(0);
+    expect(result?.rtoSeconds).toBeGreaterThanOrEqual(0);
+    expect(drills).toHaveLength(1);
+  });
+
+  test('an impossible RTO target fails the drill loudly, after teardown', async () => {
+    const { calls, failure, drills } = await run(
+      'drDrill',
+      { environment: 'staging', requestedBy: 'test', targets: { rtoSeconds: 1 } },
+      { slowHealthMs: 1500 },
+    );
+    expect(failure?.type).toBe('DrillFailed');
+    expect(failure?.message).toMatch(/RTO [\d.]+ s exceeds the target of 1 s/);
+    expect(calls.slice(-2)).toEqual(['teardown', 'record']);
+    const report = failure?.details?.[0] as DrillReport;
+    expect(report.passed).toBe(false);
+    expect(drills[0].passed).toBe(false);
+  });
+
+  test('data that does not match the backup fails the drill; the stack is still torn down', async () => {
+    const { calls, failure } = await run(
+      'drDrill',
+      { environment: 'staging', requestedBy: 'test' },
+      {
+        dataMismatch: true,
+      },
+    );
+    expect(failure?.type).toBe('DrillFailed');
+    expect(failure?.message).toContain('data check: public.visits: 2 rows, the backup had 3');
+    expect(calls).toContain('teardown');
+  });
+
+  test('a step that fails still tears the scratch stack down and records the failure', async () => {
+    const { calls, failure, drills } = await run(
+      'drDrill',
+      { environment: 'staging', requestedBy: 'test' },
+      {
+        unhealthy: true,
+      },
+    );
+    expect(failure?.type).toBe('DrillFailed');
+    expect(failure?.message).toContain('health: health deadline passed');
+    expect(calls).not.toContain('smoke');
+    expect(calls.slice(-2)).toEqual(['teardown', 'record']);
+    expect(drills[0].failures[0]).toContain('health deadline passed');
+  });
+
+  test('a corrupt backup fails before any host is touched, with the reason', async () => {
+    const { calls, failure, drills } = await run(
+      'drDrill',
+      { environment: 'staging', requestedBy: 'test' },
+      {
+        corruptStore: true,
+      },
+    );
+    expect(calls).toEqual(['pick', 'record']);
+    expect(failure?.type).toBe('DrillFailed');
+    expect(failure?.message).toContain('backup b1 is corrupt');
+    expect(drills[0].teardown).toBe('not-needed');
+  });
+});
