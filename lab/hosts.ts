@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { HostPaths, hostPaths, HostSpec, LabPaths, PROJECT_ROOT, SSH_PORT } from './paths';
+import { HostPaths, hostPaths, LabHost, LabPaths, PROJECT_ROOT, SSH_PORT } from './paths';
 import {
   bootId,
   LabError,
@@ -31,11 +31,11 @@ import {
 export const BRIDGE_BLOCK = 32;
 const RESERVED_PREFIX = 'lab-reserved-';
 
-export function subnetPool(host: HostSpec): string {
+export function subnetPool(host: LabHost): string {
   return `10.${100 + host.index}.0.0/16`;
 }
 
-export function containersConf(host: HostSpec, hp: HostPaths): string {
+export function containersConf(host: LabHost, hp: HostPaths): string {
   return [
     '# podman settings of one lab host (written by `npm run lab -- up`).',
     '[containers]',
@@ -57,7 +57,7 @@ export function containersConf(host: HostSpec, hp: HostPaths): string {
   ].join('\n');
 }
 
-function reservedNetworks(host: HostSpec, hp: HostPaths): void {
+function reservedNetworks(host: LabHost, hp: HostPaths): void {
   fs.mkdirSync(hp.networks, { recursive: true });
   for (let i = 1; i <= host.index * BRIDGE_BLOCK; i++) {
     const name = `${RESERVED_PREFIX}podman${i}`;
@@ -80,7 +80,7 @@ function reservedNetworks(host: HostSpec, hp: HostPaths): void {
   }
 }
 
-export function sshdConfig(host: HostSpec, hp: HostPaths, p: LabPaths): string {
+export function sshdConfig(host: LabHost, hp: HostPaths, p: LabPaths): string {
   return [
     `# sshd of lab host ${host.name} (written by \`npm run lab -- up\`)`,
     `ListenAddress ${host.address}:${SSH_PORT}`,
@@ -128,7 +128,7 @@ export async function ensureKeys(p: LabPaths): Promise<void> {
 }
 
 /** "ssh-ed25519 AAAA..." without the comment. */
-export function publicHostKey(host: HostSpec, root?: string): string {
+export function publicHostKey(host: LabHost, root?: string): string {
   const hp = hostPaths(host, root);
   const [type, key] = fs.readFileSync(`${hp.hostKey}.pub`, 'utf8').trim().split(/\s+/);
   return `${type} ${key}`;
@@ -172,7 +172,7 @@ async function socketAnswers(hp: HostPaths): Promise<boolean> {
   return r.code === 0 && r.stdout.trim().length > 0;
 }
 
-export async function startEngine(host: HostSpec, p: LabPaths, restart = false): Promise<number> {
+export async function startEngine(host: LabHost, p: LabPaths, restart = false): Promise<number> {
   const hp = hostPaths(host, p.root);
   for (const d of [hp.dir, hp.storage, hp.networks, hp.srv]) fs.mkdirSync(d, { recursive: true });
   let running = enginePid(hp);
@@ -222,7 +222,7 @@ export async function startEngine(host: HostSpec, p: LabPaths, restart = false):
   return pid;
 }
 
-export async function startSshd(host: HostSpec, p: LabPaths): Promise<number> {
+export async function startSshd(host: LabHost, p: LabPaths): Promise<number> {
   const hp = hostPaths(host, p.root);
   if (!fs.existsSync(hp.hostKey)) {
     await run([
@@ -269,13 +269,13 @@ export async function startSshd(host: HostSpec, p: LabPaths): Promise<number> {
 }
 
 /** Writes known_hosts lines for every host: "[127.0.0.2]:2222 ssh-ed25519 AAAA...". */
-export function writeKnownHosts(hosts: HostSpec[], p: LabPaths): void {
+export function writeKnownHosts(hosts: LabHost[], p: LabPaths): void {
   const lines = hosts.map((h) => `[${h.address}]:${SSH_PORT} ${publicHostKey(h, p.root)}`);
   writeFileAtomic(p.knownHosts, `${lines.join('\n')}\n`);
 }
 
 /** Runs a command over real SSH with the deploy key and the pinned known_hosts file. */
-export function sshArgv(host: HostSpec, p: LabPaths, ...remote: string[]): string[] {
+export function sshArgv(host: LabHost, p: LabPaths, ...remote: string[]): string[] {
   return [
     'ssh',
     '-i',
@@ -297,7 +297,7 @@ export function sshArgv(host: HostSpec, p: LabPaths, ...remote: string[]): strin
   ];
 }
 
-export async function checkSsh(host: HostSpec, p: LabPaths): Promise<void> {
+export async function checkSsh(host: LabHost, p: LabPaths): Promise<void> {
   await waitFor(`ssh root@${host.address}:${SSH_PORT} to run docker info`, 20_000, async () => {
     const r = await run(sshArgv(host, p, 'docker', 'info', '--format', '{{.DockerRootDir}}'), {
       allowFailure: true,
@@ -400,7 +400,7 @@ export async function startContainers(hp: HostPaths, names: string[]): Promise<s
 }
 
 export async function stopHost(
-  host: HostSpec,
+  host: LabHost,
   p: LabPaths,
 ): Promise<{ containers: string[]; sshd: boolean; engine: boolean }> {
   const hp = hostPaths(host, p.root);

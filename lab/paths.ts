@@ -23,17 +23,30 @@ export const REGISTRY_ADDR = '127.0.0.1:5000';
 export const SSH_PORT = 2222;
 export const SSH_USER = 'root';
 
-export interface HostSpec {
+/** What it takes to run a lab host: its own sshd, engine, storage and networks. */
+export interface LabHost {
   name: string;
   address: string;
-  /** 0-based, picks this host's subnet pool and bridge-name range. */
+  /** 0-based, picks this host's subnet pool and bridge-name range; unique across all lab hosts. */
   index: number;
+}
+
+export interface HostSpec extends LabHost {
   environment: 'lab-staging' | 'lab-production';
 }
 
 export const HOSTS: HostSpec[] = [
   { name: 'lab-1', address: '127.0.0.2', index: 0, environment: 'lab-staging' },
   { name: 'lab-2', address: '127.0.0.3', index: 1, environment: 'lab-production' },
+];
+
+/**
+ * Spare hosts `lab fresh-host` turns into brand-new servers for emergency deploys. They belong
+ * to no environment: an emergency deploy names its host in its request.
+ */
+export const FRESH_HOSTS: LabHost[] = [
+  { name: 'lab-3', address: '127.0.0.4', index: 2 },
+  { name: 'lab-4', address: '127.0.0.5', index: 3 },
 ];
 
 /** The three web services of the demo app with their published ports (proxy: 18080). */
@@ -70,6 +83,8 @@ export interface LabPaths {
   secretsFile: string;
   stateFile: string;
   hostsDir: string;
+  /** Host config files of the fresh hosts (<name>.yaml). */
+  freshDir: string;
 }
 
 export function labPaths(root = labDir()): LabPaths {
@@ -87,6 +102,7 @@ export function labPaths(root = labDir()): LabPaths {
     secretsFile: path.join(root, 'secrets.env'),
     stateFile: path.join(root, 'state.json'),
     hostsDir: path.join(root, 'hosts'),
+    freshDir: path.join(root, 'fresh'),
   };
 }
 
@@ -108,7 +124,7 @@ export interface HostPaths {
   bootId: string;
 }
 
-export function hostPaths(host: HostSpec, root = labDir()): HostPaths {
+export function hostPaths(host: LabHost, root = labDir()): HostPaths {
   const dir = path.join(root, 'hosts', host.name);
   return {
     dir,
