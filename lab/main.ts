@@ -4,6 +4,13 @@
  *   npm run lab -- up [--skip-images]   start (or repair) everything; idempotent
  *   npm run lab -- status [--json]      what runs
  *   npm run lab -- down [--purge]       stop what the lab started; --purge also deletes .lab
+ *   npm run lab -- fresh-host [NAME] [--json]
+ *                                       a brand-new server for emergency deploys: lab-3
+ *                                       (127.0.0.4, the default) or lab-4 (127.0.0.5), re-created
+ *                                       from nothing on every run; prints its host config file
+ *                                       (.lab/fresh/NAME.yaml), or { hostFile, host, seconds }.
+ *                                       `up` leaves fresh hosts alone; `down` stops them, `status`
+ *                                       lists them.
  */
 import { Command } from 'commander';
 import * as fs from 'node:fs';
@@ -23,8 +30,19 @@ import {
   stopHost,
   writeKnownHosts,
 } from './hosts';
+import { createFreshHost, existingFreshHosts, freshHostFile, hostsWithKeys } from './fresh';
 import { BuildEngine, buildImages, ensureBaseImage, imageSizes, pushImages } from './images';
-import { cacheDir, hostPaths, HOSTS, labPaths, PROJECT_ROOT, REGISTRY_ADDR, SSH_PORT } from './paths';
+import {
+  cacheDir,
+  FRESH_HOSTS,
+  hostPaths,
+  HOSTS,
+  LabHost,
+  labPaths,
+  PROJECT_ROOT,
+  REGISTRY_ADDR,
+  SSH_PORT,
+} from './paths';
 import { listRegistry, registryAnswers, registryPid, startRegistry, stopRegistry } from './registry';
 import { HostState, LabState, readState, writeState } from './state';
 import { ensureSystem } from './system';
@@ -84,7 +102,8 @@ async function up(opts: { skipImages?: boolean }): Promise<void> {
     hosts.push(state);
   }
   await step('pin host keys and check SSH reaches each host engine', async () => {
-    writeKnownHosts(HOSTS, p);
+    // Fresh hosts stay pinned too: an emergency deploy may be using one.
+    writeKnownHosts(hostsWithKeys(p), p);
     for (const host of HOSTS) await checkSsh(host, p);
   });
   await step('the demo app repository the quality gates check out', async () => ensureAppRepository(p));
@@ -124,20 +143,44 @@ async function up(opts: { skipImages?: boolean }): Promise<void> {
   );
 }
 
+interface HostStatus {
+  name: string;
+  address: string;
+  sshPort: number;
+  sshdPid?: number;
+  enginePid?: number;
+  containers: { name: string; image: string; state: string; status: string; project?: string }[];
+  error?: string;
+}
+
 interface StatusReport {
   labDir: string;
   up: boolean;
   registry: { address: string; pid?: number; answers: boolean; repositories?: Record<string, string[]> };
-  hosts: {
-    name: string;
-    address: string;
-    sshPort: number;
-    sshdPid?: number;
-    enginePid?: number;
-    containers: { name: string; image: string; state: string; status: string; project?: string }[];
-    error?: string;
-  }[];
+  hosts: HostStatus[];
+  /** Fresh hosts that were created (not part of `up`: whether they run does not change `up`). */
+  freshHosts: (HostStatus & { hostFile: string | null })[];
   configs: Record<string, string | null>;
+}
+
+async function hostStatus(host: LabHost, root: string): Promise<HostStatus> {
+  const hp = hostPaths(host, root);
+  const h: HostStatus = {
+    name: host.name,
+    address: host.address,
+    sshPort: SSH_PORT,
+    sshdPid: sshdPid(hp),
+    enginePid: enginePid(hp),
+    containers: [],
+  };
+  if (fs.existsSync(hp.storage)) {
+    try {
+      h.containers = await listContainers(hp);
+    } catch (e) {
+      h.error = (e as Error).message;
+    }
+  }
+  return h;
 }
 
 async function collectStatus(): Promise<StatusReport> {
@@ -148,6 +191,7 @@ async function collectStatus(): Promise<StatusReport> {
     up: false,
     registry: { address: REGISTRY_ADDR, pid: registryPid(p), answers },
     hosts: [],
+    freshHosts: [],
     configs: {},
   };
   if (answers) {
@@ -157,24 +201,13 @@ async function collectStatus(): Promise<StatusReport> {
       report.registry.repositories = { error: [(e as Error).message] };
     }
   }
-  for (const host of HOSTS) {
-    const hp = hostPaths(host, p.root);
-    const h: StatusReport['hosts'][number] = {
-      name: host.name,
-      address: host.address,
-      sshPort: SSH_PORT,
-      sshdPid: sshdPid(hp),
-      enginePid: enginePid(hp),
-      containers: [],
-    };
-    if (fs.existsSync(hp.storage)) {
-      try {
-        h.containers = await listContainers(hp);
-      } catch (e) {
-        h.error = (e as Error).message;
-      }
-    }
-    report.hosts.push(h);
+  for (const host of HOSTS) report.hosts.push(await hostStatus(host, p.root));
+  for (const host of existingFreshHosts(p)) {
+    const file = freshHostFile(p, host.name);
+    report.freshHosts.push({
+      ...(await hostStatus(host, p.root)),
+      hostFile: fs.existsSync(file) ? file : null,
+    });
   }
   for (const env of [...new Set(HOSTS.map((h) => h.environment))]) {
     const f = configFile(p, env);
@@ -196,13 +229,18 @@ async function status(opts: { json?: boolean }): Promise<void> {
     );
     for (const [repo, tags] of Object.entries(r.registry.repositories ?? {}))
       lines.push(`  ${repo}: ${tags.join(' ')}`);
-    for (const h of r.hosts) {
+    const hostLines = (h: HostStatus, what: string) => {
       lines.push(
-        `${h.name} ${h.address}:${h.sshPort}: sshd ${mark(h.sshdPid)}${h.sshdPid ? ` (pid ${h.sshdPid})` : ''}, engine ${mark(h.enginePid)}${h.enginePid ? ` (pid ${h.enginePid})` : ''}`,
+        `${what}${h.name} ${h.address}:${h.sshPort}: sshd ${mark(h.sshdPid)}${h.sshdPid ? ` (pid ${h.sshdPid})` : ''}, engine ${mark(h.enginePid)}${h.enginePid ? ` (pid ${h.enginePid})` : ''}`,
       );
       if (h.error) lines.push(`  error: ${h.error}`);
       if (!h.containers.length) lines.push('  no containers');
       for (const c of h.containers) lines.push(`  ${c.name.padEnd(28)} ${c.state.padEnd(8)} ${c.image}`);
+    };
+    for (const h of r.hosts) hostLines(h, '');
+    for (const h of r.freshHosts) {
+      hostLines(h, 'fresh host ');
+      lines.push(`  host file: ${h.hostFile ?? 'not written (run fresh-host again)'}`);
     }
     for (const [env, f] of Object.entries(r.configs))
       lines.push(`config ${env}: ${f ?? 'not written (run up)'}`);
@@ -226,6 +264,12 @@ async function down(opts: { purge?: boolean }): Promise<void> {
       hs.sshdPid = undefined;
       hs.enginePid = undefined;
     }
+  }
+  for (const host of existingFreshHosts(p)) {
+    const res = await step(`stop fresh host ${host.name}`, () => stopHost(host, p));
+    progress(
+      `    ${host.name}: ${res.containers.length} container(s) stopped, sshd ${res.sshd ? 'stopped' : 'was not running'}, engine ${res.engine ? 'stopped' : 'was not running'} (fresh-host makes it again)`,
+    );
   }
   const reg = await step('stop the registry', () => stopRegistry(p));
   if (!reg) progress('    registry was not running');
@@ -266,6 +310,26 @@ program
   .description('stop everything the lab started; keeps data and the image cache')
   .option('--purge', `also delete the lab dir (keys, registry data, host data); the image cache stays`)
   .action(down);
+
+program
+  .command('fresh-host')
+  .description(
+    `a brand-new server for emergency deploys, re-created from nothing on every run (${FRESH_HOSTS.map((h) => `${h.name} ${h.address}`).join(', ')}); prints its host config file`,
+  )
+  .argument('[name]', 'which spare host', FRESH_HOSTS[0].name)
+  .option('--json', 'print { "hostFile", "host", "seconds" } instead of the file path')
+  .action(async (name: string, opts: { json?: boolean }) => {
+    const fresh = await createFreshHost(name);
+    if (opts.json) {
+      console.log(JSON.stringify(fresh, null, 2));
+    } else {
+      const p = labPaths();
+      progress(
+        `try: ssh -i ${p.deployKey} -p ${SSH_PORT} -o UserKnownHostsFile=${p.knownHosts} root@${fresh.host.address} docker ps`,
+      );
+      console.log(fresh.hostFile);
+    }
+  });
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof LabError) {

@@ -1,0 +1,208 @@
+/**
+ * Fresh hosts: spare lab hosts (lab-3 127.0.0.4, lab-4 127.0.0.5) made into brand-new servers
+ * for emergency deploys. Each is a lab host like lab-1 and lab-2 (own sshd on <address>:2222,
+ * own podman engine, pinned host key) but belongs to no environment, and every creation starts
+ * from nothing: no containers, images, volumes, app files or host key of an earlier run, and no
+ * SSH session still attached to the old one. Its host config (.lab/fresh/<name>.yaml) is what
+ * an emergency deploy request names as its host.
+ *
+ * Tests call createFreshHost() in-process; `npm run lab -- fresh-host [NAME] [--json]` is the CLI.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { stringify } from 'yaml';
+import { hostSchema, type HostConfig } from '../src/config/schema';
+import {
+  checkSsh,
+  dockerEnv,
+  enginePid,
+  engineEnv,
+  ensureKeys,
+  inHostMounts,
+  listContainers,
+  podmanArgv,
+  publicHostKey,
+  sshdPid,
+  startEngine,
+  startSshd,
+  stopHost,
+  writeKnownHosts,
+} from './hosts';
+import { FRESH_HOSTS, HOSTS, hostPaths, LabHost, labPaths, LabPaths, SSH_PORT, SSH_USER } from './paths';
+import { ensureSystem } from './system';
+import {
+  LabError,
+  pidAlive,
+  progress,
+  run,
+  seconds,
+  step,
+  unmountUnder,
+  waitFor,
+  writeFileAtomic,
+} from './util';
+
+export interface FreshHost {
+  /** .lab/fresh/<name>.yaml: the host config, valid against hostSchema. */
+  hostFile: string;
+  host: HostConfig;
+  /** How long the creation took, wipe included. */
+  seconds: number;
+}
+
+export function freshHostSpec(name: string = FRESH_HOSTS[0].name): LabHost {
+  const spec = FRESH_HOSTS.find((h) => h.name === name);
+  if (!spec) {
+    const known = FRESH_HOSTS.map((h) => `${h.name} (${h.address})`).join(', ');
+    throw new LabError(`no spare lab host named '${name}': the fresh hosts are ${known}`);
+  }
+  return spec;
+}
+
+export function freshHostFile(p: LabPaths, name: string): string {
+  return path.join(p.freshDir, `${name}.yaml`);
+}
+
+/** Fresh hosts created before (their directory is there), running or not. */
+export function existingFreshHosts(p: LabPaths = labPaths()): LabHost[] {
+  return FRESH_HOSTS.filter((h) => fs.existsSync(hostPaths(h, p.root).dir));
+}
+
+/** Every lab host whose host key exists, for known_hosts: the regular hosts and fresh ones. */
+export function hostsWithKeys(p: LabPaths): LabHost[] {
+  return [...HOSTS, ...FRESH_HOSTS].filter((h) => fs.existsSync(`${hostPaths(h, p.root).hostKey}.pub`));
+}
+
+export function freshHostConfig(host: LabHost, p: LabPaths): HostConfig {
+  const parsed = hostSchema.safeParse({
+    name: host.name,
+    address: host.address,
+    port: SSH_PORT,
+    user: SSH_USER,
+    privateKeyPath: p.deployKey,
+    hostKey: publicHostKey(host, p.root),
+    baseDir: hostPaths(host, p.root).srv,
+    // The stack publishes its ports on the host's own loopback address, as on lab-1 and lab-2.
+    env: { BIND_ADDRESS: host.address },
+  });
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n  ');
+    throw new LabError(`${host.name}'s host config does not match src/config/schema.ts:\n  ${issues}`);
+  }
+  return parsed.data;
+}
+
+/** Every process below `pid` (an sshd listener's per-connection children and their commands). */
+function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // The command name is in parentheses and may contain spaces: the ppid follows the last ')'.
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // exited while we looked
+    }
+  }
+  const out: number[] = [];
+  const todo = [...(children.get(pid) ?? [])];
+  while (todo.length) {
+    const next = todo.pop() as number;
+    out.push(next);
+    todo.push(...(children.get(next) ?? []));
+  }
+  return out;
+}
+
+/**
+ * Leaves nothing of an earlier run: SSH sessions, containers (removed through the engine, so
+ * netavark takes their bridges and firewall rules down), engine, sshd, then every file.
+ */
+async function wipe(host: LabHost, p: LabPaths): Promise<string> {
+  const hp = hostPaths(host, p.root);
+  fs.rmSync(freshHostFile(p, host.name), { force: true });
+  if (!fs.existsSync(hp.dir)) return 'nothing to remove';
+
+  const listener = sshdPid(hp);
+  const sessions = listener ? descendants(listener) : [];
+  for (const pid of sessions) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  if (sessions.length)
+    await waitFor(`${host.name}'s old SSH sessions to end`, 5_000, () => !sessions.some(pidAlive), 50);
+
+  const containers = fs.existsSync(hp.storage) ? await listContainers(hp) : [];
+  if (enginePid(hp)) {
+    const env = dockerEnv(hp);
+    const running = containers.filter((c) => c.state === 'running').map((c) => c.name);
+    // SIGKILL first: a graceful stop waits up to 10 s per container for data that goes anyway.
+    if (running.length)
+      await run(['docker', 'kill', ...running], { env, timeoutMs: 60_000, allowFailure: true });
+    if (containers.length)
+      await run(['docker', 'rm', '--force', '--volumes', ...containers.map((c) => c.name)], {
+        env,
+        timeoutMs: 120_000,
+      });
+  } else if (containers.length) {
+    // No engine (crashed, or `down`): the CLI in the host's own netavark namespace does it.
+    await run(inHostMounts(hp, podmanArgv(hp, 'rm', '--all', '--force', '--time', '0')), {
+      env: engineEnv(hp),
+      timeoutMs: 120_000,
+    });
+  }
+  const stopped = await stopHost(host, p);
+
+  await unmountUnder(hp.dir);
+  try {
+    fs.rmSync(hp.dir, { recursive: true, force: true });
+  } catch (e) {
+    throw new LabError(`cannot delete ${hp.dir} (${(e as Error).message}); is something still using it?`);
+  }
+  for (const log of ['podman', 'sshd'])
+    fs.rmSync(path.join(p.logs, `${host.name}-${log}.log`), { force: true });
+  return [
+    `${containers.length} container(s) removed`,
+    `${sessions.length} SSH session process(es) ended`,
+    `sshd ${stopped.sshd ? 'stopped' : 'was not running'}`,
+    `engine ${stopped.engine ? 'stopped' : 'was not running'}`,
+    `${hp.dir} deleted`,
+  ].join(', ');
+}
+
+/**
+ * Creates (or re-creates from nothing) a fresh host and writes its host config. Needs the lab's
+ * deploy key and machine settings (`lab up` makes them; this makes what is missing); images
+ * come later, pulled by the pipeline from the lab registry.
+ */
+export async function createFreshHost(name?: string): Promise<FreshHost> {
+  const t0 = Date.now();
+  const host = freshHostSpec(name);
+  const p = labPaths();
+  ensureSystem();
+  for (const d of [p.root, p.logs, p.hostsDir, p.freshDir]) fs.mkdirSync(d, { recursive: true });
+  await ensureKeys(p);
+
+  const label = `fresh host ${host.name} (${host.address}:${SSH_PORT})`;
+  const removed = await step(`${host.name}: remove everything of an earlier run`, () => wipe(host, p));
+  progress(`    ${removed}`);
+  await step(label, async () => {
+    await startEngine(host, p);
+    await startSshd(host, p);
+    writeKnownHosts(hostsWithKeys(p), p);
+    await checkSsh(host, p);
+  });
+
+  const config = freshHostConfig(host, p);
+  const hostFile = freshHostFile(p, host.name);
+  const header = `# Written by \`npm run lab -- fresh-host ${host.name}\`: a brand-new lab host for emergency deploys (validated against hostSchema).\n`;
+  writeFileAtomic(hostFile, header + stringify(config, { lineWidth: 0 }));
+  const ms = Date.now() - t0;
+  progress(`${host.name} is a fresh host in ${seconds(ms)}`);
+  return { hostFile, host: config, seconds: Number((ms / 1000).toFixed(1)) };
+}
