@@ -1,5 +1,5 @@
-import { readFileSync, existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readFileSync, existsSync, readdirSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { environmentSchema, nameSchema, type EnvironmentConfig } from './schema';
 import { ConfigError, configErrorFromZod } from './errors';
@@ -21,6 +21,33 @@ export function loadEnvironment(configDir: string, name: string): EnvironmentCon
     ]);
   }
   return parseEnvironment(readFileSync(file, 'utf8'), file, name);
+}
+
+/**
+ * Every environment of the config dir (each `*.yaml`, sorted by name), for what spans them all
+ * (the schedules). One bad file fails the whole load, naming the file: a partial list would
+ * look like environments were removed, and `schedules apply --prune` would delete theirs.
+ */
+export function listEnvironments(configDir: string): EnvironmentConfig[] {
+  const dir = resolve(configDir);
+  if (!existsSync(dir)) {
+    throw new ConfigError(`config dir ${dir} does not exist (set DEPLOY_CONFIG_DIR)`, dir, [
+      `${dir}: directory not found`,
+    ]);
+  }
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()
+    .map((f) => {
+      const file = join(dir, f);
+      const name = basename(f, '.yaml');
+      const checkedName = nameSchema.safeParse(name);
+      if (!checkedName.success) {
+        const problem = `file name: value ${JSON.stringify(name)} ${checkedName.error.issues[0]?.message ?? 'is invalid'}`;
+        throw new ConfigError(`${file} is invalid:\n  ${problem}`, file, [problem]);
+      }
+      return parseEnvironment(readFileSync(file, 'utf8'), file, name);
+    });
 }
 
 export function parseEnvironment(text: string, source: string, expectedName?: string): EnvironmentConfig {
