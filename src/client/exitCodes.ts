@@ -15,5 +15,7 @@ export const ExitCode = {
   refused: 6,
   /** deployctl stopped waiting (--timeout); the deployment itself goes on: check it with status. */
   stillRunning: 7,
+  /** A backup, restore drill or emergency deploy (or reading their catalog) failed; the report says why. */
+  operationFailed: 8,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];

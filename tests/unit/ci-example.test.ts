@@ -99,8 +99,9 @@ describe('what the example does', () => {
     expect(deployStep?.run).toContain('--json');
   });
 
-  test('every documented exit code has its branch', () => {
-    for (const code of Object.values(ExitCode))
+  test('every documented exit code of deploy has its branch', () => {
+    // operationFailed (8) belongs to backups, drills and emergency deploys: deploy never exits with it.
+    for (const code of Object.values(ExitCode).filter((c) => c !== ExitCode.operationFailed))
       expect(deployStep?.run).toMatch(new RegExp(`^\\s+${code}\\) `, 'm'));
   });
 

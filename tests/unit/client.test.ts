@@ -161,6 +161,7 @@ describe('deploy exit codes', () => {
       failedUnhealthy: 5,
       refused: 6,
       stillRunning: 7,
+      operationFailed: 8,
     });
   });
 
