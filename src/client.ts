@@ -1,12 +1,14 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { ConfigError } from './config/errors';
 import { parseDeployRequest, type DeployRequest } from './config/request';
 import { workflowIdFor, type DeploymentStatus } from './shared/deployment';
 import { deploymentStatusQuery } from './shared/messages';
-import { loadSettings, workflowUiLink, type Settings } from './shared/settings';
+import { loadSettings, workflowUiLink } from './shared/settings';
 import { ExitCode } from './client/exitCodes';
 import { CliExit } from './client/cliExit';
+import { connect } from './client/connect';
+import { addOperationCommands } from './client/operationCommands';
 import { follow, startOrAttach, type DeployOutcome } from './client/deploy';
 import { parseDecision, sendDecision, TEXT_FLAG, type DecisionSignal } from './client/decision';
 import { approvalWaitingMessage, formatDuration, stepTable, summaryLine } from './client/format';
@@ -26,18 +28,6 @@ function parseImageFlag(value: string, previous: Record<string, string> = {}): R
       `"${value}" must be SERVICE=IMAGE (e.g. api=v2 or api=ghcr.io/acme/api:v2)`,
     );
   return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
-}
-
-async function connect(settings: Settings): Promise<Client> {
-  try {
-    const connection = await Connection.connect({ address: settings.temporalAddress, connectTimeout: '5s' });
-    return new Client({ connection, namespace: settings.namespace });
-  } catch (err) {
-    throw new CliExit(
-      ExitCode.temporalUnreachable,
-      `cannot reach Temporal at ${settings.temporalAddress}: ${(err as Error).message} (set TEMPORAL_ADDRESS, or start it with npm run temporal -- start)`,
-    );
-  }
 }
 
 function printOutcome(outcome: DeployOutcome, json: boolean): void {
@@ -332,6 +322,7 @@ Exit codes:
   5  deployment failed (or was aborted) and the environment is not known to be healthy
   6  refused before any host was touched: a quality gate failed, or the environment was busy
   7  stopped waiting (--timeout); the deployment goes on
+  8  a backup, restore drill or emergency deploy failed (or their catalog could not be read)
 
 Environment: TEMPORAL_ADDRESS (127.0.0.1:7233), TEMPORAL_NAMESPACE (default),
 DEPLOY_TASK_QUEUE (deployments), TEMPORAL_UI_URL (http://127.0.0.1:8233)`,
@@ -394,7 +385,14 @@ DEPLOY_TASK_QUEUE (deployments), TEMPORAL_UI_URL (http://127.0.0.1:8233)`,
       process.exitCode = await historyCommand(opts);
     });
 
+  addOperationCommands(program);
+
   return program;
+}
+
+/** The program and every command under it, at any depth (schedules apply, schedules list). */
+function allCommands(command: Command): Command[] {
+  return [command, ...command.commands.flatMap(allCommands)];
 }
 
 export async function main(argv: string[] = process.argv): Promise<void> {
@@ -403,7 +401,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   // created, so each one gets the override too (else a bad subcommand flag exits with 1).
   const usageExit = (err: { exitCode: number }) =>
     process.exit(err.exitCode === 0 ? 0 : ExitCode.invalidInput);
-  for (const command of [program, ...program.commands]) command.exitOverride(usageExit);
+  for (const command of allCommands(program)) command.exitOverride(usageExit);
   try {
     await program.parseAsync(argv);
   } catch (err) {

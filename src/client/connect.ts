@@ -1,0 +1,17 @@
+import { Client, Connection } from '@temporalio/client';
+import type { Settings } from '../shared/settings';
+import { CliExit } from './cliExit';
+import { ExitCode } from './exitCodes';
+
+/** One connection per command; an unreachable Temporal is its own exit code, so CI can retry. */
+export async function connect(settings: Settings): Promise<Client> {
+  try {
+    const connection = await Connection.connect({ address: settings.temporalAddress, connectTimeout: '5s' });
+    return new Client({ connection, namespace: settings.namespace });
+  } catch (err) {
+    throw new CliExit(
+      ExitCode.temporalUnreachable,
+      `cannot reach Temporal at ${settings.temporalAddress}: ${(err as Error).message} (set TEMPORAL_ADDRESS, or start it with npm run temporal -- start)`,
+    );
+  }
+}

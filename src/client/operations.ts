@@ -1,0 +1,196 @@
+import { randomUUID } from 'node:crypto';
+import {
+  ApplicationFailure,
+  TimeoutFailure,
+  WorkflowFailedError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import type { CatalogInput, CatalogResult, DrillReport, OperationStatus } from '../shared/backups';
+import { operationStatusQuery, WorkflowType } from '../shared/messages';
+import { DEPLOY_ENVIRONMENT, DEPLOY_STAGE, DEPLOY_STATUS } from '../shared/searchAttributes';
+import { workflowUiLink, type Settings } from '../shared/settings';
+import { CliExit } from './cliExit';
+import { ExitCode } from './exitCodes';
+
+export type OperationWorkflow =
+  typeof WorkflowType.backup | typeof WorkflowType.drill | typeof WorkflowType.emergencyDeploy;
+
+/**
+ * Start a backup, drill or emergency deploy by name (the client never imports workflow code),
+ * with the same search attributes and summary a deployment gets, so the UI lists them alike.
+ * A second start with the same id in the same second attaches to the first instead of failing.
+ */
+export async function startOperation<I extends { environment: string }>(
+  client: Client,
+  settings: Settings,
+  workflowType: OperationWorkflow,
+  workflowId: string,
+  input: I,
+  summary: string,
+): Promise<WorkflowHandle> {
+  return client.workflow.start(workflowType, {
+    taskQueue: settings.taskQueue,
+    workflowId,
+    args: [input],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    staticSummary: summary,
+    typedSearchAttributes: [
+      { key: DEPLOY_ENVIRONMENT, value: input.environment },
+      { key: DEPLOY_STAGE, value: 'queued' },
+      { key: DEPLOY_STATUS, value: 'running' },
+    ],
+  });
+}
+
+export interface OperationOutcome<R> {
+  exitCode: ExitCode;
+  outcome: 'succeeded' | 'failed' | 'still-running';
+  workflowId: string;
+  uiLink: string;
+  /** The workflow's result; for a failed drill, the report its failure carries. */
+  report?: R;
+  /** The last status seen: from the failure's details, else the last answer of the query. */
+  status?: OperationStatus;
+  failureType?: string;
+  error?: string;
+}
+
+function isOperationStatus(value: unknown): value is OperationStatus {
+  return !!value && typeof value === 'object' && 'kind' in value && 'steps' in value && 'outcome' in value;
+}
+
+function isDrillReport(value: unknown): value is DrillReport {
+  return !!value && typeof value === 'object' && 'passed' in value && 'failures' in value;
+}
+
+/** InvalidInput ends before anything was done (as for deploy); every other failure is exit 8. */
+export function operationExitCode(failureType: string | undefined): ExitCode {
+  return failureType === 'InvalidInput' ? ExitCode.invalidInput : ExitCode.operationFailed;
+}
+
+class StoppedWaiting extends Error {}
+
+const FINAL_QUERY_MS = 3000;
+
+/**
+ * Wait for the result while polling the status query; `onStatus` sees each new answer so the
+ * caller can print steps as they finish. The wait has a deadline (exit 7, the workflow goes on).
+ */
+export async function followOperation<R>(
+  handle: WorkflowHandle,
+  settings: Settings,
+  opts: { timeoutMs: number; pollMs?: number; onStatus?: (status: OperationStatus) => void },
+): Promise<OperationOutcome<R>> {
+  let done = false;
+  let last: OperationStatus | undefined;
+  let lastKey = '';
+  const poll = async () => {
+    while (!done) {
+      try {
+        const status = await handle.query(operationStatusQuery);
+        last = status;
+        const key = JSON.stringify(status.steps.map((s) => [s.name, s.status]));
+        if (key !== lastKey) {
+          lastKey = key;
+          opts.onStatus?.(status);
+        }
+      } catch {
+        // Not picked up by a worker yet, or closed between polls: the result decides.
+      }
+      await new Promise((r) => setTimeout(r, opts.pollMs ?? 1000));
+    }
+  };
+  const poller = poll();
+  const base = { workflowId: handle.workflowId, uiLink: workflowUiLink(settings, handle.workflowId) };
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const report = (await Promise.race([
+      handle.result(),
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new StoppedWaiting(`gave up waiting after ${opts.timeoutMs / 1000} s; it goes on`)),
+          opts.timeoutMs,
+        );
+      }),
+    ])) as R;
+    done = true;
+    await poller;
+    // The steps that finished after the last poll: one more answer, read from the closed run
+    // (the worker replays it). Best effort, capped: without a worker the report alone must do.
+    const final = await Promise.race([
+      handle.query(operationStatusQuery).catch(() => undefined),
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), FINAL_QUERY_MS).unref()),
+    ]);
+    if (final) {
+      last = final;
+      opts.onStatus?.(final);
+    }
+    return { ...base, exitCode: ExitCode.succeeded, outcome: 'succeeded', report, status: last };
+  } catch (err) {
+    if (err instanceof StoppedWaiting)
+      return {
+        ...base,
+        exitCode: ExitCode.stillRunning,
+        outcome: 'still-running',
+        status: last,
+        error: err.message,
+      };
+    if (!(err instanceof WorkflowFailedError)) throw err;
+    const cause = err.cause;
+    const failureType = cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
+    const [details] = cause instanceof ApplicationFailure ? (cause.details ?? []) : [];
+    return {
+      ...base,
+      exitCode: operationExitCode(failureType),
+      outcome: 'failed',
+      report: isDrillReport(details) ? (details as R) : undefined,
+      status: isOperationStatus(details) ? details : last,
+      failureType,
+      error: cause?.message ?? err.message,
+    };
+  } finally {
+    done = true;
+    clearTimeout(timer);
+    await poller;
+  }
+}
+
+/** How long `backups` / `drills` wait for a worker to read the store. */
+export const CATALOG_TIMEOUT_MS = 60_000;
+
+/**
+ * Read the worker's backup store (it lives where the worker runs, not where deployctl does)
+ * through a short workflow. Without a worker it times out after a minute with a clear message.
+ */
+export async function readCatalog(
+  client: Client,
+  settings: Settings,
+  input: CatalogInput,
+  timeoutMs = CATALOG_TIMEOUT_MS,
+): Promise<CatalogResult> {
+  const workflowId = `catalog-${input.environment}-${input.kind}-${randomUUID().slice(0, 8)}`;
+  try {
+    return await client.workflow.execute(WorkflowType.catalog, {
+      taskQueue: settings.taskQueue,
+      workflowId,
+      args: [input],
+      workflowExecutionTimeout: timeoutMs,
+      staticSummary: `List the ${input.kind} of ${input.environment}`,
+      // Only the environment: this workflow has no stages, so a DeployStatus would stay "running".
+      typedSearchAttributes: [{ key: DEPLOY_ENVIRONMENT, value: input.environment }],
+    });
+  } catch (err) {
+    if (!(err instanceof WorkflowFailedError)) throw err;
+    if (err.cause instanceof TimeoutFailure)
+      throw new CliExit(
+        ExitCode.operationFailed,
+        `no worker read the ${input.kind} of ${input.environment} within ${timeoutMs / 1000} s: is a worker running on task queue "${settings.taskQueue}"? (${workflowUiLink(settings, workflowId)})`,
+      );
+    const type = err.cause instanceof ApplicationFailure ? (err.cause.type ?? undefined) : undefined;
+    throw new CliExit(
+      operationExitCode(type),
+      `reading the ${input.kind} of ${input.environment} failed: ${err.cause?.message ?? err.message}`,
+    );
+  }
+}
