@@ -131,8 +131,7 @@ export interface CatalogInput {
 }
 
 export type CatalogResult =
-  | { kind: 'backups'; backups: StoredBackup[] }
-  | { kind: 'drills'; drills: DrillReport[] };
+  { kind: 'backups'; backups: StoredBackup[] } | { kind: 'drills'; drills: DrillReport[] };
 
 /** Progress of a backup, drill or emergency deploy, exposed by the workflows' status query. */
 export interface OperationStatus {

@@ -58,6 +58,7 @@ export async function drDrill(input: DrillInput): Promise<DrillReport> {
     targets: { ...environment.drills.targets, ...input.targets },
     steps: op.state.steps,
     teardown: 'not-needed',
+    backupId: input.backupId,
   };
 
   let plan: DeployPlan | undefined;
