@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
-import { environmentSchema, type EnvironmentConfig } from '../src/config/schema';
+import { environmentSchema, hostSchema, type EnvironmentConfig, type HostConfig } from '../src/config/schema';
 import { appRepoPath } from './appRepo';
 import { publicHostKey } from './hosts';
 import {
@@ -14,6 +14,7 @@ import {
   hostPaths,
   HOSTS,
   HostSpec,
+  LabHost,
   LabPaths,
   PROXY_PORT,
   REGISTRY_ADDR,
@@ -31,6 +32,29 @@ export const MIGRATE_COMPOSE_FILE = 'compose/migrate.yml';
 /** Compose project name used by both lab environments (each lives on its own hosts). */
 export const PROJECT = 'demo';
 
+/**
+ * How the pipeline reaches one lab host (regular or fresh), validated against the schema's host
+ * section: the deploy key, the pinned host key, and the host's own loopback address for the
+ * ports its stack publishes.
+ */
+export function labHostConfig(host: LabHost, p: LabPaths): HostConfig {
+  const parsed = hostSchema.safeParse({
+    name: host.name,
+    address: host.address,
+    port: SSH_PORT,
+    user: SSH_USER,
+    privateKeyPath: p.deployKey,
+    hostKey: publicHostKey(host, p.root),
+    baseDir: hostPaths(host, p.root).srv,
+    env: { BIND_ADDRESS: host.address },
+  });
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n  ');
+    throw new LabError(`${host.name}'s host config does not match src/config/schema.ts:\n  ${issues}`);
+  }
+  return parsed.data;
+}
+
 /** A drill's scratch stack publishes on the live ports plus this, so both can run on one host. */
 export const DRILL_PORT_SHIFT = 10_000;
 
@@ -42,17 +66,7 @@ export function environmentConfig(envName: HostSpec['environment'], p: LabPaths)
   if (!hosts.length) throw new LabError(`no lab host belongs to ${envName}`);
   // A restore drill runs a scratch copy of the stack on the other lab host, on its own ports.
   const drillHost = HOSTS.find((h) => h.environment !== envName) ?? hosts[0];
-  const hostConfig = (h: HostSpec) => ({
-    name: h.name,
-    address: h.address,
-    port: SSH_PORT,
-    user: SSH_USER,
-    privateKeyPath: p.deployKey,
-    hostKey: publicHostKey(h, p.root),
-    baseDir: hostPaths(h, p.root).srv,
-    // Each host publishes the stack's ports on its own loopback address.
-    env: { BIND_ADDRESS: h.address },
-  });
+  const hostConfig = (h: LabHost) => labHostConfig(h, p);
   const raw = {
     name: envName,
     project: PROJECT,

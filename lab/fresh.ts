@@ -11,7 +11,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
-import { hostSchema, type HostConfig } from '../src/config/schema';
+import type { HostConfig } from '../src/config/schema';
+import { labHostConfig } from './config';
 import {
   checkSsh,
   dockerEnv,
@@ -21,14 +22,13 @@ import {
   inHostMounts,
   listContainers,
   podmanArgv,
-  publicHostKey,
   sshdPid,
   startEngine,
   startSshd,
   stopHost,
   writeKnownHosts,
 } from './hosts';
-import { FRESH_HOSTS, HOSTS, hostPaths, LabHost, labPaths, LabPaths, SSH_PORT, SSH_USER } from './paths';
+import { FRESH_HOSTS, HOSTS, hostPaths, LabHost, labPaths, LabPaths, SSH_PORT } from './paths';
 import { ensureSystem } from './system';
 import {
   LabError,
@@ -71,25 +71,6 @@ export function existingFreshHosts(p: LabPaths = labPaths()): LabHost[] {
 /** Every lab host whose host key exists, for known_hosts: the regular hosts and fresh ones. */
 export function hostsWithKeys(p: LabPaths): LabHost[] {
   return [...HOSTS, ...FRESH_HOSTS].filter((h) => fs.existsSync(`${hostPaths(h, p.root).hostKey}.pub`));
-}
-
-export function freshHostConfig(host: LabHost, p: LabPaths): HostConfig {
-  const parsed = hostSchema.safeParse({
-    name: host.name,
-    address: host.address,
-    port: SSH_PORT,
-    user: SSH_USER,
-    privateKeyPath: p.deployKey,
-    hostKey: publicHostKey(host, p.root),
-    baseDir: hostPaths(host, p.root).srv,
-    // The stack publishes its ports on the host's own loopback address, as on lab-1 and lab-2.
-    env: { BIND_ADDRESS: host.address },
-  });
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n  ');
-    throw new LabError(`${host.name}'s host config does not match src/config/schema.ts:\n  ${issues}`);
-  }
-  return parsed.data;
 }
 
 /** Every process below `pid` (an sshd listener's per-connection children and their commands). */
@@ -198,7 +179,7 @@ export async function createFreshHost(name?: string): Promise<FreshHost> {
     await checkSsh(host, p);
   });
 
-  const config = freshHostConfig(host, p);
+  const config = labHostConfig(host, p);
   const hostFile = freshHostFile(p, host.name);
   const header = `# Written by \`npm run lab -- fresh-host ${host.name}\`: a brand-new lab host for emergency deploys (validated against hostSchema).\n`;
   writeFileAtomic(hostFile, header + stringify(config, { lineWidth: 0 }));
