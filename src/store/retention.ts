@@ -42,9 +42,8 @@ export function selectRetained(
   const keep = new Map<string, string[]>();
   const reason = (id: string, why: string) => keep.set(id, [...(keep.get(id) ?? []), why]);
 
-  newestFirst
-    .slice(0, Math.max(1, policy.keepLast))
-    .forEach((b, i) => reason(b.id, `last ${i + 1} of ${policy.keepLast}`));
+  const keepLast = Math.max(1, policy.keepLast);
+  newestFirst.slice(0, keepLast).forEach((b, i) => reason(b.id, `last ${i + 1} of ${keepLast}`));
 
   const dailySince = now.getTime() - policy.dailyDays * DAY_MS;
   const weeklySince = now.getTime() - policy.weeklyWeeks * 7 * DAY_MS;
