@@ -1,0 +1,238 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BackupStore, checkId, sha256File, writeJsonAtomic } from '../../src/store/backupStore';
+import type { DrillReport, StoredBackup } from '../../src/shared/backups';
+
+let root: string;
+let store: BackupStore;
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'backup-store-'));
+  store = new BackupStore(root);
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+const backupsDir = () => join(root, 'staging', 'backups');
+const mode = (path: string) => statSync(path).mode & 0o777;
+
+function record(id: string, createdAt: string): StoredBackup {
+  return {
+    id,
+    environment: 'staging',
+    createdAt,
+    sizeBytes: 4,
+    sha256: 'a'.repeat(64),
+    durationMs: 30,
+    steps: { dumpMs: 10, copyMs: 10, verifyMs: 10 },
+    location: store.dumpPath('staging', id),
+    source: { host: 'web-1', path: `/srv/apps/shop/backups/${id}.dump` },
+    tables: [{ table: 'public.orders', rows: 2, md5: 'b'.repeat(32) }],
+    verification: { verifiedAt: createdAt, pgRestoreListEntries: 12 },
+  };
+}
+
+/** A verified backup as the activities leave it: the copy, then its record. */
+function storeBackup(id: string, createdAt: string): StoredBackup {
+  store.ensureDir('staging');
+  const r = record(id, createdAt);
+  writeFileSync(r.location, 'PGDMP');
+  store.writeBackupRecord(r);
+  return r;
+}
+
+function drill(id: string, startedAt: string): DrillReport {
+  return {
+    id,
+    environment: 'staging',
+    requestedBy: 'schedule',
+    startedAt,
+    finishedAt: startedAt,
+    passed: true,
+    failures: [],
+    targets: { rpoSeconds: 86_400, rtoSeconds: 900 },
+    steps: [],
+    teardown: 'done',
+  };
+}
+
+describe('checkId', () => {
+  test.each(['staging-20260330T180000Z-1a2b3c4d', 'a', 'A.b_c-1', 'x'.repeat(200)])(
+    '%j is accepted',
+    (id) => {
+      expect(checkId('backup', id)).toBe(id);
+    },
+  );
+
+  test.each([
+    '..',
+    '../etc/passwd',
+    'a..b',
+    'a/b',
+    '/abs',
+    'a b',
+    '-rf',
+    '.hidden',
+    '_x',
+    '',
+    'x'.repeat(201),
+    'a\nb',
+  ])('%j is refused with a message naming it', (id) => {
+    expect(() => checkId('backup', id)).toThrow(
+      `backup id ${JSON.stringify(id)} must be letters, digits, ".", "_" and "-" (no "..")`,
+    );
+  });
+
+  test('the kind is named too', () => {
+    expect(() => checkId('drill', 'a b')).toThrow('drill id "a b" must be');
+  });
+});
+
+describe('BackupStore paths', () => {
+  test('<root>/<environment>/backups/<id>.dump, .dump.partial', () => {
+    expect(store.dumpPath('staging', 'b1')).toBe(join(root, 'staging', 'backups', 'b1.dump'));
+    expect(store.partialPath('staging', 'b1')).toBe(join(root, 'staging', 'backups', 'b1.dump.partial'));
+  });
+
+  test('an unsafe environment or backup id never becomes a path', () => {
+    expect(() => store.dumpPath('../etc', 'b1')).toThrow('environment id "../etc" must be');
+    expect(() => store.dumpPath('staging', '../../etc/passwd')).toThrow(
+      'backup id "../../etc/passwd" must be',
+    );
+    expect(() => store.partialPath('staging', 'a/b')).toThrow('backup id "a/b" must be');
+    expect(() => store.deleteBackup('staging', '-rf')).toThrow('backup id "-rf" must be');
+    expect(() => store.writeBackupRecord({ ...record('b1', '2026-03-01T00:00:00Z'), id: 'a b' })).toThrow(
+      'backup id "a b" must be',
+    );
+    expect(() => store.writeDrillReport(drill('..', '2026-03-01T00:00:00Z'))).toThrow(
+      'drill id ".." must be',
+    );
+    expect(() => store.listBackups('a b')).toThrow('environment id "a b" must be');
+    expect(readdirSync(root)).toEqual([]);
+  });
+
+  test('ensureDir creates backups/ and drills/ for the worker only', () => {
+    store.ensureDir('staging');
+    expect(mode(join(root, 'staging', 'backups'))).toBe(0o700);
+    expect(mode(join(root, 'staging', 'drills'))).toBe(0o700);
+  });
+});
+
+describe('BackupStore backups', () => {
+  test('an environment with nothing stored has no backups, no drills, no unrecorded copies', () => {
+    expect(store.listBackups('staging')).toEqual([]);
+    expect(store.findBackup('staging')).toBeUndefined();
+    expect(store.listDrills('staging')).toEqual([]);
+    expect(store.unrecordedCopies('staging')).toEqual([]);
+  });
+
+  test('a record is written whole, pretty, mode 0600, with no temporary file left', () => {
+    const r = storeBackup('b1', '2026-03-01T00:00:00Z');
+    const file = join(backupsDir(), 'b1.json');
+    expect(readFileSync(file, 'utf8')).toBe(`${JSON.stringify(r, null, 2)}\n`);
+    expect(mode(file)).toBe(0o600);
+    expect(readdirSync(backupsDir()).sort()).toEqual(['b1.dump', 'b1.json']);
+  });
+
+  test('listBackups: newest first (equal times by id, greatest first), only records whose copy exists', () => {
+    storeBackup('b-1', '2026-03-01T00:00:00Z');
+    storeBackup('b-3', '2026-03-03T00:00:00Z');
+    storeBackup('b-2a', '2026-03-02T00:00:00Z');
+    storeBackup('b-2b', '2026-03-02T00:00:00Z');
+    const gone = storeBackup('b-4', '2026-03-04T00:00:00Z');
+    rmSync(gone.location);
+    writeFileSync(join(backupsDir(), 'torn.json'), '{"id": "torn", "createdAt": "2026-03-05T00:');
+    writeFileSync(join(backupsDir(), 'notes.txt'), 'not a record');
+    expect(store.listBackups('staging').map((b) => b.id)).toEqual(['b-3', 'b-2b', 'b-2a', 'b-1']);
+    expect(store.listBackups('staging')[0]).toEqual(record('b-3', '2026-03-03T00:00:00Z'));
+  });
+
+  test('findBackup: the newest without an id, else the one named; none for an unknown or copy-less id', () => {
+    storeBackup('b-1', '2026-03-01T00:00:00Z');
+    storeBackup('b-2', '2026-03-02T00:00:00Z');
+    rmSync(storeBackup('b-3', '2026-03-03T00:00:00Z').location);
+    expect(store.findBackup('staging')?.id).toBe('b-2');
+    expect(store.findBackup('staging', 'b-1')?.id).toBe('b-1');
+    expect(store.findBackup('staging', 'b-3')).toBeUndefined();
+    expect(store.findBackup('staging', 'b-9')).toBeUndefined();
+    expect(() => store.findBackup('staging', '../b-1')).toThrow('backup id "../b-1" must be');
+  });
+
+  test('deleteBackup removes the record, the copy and a partial, and nothing else', () => {
+    storeBackup('b-1', '2026-03-01T00:00:00Z');
+    storeBackup('b-2', '2026-03-02T00:00:00Z');
+    writeFileSync(store.partialPath('staging', 'b-1'), 'PG');
+    store.deleteBackup('staging', 'b-1');
+    expect(readdirSync(backupsDir()).sort()).toEqual(['b-2.dump', 'b-2.json']);
+    expect(store.listBackups('staging').map((b) => b.id)).toEqual(['b-2']);
+    // Already gone: nothing to do, no error (a retried activity).
+    store.deleteBackup('staging', 'b-1');
+    store.deleteBackup('production', 'b-1');
+  });
+
+  test('unrecordedCopies: copies and partials without a record, never a recorded one', () => {
+    storeBackup('recorded', '2026-03-01T00:00:00Z');
+    writeFileSync(store.partialPath('staging', 'recorded'), 'PG');
+    writeFileSync(store.dumpPath('staging', 'died-before-record'), 'PGDMP');
+    writeFileSync(store.partialPath('staging', 'cut-copy'), 'PG');
+    writeFileSync(join(backupsDir(), 'stray.json.123.tmp'), '{');
+    expect(store.unrecordedCopies('staging').sort()).toEqual(['cut-copy', 'died-before-record']);
+    expect(store.listBackups('staging').map((b) => b.id)).toEqual(['recorded']);
+  });
+});
+
+describe('BackupStore drills', () => {
+  test('reports are listed newest first; a torn file is not a report', () => {
+    store.ensureDir('staging');
+    store.writeDrillReport(drill('d-2', '2026-03-02T04:00:00Z'));
+    store.writeDrillReport(drill('d-3', '2026-03-09T04:00:00Z'));
+    store.writeDrillReport(drill('d-1', '2026-02-23T04:00:00Z'));
+    writeFileSync(join(root, 'staging', 'drills', 'd-4.json'), '{"id": "d-4"');
+    expect(store.listDrills('staging').map((d) => d.id)).toEqual(['d-3', 'd-2', 'd-1']);
+    expect(store.listDrills('staging')[0]).toEqual(drill('d-3', '2026-03-09T04:00:00Z'));
+    expect(store.listDrills('production')).toEqual([]);
+  });
+});
+
+describe('writeJsonAtomic', () => {
+  test('writes 2-space JSON with a final newline, replaces the old content, leaves no temporary file', () => {
+    const file = join(root, 'x.json');
+    writeFileSync(file, 'old');
+    writeJsonAtomic(file, { a: 1, b: ['c'] });
+    expect(readFileSync(file, 'utf8')).toBe('{\n  "a": 1,\n  "b": [\n    "c"\n  ]\n}\n');
+    expect(mode(file)).toBe(0o600);
+    expect(readdirSync(root)).toEqual(['x.json']);
+  });
+
+  test('into a missing directory it throws and writes nothing', () => {
+    expect(() => writeJsonAtomic(join(root, 'nope', 'x.json'), {})).toThrow(/ENOENT/);
+    expect(existsSync(join(root, 'nope'))).toBe(false);
+  });
+});
+
+describe('sha256File', () => {
+  const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+  test('equals node:crypto over the same bytes, across several read chunks', async () => {
+    const bytes = Buffer.alloc(300_000);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 31 + 7) % 256;
+    const file = join(root, 'big.dump');
+    writeFileSync(file, bytes);
+    await expect(sha256File(file)).resolves.toBe(sha(bytes));
+  });
+
+  test('known values: "abc" and the empty file', async () => {
+    writeFileSync(join(root, 'abc'), 'abc');
+    writeFileSync(join(root, 'empty'), '');
+    await expect(sha256File(join(root, 'abc'))).resolves.toBe(
+      'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
+    );
+    await expect(sha256File(join(root, 'empty'))).resolves.toBe(
+      'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+    );
+  });
+
+  test('a missing file rejects', async () => {
+    await expect(sha256File(join(root, 'missing.dump'))).rejects.toThrow(/ENOENT/);
+  });
+});
