@@ -216,9 +216,13 @@ export function tableFingerprints(env: EnvironmentConfig, host: HostConfig): Arg
 
 /** Remove a dump and its checksum file from the host (after its copy in the store is verified). */
 export function removeBackupFiles(dumpPath: string): Argv {
-  if (!dumpPath.endsWith('.dump') || dumpPath.split('/').includes('..'))
-    throw new Error(`${JSON.stringify(dumpPath)} is not a .dump path`);
-  return ['rm', '-f', dumpPath, `${dumpPath}.sha256`];
+  if (
+    !dumpPath.startsWith('/') ||
+    !dumpPath.endsWith('.dump') ||
+    dumpPath.split('/').some((s) => s === '..' || s === '.')
+  )
+    throw new Error(`${JSON.stringify(dumpPath)} is not an absolute .dump path`);
+  return ['rm', '-f', '--', dumpPath, `${dumpPath}.sha256`];
 }
 
 /** Run on the worker: lists the table of contents of a custom-format dump; fails on a damaged one. */

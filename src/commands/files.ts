@@ -33,7 +33,8 @@ export function appendAuditLine(file: string, line: string): Argv {
 
 /** Delete a directory tree (a scratch stack's folder after its teardown). */
 export function removeDirectory(dir: string): Argv {
-  if (!dir.startsWith('/') || dir.split('/').includes('..') || dir.split('/').filter(Boolean).length < 2)
+  const segments = dir.split('/').filter(Boolean);
+  if (!dir.startsWith('/') || segments.some((s) => s === '..' || s === '.') || segments.length < 2)
     throw new Error(
       `refusing to remove ${JSON.stringify(dir)}: not an absolute path at least two levels deep`,
     );

@@ -194,9 +194,9 @@ export const backupsSchema = z
       .object({
         /** The newest N verified backups are always kept (at least one). */
         keepLast: z.number().int().min(1).max(1000).default(7),
-        /** Plus the newest backup of each of the last N days (UTC). */
+        /** Plus the newest backup of each UTC day that has one in the last N×24 hours. */
         dailyDays: z.number().int().min(0).max(3650).default(7),
-        /** Plus the newest backup of each of the last N ISO weeks. */
+        /** Plus the newest backup of each ISO week that has one in the last N×7 days. */
         weeklyWeeks: z.number().int().min(0).max(520).default(4),
       })
       .strict()
@@ -324,7 +324,11 @@ export const environmentSchema = z
       }
     }
     // A "{KEY}" in a URL is filled from the env-file values; an unknown one would never answer.
-    const known = new Set([...Object.keys(env.env), ...env.hosts.flatMap((h) => Object.keys(h.env))]);
+    // A key only some hosts define would stay unfilled on the others: env, or every host's env.
+    const known = new Set([
+      ...Object.keys(env.env),
+      ...Object.keys(env.hosts[0]?.env ?? {}).filter((k) => env.hosts.every((h) => k in h.env)),
+    ]);
     const urls: [(string | number)[], string][] = [
       ...env.services.flatMap((s, i): [(string | number)[], string][] => [
         [['services', i, 'readinessUrl'], s.readinessUrl],
@@ -343,7 +347,7 @@ export const environmentSchema = z
           ctx.addIssue({
             code: 'custom',
             path,
-            message: `placeholder {${key}} is neither {host} nor a key of env or hosts[].env`,
+            message: `placeholder {${key}} is neither {host} nor a key of env or of every host's env`,
           });
         }
       }

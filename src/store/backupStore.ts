@@ -67,8 +67,9 @@ export class BackupStore {
   }
 
   findBackup(environment: string, id?: string): StoredBackup | undefined {
+    if (id !== undefined) checkId('backup', id);
     const all = this.listBackups(environment);
-    return id === undefined ? all[0] : all.find((b) => b.id === checkId('backup', id));
+    return id === undefined ? all[0] : all.find((b) => b.id === id);
   }
 
   writeBackupRecord(record: StoredBackup): void {
@@ -82,7 +83,7 @@ export class BackupStore {
     rmSync(this.partialPath(environment, id), { force: true });
   }
 
-  /** Copies without a record (a run that died before verification) that no workflow is writing any more. */
+  /** Copies and partial copies without a record (a run in progress, or one that died before verification). */
   unrecordedCopies(environment: string): string[] {
     const dir = this.dir(environment, 'backups');
     if (!existsSync(dir)) return [];
@@ -90,7 +91,7 @@ export class BackupStore {
     return names
       .filter((n) => n.endsWith('.dump') || n.endsWith('.dump.partial'))
       .map((n) => n.replace(/\.dump(\.partial)?$/, ''))
-      .filter((id) => !names.includes(`${id}.json`));
+      .filter((id, i, ids) => ids.indexOf(id) === i && !names.includes(`${id}.json`));
   }
 
   listDrills(environment: string): DrillReport[] {
@@ -113,7 +114,8 @@ function readRecords<T>(dir: string): T[] {
   for (const name of readdirSync(dir)) {
     if (!name.endsWith('.json')) continue;
     try {
-      out.push(JSON.parse(readFileSync(join(dir, name), 'utf8')) as T);
+      const value: unknown = JSON.parse(readFileSync(join(dir, name), 'utf8'));
+      if (value && typeof value === 'object') out.push(value as T);
     } catch {
       // A file that is not a whole record is not a record (records are renamed into place whole).
     }

@@ -178,6 +178,16 @@ describe('BackupStore backups', () => {
     writeFileSync(join(backupsDir(), 'stray.json.123.tmp'), '{');
     expect(store.unrecordedCopies('staging').sort()).toEqual(['cut-copy', 'died-before-record']);
     expect(store.listBackups('staging').map((b) => b.id)).toEqual(['recorded']);
+    // A copy and a partial of the same unrecorded id: listed once.
+    writeFileSync(store.partialPath('staging', 'died-before-record'), 'PG');
+    expect(store.unrecordedCopies('staging').sort()).toEqual(['cut-copy', 'died-before-record']);
+  });
+
+  test('an unsafe id is refused even when the store is empty, and a record that is not an object is no record', () => {
+    expect(() => store.findBackup('empty-env', '../x')).toThrow('backup id "../x" must be');
+    storeBackup('real', '2026-03-01T00:00:00Z');
+    writeFileSync(join(backupsDir(), 'null.json'), 'null');
+    expect(store.listBackups('staging').map((b) => b.id)).toEqual(['real']);
   });
 });
 

@@ -67,6 +67,7 @@ describe('recovery commands: exact argv', () => {
     expect(removeBackupFiles('/srv/apps/shop/backups/backup-staging-20260330T180000Z-1a2b.dump')).toEqual([
       'rm',
       '-f',
+      '--',
       '/srv/apps/shop/backups/backup-staging-20260330T180000Z-1a2b.dump',
       '/srv/apps/shop/backups/backup-staging-20260330T180000Z-1a2b.dump.sha256',
     ]);
@@ -80,8 +81,11 @@ describe('recovery commands: exact argv', () => {
     '../x.dump',
     '/srv/apps/..',
     '',
+    'backups/x.dump',
+    '-rf.dump',
+    '/srv/./x.dump',
   ])('removing %j is refused', (path) => {
-    expect(() => removeBackupFiles(path)).toThrow(`${JSON.stringify(path)} is not a .dump path`);
+    expect(() => removeBackupFiles(path)).toThrow(`${JSON.stringify(path)} is not an absolute .dump path`);
   });
 
   test('pg_restore --list on the worker reads a dump without restoring it', () => {
@@ -139,6 +143,9 @@ describe('recovery commands: exact argv', () => {
     '//srv',
     '/srv/../etc',
     '/srv/apps/..',
+    '/srv/.',
+    '/./srv',
+    '/srv/apps/./',
   ])('removing directory %j is refused', (dir) => {
     expect(() => removeDirectory(dir)).toThrow(
       `refusing to remove ${JSON.stringify(dir)}: not an absolute path at least two levels deep`,

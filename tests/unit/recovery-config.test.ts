@@ -205,7 +205,8 @@ describe('hosts[].env', () => {
 });
 
 describe('URL placeholders', () => {
-  const neither = (key: string) => `placeholder {${key}} is neither {host} nor a key of env or hosts[].env`;
+  const neither = (key: string) =>
+    `placeholder {${key}} is neither {host} nor a key of env or of every host's env`;
 
   test.each([
     [
@@ -253,6 +254,18 @@ describe('URL placeholders', () => {
         define(d);
       }),
     ).toEqual([]);
+  });
+
+  test('a key only some hosts define is refused: the other hosts would be probed on an unfilled URL', () => {
+    expect(
+      problemsOf((d) => {
+        d.hosts.push({ ...d.hosts[0], name: 'web-2', env: {} });
+        d.hosts[0].env = { SITE_PORT: '18081' };
+        d.services[0].readinessUrl = 'http://{host}:{SITE_PORT}/health/ready';
+      }),
+    ).toEqual([
+      `services.0.readinessUrl: value "http://{host}:{SITE_PORT}/health/ready" ${neither('SITE_PORT')}`,
+    ]);
   });
 
   test("a key only the drill's env defines is not enough: the live hosts are probed on the same URLs", () => {
