@@ -1,6 +1,6 @@
 /**
- * The README's demo: real Temporal, a real worker, the lab, and two real deployments
- * (v1 then v2 of the demo app to lab-staging). `npm run demo -- --help` for options.
+ * The README's demo: real Temporal, a real worker, the lab, two real deployments (v1 then v2
+ * of the demo app to lab-staging), a verified backup and a restore drill of it. `npm run demo -- --help` for options.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +15,20 @@ import { projectRoot } from '../src/devserver/paths';
 import { isAlive, signal, waitForExit } from '../src/devserver/processes';
 import { expandUrl } from '../src/config/urls';
 import { readLabSecrets } from '../lab/config';
+import { followOperation, startOperation, type OperationWorkflow } from '../src/client/operations';
+import {
+  backupSummary,
+  drillReportText,
+  operationFailureText,
+  stepPrinter,
+} from '../src/client/operationFormat';
+import {
+  backupWorkflowId,
+  drillWorkflowId,
+  type BackupReport,
+  type DrillReport,
+} from '../src/shared/backups';
+import { WorkflowType } from '../src/shared/messages';
 import { loadSettings, workflowUiLink, type Settings } from '../src/shared/settings';
 
 const ROOT = projectRoot();
@@ -114,6 +128,43 @@ async function deploy(
   return outcome;
 }
 
+/** A verified backup, then a restore drill of it: what the schedules run, on demand. */
+async function backupAndDrill(client: Client, settings: Settings, stamp: string): Promise<void> {
+  const print = stepPrinter((line) => say(line));
+  const run = async <R>(type: OperationWorkflow, id: string, summary: string, input: object) => {
+    say(summary);
+    const handle = await startOperation(
+      client,
+      settings,
+      type,
+      id,
+      { environment: ENVIRONMENT, requestedBy: 'demo', ...input },
+      summary,
+    );
+    const outcome = await followOperation<R>(handle, settings, {
+      timeoutMs: 10 * 60_000,
+      onStatus: (s) => print(s.steps),
+    });
+    if (outcome.exitCode !== 0 || !outcome.report)
+      throw new Error(`${summary} failed: ${operationFailureText(outcome.status, outcome.error)}`);
+    return outcome.report;
+  };
+  const backup = await run<BackupReport>(
+    WorkflowType.backup,
+    backupWorkflowId(ENVIRONMENT, stamp),
+    `verified backup of ${ENVIRONMENT}`,
+    {},
+  );
+  console.log(`\n${backupSummary(backup)}\n`);
+  const drill = await run<DrillReport>(
+    WorkflowType.drill,
+    drillWorkflowId(ENVIRONMENT, stamp),
+    `restore drill of ${ENVIRONMENT}`,
+    {},
+  );
+  console.log(`\n${drillReportText(drill)}\n`);
+}
+
 async function demo(opts: { keep: boolean }): Promise<void> {
   const started = Date.now();
   const settings: Settings = { ...loadSettings(), configDir: join(LAB_DIR, 'config') };
@@ -138,6 +189,7 @@ async function demo(opts: { keep: boolean }): Promise<void> {
     const stamp = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
     await deploy(client, uiSettings, `demo-v1-${stamp}`, 'v1');
     const v2 = await deploy(client, uiSettings, `demo-v2-${stamp}`, 'v2');
+    await backupAndDrill(client, uiSettings, stamp);
 
     const environment = loadEnvironment(settings.configDir, ENVIRONMENT);
     const host = environment.hosts[0];
@@ -164,7 +216,17 @@ async function demo(opts: { keep: boolean }): Promise<void> {
     if (!opts.keep) await teardown();
   }
   if (opts.keep) {
-    console.log('\nEverything keeps running (--keep). Stop it all with: npm run demo -- stop');
+    console.log(
+      [
+        '',
+        'Everything keeps running (--keep). Try, for instance:',
+        `  npx deployctl drills --env ${ENVIRONMENT}`,
+        `  npx deployctl backups --env ${ENVIRONMENT}`,
+        `  DEPLOY_CONFIG_DIR=${join(LAB_DIR, 'config')} npx deployctl schedules apply && npx deployctl schedules list`,
+        '  npm run lab -- fresh-host   # then: npx deployctl emergency-deploy --env lab-staging --host-file .lab/fresh/lab-3.yaml',
+        'Stop it all with: npm run demo -- stop',
+      ].join('\n'),
+    );
   }
 }
 
