@@ -1,4 +1,6 @@
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -177,8 +179,15 @@ async function run<T>(
   workflowType: 'backupEnvironment' | 'drDrill',
   input: object,
   script: Script,
-): Promise<{ calls: string[]; drills: DrillReport[]; result?: T; failure?: ApplicationFailure }> {
+): Promise<{
+  calls: string[];
+  drills: DrillReport[];
+  result?: T;
+  failure?: ApplicationFailure;
+  workflowId: string;
+}> {
   const calls: string[] = [];
+  const workflowId = `${workflowType}-${randomUUID()}`;
   const drills: DrillReport[] = [];
   const taskQueue = `test-${randomUUID()}`;
   const worker = await Worker.create({
@@ -192,25 +201,33 @@ async function run<T>(
     try {
       const result = await env.client.workflow.execute(workflowType, {
         taskQueue,
-        workflowId: `${workflowType}-${randomUUID()}`,
+        workflowId,
         args: [input],
       });
-      return { calls, drills, result: result as T };
+      return { calls, drills, result: result as T, workflowId };
     } catch (err) {
       if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure)
-        return { calls, drills, failure: err.cause };
+        return { calls, drills, failure: err.cause, workflowId };
       throw err;
     }
   });
 }
 
+/** RECORD_HISTORIES=1 keeps these runs for the replay test in deployEnvironment.test.ts (it replays every file). */
+async function saveHistory(name: string, workflowId: string): Promise<void> {
+  if (process.env.RECORD_HISTORIES !== '1') return;
+  const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
+  writeFileSync(join(__dirname, 'histories', `${name}.json`), historyToJSON(history));
+}
+
 describe('backupEnvironment', () => {
   test('dump, copy, verify, then the host dump goes and retention runs', async () => {
-    const { calls, result } = await run<BackupReport>(
+    const { calls, result, workflowId } = await run<BackupReport>(
       'backupEnvironment',
       { environment: 'staging', requestedBy: 'test' },
       {},
     );
+    await saveHistory('backup-verified', workflowId);
     expect(calls).toEqual(['dump', 'copy', 'verify', 'remove-host-dump', 'retention']);
     expect(result?.backup.id).toMatch(/^staging-\d{8}T\d{6}Z-[0-9a-f]{8}$/);
     expect(result?.retention).toEqual({ kept: ['b1'], deleted: ['b0'] });
@@ -232,11 +249,12 @@ describe('backupEnvironment', () => {
 
 describe('drDrill', () => {
   test('a good drill restores, checks data, answers, tears down and keeps a passing report', async () => {
-    const { calls, result, drills } = await run<DrillReport>(
+    const { calls, result, drills, workflowId } = await run<DrillReport>(
       'drDrill',
       { environment: 'staging', requestedBy: 'test' },
       {},
     );
+    await saveHistory('drill-passed', workflowId);
     expect(calls).toEqual([
       'pick',
       'plan',
@@ -286,13 +304,12 @@ describe('drDrill', () => {
   });
 
   test('a step that fails still tears the scratch stack down and records the failure', async () => {
-    const { calls, failure, drills } = await run(
+    const { calls, failure, drills, workflowId } = await run(
       'drDrill',
       { environment: 'staging', requestedBy: 'test' },
-      {
-        unhealthy: true,
-      },
+      { unhealthy: true },
     );
+    await saveHistory('drill-failed-health', workflowId);
     expect(failure?.type).toBe('DrillFailed');
     expect(failure?.message).toContain('health: health deadline passed');
     expect(calls).not.toContain('smoke');
