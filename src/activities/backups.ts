@@ -1,11 +1,11 @@
 import { chmodSync, existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import {
-  backupDatabase,
   backupPaths,
   missingStackFile,
   pgRestoreList,
   removeBackupFiles,
+  snapshotBackup,
   tableFingerprints,
 } from '../commands/database';
 import { loadEnvironment } from '../config/load';
@@ -87,8 +87,6 @@ export function compareFingerprints(expected: TableFingerprint[], actual: TableF
   return problems;
 }
 
-const FINGERPRINT_ATTEMPTS = 3;
-
 export async function fingerprints(
   host: RemoteHost,
   environment: EnvironmentConfig,
@@ -116,8 +114,7 @@ export function createBackupActivities(deps: {
 
     /**
      * pg_dump (custom format) in the database container to `<appDir>/backups/<id>.dump` with its
-     * sha256, plus each table's row count and md5 taken before and after the dump: equal means
-     * the dump holds exactly those rows; a write in between makes this attempt retry.
+     * sha256, plus each table's row count and md5 taken in the very snapshot pg_dump dumped.
      */
     async dumpDatabase(input: {
       environment: EnvironmentConfig;
@@ -154,37 +151,32 @@ export function createBackupActivities(deps: {
           try {
             await ensureDatabase(host, env, progress, secrets);
             const { dump } = backupPaths(env, host.config, input.backupId);
-            for (let attempt = 1; ; attempt++) {
-              const before = await fingerprints(host, env, secrets);
-              const r = await host.run(backupDatabase(env, host.config, input.backupId), {
-                timeoutMs: 60 * 60_000,
-                ...progress,
-                secrets,
-              });
-              const after = await fingerprints(host, env, secrets);
-              const changed = compareFingerprints(before, after);
-              const result = parseBackupLine(r.stdout);
-              if (!changed.length) {
-                return {
-                  host: host.config.name,
-                  path: dump,
-                  sha256: result.sha256,
-                  sizeBytes: result.sizeBytes,
-                  createdAt: result.createdAt,
-                  durationMs: Date.now() - started,
-                  tables: after,
-                  release,
-                };
-              }
-              // The dump is consistent but its fingerprint is not known: take both again.
-              await host.run(removeBackupFiles(dump), { timeoutMs: 30_000 });
-              if (attempt >= FINGERPRINT_ATTEMPTS) {
-                throw new Error(
-                  `the database changed during each of ${attempt} dumps (${changed.slice(0, 3).join('; ')}); will retry`,
-                );
-              }
-              progress.onOutput(`database changed during the dump (${changed[0]}); dumping again`);
-            }
+            // A retried attempt dumps again: a dump from an earlier attempt would not match this
+            // attempt's fingerprints.
+            await host.run(removeBackupFiles(dump), { timeoutMs: 30_000 });
+            const r = await host.run(snapshotBackup(env, host.config, input.backupId), {
+              timeoutMs: 60 * 60_000,
+              ...progress,
+              secrets,
+            });
+            const result = parseBackupLine(r.stdout);
+            const tables = parseFingerprints(
+              r.stderr
+                .split('\n')
+                .filter((l) => l.startsWith('fingerprint '))
+                .map((l) => l.slice('fingerprint '.length))
+                .join('\n'),
+            );
+            return {
+              host: host.config.name,
+              path: dump,
+              sha256: result.sha256,
+              sizeBytes: result.sizeBytes,
+              createdAt: result.createdAt,
+              durationMs: Date.now() - started,
+              tables,
+              release,
+            };
           } finally {
             progress.stop();
           }
@@ -206,35 +198,41 @@ export function createBackupActivities(deps: {
       const env = input.environment;
       const started = Date.now();
       const location = store.dumpPath(env.name, input.backupId);
-      if (existsSync(location) && (await sha256File(location)) === input.dump.sha256) {
-        return { location, durationMs: Date.now() - started };
-      }
-      store.ensureDir(env.name);
-      const partial = store.partialPath(env.name, input.backupId);
-      const plan = operationPlan(env, input.backupId, input.requestedBy);
       const ctx = Context.current();
-      await onHost(
-        { plan, hostName: input.dump.host },
-        'backup-copy',
-        async (host) => {
-          await host.download(input.dump.path, partial, {
-            timeoutMs: 60 * 60_000,
-            onProgress: (bytes, total) => ctx.heartbeat({ step: 'backup-copy', bytes, total }),
-          });
-        },
-        { detail: () => `to the worker's store: ${location}` },
-      );
-      const copied = await sha256File(partial);
-      if (copied !== input.dump.sha256) {
-        rmSync(partial, { force: true });
-        // A transfer error, not a bad dump: retryable (the policy bounds the attempts).
-        throw new Error(
-          `copy of ${input.dump.path} has sha256 ${copied}, the host computed ${input.dump.sha256}; copying again`,
+      // Hashing a large dump takes longer than the heartbeat timeout: keep telling Temporal we live.
+      const alive = setInterval(() => ctx.heartbeat({ step: 'backup-copy' }), 5_000);
+      try {
+        if (existsSync(location) && (await sha256File(location)) === input.dump.sha256) {
+          return { location, durationMs: Date.now() - started };
+        }
+        store.ensureDir(env.name);
+        const partial = store.partialPath(env.name, input.backupId);
+        const plan = operationPlan(env, input.backupId, input.requestedBy);
+        await onHost(
+          { plan, hostName: input.dump.host },
+          'backup-copy',
+          async (host) => {
+            await host.download(input.dump.path, partial, {
+              timeoutMs: 60 * 60_000,
+              onProgress: (bytes, total) => ctx.heartbeat({ step: 'backup-copy', bytes, total }),
+            });
+          },
+          { detail: () => `to the worker's store: ${location}` },
         );
+        const copied = await sha256File(partial);
+        if (copied !== input.dump.sha256) {
+          rmSync(partial, { force: true });
+          // A transfer error, not a bad dump: retryable (the policy bounds the attempts).
+          throw new Error(
+            `copy of ${input.dump.path} has sha256 ${copied}, the host computed ${input.dump.sha256}; copying again`,
+          );
+        }
+        chmodSync(partial, 0o600);
+        renameSync(partial, location);
+        return { location, durationMs: Date.now() - started };
+      } finally {
+        clearInterval(alive);
       }
-      chmodSync(partial, 0o600);
-      renameSync(partial, location);
-      return { location, durationMs: Date.now() - started };
     },
 
     /**

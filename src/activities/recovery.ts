@@ -3,7 +3,8 @@ import { resolve } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { composeDestroy } from '../commands/compose';
 import { backupPaths, missingStackFile } from '../commands/database';
-import { removeDirectory } from '../commands/files';
+import { readOptionalFile, removeDirectory } from '../commands/files';
+import { listEnvironments } from '../config/load';
 import { remoteLayout } from '../commands/layout';
 import { parseSetupOutput, SERVER_SETUP_SCRIPT, serverSetup } from '../commands/serverSetup';
 import { environmentSchema, type EnvironmentConfig, type HostConfig } from '../config/schema';
@@ -53,7 +54,17 @@ function releaseOf(backup: StoredBackup): { release: string; images: Record<stri
   return { release: backup.release.release, images: backup.release.images };
 }
 
+/** Every configured environment; none when the folder cannot be read (the guard then has nothing to compare). */
+function safeListEnvironments(configDir: string): EnvironmentConfig[] {
+  try {
+    return listEnvironments(configDir);
+  } catch {
+    return [];
+  }
+}
+
 export function createRecoveryActivities(deps: {
+  configDir: string;
   projectRoot: string;
   workerEnv: NodeJS.ProcessEnv;
   store: BackupStore;
@@ -113,18 +124,36 @@ export function createRecoveryActivities(deps: {
         );
       }
       const { release, images } = releaseOf(input.backup);
+      const drillHost = env.drills.host ?? env.hosts[0];
       const scratch = validated(
         {
           ...env,
           project: `${env.project}${SCRATCH_INFIX}${input.suffix}`,
-          hosts: [env.drills.host ?? env.hosts[0]],
-          env: { ...env.env, ...env.drills.env },
+          // drills.env wins over the host's own values too (a host may set ports in its env).
+          hosts: [{ ...drillHost, env: { ...drillHost.env, ...env.drills.env } }],
           approval: { required: false, timeoutSeconds: env.approval.timeoutSeconds },
           gates: undefined,
         },
         `the drill's scratch stack of ${env.name}`,
       );
       return operationPlan(scratch, input.drillId, input.requestedBy, release, images);
+    },
+
+    /** Refuse a target that is a configured server of any environment: its data would be overwritten. */
+    async checkEmergencyTarget(input: { host: HostConfig }): Promise<void> {
+      // An emergency deploy restores over the target's database: never onto a configured server.
+      const same = (h: HostConfig) =>
+        h.name === input.host.name || (h.address === input.host.address && h.port === input.host.port);
+      for (const env of safeListEnvironments(deps.configDir)) {
+        for (const h of [...env.hosts, ...(env.drills?.host ? [env.drills.host] : [])]) {
+          if (same(h)) {
+            throw ApplicationFailure.nonRetryable(
+              `host: ${input.host.name} (${input.host.address}:${input.host.port}) is ${h.name} (${h.address}:${h.port}) of environment "${env.name}"; an emergency deploy restores a backup over the target's database, so it only goes to a brand-new server`,
+              'InvalidInput',
+            );
+          }
+        }
+      }
     },
 
     /** The environment on one brand-new host, with the release recorded in the backup. */
@@ -231,6 +260,17 @@ export function createRecoveryActivities(deps: {
         input,
         'server-setup',
         async (host) => {
+          // A release another operation recorded here means the server is in use: not brand-new.
+          const current = await host.run(readOptionalFile(remoteLayout(env, host.config).currentRelease), {
+            timeoutMs: 30_000,
+          });
+          const recordedBy = /"deploymentId":"([^"]*)"/.exec(current.stdout)?.[1];
+          if (recordedBy && recordedBy !== input.plan.deploymentId) {
+            throw ApplicationFailure.nonRetryable(
+              `${host.config.name} already runs ${env.project} (release record written by ${recordedBy}); an emergency deploy only goes to a brand-new server`,
+              'InvalidInput',
+            );
+          }
           const r = await host.run(
             serverSetup(script, {
               baseDir: host.config.baseDir,

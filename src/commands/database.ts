@@ -214,6 +214,64 @@ export function tableFingerprints(env: EnvironmentConfig, host: HostConfig): Arg
   return psql(env, host, FINGERPRINT_SQL);
 }
 
+/**
+ * Runs inside the database container: $1 user, $2 database, $3 the fingerprint SQL. One psql
+ * session opens a REPEATABLE READ transaction and exports its snapshot; pg_dump dumps that
+ * snapshot (to stdout) and the same session then runs the fingerprint query in it. So the
+ * fingerprints describe exactly the rows the dump holds, however busy the database is. They go
+ * to stderr as "fingerprint schema.table|rows|md5" lines.
+ */
+export const SNAPSHOT_DUMP_SCRIPT = [
+  'set -eu',
+  'user=$1; db=$2; sql=$3',
+  'dir=$(mktemp -d)',
+  'trap \'rm -rf "$dir"\' EXIT',
+  'mkfifo "$dir/in"',
+  'psql -X -At -q -v ON_ERROR_STOP=1 -U "$user" -d "$db" < "$dir/in" > "$dir/out" 2> "$dir/err" &',
+  'session=$!',
+  'exec 3> "$dir/in"',
+  "printf '%s\\n' 'begin transaction isolation level repeatable read, read only;' 'select pg_export_snapshot();' >&3",
+  'i=0',
+  'while [ ! -s "$dir/out" ]; do',
+  '  kill -0 "$session" 2>/dev/null || { cat "$dir/err" >&2; echo "the snapshot session ended early" >&2; exit 1; }',
+  '  i=$((i + 1)); [ "$i" -le 600 ] || { echo "no snapshot after 60 s" >&2; exit 1; }',
+  '  sleep 0.1',
+  'done',
+  'snapshot=$(head -n 1 "$dir/out")',
+  'pg_dump --snapshot="$snapshot" -U "$user" -Fc "$db"',
+  "printf '%s;\\n' \"$sql\" 'commit' >&3",
+  'exec 3>&-',
+  'wait "$session" || { cat "$dir/err" >&2; exit 1; }',
+  'tail -n +2 "$dir/out" | sed "s/^/fingerprint /" >&2',
+].join('\n');
+
+/**
+ * A verified backup's dump: BACKUP_SCRIPT (atomic, with its .sha256) around a pg_dump of one
+ * exported snapshot, with the table fingerprints of that snapshot on stderr.
+ */
+export function snapshotBackup(env: EnvironmentConfig, host: HostConfig, backupId: string): Argv {
+  const { dump } = backupPaths(env, host, backupId);
+  const db = database(env);
+  return [
+    'sh',
+    '-c',
+    BACKUP_SCRIPT,
+    'backup',
+    dump,
+    ...inDatabase(
+      env,
+      host,
+      'sh',
+      '-c',
+      SNAPSHOT_DUMP_SCRIPT,
+      'snapshot-dump',
+      db.user,
+      db.name,
+      FINGERPRINT_SQL,
+    ),
+  ];
+}
+
 /** Remove a dump and its checksum file from the host (after its copy in the store is verified). */
 export function removeBackupFiles(dumpPath: string): Argv {
   if (

@@ -211,8 +211,9 @@ export const drillsSchema = z
     /** Where the scratch stack runs; the environment's first host when absent. */
     host: hostSchema.optional(),
     /**
-     * Env-file values of the scratch stack (its own ports, say), over the host's. URLs with
-     * "{KEY}" placeholders follow them, so probes reach the scratch stack, not the live one.
+     * Env-file values of the scratch stack (its own ports, say), over the environment's and the
+     * drill host's. URLs with "{KEY}" placeholders follow them, so probes reach the scratch
+     * stack, not the live one.
      */
     env: z.record(envKeySchema, envValueSchema).default({}),
     targets: z
@@ -226,6 +227,9 @@ export const drillsSchema = z
       .default({ rpoSeconds: 86_400, rtoSeconds: 900 }),
   })
   .strict();
+
+/** A drill's scratch project is `<project>-drill-<8 characters>`, which must still be a valid name. */
+export const MAX_PROJECT_FOR_DRILLS = 40 - '-drill-'.length - 8;
 
 export const environmentSchema = z
   .object({
@@ -341,16 +345,37 @@ export const environmentSchema = z
         c.url,
       ]),
     ];
+    // A drill probes the same URLs on its scratch stack, with the drill host's and drills.env values.
+    const drillHost = env.drills ? (env.drills.host ?? env.hosts[0]) : undefined;
+    const knownInDrill = new Set([
+      ...Object.keys(env.env),
+      ...Object.keys(drillHost?.env ?? {}),
+      ...Object.keys(env.drills?.env ?? {}),
+    ]);
     for (const [path, url] of urls) {
       for (const [, key] of url.matchAll(/\{([^}]*)\}/g)) {
-        if (key !== 'host' && !known.has(key)) {
+        if (key === 'host') continue;
+        if (!known.has(key)) {
           ctx.addIssue({
             code: 'custom',
             path,
             message: `placeholder {${key}} is neither {host} nor a key of env or of every host's env`,
           });
+        } else if (drillHost && !knownInDrill.has(key)) {
+          ctx.addIssue({
+            code: 'custom',
+            path,
+            message: `placeholder {${key}} has no value on the drill host: add it to env, drills.env or the drill host's env`,
+          });
         }
       }
+    }
+    if (env.drills && env.project.length > MAX_PROJECT_FOR_DRILLS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['project'],
+        message: `must be at most ${MAX_PROJECT_FOR_DRILLS} characters when drills are configured (the scratch project "<project>-drill-<8 characters>" must be a valid name)`,
+      });
     }
   });
 

@@ -69,6 +69,7 @@ export interface DrillInput {
 }
 
 export interface DrillReport {
+  /** `drill-<environment>-<UTC stamp>-<run id prefix>`: names its report and scratch files. */
   id: string;
   environment: string;
   requestedBy: string;
@@ -110,6 +111,7 @@ export interface SetupStep {
 }
 
 export interface EmergencyDeployReport {
+  /** `emergency-<environment>-<UTC stamp>-<run id prefix>`: names its files on the host. */
   id: string;
   environment: string;
   host: string;

@@ -86,6 +86,7 @@ export const activityPolicies = {
   /** Re-checks the store copy's checksum before it is relied on. */
   pickBackup: { startToCloseTimeout: '15m', retry: { ...retry, maximumAttempts: 3 } },
   planScratchStack: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 3 } },
+  checkEmergencyTarget: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 3 } },
   planEmergency: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 3 } },
   uploadBackupToHost: {
     startToCloseTimeout: '60m',

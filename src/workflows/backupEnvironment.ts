@@ -56,7 +56,8 @@ export async function backupEnvironment(input: BackupInput): Promise<BackupRepor
       () => verifyStoredBackup({ environment, backupId, dump: d, copyMs: copy.durationMs }),
       (b) => `sha256 ${b.sha256}, ${b.verification.pgRestoreListEntries} entries`,
     );
-    await op.step('cleanup', () => removeHostDump({ ...args, dump: d }));
+    // The backup is good from here: a host that cannot be reached keeps its dump, and the backup stands.
+    await op.step('cleanup', () => removeHostDump({ ...args, dump: d })).catch(() => undefined);
     const retention = await op.step(
       'retention',
       () => applyRetention({ environment }),

@@ -1,23 +1,52 @@
-import { ApplicationFailure, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  ApplicationFailure,
+  CancellationScope,
+  proxyActivities,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
 import type { DeployActivities } from '../activities';
 import type { DrillInput, DrillReport, StoredBackup } from '../shared/backups';
 import type { DeployPlan } from '../shared/deployment';
 import { activityPolicies } from './activityPolicies';
-import { errorMessage, rootFailure, trackOperation } from './operationTracker';
+import { compactStamp, errorMessage, rootFailure, trackOperation } from './operationTracker';
 
-const { loadEnvironmentConfig } = proxyActivities<DeployActivities>(activityPolicies.loadEnvironmentConfig);
-const { pickBackup } = proxyActivities<DeployActivities>(activityPolicies.pickBackup);
-const { planScratchStack } = proxyActivities<DeployActivities>(activityPolicies.planScratchStack);
-const { uploadRelease } = proxyActivities<DeployActivities>(activityPolicies.uploadRelease);
-const { pullImages } = proxyActivities<DeployActivities>(activityPolicies.pullImages);
-const { uploadBackupToHost } = proxyActivities<DeployActivities>(activityPolicies.uploadBackupToHost);
-const { restoreDatabase } = proxyActivities<DeployActivities>(activityPolicies.restoreDatabase);
-const { checkRestoredData } = proxyActivities<DeployActivities>(activityPolicies.checkRestoredData);
-const { startServices } = proxyActivities<DeployActivities>(activityPolicies.startServices);
-const { waitForHealth } = proxyActivities<DeployActivities>(activityPolicies.waitForHealth);
-const { postDeployChecks } = proxyActivities<DeployActivities>(activityPolicies.postDeployChecks);
-const { destroyScratchStack } = proxyActivities<DeployActivities>(activityPolicies.destroyScratchStack);
-const { recordDrillReport } = proxyActivities<DeployActivities>(activityPolicies.recordDrillReport);
+const { loadEnvironmentConfig } = proxyActivities<DeployActivities>(
+  drillPolicy(activityPolicies.loadEnvironmentConfig),
+);
+const { pickBackup } = proxyActivities<DeployActivities>(drillPolicy(activityPolicies.pickBackup));
+const { planScratchStack } = proxyActivities<DeployActivities>(
+  drillPolicy(activityPolicies.planScratchStack),
+);
+const { uploadRelease } = proxyActivities<DeployActivities>(drillPolicy(activityPolicies.uploadRelease));
+const { pullImages } = proxyActivities<DeployActivities>(drillPolicy(activityPolicies.pullImages));
+const { uploadBackupToHost } = proxyActivities<DeployActivities>(
+  drillPolicy(activityPolicies.uploadBackupToHost),
+);
+const { restoreDatabase } = proxyActivities<DeployActivities>(drillPolicy(activityPolicies.restoreDatabase));
+const { checkRestoredData } = proxyActivities<DeployActivities>(
+  drillPolicy(activityPolicies.checkRestoredData),
+);
+const { startServices } = proxyActivities<DeployActivities>(drillPolicy(activityPolicies.startServices));
+const { waitForHealth } = proxyActivities<DeployActivities>(drillPolicy(activityPolicies.waitForHealth));
+const { postDeployChecks } = proxyActivities<DeployActivities>(
+  drillPolicy(activityPolicies.postDeployChecks),
+);
+const { destroyScratchStack } = proxyActivities<DeployActivities>(
+  drillPolicy(activityPolicies.destroyScratchStack),
+);
+const { recordDrillReport } = proxyActivities<DeployActivities>(
+  drillPolicy(activityPolicies.recordDrillReport),
+);
+
+/**
+ * A cancelled drill waits for each running step to finish cancelling before the teardown, so
+ * the teardown never races a `compose up` still starting scratch containers.
+ */
+function drillPolicy(policy: ActivityOptions): ActivityOptions {
+  return { ...policy, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
+}
 
 /** Types that end a drill before it ran: nothing to report in the drill history. */
 const NOT_A_DRILL = ['InvalidInput', 'NotConfigured'];
@@ -30,7 +59,9 @@ const NOT_A_DRILL = ['InvalidInput', 'NotConfigured'];
  * stack down whatever happened, keep the report, and fail loudly when anything missed.
  */
 export async function drDrill(input: DrillInput): Promise<DrillReport> {
-  const { workflowId, runId } = workflowInfo();
+  const { runId, startTime } = workflowInfo();
+  // Not the workflow id: a schedule appends an RFC 3339 time to it, and this id names files.
+  const drillId = `drill-${input.environment}-${compactStamp(startTime)}-${runId.slice(0, 8)}`;
   const op = trackOperation('drill', input.environment, `restore drill (requested by ${input.requestedBy})`);
   const environment = await op
     .step('config', () => loadEnvironmentConfig({ environment: input.environment }))
@@ -48,7 +79,7 @@ export async function drDrill(input: DrillInput): Promise<DrillReport> {
     throw ApplicationFailure.nonRetryable(message, 'NotConfigured', op.state);
   }
   const report: DrillReport = {
-    id: workflowId,
+    id: drillId,
     environment: environment.name,
     requestedBy: input.requestedBy,
     startedAt: new Date().toISOString(),
@@ -77,7 +108,7 @@ export async function drDrill(input: DrillInput): Promise<DrillReport> {
       planScratchStack({
         environment,
         backup,
-        drillId: workflowId,
+        drillId,
         suffix: runId.replace(/-/g, '').slice(0, 8).toLowerCase(),
         requestedBy: input.requestedBy,
       }),

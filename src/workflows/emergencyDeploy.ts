@@ -2,9 +2,10 @@ import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/w
 import type { DeployActivities } from '../activities';
 import type { EmergencyDeployInput, EmergencyDeployReport } from '../shared/backups';
 import { activityPolicies } from './activityPolicies';
-import { errorMessage, rootFailure, trackOperation } from './operationTracker';
+import { compactStamp, errorMessage, rootFailure, trackOperation } from './operationTracker';
 
 const { loadEnvironmentConfig } = proxyActivities<DeployActivities>(activityPolicies.loadEnvironmentConfig);
+const { checkEmergencyTarget } = proxyActivities<DeployActivities>(activityPolicies.checkEmergencyTarget);
 const { pickBackup } = proxyActivities<DeployActivities>(activityPolicies.pickBackup);
 const { planEmergency } = proxyActivities<DeployActivities>(activityPolicies.planEmergency);
 const { setupServer } = proxyActivities<DeployActivities>(activityPolicies.setupServer);
@@ -26,7 +27,9 @@ const { recordRelease } = proxyActivities<DeployActivities>(activityPolicies.rec
  * continues on the same host.
  */
 export async function emergencyDeploy(input: EmergencyDeployInput): Promise<EmergencyDeployReport> {
-  const { workflowId } = workflowInfo();
+  const { runId, startTime } = workflowInfo();
+  // Names files on the host: not the workflow id, which may carry any characters.
+  const operationId = `emergency-${input.environment}-${compactStamp(startTime)}-${runId.slice(0, 8)}`;
   const started = Date.now();
   const op = trackOperation(
     'emergency-deploy',
@@ -37,6 +40,7 @@ export async function emergencyDeploy(input: EmergencyDeployInput): Promise<Emer
     const environment = await op.step('config', () =>
       loadEnvironmentConfig({ environment: input.environment }),
     );
+    await op.step('check-target', () => checkEmergencyTarget({ host: input.host }));
     const backup = await op.step(
       'pick-backup',
       () => pickBackup({ environment: environment.name, backupId: input.backupId }),
@@ -47,7 +51,7 @@ export async function emergencyDeploy(input: EmergencyDeployInput): Promise<Emer
         environment,
         backup,
         host: input.host,
-        operationId: workflowId,
+        operationId,
         requestedBy: input.requestedBy,
       }),
     );
@@ -78,7 +82,7 @@ export async function emergencyDeploy(input: EmergencyDeployInput): Promise<Emer
     await op.step('record', () => recordRelease(onHost));
     op.finish('succeeded');
     return {
-      id: workflowId,
+      id: operationId,
       environment: environment.name,
       host: input.host.name,
       release: plan.request.release,

@@ -257,7 +257,19 @@ test('a truncated copy fails verification and is never recorded; a drill on a da
   store.deleteBackup(staging.name, rottenId);
 });
 
-test('killing the worker during a backup: the backup still completes, nothing half-written is recorded', async () => {
+test('killing the worker during a backup while the app writes: the backup completes from one snapshot, nothing half-written is recorded', async () => {
+  // A writer commits a row every 0.1 s for the whole backup (bounded: 3000 rows, cancelled below).
+  const rowsBefore = Number(await onDbHost('select count(*) from dr_probe'));
+  const writer = withHost(dbHost, (h) =>
+    h.run(
+      psql(
+        staging,
+        dbHost,
+        `DO $writer$ BEGIN FOR i IN 1..3000 LOOP INSERT INTO dr_probe (note) VALUES ('writer-' || i); COMMIT; PERFORM pg_sleep(0.1); END LOOP; END $writer$`,
+      ),
+      { timeoutMs: 400_000, okCodes: [0, 1], secrets: [secret] },
+    ),
+  );
   const handle = await harness.env.client.workflow.start('backupEnvironment', {
     taskQueue: harness.settings.taskQueue,
     workflowId: `backup-${staging.name}-kill-${stamp}`,
@@ -270,9 +282,20 @@ test('killing the worker during a backup: the backup still completes, nothing ha
   // The interrupted attempt is not retried before the heartbeat timeout: nothing of it is a backup yet.
   const ids = () => store.listBackups(staging.name).map((b) => b.id);
   expect(ids()).toEqual([firstBackup.id]);
-  const report = (await handle.result()) as BackupReport;
+  let report: BackupReport;
+  try {
+    report = (await handle.result()) as BackupReport;
+  } finally {
+    await onDbHost("select pg_cancel_backend(pid) from pg_stat_activity where query like 'DO $writer$%'");
+    await writer;
+  }
+  const rowsAfter = Number(await onDbHost('select count(*) from dr_probe'));
   console.log(`backup resumed after a worker kill: done ${Date.now() - killedAt} ms after the kill`);
   expect(ids()).toContain(report.backup.id);
+  // Taken in the middle of the writes: its fingerprint is one snapshot (the next drill restores and compares it).
+  const probe = report.backup.tables.find((t) => t.table === 'public.dr_probe');
+  expect(probe?.rows).toBeGreaterThan(rowsBefore);
+  expect(probe?.rows).toBeLessThan(rowsAfter);
   const onHost = await withHost(dbHost, (h) =>
     h.run(['test', '-e', report.backup.source.path], { timeoutMs: 30_000, okCodes: [0, 1] }),
   );
@@ -298,6 +321,8 @@ test('killing the worker during a drill with an impossible RTO target: the drill
   expect(cause.type).toBe('DrillFailed');
   const report = cause.details?.[0] as DrillReport;
   expect(report.failures).toContainEqual(expect.stringMatching(/^RTO [\d.]+ s exceeds the target of 1 s$/));
+  // The backup taken under writes restores to exactly the rows and checksums it recorded.
+  expect(report.backupId).toBe(store.findBackup(staging.name)?.id);
   expect(report.dataCheck?.matched).toBe(true);
   expect(report.teardown).toBe('done');
   expect(await scratchLeftovers(drillHost, report.scratchProject as string)).toEqual({
@@ -371,6 +396,19 @@ test('schedules: applying twice leaves one schedule each; a short interval fires
 });
 
 test('emergency deploy onto a brand-new lab host: the last good release answers there with the restored data', async () => {
+  // A live server is refused before anything touches it: the restore would overwrite its data.
+  const liveHostFile = join(mkdtempSync(join(tmpdir(), 'live-host-')), 'lab-1.yaml');
+  writeFileSync(liveHostFile, stringify(dbHost));
+  const refused = await runDeployctl(harness.settings, [
+    'emergency-deploy',
+    '--env',
+    staging.name,
+    '--host-file',
+    liveHostFile,
+  ]);
+  expect(refused.code).toBe(2);
+  expect(refused.out).toMatch(/is lab-1 \(127\.0\.0\.2:2222\) of environment "lab-(staging|production)"/);
+
   const fresh = await createFreshHost();
   const latest = store.findBackup(staging.name) as StoredBackup;
   const { code, out } = await runDeployctl(harness.settings, [

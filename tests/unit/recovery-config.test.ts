@@ -2,7 +2,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, describeZodIssues } from '../../src/config/errors';
 import { parseEnvironment } from '../../src/config/load';
-import { environmentSchema, SCHEDULE_RULE, scheduleSchema } from '../../src/config/schema';
+import {
+  MAX_PROJECT_FOR_DRILLS,
+  environmentSchema,
+  SCHEDULE_RULE,
+  scheduleSchema,
+} from '../../src/config/schema';
 import { envValuesFor, expandUrl } from '../../src/config/urls';
 import { FIXTURES, stagingFixture } from './helpers';
 
@@ -277,6 +282,37 @@ describe('URL placeholders', () => {
     ).toEqual([
       `services.0.readinessUrl: value "http://{host}:{SITE_PORT}/health/ready" ${neither('SITE_PORT')}`,
     ]);
+  });
+});
+
+describe('drills need a scratch project name and URL values on the drill host', () => {
+  test('a project too long for "<project>-drill-<8>" is refused when drills are configured', () => {
+    const long = 'p'.repeat(MAX_PROJECT_FOR_DRILLS + 1);
+    expect(MAX_PROJECT_FOR_DRILLS).toBe(25);
+    expect(problemsOf((d) => Object.assign(d, { project: long }))).toEqual([]);
+    expect(problemsOf((d) => Object.assign(d, { project: long, database: {}, drills: {} }))).toEqual([
+      `project: value ${JSON.stringify(long)} must be at most 25 characters when drills are configured (the scratch project "<project>-drill-<8 characters>" must be a valid name)`,
+    ]);
+  });
+
+  test('a placeholder every live host defines but the drill host does not is refused', () => {
+    const drillHost = { ...plain.hosts[0], name: 'drill-1', env: {} };
+    expect(
+      problemsOf((d) => {
+        d.hosts[0].env = { SITE_PORT: '18081' };
+        d.services[0].readinessUrl = 'http://{host}:{SITE_PORT}/health/ready';
+        Object.assign(d, { database: {}, drills: { host: drillHost } });
+      }),
+    ).toEqual([
+      `services.0.readinessUrl: value "http://{host}:{SITE_PORT}/health/ready" placeholder {SITE_PORT} has no value on the drill host: add it to env, drills.env or the drill host's env`,
+    ]);
+    expect(
+      problemsOf((d) => {
+        d.hosts[0].env = { SITE_PORT: '18081' };
+        d.services[0].readinessUrl = 'http://{host}:{SITE_PORT}/health/ready';
+        Object.assign(d, { database: {}, drills: { host: drillHost, env: { SITE_PORT: '28081' } } });
+      }),
+    ).toEqual([]);
   });
 });
 

@@ -118,6 +118,7 @@ function stubActivities(script: Script, calls: string[], drills: DrillReport[]):
     },
     async planScratchStack(input) {
       calls.push('plan');
+      drillIds.push(input.drillId);
       return scratch(input.drillId);
     },
     async uploadRelease() {
@@ -163,6 +164,8 @@ function stubActivities(script: Script, calls: string[], drills: DrillReport[]):
   };
 }
 
+/** Ids planScratchStack was given (they name files on the drill host). */
+const drillIds: string[] = [];
 let env: TestWorkflowEnvironment;
 let workflowBundle: WorkflowBundleWithSourceMap;
 
@@ -179,6 +182,7 @@ async function run<T>(
   workflowType: 'backupEnvironment' | 'drDrill',
   input: object,
   script: Script,
+  workflowId = `${workflowType}-${randomUUID()}`,
 ): Promise<{
   calls: string[];
   drills: DrillReport[];
@@ -187,7 +191,6 @@ async function run<T>(
   workflowId: string;
 }> {
   const calls: string[] = [];
-  const workflowId = `${workflowType}-${randomUUID()}`;
   const drills: DrillReport[] = [];
   const taskQueue = `test-${randomUUID()}`;
   const worker = await Worker.create({
@@ -274,6 +277,21 @@ describe('drDrill', () => {
     expect(result?.rpoSeconds).toBeGreaterThanOrEqual(0);
     expect(result?.rtoSeconds).toBeGreaterThanOrEqual(0);
     expect(drills).toHaveLength(1);
+  });
+
+  test('a drill started by a schedule (its workflow id carries an RFC 3339 time) names its files with a safe id', async () => {
+    const scheduledId = `drill-staging-${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}-${randomUUID().slice(0, 4)}`;
+    expect(scheduledId).toContain(':');
+    drillIds.length = 0;
+    const { result } = await run<DrillReport>(
+      'drDrill',
+      { environment: 'staging', requestedBy: 'schedule' },
+      {},
+      scheduledId,
+    );
+    expect(result?.passed).toBe(true);
+    expect(result?.id).toMatch(/^drill-staging-\d{8}T\d{6}Z-[0-9a-f]{8}$/);
+    expect(drillIds).toEqual([result?.id]);
   });
 
   test('an impossible RTO target fails the drill loudly, after teardown', async () => {
