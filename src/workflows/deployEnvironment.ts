@@ -26,7 +26,6 @@ import type {
   DeployPlan,
   GateResult,
   MigrationReport,
-  StepState,
 } from '../shared/deployment';
 import {
   abortSignal,
@@ -39,6 +38,7 @@ import {
 import { environmentLease } from './environmentLease';
 import { DEPLOY_ENVIRONMENT, DEPLOY_RELEASE, DEPLOY_STAGE, DEPLOY_STATUS } from '../shared/searchAttributes';
 import { activityPolicies } from './activityPolicies';
+import { errorMessage, rootFailure, runStep } from './operationTracker';
 
 const { resolvePlan } = proxyActivities<DeployActivities>(activityPolicies.resolvePlan);
 const { uploadRelease } = proxyActivities<DeployActivities>(activityPolicies.uploadRelease);
@@ -65,19 +65,6 @@ const PASSED_THROUGH_FAILURES = [
 interface Compensation {
   description: string;
   run: () => Promise<void>;
-}
-
-/** The ApplicationFailure an activity raised, unwrapped from the ActivityFailure around it. */
-function rootFailure(err: unknown): ApplicationFailure | undefined {
-  if (err instanceof ApplicationFailure) return err;
-  const cause = (err as { cause?: unknown }).cause;
-  return cause instanceof ApplicationFailure ? cause : undefined;
-}
-
-function errorMessage(err: unknown): string {
-  const cause = rootFailure(err) ?? (err as { cause?: unknown }).cause;
-  if (cause instanceof Error) return cause.message;
-  return err instanceof Error ? err.message : String(err);
 }
 
 /**
@@ -152,24 +139,13 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
     ]);
   };
 
-  async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    const s: StepState = { name, status: 'running', startedAt: new Date().toISOString() };
-    state.steps.push(s);
-    state.stage = name;
-    show();
-    try {
-      const result = await fn();
-      s.status = 'succeeded';
-      return result;
-    } catch (err) {
-      s.status = 'failed';
-      s.detail = errorMessage(err);
-      throw err;
-    } finally {
-      s.endedAt = new Date().toISOString();
-      s.durationMs = Date.parse(s.endedAt) - Date.parse(s.startedAt);
-    }
-  }
+  const step = <T>(name: string, fn: () => Promise<T>): Promise<T> =>
+    runStep(state.steps, name, fn, {
+      onStart: () => {
+        state.stage = name;
+        show();
+      },
+    });
 
   const compensations: Compensation[] = [];
   let plan: DeployPlan | undefined;

@@ -24,6 +24,34 @@ export function errorMessage(err: unknown): string {
 }
 
 /**
+ * Run one step of a workflow and keep its state (running, then succeeded or failed, with times
+ * and a detail) in `steps`, which the status queries return.
+ */
+export async function runStep<T>(
+  steps: StepState[],
+  name: string,
+  fn: () => Promise<T>,
+  opts: { onStart: () => void; detail?: (result: T) => string },
+): Promise<T> {
+  const s: StepState = { name, status: 'running', startedAt: new Date().toISOString() };
+  steps.push(s);
+  opts.onStart();
+  try {
+    const result = await fn();
+    s.status = 'succeeded';
+    if (opts.detail) s.detail = opts.detail(result);
+    return result;
+  } catch (err) {
+    s.status = 'failed';
+    s.detail = errorMessage(err);
+    throw err;
+  } finally {
+    s.endedAt = new Date().toISOString();
+    s.durationMs = Date.parse(s.endedAt) - Date.parse(s.startedAt);
+  }
+}
+
+/**
  * Steps of a backup, drill or emergency deploy, visible to operators: the status query,
  * the current details in the Web UI and the stage/status search attributes.
  */
@@ -56,25 +84,14 @@ export function trackOperation(kind: OperationStatus['kind'], environment: strin
     ]);
   };
 
-  async function step<T>(name: string, fn: () => Promise<T>, detail?: (result: T) => string): Promise<T> {
-    const s: StepState = { name, status: 'running', startedAt: new Date().toISOString() };
-    state.steps.push(s);
-    state.stage = name;
-    show();
-    try {
-      const result = await fn();
-      s.status = 'succeeded';
-      if (detail) s.detail = detail(result);
-      return result;
-    } catch (err) {
-      s.status = 'failed';
-      s.detail = errorMessage(err);
-      throw err;
-    } finally {
-      s.endedAt = new Date().toISOString();
-      s.durationMs = Date.parse(s.endedAt) - Date.parse(s.startedAt);
-    }
-  }
+  const step = <T>(name: string, fn: () => Promise<T>, detail?: (result: T) => string): Promise<T> =>
+    runStep(state.steps, name, fn, {
+      detail,
+      onStart: () => {
+        state.stage = name;
+        show();
+      },
+    });
 
   function finish(outcome: 'succeeded' | 'failed', failure?: string): void {
     state.outcome = outcome;
