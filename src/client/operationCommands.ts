@@ -370,6 +370,29 @@ const timeoutOption = () =>
   );
 
 /** backup, backups, drill, drills, emergency-deploy and schedules apply|list. */
+
+/** `backups` and `drills`: read the worker's store through the catalog workflow. */
+function catalogCommand(
+  program: Command,
+  name: string,
+  description: string,
+  run: (opts: { env: string; limit?: string; json?: boolean }) => Promise<ExitCode>,
+): void {
+  program
+    .command(name)
+    .description(description)
+    .requiredOption('-e, --env <name>', 'environment name')
+    .option('--limit <n>', `show at most this many (1-1000, default ${CATALOG_DEFAULT_LIMIT})`)
+    .option('--json', 'print JSON', false)
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 listed (also when there are none), 2 invalid input, 4 Temporal unreachable,\n8 no worker answered within a minute, or reading the store failed.',
+    )
+    .action(async (opts) => {
+      process.exitCode = await run(opts);
+    });
+}
+
 export function addOperationCommands(program: Command): void {
   program
     .command('backup')
@@ -389,19 +412,12 @@ export function addOperationCommands(program: Command): void {
       process.exitCode = await backupCommand(opts);
     });
 
-  program
-    .command('backups')
-    .description("list an environment's verified backups in the worker's store, newest first")
-    .requiredOption('-e, --env <name>', 'environment name')
-    .option('--limit <n>', `show at most this many (1-1000, default ${CATALOG_DEFAULT_LIMIT})`)
-    .option('--json', 'print JSON', false)
-    .addHelpText(
-      'after',
-      '\nExit codes: 0 listed (also when there are none), 2 invalid input, 4 Temporal unreachable,\n8 no worker answered within a minute, or reading the store failed.',
-    )
-    .action(async (opts) => {
-      process.exitCode = await backupsCommand(opts);
-    });
+  catalogCommand(
+    program,
+    'backups',
+    "list an environment's verified backups in the worker's store, newest first",
+    backupsCommand,
+  );
 
   program
     .command('drill')
@@ -421,19 +437,12 @@ export function addOperationCommands(program: Command): void {
       process.exitCode = await drillCommand(opts);
     });
 
-  program
-    .command('drills')
-    .description("list an environment's drills, newest first, with the RTO trend and pass rate")
-    .requiredOption('-e, --env <name>', 'environment name')
-    .option('--limit <n>', `show at most this many (1-1000, default ${CATALOG_DEFAULT_LIMIT})`)
-    .option('--json', 'print JSON', false)
-    .addHelpText(
-      'after',
-      '\nExit codes: 0 listed (also when there are none), 2 invalid input, 4 Temporal unreachable,\n8 no worker answered within a minute, or reading the store failed.',
-    )
-    .action(async (opts) => {
-      process.exitCode = await drillsCommand(opts);
-    });
+  catalogCommand(
+    program,
+    'drills',
+    "list an environment's drills, newest first, with the RTO trend and pass rate",
+    drillsCommand,
+  );
 
   program
     .command('emergency-deploy')
