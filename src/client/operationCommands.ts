@@ -12,6 +12,7 @@ import {
   emergencyWorkflowId,
   type BackupInput,
   type BackupReport,
+  type CatalogInput,
   type DrillInput,
   type DrillReport,
   type DrillTargets,
@@ -227,34 +228,29 @@ export async function emergencyDeployCommand(opts: {
   );
 }
 
-export async function backupsCommand(opts: {
-  env: string;
-  limit?: string;
-  json?: boolean;
-}): Promise<ExitCode> {
+type CatalogFlags = { env: string; limit?: string; json?: boolean };
+
+/** Flags checked, then the worker's store read through the catalog workflow. */
+async function readCatalogFor(opts: CatalogFlags, kind: CatalogInput['kind']) {
   const environment = parseEnvFlag(opts.env);
   const limit = opts.limit === undefined ? CATALOG_DEFAULT_LIMIT : parseLimit(opts.limit);
   const settings = loadSettings();
   const result = await withClient(settings, (client) =>
-    readCatalog(client, settings, { environment, kind: 'backups', limit }),
+    readCatalog(client, settings, { environment, kind, limit }),
   );
+  return { environment, result };
+}
+
+export async function backupsCommand(opts: CatalogFlags): Promise<ExitCode> {
+  const { environment, result } = await readCatalogFor(opts, 'backups');
   const backups: StoredBackup[] = result.kind === 'backups' ? result.backups : [];
   if (opts.json) console.log(JSON.stringify({ environment, backups }, null, 2));
   else console.log(backups.length ? backupsTable(backups) : `no verified backups of ${environment} yet`);
   return ExitCode.succeeded;
 }
 
-export async function drillsCommand(opts: {
-  env: string;
-  limit?: string;
-  json?: boolean;
-}): Promise<ExitCode> {
-  const environment = parseEnvFlag(opts.env);
-  const limit = opts.limit === undefined ? CATALOG_DEFAULT_LIMIT : parseLimit(opts.limit);
-  const settings = loadSettings();
-  const result = await withClient(settings, (client) =>
-    readCatalog(client, settings, { environment, kind: 'drills', limit }),
-  );
+export async function drillsCommand(opts: CatalogFlags): Promise<ExitCode> {
+  const { environment, result } = await readCatalogFor(opts, 'drills');
   const drills: DrillReport[] = result.kind === 'drills' ? result.drills : [];
   const trend = drillTrend(drills);
   if (opts.json) {
@@ -376,7 +372,7 @@ function catalogCommand(
   program: Command,
   name: string,
   description: string,
-  run: (opts: { env: string; limit?: string; json?: boolean }) => Promise<ExitCode>,
+  run: (opts: CatalogFlags) => Promise<ExitCode>,
 ): void {
   program
     .command(name)

@@ -17,22 +17,11 @@ import {
 } from '../../src/commands/files';
 import { remoteLayout } from '../../src/commands/layout';
 import { shellLine } from '../../src/remote/executor';
-import { stagingFixture } from './helpers';
+import { STAGING_COMPOSE_BASE, stagingFixture } from './helpers';
 
 const env = stagingFixture();
 const host = env.hosts[0];
-const base = [
-  'docker',
-  'compose',
-  '--project-name',
-  'shop',
-  '--project-directory',
-  '/srv/apps/shop',
-  '--env-file',
-  '/srv/apps/shop/.env',
-  '--file',
-  '/srv/apps/shop/docker-compose.yml',
-];
+const base = STAGING_COMPOSE_BASE;
 
 describe('remote layout', () => {
   test('one directory per compose project under the host base dir', () => {

@@ -21,23 +21,12 @@ import {
 import { failureText, parseBackupLine, parseMigrationOutput } from '../../src/activities/database';
 import { environmentSchema } from '../../src/config/schema';
 import { shellLine } from '../../src/remote/executor';
-import { stagingFixture } from './helpers';
+import { STAGING_COMPOSE_BASE, stagingFixture } from './helpers';
 
 const plain = stagingFixture();
 const env = environmentSchema.parse({ ...plain, database: {}, migrations: {} });
 const host = env.hosts[0];
-const base = [
-  'docker',
-  'compose',
-  '--project-name',
-  'shop',
-  '--project-directory',
-  '/srv/apps/shop',
-  '--env-file',
-  '/srv/apps/shop/.env',
-  '--file',
-  '/srv/apps/shop/docker-compose.yml',
-];
+const base = STAGING_COMPOSE_BASE;
 const exec = [...base, 'exec', '-T', 'db'];
 const SHA = 'a'.repeat(64);
 

@@ -3,23 +3,12 @@ import { composeDestroy } from '../../src/commands/compose';
 import { pgRestoreList, removeBackupFiles, tableFingerprints } from '../../src/commands/database';
 import { removeDirectory } from '../../src/commands/files';
 import { environmentSchema } from '../../src/config/schema';
-import { stagingFixture } from './helpers';
+import { STAGING_COMPOSE_BASE, stagingFixture } from './helpers';
 
 const plain = stagingFixture();
 const env = environmentSchema.parse({ ...plain, database: {} });
 const host = env.hosts[0];
-const base = [
-  'docker',
-  'compose',
-  '--project-name',
-  'shop',
-  '--project-directory',
-  '/srv/apps/shop',
-  '--env-file',
-  '/srv/apps/shop/.env',
-  '--file',
-  '/srv/apps/shop/docker-compose.yml',
-];
+const base = STAGING_COMPOSE_BASE;
 const psql = ['psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1'];
 const MD5_A = '0cc175b9c0f1b6a831c399e269772661';
 const MD5_B = '92eb5ffee6ae2fec3ad71c777531578f';
