@@ -20,7 +20,7 @@ import { runLocal } from './localCommand';
 import { ensureDatabase, parseBackupLine, secretsOf } from './database';
 import { toApplicationFailure } from './failures';
 import { onHost, progressReporter } from './hostStep';
-import { readReleaseRecord } from './plan';
+import { readReleaseRecordOn } from './plan';
 
 /**
  * Verified backups: pg_dump on the database host, a copy into the worker's store over SFTP,
@@ -132,7 +132,6 @@ export function createBackupActivities(deps: {
       const secrets = secretsOf(plan, deps.workerEnv);
       const hostConfig = env.hosts[0];
       const started = Date.now();
-      const release = await readReleaseRecord(env);
       return onHost(
         { plan, hostName: hostConfig.name },
         'backup-dump',
@@ -147,6 +146,7 @@ export function createBackupActivities(deps: {
               OperationFailureType.notConfigured,
             );
           }
+          const release = await readReleaseRecordOn(host, env);
           const progress = progressReporter('backup-dump');
           try {
             await ensureDatabase(host, env, progress, secrets);

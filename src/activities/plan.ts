@@ -6,7 +6,7 @@ import type { EnvironmentConfig } from '../config/schema';
 import { readOptionalFile } from '../commands/files';
 import { remoteLayout } from '../commands/layout';
 import type { DeployPlan, ReleaseRecord } from '../shared/deployment';
-import { withHost } from '../remote/executor';
+import { withHost, type RemoteHost } from '../remote/executor';
 import { toApplicationFailure } from './failures';
 
 /** Resolve each requested image to a full reference, and fill services not requested from the running release. */
@@ -60,15 +60,23 @@ export async function readReleaseRecord(
   environment: EnvironmentConfig,
   which: 'currentRelease' | 'previousRelease' = 'currentRelease',
 ): Promise<ReleaseRecord | undefined> {
-  const host = environment.hosts[0];
-  const path = remoteLayout(environment, host)[which];
-  const { stdout } = await withHost(host, (h) => h.run(readOptionalFile(path), { timeoutMs: 30_000 }));
+  return withHost(environment.hosts[0], (h) => readReleaseRecordOn(h, environment, which));
+}
+
+/** The same, on a host already connected (no second SSH connection). */
+export async function readReleaseRecordOn(
+  host: RemoteHost,
+  environment: EnvironmentConfig,
+  which: 'currentRelease' | 'previousRelease' = 'currentRelease',
+): Promise<ReleaseRecord | undefined> {
+  const path = remoteLayout(environment, host.config)[which];
+  const { stdout } = await host.run(readOptionalFile(path), { timeoutMs: 30_000 });
   if (!stdout.trim()) return undefined;
   try {
     return JSON.parse(stdout) as ReleaseRecord;
   } catch {
     throw ApplicationFailure.nonRetryable(
-      `${host.name}: ${path} is not valid JSON; fix or remove it before deploying`,
+      `${host.config.name}: ${path} is not valid JSON; fix or remove it before deploying`,
       'CorruptReleaseRecord',
     );
   }

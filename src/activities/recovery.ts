@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { composeDestroy } from '../commands/compose';
 import { backupPaths, missingStackFile } from '../commands/database';
-import { readOptionalFile, removeDirectory } from '../commands/files';
+import { removeDirectory } from '../commands/files';
 import { listEnvironments } from '../config/load';
 import { remoteLayout } from '../commands/layout';
 import { parseSetupOutput, SERVER_SETUP_SCRIPT, serverSetup } from '../commands/serverSetup';
@@ -22,6 +22,7 @@ import { BackupStore, sha256File } from '../store/backupStore';
 import { compareFingerprints, fingerprints, operationPlan } from './backups';
 import { ANY_EXIT_CODE, failureText, secretsOf } from './database';
 import { hostOf, onHost, type HostStepInput } from './hostStep';
+import { readReleaseRecordOn } from './plan';
 import { toApplicationFailure } from './failures';
 import { withHost } from '../remote/executor';
 
@@ -261,10 +262,7 @@ export function createRecoveryActivities(deps: {
         'server-setup',
         async (host) => {
           // A release another operation recorded here means the server is in use: not brand-new.
-          const current = await host.run(readOptionalFile(remoteLayout(env, host.config).currentRelease), {
-            timeoutMs: 30_000,
-          });
-          const recordedBy = /"deploymentId":"([^"]*)"/.exec(current.stdout)?.[1];
+          const recordedBy = (await readReleaseRecordOn(host, env))?.deploymentId;
           if (recordedBy && recordedBy !== input.plan.deploymentId) {
             throw ApplicationFailure.nonRetryable(
               `${host.config.name} already runs ${env.project} (release record written by ${recordedBy}); an emergency deploy only goes to a brand-new server`,
