@@ -1,0 +1,61 @@
+import { errorMessage } from '../operationTracker';
+import type { DeployPlan } from '../../shared/deployment';
+import { waitForHealth } from './activities';
+import type { DeploymentTracker } from './tracker';
+
+/** How to undo one completed step, described for the operator. */
+export interface Compensation {
+  description: string;
+  run: () => Promise<void>;
+}
+
+export type UndoResult = 'nothing-to-undo' | 'undone' | 'incomplete';
+
+/**
+ * The saga's undo steps: each step that changes a host pushes how to undo it, and a failure
+ * runs them in reverse. Every undo step is tried even when an earlier one fails.
+ */
+export class CompensationStack {
+  private readonly stack: Compensation[] = [];
+
+  constructor(private readonly tracker: DeploymentTracker) {}
+
+  push(compensation: Compensation): void {
+    this.stack.push(compensation);
+  }
+
+  /**
+   * Undo in reverse (call inside a non-cancellable scope), then, when every undo step ran and
+   * there was a release to return to, verify that release is healthy again.
+   */
+  async unwind(p: DeployPlan | undefined): Promise<UndoResult> {
+    const { state, step } = this.tracker;
+    if (this.stack.length === 0 || !p) return 'nothing-to-undo';
+    const actions: string[] = [];
+    state.rollback = { healthy: false, actions };
+    let complete = true;
+    for (const c of [...this.stack].reverse()) {
+      try {
+        await step(`rollback: ${c.description}`, c.run);
+        actions.push(c.description);
+      } catch (err) {
+        actions.push(`NOT done (${errorMessage(err)}): ${c.description}`);
+        complete = false;
+      }
+    }
+    // Health is only worth verifying when every undo step ran; otherwise the state is unknown.
+    if (complete && p.previous) {
+      const restored = p.previous.release;
+      state.rollback.restoredRelease = restored;
+      try {
+        await step('rollback: health', () =>
+          waitForHealth({ environment: p.environment, release: restored }),
+        );
+        state.rollback.healthy = true;
+      } catch {
+        complete = false;
+      }
+    }
+    return complete ? 'undone' : 'incomplete';
+  }
+}

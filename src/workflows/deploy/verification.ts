@@ -1,0 +1,36 @@
+import type { CheckResult, DeployPlan, GateResult } from '../../shared/deployment';
+import { rootFailure } from '../operationTracker';
+import { postDeployChecks, runQualityGates } from './activities';
+import type { DeploymentTracker } from './tracker';
+
+/** The results a failed gate or check carries in its details, kept so the status shows them. */
+function resultsOf<T>(err: unknown): T[] | undefined {
+  const details = rootFailure(err)?.details?.[0];
+  return Array.isArray(details) ? (details as T[]) : undefined;
+}
+
+/** Quality gates at the release's commit, before any host is touched. */
+export async function runGates(tracker: DeploymentTracker, p: DeployPlan): Promise<void> {
+  const { state, step } = tracker;
+  await step('gates', async () => {
+    try {
+      state.gates = await runQualityGates({ plan: p });
+    } catch (err) {
+      state.gates = resultsOf<GateResult>(err) ?? state.gates;
+      throw err;
+    }
+  });
+}
+
+/** The configured HTTP checks and the services-running check, once the release is healthy. */
+export async function runPostDeployChecks(tracker: DeploymentTracker, p: DeployPlan): Promise<void> {
+  const { state, step } = tracker;
+  await step('checks', async () => {
+    try {
+      state.checks = await postDeployChecks({ plan: p });
+    } catch (err) {
+      state.checks = resultsOf<CheckResult>(err) ?? state.checks;
+      throw err;
+    }
+  });
+}
