@@ -44,6 +44,11 @@ export const imageRepositorySchema = z
     message: `must be a ${IMAGE_REPOSITORY_RULE}`,
   });
 
+/** Traefik rule expressions: matchers, backquoted values, && || ! and parentheses, one line. */
+export const TRAEFIK_RULE_RULE =
+  'a one-line Traefik rule of letters, digits, spaces, backquoted values and ( ) , . / : _ - * & | ! = only';
+export const TRAEFIK_RULE_PATTERN = /^[A-Za-z0-9 `(),./:_*&|!=@+-]+$/;
+
 export const hostSchema = z
   .object({
     name: nameSchema,
@@ -76,6 +81,17 @@ export const serviceSchema = z
     versionUrl: z
       .string()
       .regex(/^https?:\/\/[^\s]+$/, { message: 'must be an http(s) URL' })
+      .optional(),
+    /** The container port the proxy forwards to (strategies that switch traffic between colours). */
+    port: z.number().int().min(1).max(65535).default(8080),
+    /**
+     * The Traefik rule that sends users to this service, e.g. "PathPrefix(`/api`)" or
+     * "Host(`api.example.com`)". Needed by blue-green and canary.
+     */
+    rule: z
+      .string()
+      .max(300)
+      .regex(TRAEFIK_RULE_PATTERN, { message: `must be ${TRAEFIK_RULE_RULE}` })
       .optional(),
   })
   .strict();
@@ -228,6 +244,100 @@ export const drillsSchema = z
   })
   .strict();
 
+/** How a release reaches users: in place, or as a new colour behind Traefik. */
+export const STRATEGIES = ['recreate', 'blue-green', 'canary'] as const;
+export const strategySchema = z.enum(STRATEGIES);
+export type Strategy = z.infer<typeof strategySchema>;
+
+export const COLOURS = ['blue', 'green'] as const;
+export type Colour = (typeof COLOURS)[number];
+
+/** Canary analysis: what a weight step must show before traffic moves on. */
+export const canarySchema = z
+  .object({
+    /** Percentages of user traffic on the new colour, rising; the last must be 100. */
+    steps: z
+      .array(z.number().int().min(1).max(100))
+      .min(1)
+      .max(20)
+      .refine((w) => w.every((x, i) => i === 0 || x > w[i - 1]), { message: 'must rise step by step' })
+      .refine((w) => w[w.length - 1] === 100, { message: 'must end at 100' })
+      .default([10, 25, 50, 100]),
+    /** How long each step runs before its analysis. */
+    dwellSeconds: z.number().int().min(5).max(3600).default(60),
+    /** Fewer requests than this in a step give no verdict: "inconclusive", never a pass. */
+    minRequests: z.number().int().min(1).max(1_000_000).default(20),
+    /** What an inconclusive step does: run once more (up to maxExtensions), or fail. */
+    onInconclusive: z.enum(['extend', 'fail']).default('extend'),
+    maxExtensions: z.number().int().min(0).max(10).default(2),
+    thresholds: z
+      .object({
+        /** 5xx answers over all answers of the new colour. */
+        maxErrorRate: z.number().min(0).max(1).default(0.05),
+        /** p95 latency of the new colour's answers, from Traefik's histogram. */
+        maxP95Seconds: z.number().positive().max(600).default(3),
+        /** Successful readiness probes of the new colour during the step. */
+        minAvailability: z.number().min(0).max(1).default(0.95),
+      })
+      .strict()
+      .default({ maxErrorRate: 0.05, maxP95Seconds: 3, minAvailability: 0.95 }),
+  })
+  .strict();
+
+/**
+ * Colours behind Traefik (blue-green and canary). The web services run as their own compose
+ * project per colour (`<project>-blue`, `<project>-green`) from `composeFiles`, without
+ * published ports, on `network`, which the proxy and the shared stack (the environment's own
+ * composeFiles: database, cache, proxy) also join. The pipeline owns one routing file per
+ * environment in `routingDir` on each host, which Traefik's file provider watches.
+ */
+export const trafficSchema = z
+  .object({
+    /** Compose files of one colour (the web services only), relative to the project root on the worker. */
+    composeFiles: z
+      .array(z.string().regex(/^[A-Za-z0-9_./-]+\.ya?ml$/, { message: 'must be a relative .yml/.yaml path' }))
+      .min(1),
+    /** The Docker network the colours, the proxy and the shared stack share (created by the shared stack). */
+    network: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, {
+      message: 'must be a network name of lowercase letters, digits and _ . - (at most 63)',
+    }),
+    /** Traefik's entrypoints users reach. */
+    entryPoints: z.array(nameSchema).min(1).default(['web']),
+    /** The directory Traefik's file provider watches on each host; default <baseDir>/<project>/routing. */
+    routingDir: absolutePathSchema.optional(),
+    /**
+     * Traefik's internal entrypoint (API, ping, metrics) as the worker reaches it, e.g.
+     * "http://{host}:{PROXY_ADMIN_PORT}". Never publish it to users.
+     */
+    adminUrl: z.string().regex(/^https?:\/\/[^\s]+$/, { message: 'must be an http(s) URL' }),
+    /** Requests with this header set to a colour reach that colour, whatever the weights. */
+    previewHeader: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9-]{0,62}$/, { message: 'must be an HTTP header name' })
+      .default('X-Deploy-Colour'),
+    /** After a switch, how long requests already on the old colour get to finish. */
+    drainSeconds: z.number().int().min(0).max(600).default(5),
+    /** How long the old colour keeps running at weight 0 so a switch-back is one routing write. */
+    switchBackWindowSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(7 * 24 * 3600)
+      .default(1800),
+    canary: canarySchema.default({
+      steps: [10, 25, 50, 100],
+      dwellSeconds: 60,
+      minRequests: 20,
+      onInconclusive: 'extend',
+      maxExtensions: 2,
+      thresholds: { maxErrorRate: 0.05, maxP95Seconds: 3, minAvailability: 0.95 },
+    }),
+  })
+  .strict();
+
+/** A colour's project is `<project>-<colour>`, which must still be a valid name. */
+export const MAX_PROJECT_FOR_COLOURS = 40 - '-green'.length;
+
 /** A drill's scratch project is `<project>-drill-<8 characters>`, which must still be a valid name. */
 export const MAX_PROJECT_FOR_DRILLS = 40 - '-drill-'.length - 8;
 
@@ -242,6 +352,13 @@ export const environmentSchema = z
       .min(1)
       .max(3)
       .default(['docker', 'compose']),
+    /**
+     * How releases reach users unless a deploy asks otherwise: recreate (in place), blue-green
+     * or canary (both need `traffic`).
+     */
+    strategy: strategySchema.default('recreate'),
+    /** Colours behind Traefik, for blue-green and canary. */
+    traffic: trafficSchema.optional(),
     /** Compose files, relative to the project root on the worker, uploaded to every host. */
     composeFiles: z
       .array(z.string().regex(/^[A-Za-z0-9_./-]+\.ya?ml$/, { message: 'must be a relative .yml/.yaml path' }))
@@ -370,6 +487,37 @@ export const environmentSchema = z
         }
       }
     }
+    for (const [, key] of (env.traffic?.adminUrl ?? '').matchAll(/\{([^}]*)\}/g)) {
+      if (key !== 'host' && !known.has(key))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['traffic', 'adminUrl'],
+          message: `placeholder {${key}} is neither {host} nor a key of env or of every host's env`,
+        });
+    }
+    if (env.strategy !== 'recreate' && !env.traffic) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['strategy'],
+        message: 'needs a traffic section (colours behind Traefik); without one only "recreate" works',
+      });
+    }
+    if (env.traffic) {
+      env.services.forEach((s, i) => {
+        if (!s.rule)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['services', i, 'rule'],
+            message: 'is needed with a traffic section: the Traefik rule that sends users to this service',
+          });
+      });
+      if (env.project.length > MAX_PROJECT_FOR_COLOURS)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['project'],
+          message: `must be at most ${MAX_PROJECT_FOR_COLOURS} characters with a traffic section (the colour project "<project>-green" must be a valid name)`,
+        });
+    }
     if (env.drills && env.project.length > MAX_PROJECT_FOR_DRILLS) {
       ctx.addIssue({
         code: 'custom',
@@ -389,3 +537,5 @@ export type MigrationsConfig = z.infer<typeof migrationsSchema>;
 export type ScheduleConfig = z.infer<typeof scheduleSchema>;
 export type BackupsConfig = z.infer<typeof backupsSchema>;
 export type DrillsConfig = z.infer<typeof drillsSchema>;
+export type TrafficConfig = z.infer<typeof trafficSchema>;
+export type CanaryConfig = z.infer<typeof canarySchema>;

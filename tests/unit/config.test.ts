@@ -105,3 +105,83 @@ test('the example environment shipped for real servers is valid', () => {
   expect(env.hosts[0].user).toBe('deploy');
   expect(env.composeCommand).toEqual(['docker', 'compose']);
 });
+
+describe('strategies and colours', () => {
+  const traffic = { composeFiles: ['compose/web.yml'], network: 'shop-edge', adminUrl: 'http://{host}:8082' };
+  const withTraffic = (d: any) => {
+    d.traffic = structuredClone(traffic);
+    d.services.forEach((s: any) => (s.rule = `PathPrefix(\`/${s.name}\`)`));
+  };
+
+  test('recreate is the default; a traffic section fills in the canary defaults', () => {
+    expect(loadEnvironment(FIXTURES, 'staging').strategy).toBe('recreate');
+    const env = loadEnvironment(FIXTURES, 'production');
+    expect(env.strategy).toBe('canary');
+    expect(env.traffic?.switchBackWindowSeconds).toBe(1800);
+    expect(env.traffic?.canary.thresholds).toEqual({
+      maxErrorRate: 0.05,
+      maxP95Seconds: 3,
+      minAvailability: 0.95,
+    });
+  });
+
+  test.each([
+    [
+      'blue-green without colours',
+      (d: any) => (d.strategy = 'blue-green'),
+      'strategy: value "blue-green" needs a traffic section (colours behind Traefik); without one only "recreate" works',
+    ],
+    ['an unknown strategy', (d: any) => (d.strategy = 'rolling'), 'strategy: value "rolling" Invalid option'],
+    [
+      'a service without a rule',
+      (d: any) => {
+        withTraffic(d);
+        delete d.services[1].rule;
+      },
+      'services.1.rule: value missing is needed with a traffic section: the Traefik rule that sends users to this service',
+    ],
+    [
+      'a rule that breaks out of the line',
+      (d: any) => {
+        withTraffic(d);
+        d.services[0].rule = 'PathPrefix(`/`)\nhttp: {}';
+      },
+      'services.0.rule: value "PathPrefix(`/`)\\nhttp: {}" must be a one-line Traefik rule',
+    ],
+    [
+      'canary steps that fall back',
+      (d: any) => {
+        withTraffic(d);
+        d.traffic.canary = { steps: [10, 50, 25, 100] };
+      },
+      'traffic.canary.steps: value [10,50,25,100] must rise step by step',
+    ],
+    [
+      'canary steps that stop short',
+      (d: any) => {
+        withTraffic(d);
+        d.traffic.canary = { steps: [10, 50] };
+      },
+      'traffic.canary.steps: value [10,50] must end at 100',
+    ],
+    [
+      'an admin URL with an unknown placeholder',
+      (d: any) => {
+        withTraffic(d);
+        d.traffic.adminUrl = 'http://{host}:{ADMIN}';
+      },
+      'traffic.adminUrl: value "http://{host}:{ADMIN}" placeholder {ADMIN} is neither {host} nor a key of env or of every host\'s env',
+    ],
+    [
+      'a project too long for its colours',
+      (d: any) => {
+        withTraffic(d);
+        d.project = 'a'.repeat(36);
+      },
+      'must be at most 34 characters with a traffic section',
+    ],
+  ])('%s is refused naming the key, the value and the rule', (_what, mutate, expected) => {
+    const problems = problemsOf(mutate);
+    expect(problems.join('\n')).toContain(expected);
+  });
+});

@@ -212,7 +212,7 @@ describe('listEnvironments', () => {
     expect(
       listEnvironments(join(__dirname, '..', '..', 'config', 'environments')).map((e) => e.name),
     ).toEqual(['example']);
-    expect(listEnvironments(FIXTURES).map((e) => e.name)).toEqual(['staging']);
+    expect(listEnvironments(FIXTURES).map((e) => e.name)).toEqual(['production', 'staging']);
   });
 
   test('a bad file fails the whole load, naming the file, the key, the value and the rule', () => {
