@@ -11,8 +11,12 @@
  *   GET /metrics       Prometheus text
  *   GET /              a small page
  *
+ * Every answer carries an `x-app-release` header (the release that answered), so a load test
+ * sees which colour served each request.
+ *
  * Environment: SERVICE_NAME, APP_VERSION (baked into the image), APP_RELEASE (set by the deploy),
- * PORT (8080), PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE (read by psql for the readiness check).
+ * PORT (8080), APP_ERROR_EVERY (faulty builds: every Nth request but health checks answers 500),
+ * APP_DELAY_MS (faulty builds: every request but health checks answers this much later), PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE (read by psql for the readiness check).
  * `node server.js migrate` applies migrations/*.sql once each, each in its own transaction (ledger
  * table schema_migrations); each file declares `-- backward-compatible: true|false` in its header.
  */
@@ -26,6 +30,8 @@ const VERSION = process.env.APP_VERSION || 'dev';
 const RELEASE = process.env.APP_RELEASE || '';
 const PORT = Number(process.env.PORT || 8080);
 const FORCE_UNREADY = process.env.APP_FORCE_UNREADY === '1';
+const ERROR_EVERY = Number(process.env.APP_ERROR_EVERY || 0);
+const DELAY_MS = Number(process.env.APP_DELAY_MS || 0);
 const DB_TIMEOUT_MS = Number(process.env.DB_CHECK_TIMEOUT_MS || 3000);
 const started = Date.now();
 
@@ -73,6 +79,7 @@ async function databaseReady() {
   }
 }
 
+let faultyCount = 0;
 const counters = new Map();
 function count(route, status) {
   const key = `${route}|${status}`;
@@ -99,7 +106,7 @@ function metrics() {
 
 function send(res, route, status, type, body) {
   count(route, status);
-  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-app-release': RELEASE });
   res.end(body);
 }
 
@@ -116,6 +123,14 @@ async function handle(req, res) {
     send(res, route, status, 'application/json', `${JSON.stringify(obj)}\n`);
 
   if (url === '/health/live') return json('/health/live', 200, { status: 'live' });
+  // Faulty builds (lab fixtures for canary analysis) misbehave everywhere but in health checks,
+  // so they get ready and take traffic, as a real bad release would.
+  if (!url.startsWith('/health/')) {
+    if (DELAY_MS > 0) await new Promise((resolve) => setTimeout(resolve, DELAY_MS));
+    faultyCount += 1;
+    if (ERROR_EVERY > 0 && faultyCount % ERROR_EVERY === 0)
+      return json('fault', 500, { error: 'injected fault', release: RELEASE });
+  }
   if (url === '/health/ready') {
     if (FORCE_UNREADY)
       return json('/health/ready', 503, { status: 'unready', detail: 'this build never gets ready' });

@@ -191,6 +191,10 @@ export async function ensureBaseImage(engine: BuildEngine): Promise<string> {
 export interface DemoBuild {
   migrations: string[];
   forceUnready?: boolean;
+  /** Every Nth request (health checks aside) answers 500. */
+  errorEvery?: number;
+  /** Every request (health checks aside) answers this many ms late. */
+  delayMs?: number;
 }
 const GOOD_MIGRATIONS = ['001_visits', '002_visits_referrer'];
 export const DEMO_BUILDS: Record<LabDemoTag, DemoBuild> = {
@@ -201,8 +205,18 @@ export const DEMO_BUILDS: Record<LabDemoTag, DemoBuild> = {
   'v4-badmigration': { migrations: [...GOOD_MIGRATIONS, '003_archive_visits'] },
   /** 003 drops visits.service (backward-compatible: false): it applies, then /health/ready fails. */
   'v5-breaking': { migrations: [...GOOD_MIGRATIONS, '003_drop_visits_service'] },
+  /** Healthy, but one request in ten answers 500: a canary of it must abort at its first analysis. */
+  'v6-errors': { migrations: GOOD_MIGRATIONS, errorEvery: 10 },
+  /** Healthy, but every answer takes 3.5 s: over the canary's p95 threshold of 3 s. */
+  'v7-slow': { migrations: GOOD_MIGRATIONS, delayMs: 3500 },
 };
-export const LAB_DEMO_TAGS = [...DEMO_TAGS, 'v4-badmigration', 'v5-breaking'] as const;
+export const LAB_DEMO_TAGS = [
+  ...DEMO_TAGS,
+  'v4-badmigration',
+  'v5-breaking',
+  'v6-errors',
+  'v7-slow',
+] as const;
 export type LabDemoTag = (typeof LAB_DEMO_TAGS)[number];
 
 const MIGRATION_SOURCES = [
@@ -265,7 +279,9 @@ export async function buildImages(engine: BuildEngine, base: string): Promise<st
       containerfile,
       template
         .replace(/@APP_VERSION@/g, tag)
-        .replace(/@APP_FORCE_UNREADY@/g, DEMO_BUILDS[tag].forceUnready ? '1' : '0'),
+        .replace(/@APP_FORCE_UNREADY@/g, DEMO_BUILDS[tag].forceUnready ? '1' : '0')
+        .replace(/@APP_ERROR_EVERY@/g, String(DEMO_BUILDS[tag].errorEvery ?? 0))
+        .replace(/@APP_DELAY_MS@/g, String(DEMO_BUILDS[tag].delayMs ?? 0)),
     );
     await build(first, containerfile, demoContext(genDir, tag));
     refs.push(first);
