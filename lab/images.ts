@@ -7,7 +7,15 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cacheDir, DEMO_TAGS, demoImage, PROJECT_ROOT, ROLE_IMAGES, WEB_SERVICES } from './paths';
+import {
+  cacheDir,
+  DEMO_TAGS,
+  demoImage,
+  PROJECT_ROOT,
+  ROLE_IMAGES,
+  traefikBinary,
+  WEB_SERVICES,
+} from './paths';
 import { bootId, LabError, pipe, progress, run, seconds, step, unmountUnder, writeFileAtomic } from './util';
 
 export const SUITE = 'bookworm';
@@ -239,6 +247,30 @@ function demoContext(genDir: string, tag: LabDemoTag): string {
   return dir;
 }
 
+/**
+ * The traefik image's build context: its Containerfile's folder plus the upstream binary, copied
+ * only when it changed (it is large), so buildah's layer cache keeps the image when nothing did.
+ */
+function traefikContext(engine: BuildEngine, source: string): string {
+  const binary = traefikBinary();
+  if (!fs.existsSync(binary))
+    throw new LabError(
+      `the Traefik binary ${binary} is missing: run scripts/bootstrap.sh (or set TRAEFIK_PATH)`,
+    );
+  const dir = path.join(engine.dir, 'contexts', 'traefik');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.copyFileSync(path.join(source, 'Containerfile'), path.join(dir, 'Containerfile'));
+  const target = path.join(dir, 'traefik');
+  const from = fs.statSync(binary);
+  const to = fs.existsSync(target) ? fs.statSync(target) : undefined;
+  if (!to || to.size !== from.size || to.mtimeMs !== from.mtimeMs) {
+    fs.copyFileSync(binary, target);
+    fs.chmodSync(target, 0o755);
+    fs.utimesSync(target, from.atime, from.mtime);
+  }
+  return dir;
+}
+
 export interface BuiltImage {
   ref: string;
   sizeBytes?: number;
@@ -264,7 +296,8 @@ export async function buildImages(engine: BuildEngine, base: string): Promise<st
   const refs: string[] = [];
   for (const [role, ref] of Object.entries(ROLE_IMAGES)) {
     const dir = path.join(IMAGES_DIR, role);
-    await build(ref, path.join(dir, 'Containerfile'), dir);
+    const context = role === 'traefik' ? traefikContext(engine, dir) : dir;
+    await build(ref, path.join(dir, 'Containerfile'), context);
     refs.push(ref);
   }
   // The version is written into the Containerfile itself: buildah's layer cache keys on the

@@ -63,7 +63,14 @@ export const ROLE_IMAGES = {
   postgres: `${REGISTRY_ADDR}/lab/postgres:15`,
   redis: `${REGISTRY_ADDR}/lab/redis:7`,
   proxy: `${REGISTRY_ADDR}/lab/proxy:1`,
+  /** Traefik v3, the proxy that switches traffic between colours (lab/images/traefik). */
+  traefik: `${REGISTRY_ADDR}/lab/traefik:3.7.15`,
 } as const;
+
+/** The upstream Traefik binary the lab's traefik image packs: bootstrap's, or $TRAEFIK_PATH. */
+export function traefikBinary(): string {
+  return process.env.TRAEFIK_PATH || path.join(PROJECT_ROOT, '.tools', 'venv', 'bin', 'traefik');
+}
 
 export function demoImage(service: string, tag?: string): string {
   return tag ? `${REGISTRY_ADDR}/demo/${service}:${tag}` : `${REGISTRY_ADDR}/demo/${service}`;

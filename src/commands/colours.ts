@@ -44,6 +44,14 @@ export function routingFile(env: EnvironmentConfig, host: HostConfig): string {
   return posix.join(routingDir(env, host), `${env.name}.yml`);
 }
 
+/**
+ * The last routing Traefik confirmed it serves, outside the watched directory: put back when a
+ * new file is refused, so the file on disk and what Traefik serves never disagree for long.
+ */
+export function lastGoodRoutingFile(env: EnvironmentConfig, host: HostConfig): string {
+  return posix.join(remoteLayout(env, host).appDir, `routing.${env.name}.last-good.yml`);
+}
+
 function requireTraffic(env: EnvironmentConfig) {
   if (!env.traffic) throw new Error(`environment ${env.name} has no traffic section (colours need one)`);
   return env.traffic;

@@ -112,4 +112,14 @@ export const activityPolicies = {
   },
   recordDrillReport: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 5 } },
   readCatalog: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 3 } },
+  /** Reads the routing file on a host: which colour is live. */
+  readRouting: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 5 } },
+  /** One routing write plus its confirmation through Traefik's API (15 s); RoutingRefused is final. */
+  switchTraffic: {
+    startToCloseTimeout: '2m',
+    heartbeatTimeout: '20s',
+    retry: { ...retry, maximumAttempts: 3 },
+  },
+  /** One scrape of Traefik's metrics. */
+  scrapeColourMetrics: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 3 } },
 } satisfies Record<string, ActivityOptions>;
