@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { ConfigError } from './config/errors';
 import { parseDeployRequest, type DeployRequest } from './config/request';
+import { STRATEGIES } from './config/schema';
 import { workflowIdFor, type DeploymentStatus } from './shared/deployment';
 import { deploymentStatusQuery } from './shared/messages';
 import { loadSettings, workflowUiLink } from './shared/settings';
@@ -68,6 +69,7 @@ async function deployCommand(
     by: string;
     commit?: string;
     onBusy?: 'wait' | 'fail';
+    strategy?: string;
   },
 ): Promise<ExitCode> {
   const request = validatedRequest(
@@ -78,6 +80,7 @@ async function deployCommand(
       requestedBy: opts.by,
       ...(opts.commit !== undefined ? { commit: opts.commit } : {}),
       ...(opts.onBusy ? { onBusy: opts.onBusy } : {}),
+      ...(opts.strategy ? { strategy: opts.strategy } : {}),
     },
     'deploy flags',
   );
@@ -338,7 +341,13 @@ DEPLOY_TASK_QUEUE (deployments), TEMPORAL_UI_URL (http://127.0.0.1:8233)`,
       'image per service (repeatable): api=v2 or api=repo:tag',
       parseImageFlag,
     )
-    .option('--commit <ref>', 'git sha or tag the quality gates check out (default: the release id)');
+    .option('--commit <ref>', 'git sha or tag the quality gates check out (default: the release id)')
+    .addOption(
+      new Option(
+        '--strategy <name>',
+        "how the release reaches users, over the environment's own: recreate (in place), blue-green or canary (colours behind Traefik)",
+      ).choices([...STRATEGIES]),
+    );
   addDeploymentOptions(deploy).action(async (opts) => {
     process.exitCode = await deployCommand(opts);
   });

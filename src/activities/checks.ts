@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { composeConfiguredServices, composeRunningServices } from '../commands/compose';
-import type { EnvironmentConfig, HostConfig, HttpCheckConfig } from '../config/schema';
+import { colourRunningServices } from '../commands/colours';
+import type { Colour, EnvironmentConfig, HostConfig, HttpCheckConfig } from '../config/schema';
 import type { CheckResult, DeployPlan } from '../shared/deployment';
 import { expandUrl } from '../config/urls';
 import { onHost } from './hostStep';
@@ -11,6 +12,7 @@ async function httpCheck(
   check: HttpCheckConfig,
   environment: EnvironmentConfig,
   host: HostConfig,
+  headers: Record<string, string>,
 ): Promise<CheckResult> {
   const url = expandUrl(check.url, environment, host);
   const started = performance.now();
@@ -18,6 +20,7 @@ async function httpCheck(
     const res = await fetch(url, {
       signal: AbortSignal.timeout(Math.max(5_000, check.latencyBudgetMs * 2)),
       redirect: 'manual',
+      headers,
     });
     await res.arrayBuffer();
     const latencyMs = Math.round(performance.now() - started);
@@ -53,12 +56,15 @@ export function createCheckActivities() {
      * every host, and on every host every compose service (but the one-off migrations one) must run.
      * Read-only, so safe to retry; any failure fails the step and the deployment is undone.
      */
-    async postDeployChecks(input: { plan: DeployPlan }): Promise<CheckResult[]> {
-      const { plan } = input;
+    async postDeployChecks(input: { plan: DeployPlan; colour?: Colour }): Promise<CheckResult[]> {
+      const { plan, colour } = input;
+      // A new colour is checked through its preview route, before any user reaches it.
+      const headers: Record<string, string> =
+        colour && plan.environment.traffic ? { [plan.environment.traffic.previewHeader]: colour } : {};
       const results: CheckResult[] = [];
       for (const host of plan.environment.hosts) {
         for (const check of plan.environment.postDeployChecks?.http ?? [])
-          results.push(await httpCheck(check, plan.environment, host));
+          results.push(await httpCheck(check, plan.environment, host, headers));
         results.push(
           await onHost({ plan, hostName: host.name }, 'checks', async (remote) => {
             const env = plan.environment;
@@ -70,10 +76,23 @@ export function createCheckActivities() {
             const running = new Set(
               lines((await remote.run(composeRunningServices(env, host), { timeoutMs: 60_000 })).stdout),
             );
-            const expected = [...new Set([...configured, ...env.services.map((s) => s.name)])].filter(
-              (s) => s !== oneOff || env.services.some((w) => w.name === s),
-            );
+            // With colours, the web services run in the colour's own project, the rest in the shared one.
+            const web = env.services.map((s) => s.name);
+            const expected = colour
+              ? configured.filter((s) => s !== oneOff)
+              : [...new Set([...configured, ...web])].filter(
+                  (s) => s !== oneOff || env.services.some((w) => w.name === s),
+                );
             const down = expected.filter((s) => !running.has(s));
+            if (colour) {
+              const colourRunning = new Set(
+                lines(
+                  (await remote.run(colourRunningServices(env, host, colour), { timeoutMs: 60_000 })).stdout,
+                ),
+              );
+              down.push(...web.filter((s) => !colourRunning.has(s)).map((s) => `${s} (${colour})`));
+              expected.push(...web.map((s) => `${s} (${colour})`));
+            }
             return {
               name: 'services-running',
               host: host.name,

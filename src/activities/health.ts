@@ -9,6 +9,8 @@ export interface HealthInput {
   release: string;
   /** Override of the environment's deadline (compensation uses the same deadline). */
   deadlineSeconds?: number;
+  /** Sent with every probe: the preview header reaches a colour before it has user traffic. */
+  headers?: Record<string, string>;
 }
 
 export interface ProbeResult {
@@ -23,9 +25,13 @@ export interface HealthReport {
   probes: ProbeResult[];
 }
 
-async function probe(url: string, check: (body: string) => string | undefined): Promise<ProbeResult> {
+async function probe(
+  url: string,
+  check: (body: string) => string | undefined,
+  headers: Record<string, string> = {},
+): Promise<ProbeResult> {
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(5_000), redirect: 'manual' });
+    const res = await fetch(url, { signal: AbortSignal.timeout(5_000), redirect: 'manual', headers });
     const body = (await res.text()).slice(0, 2000);
     if (!res.ok) return { url, ok: false, detail: `HTTP ${res.status} ${body.trim().slice(0, 200)}` };
     const problem = check(body);
@@ -50,13 +56,17 @@ function versionCheck(release: string) {
 }
 
 /** One round of probes: every service's readiness and version endpoint on every host. */
-export async function probeAll(environment: EnvironmentConfig, release: string): Promise<ProbeResult[]> {
+export async function probeAll(
+  environment: EnvironmentConfig,
+  release: string,
+  headers: Record<string, string> = {},
+): Promise<ProbeResult[]> {
   const probes: Promise<ProbeResult>[] = [];
   for (const host of environment.hosts) {
     for (const service of environment.services) {
-      probes.push(probe(expandUrl(service.readinessUrl, environment, host), () => undefined));
+      probes.push(probe(expandUrl(service.readinessUrl, environment, host), () => undefined, headers));
       if (service.versionUrl)
-        probes.push(probe(expandUrl(service.versionUrl, environment, host), versionCheck(release)));
+        probes.push(probe(expandUrl(service.versionUrl, environment, host), versionCheck(release), headers));
     }
   }
   return Promise.all(probes);
@@ -75,7 +85,7 @@ export function createHealthActivities() {
       let attempts = 0;
       for (;;) {
         attempts += 1;
-        const probes = await probeAll(input.environment, input.release);
+        const probes = await probeAll(input.environment, input.release, input.headers);
         const failing = probes.filter((p) => !p.ok);
         const elapsedMs = Date.now() - started;
         if (failing.length === 0) return { elapsedMs, attempts, probes };

@@ -7,6 +7,7 @@ import { createCheckActivities } from './checks';
 import { createBackupActivities } from './backups';
 import { createRecoveryActivities } from './recovery';
 import { createTrafficActivities } from './traffic';
+import { createColourActivities } from './colours';
 import { BackupStore } from '../store/backupStore';
 
 export interface ActivityDeps {
@@ -34,6 +35,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createBackupActivities({ ...deps, store }),
     ...createRecoveryActivities({ ...deps, store }),
     ...createTrafficActivities(),
+    ...createColourActivities(deps),
   };
 }
 

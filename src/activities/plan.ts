@@ -89,15 +89,12 @@ export function createPlanActivities(deps: { configDir: string }) {
       try {
         let request = parseDeployRequest(input.request);
         const environment = loadEnvironment(deps.configDir, request.environment);
-        // Colours, routing and the canary analysis exist as parts; until the workflow drives
-        // them, an environment that asks for them is refused rather than silently recreated.
-        if ((environment.strategy ?? 'recreate') !== 'recreate') {
+        const strategy = request.strategy ?? environment.strategy ?? 'recreate';
+        if (strategy !== 'recreate' && !environment.traffic) {
           throw new ConfigError(
-            `environment "${environment.name}" asks for strategy "${environment.strategy}", which this worker cannot run yet: only "recreate" deploys`,
-            'strategy',
-            [
-              `strategy: value "${environment.strategy}" is not supported by this worker yet (use "recreate")`,
-            ],
+            `deploy request is invalid:\n  strategy: value "${strategy}" needs colours behind Traefik, and environment "${environment.name}" has no traffic section (only --strategy recreate works there)`,
+            'deploy request',
+            [`strategy: value "${strategy}" needs a traffic section in environment "${environment.name}"`],
           );
         }
         const previous = await readReleaseRecord(environment, 'currentRelease');
@@ -113,7 +110,7 @@ export function createPlanActivities(deps: { configDir: string }) {
           request = { ...request, release: target.release, images: target.images };
         }
         const images = resolveImages(request, environment, previous);
-        return { deploymentId: input.deploymentId, request, environment, images, previous };
+        return { deploymentId: input.deploymentId, request, environment, images, previous, strategy };
       } catch (err) {
         throw toApplicationFailure(err);
       }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { imageRepositorySchema, nameSchema } from './schema';
+import { imageRepositorySchema, nameSchema, strategySchema } from './schema';
 import { configErrorFromZod } from './errors';
 
 export const RELEASE_RULE =
@@ -69,6 +69,8 @@ export const deployRequestSchema = z
       .optional(),
     /** When another deployment holds the environment: wait for it (default) or fail at once. */
     onBusy: z.enum(['wait', 'fail']).optional(),
+    /** How this deployment reaches users, over the environment's own `strategy`. */
+    strategy: strategySchema.optional(),
   })
   .strict()
   .superRefine((r, ctx) => {

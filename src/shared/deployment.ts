@@ -1,4 +1,4 @@
-import type { EnvironmentConfig } from '../config/schema';
+import type { Colour, EnvironmentConfig, Strategy } from '../config/schema';
 import type { DeployRequest } from '../config/request';
 
 /** What a host records about the release it runs: rollback reads it, nobody types a version. */
@@ -19,6 +19,8 @@ export interface DeployPlan {
   images: Record<string, string>;
   /** The release the hosts ran before this deployment, if any. */
   previous?: ReleaseRecord;
+  /** How the release reaches users (the request's, else the environment's); absent in old plans: recreate. */
+  strategy?: Strategy;
 }
 
 /** One quality gate's verdict at the release's commit. */
@@ -77,6 +79,24 @@ export interface DeploymentStatus {
   abort?: Decision;
   /** Signals that could not be used (malformed argument), so an operator sees why nothing happened. */
   ignoredSignals: string[];
+  /** Blue-green and canary: which colour was live, which one this release runs in, which is live now. */
+  colours?: ColourState;
+}
+
+export interface ColourState {
+  strategy: Strategy;
+  /** Live when the deployment started (none on the first deployment with colours). */
+  stable?: Colour;
+  /** The colour this release runs in. */
+  target: Colour;
+  /** The colour users reach now. */
+  live?: Colour;
+  /** The target already ran this release (a switch-back): nothing was started. */
+  reused?: boolean;
+  /** When the old colour is stopped, unless a switch-back comes first. */
+  retireAt?: string;
+  /** Why the old colour's retirement was not scheduled (it then keeps running). */
+  retireError?: string;
 }
 
 export interface Decision {

@@ -120,6 +120,30 @@ export const activityPolicies = {
     heartbeatTimeout: '20s',
     retry: { ...retry, maximumAttempts: 3 },
   },
+  /** A colour's files: compose files, env file, the generated override. Idempotent. */
+  uploadColour: { startToCloseTimeout: '2m', retry: { ...retry, maximumAttempts: 5 } },
+  pullColour: {
+    startToCloseTimeout: '15m',
+    heartbeatTimeout: '20s',
+    retry: { ...retry, maximumAttempts: 5 },
+  },
+  startColour: {
+    startToCloseTimeout: '10m',
+    heartbeatTimeout: '20s',
+    retry: { ...retry, maximumAttempts: 3 },
+  },
+  startSharedStack: {
+    startToCloseTimeout: '10m',
+    heartbeatTimeout: '20s',
+    retry: { ...retry, maximumAttempts: 3 },
+  },
+  stopColour: {
+    startToCloseTimeout: '5m',
+    heartbeatTimeout: '20s',
+    retry: { ...retry, maximumAttempts: 5 },
+  },
+  inspectColour: { startToCloseTimeout: '2m', retry: { ...retry, maximumAttempts: 5 } },
+  recordColour: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 5 } },
   /** One scrape of Traefik's metrics. */
   scrapeColourMetrics: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 3 } },
 } satisfies Record<string, ActivityOptions>;

@@ -13,6 +13,7 @@ import { acceptDecisions } from './deploy/approval';
 import { CompensationStack } from './deploy/compensation';
 import { backupAndMigrate } from './deploy/database';
 import { EnvironmentLock } from './deploy/lease';
+import { colourStrategy } from './deploy/colours';
 import { recreateStrategy } from './deploy/recreate';
 import { trackDeployment } from './deploy/tracker';
 import { runGates } from './deploy/verification';
@@ -38,9 +39,14 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
   const { state, step, show } = tracker;
   const pipeline = new CancellationScope();
   const decisions = acceptDecisions(tracker, pipeline);
-  const lock = new EnvironmentLock(tracker);
+  const lock = new EnvironmentLock({
+    release: () => state.release,
+    waiting: () => {
+      state.stage = 'lock (waiting for another deployment)';
+      show();
+    },
+  });
   const compensations = new CompensationStack(tracker);
-  const strategy = recreateStrategy(tracker, compensations);
 
   let plan: DeployPlan | undefined;
   try {
@@ -56,12 +62,17 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
       // Plans recorded before approvals existed have no approval key: they never needed one.
       if (p.environment.approval?.required)
         await decisions.awaitApproval(p.environment.approval.timeoutSeconds);
-      await strategy.prepare(p);
+      // Plans from before colours have no traffic section: they always recreate.
+      const release = p.environment.traffic
+        ? colourStrategy(tracker, compensations)
+        : recreateStrategy(tracker, compensations);
+      await release.prepare(p);
       await backupAndMigrate(tracker, compensations, p);
-      await strategy.release(p);
+      await release.release(p);
       for (const host of p.environment.hosts) {
         await step(`record ${host.name}`, () => recordRelease({ plan: p, hostName: host.name }));
       }
+      await release.finish?.(p);
     });
     state.stage = 'done';
     state.outcome = 'succeeded';

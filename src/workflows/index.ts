@@ -4,3 +4,4 @@ export { backupEnvironment } from './backupEnvironment';
 export { drDrill } from './drDrill';
 export { emergencyDeploy } from './emergencyDeploy';
 export { readCatalog } from './readCatalog';
+export { retireColour } from './retireColour';

@@ -15,3 +15,15 @@ export const { postDeployChecks } = proxyActivities<DeployActivities>(activityPo
 export const { backupDatabase } = proxyActivities<DeployActivities>(activityPolicies.backupDatabase);
 export const { runMigrations } = proxyActivities<DeployActivities>(activityPolicies.runMigrations);
 export const { restoreDatabase } = proxyActivities<DeployActivities>(activityPolicies.restoreDatabase);
+export const { readRouting } = proxyActivities<DeployActivities>(activityPolicies.readRouting);
+export const { switchTraffic } = proxyActivities<DeployActivities>(activityPolicies.switchTraffic);
+export const { scrapeColourMetrics } = proxyActivities<DeployActivities>(
+  activityPolicies.scrapeColourMetrics,
+);
+export const { uploadColour } = proxyActivities<DeployActivities>(activityPolicies.uploadColour);
+export const { pullColour } = proxyActivities<DeployActivities>(activityPolicies.pullColour);
+export const { startColour } = proxyActivities<DeployActivities>(activityPolicies.startColour);
+export const { startSharedStack } = proxyActivities<DeployActivities>(activityPolicies.startSharedStack);
+export const { stopColour } = proxyActivities<DeployActivities>(activityPolicies.stopColour);
+export const { inspectColour } = proxyActivities<DeployActivities>(activityPolicies.inspectColour);
+export const { recordColour } = proxyActivities<DeployActivities>(activityPolicies.recordColour);

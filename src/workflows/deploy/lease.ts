@@ -11,7 +11,14 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { DeployPlan } from '../../shared/deployment';
 import { releaseLeaseSignal } from '../../shared/messages';
 import { environmentLease } from '../environmentLease';
-import type { DeploymentTracker } from './tracker';
+
+/** What the lease shows about its holder, and how the holder shows that it waits. */
+export interface LeaseHolderView {
+  /** The release the holder deploys (read when the lease is taken). */
+  release(): string;
+  /** Called each time the lease is found held by someone else. */
+  waiting(): void;
+}
 
 /** How often a deployment that waits for the environment tries to take its lease again. */
 const RETRY_EVERY_MS = 5_000;
@@ -24,11 +31,10 @@ const RETRY_EVERY_MS = 5_000;
 export class EnvironmentLock {
   private lease: ChildWorkflowHandle<typeof environmentLease> | undefined;
 
-  constructor(private readonly tracker: DeploymentTracker) {}
+  constructor(private readonly holder: LeaseHolderView) {}
 
   /** Take the lease; when another deployment holds it, fail now or retry until the deadline. */
   async acquire(p: DeployPlan): Promise<void> {
-    const { state, show } = this.tracker;
     const { workflowId } = workflowInfo();
     const waitMs = (p.environment.deadlines.lockWaitSeconds ?? 1800) * 1000;
     const deadline = Date.now() + waitMs;
@@ -39,7 +45,7 @@ export class EnvironmentLock {
           args: [
             {
               deploymentId: workflowId,
-              release: state.release,
+              release: this.holder.release(),
               requestedBy: p.request.requestedBy,
               since: new Date().toISOString(),
             },
@@ -58,8 +64,7 @@ export class EnvironmentLock {
             'EnvironmentBusy',
           );
         }
-        state.stage = 'lock (waiting for another deployment)';
-        show();
+        this.holder.waiting();
         await sleep(Math.min(RETRY_EVERY_MS, Math.max(1, deadline - Date.now())));
       }
     }

@@ -13,6 +13,8 @@ import { runPostDeployChecks } from './verification';
 export interface ReleaseStrategy {
   prepare(p: DeployPlan): Promise<void>;
   release(p: DeployPlan): Promise<void>;
+  /** After the deployment succeeded and was recorded (the old colour's retirement). */
+  finish?(p: DeployPlan): Promise<void>;
 }
 
 /**

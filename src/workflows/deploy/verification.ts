@@ -1,3 +1,4 @@
+import type { Colour } from '../../config/schema';
 import type { CheckResult, DeployPlan, GateResult } from '../../shared/deployment';
 import { rootFailure } from '../operationTracker';
 import { postDeployChecks, runQualityGates } from './activities';
@@ -22,12 +23,19 @@ export async function runGates(tracker: DeploymentTracker, p: DeployPlan): Promi
   });
 }
 
-/** The configured HTTP checks and the services-running check, once the release is healthy. */
-export async function runPostDeployChecks(tracker: DeploymentTracker, p: DeployPlan): Promise<void> {
+/**
+ * The configured HTTP checks and the services-running check, once the release is healthy;
+ * with a colour, through that colour's preview route, before users reach it.
+ */
+export async function runPostDeployChecks(
+  tracker: DeploymentTracker,
+  p: DeployPlan,
+  colour?: Colour,
+): Promise<void> {
   const { state, step } = tracker;
   await step('checks', async () => {
     try {
-      state.checks = await postDeployChecks({ plan: p });
+      state.checks = await postDeployChecks(colour ? { plan: p, colour } : { plan: p });
     } catch (err) {
       state.checks = resultsOf<CheckResult>(err) ?? state.checks;
       throw err;

@@ -1,0 +1,173 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse } from 'yaml';
+import {
+  buildColourOverride,
+  colourDown,
+  colourLayout,
+  colourPull,
+  colourRunningServices,
+  colourUp,
+  routingDir,
+} from '../commands/colours';
+import { composeUpAll } from '../commands/compose';
+import { makeDirectory, readOptionalFile } from '../commands/files';
+import type { Colour } from '../config/schema';
+import type { ReleaseRecord } from '../shared/deployment';
+import { buildEnvFile } from './envFile';
+import { onHost, progressReporter, type HostStepInput } from './hostStep';
+
+export interface ColourStepInput extends HostStepInput {
+  colour: Colour;
+}
+
+/** The `version:` of the app's first colour compose file, which the generated override must match. */
+function composeVersion(text: string): string | undefined {
+  const version = (parse(text) as { version?: unknown } | null)?.version;
+  return typeof version === 'string' || typeof version === 'number' ? String(version) : undefined;
+}
+
+const lines = (text: string) =>
+  text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+
+export function createColourActivities(deps: { projectRoot: string; workerEnv: NodeJS.ProcessEnv }) {
+  return {
+    /**
+     * One colour's files on the host: its compose files, its env file (0600, secrets inside)
+     * and the generated override that puts it on the shared network under its colour's names.
+     * Also makes the routing directory, which must exist before Traefik starts watching it.
+     */
+    async uploadColour(input: ColourStepInput): Promise<void> {
+      const { plan, colour } = input;
+      const env = plan.environment;
+      await onHost(input, `upload ${colour}`, async (host) => {
+        const layout = colourLayout(env, host.config, colour);
+        const { content, secretValues } = buildEnvFile(plan, host.config, deps.workerEnv);
+        await host.run(makeDirectory(layout.dir), { timeoutMs: 15_000 });
+        await host.run(makeDirectory(routingDir(env, host.config)), { timeoutMs: 15_000 });
+        let version: string | undefined;
+        for (const [i, file] of env.traffic!.composeFiles.entries()) {
+          const text = readFileSync(resolve(deps.projectRoot, file), 'utf8');
+          if (i === 0) version = composeVersion(text);
+          await host.writeFile(layout.composeFiles[i], text, { timeoutMs: 30_000 });
+        }
+        await host.writeFile(layout.overrideFile, buildColourOverride(env, colour, version), {
+          timeoutMs: 30_000,
+        });
+        await host.writeFile(layout.envFile, content, { mode: 0o600, timeoutMs: 30_000 });
+        secretValues.length = 0;
+      });
+    },
+
+    async pullColour(input: ColourStepInput): Promise<void> {
+      await onHost(input, `pull ${input.colour}`, async (host) => {
+        const progress = progressReporter('pull');
+        try {
+          await host.run(colourPull(input.plan.environment, host.config, input.colour), {
+            timeoutMs: 14 * 60_000,
+            ...progress,
+          });
+        } finally {
+          progress.stop();
+        }
+      });
+    },
+
+    /** Start (or update in place) the colour's containers; no user traffic reaches them yet. */
+    async startColour(input: ColourStepInput): Promise<void> {
+      await onHost(input, `start ${input.colour}`, async (host) => {
+        const progress = progressReporter('start');
+        try {
+          await host.run(colourUp(input.plan.environment, host.config, input.colour), {
+            timeoutMs: 9 * 60_000,
+            ...progress,
+          });
+        } finally {
+          progress.stop();
+        }
+      });
+    },
+
+    /**
+     * Stop and remove a colour's containers (the old one after the switch-back window, or a new
+     * one that never got traffic). With `onlyRelease`, a colour that now runs another release
+     * (a later deployment took it over) is left alone. Returns what it did.
+     */
+    async stopColour(input: ColourStepInput & { onlyRelease?: string }): Promise<'stopped' | 'taken-over'> {
+      const { plan, colour } = input;
+      return onHost(input, `stop ${colour}`, async (host) => {
+        const layout = colourLayout(plan.environment, host.config, colour);
+        if (input.onlyRelease !== undefined) {
+          const record = (await host.run(readOptionalFile(layout.releaseRecord), { timeoutMs: 15_000 }))
+            .stdout;
+          const runs = record.trim() ? (JSON.parse(record) as ReleaseRecord).release : undefined;
+          if (runs !== input.onlyRelease) return 'taken-over';
+        }
+        await host.run(colourDown(plan.environment, host.config, colour), { timeoutMs: 4 * 60_000 });
+        return 'stopped';
+      });
+    },
+
+    /** What the colour runs: its release record, and which of its services run now. */
+    async inspectColour(
+      input: ColourStepInput,
+    ): Promise<{ record?: ReleaseRecord; runningServices: string[] }> {
+      const { plan, colour } = input;
+      return onHost(input, `inspect ${colour}`, async (host) => {
+        const layout = colourLayout(plan.environment, host.config, colour);
+        const record = (await host.run(readOptionalFile(layout.releaseRecord), { timeoutMs: 15_000 })).stdout;
+        // A colour never started has no files yet: compose would refuse to read them.
+        const running = record.trim()
+          ? lines(
+              (
+                await host.run(colourRunningServices(plan.environment, host.config, colour), {
+                  timeoutMs: 60_000,
+                })
+              ).stdout,
+            )
+          : [];
+        return {
+          record: record.trim() ? (JSON.parse(record) as ReleaseRecord) : undefined,
+          runningServices: running,
+        };
+      });
+    },
+
+    /**
+     * The shared stack (database, cache, proxy) up as its files say; with colours it holds no
+     * web service, so this never restarts one. Removes the web containers a recreate layout left.
+     */
+    async startSharedStack(input: HostStepInput): Promise<void> {
+      await onHost(input, 'start shared', async (host) => {
+        const progress = progressReporter('start shared');
+        try {
+          await host.run(composeUpAll(input.plan.environment, host.config), {
+            timeoutMs: 9 * 60_000,
+            ...progress,
+          });
+        } finally {
+          progress.stop();
+        }
+      });
+    },
+
+    /** The release this colour now runs, written once it started (inspectColour and stopColour read it). */
+    async recordColour(input: ColourStepInput): Promise<void> {
+      const { plan, colour } = input;
+      const record: ReleaseRecord = {
+        release: plan.request.release,
+        images: plan.images,
+        deployedAt: new Date().toISOString(),
+        deployedBy: plan.request.requestedBy,
+        deploymentId: plan.deploymentId,
+      };
+      await onHost(input, `record ${colour}`, async (host) => {
+        const layout = colourLayout(plan.environment, host.config, colour);
+        await host.writeFile(layout.releaseRecord, JSON.stringify(record), { timeoutMs: 30_000 });
+      });
+    },
+  };
+}
