@@ -323,7 +323,8 @@ Exit codes:
   3  aborted by an operator, or the approval deadline passed
   4  Temporal unreachable
   5  deployment failed (or was aborted) and the environment is not known to be healthy
-  6  refused before any host was touched: a quality gate failed, or the environment was busy
+  6  refused before any host was touched: a quality gate failed, the environment was busy,
+     or its hosts disagree on the live colour
   7  stopped waiting (--timeout); the deployment goes on
   8  a backup, restore drill or emergency deploy failed (or their catalog could not be read)
 

@@ -56,7 +56,12 @@ export function createCheckActivities() {
      * every host, and on every host every compose service (but the one-off migrations one) must run.
      * Read-only, so safe to retry; any failure fails the step and the deployment is undone.
      */
-    async postDeployChecks(input: { plan: DeployPlan; colour?: Colour }): Promise<CheckResult[]> {
+    async postDeployChecks(input: {
+      plan: DeployPlan;
+      colour?: Colour;
+      /** Only the HTTP checks (the caller just saw every service running). */
+      httpOnly?: boolean;
+    }): Promise<CheckResult[]> {
       const { plan, colour } = input;
       // A new colour is checked through its preview route, before any user reaches it.
       const headers: Record<string, string> =
@@ -65,6 +70,7 @@ export function createCheckActivities() {
       for (const host of plan.environment.hosts) {
         for (const check of plan.environment.postDeployChecks?.http ?? [])
           results.push(await httpCheck(check, plan.environment, host, headers));
+        if (input.httpOnly) continue;
         results.push(
           await onHost({ plan, hostName: host.name }, 'checks', async (remote) => {
             const env = plan.environment;

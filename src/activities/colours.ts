@@ -6,7 +6,7 @@ import {
   colourDown,
   colourLayout,
   colourPull,
-  colourRunningServices,
+  colourRunningContainers,
   colourUp,
   routingDir,
 } from '../commands/colours';
@@ -119,16 +119,9 @@ export function createColourActivities(deps: { projectRoot: string; workerEnv: N
       return onHost(input, `inspect ${colour}`, async (host) => {
         const layout = colourLayout(plan.environment, host.config, colour);
         const record = (await host.run(readOptionalFile(layout.releaseRecord), { timeoutMs: 15_000 })).stdout;
-        // A colour never started has no files yet: compose would refuse to read them.
-        const running = record.trim()
-          ? lines(
-              (
-                await host.run(colourRunningServices(plan.environment, host.config, colour), {
-                  timeoutMs: 60_000,
-                })
-              ).stdout,
-            )
-          : [];
+        const running = lines(
+          (await host.run(colourRunningContainers(plan.environment, colour), { timeoutMs: 60_000 })).stdout,
+        );
         return {
           record: record.trim() ? (JSON.parse(record) as ReleaseRecord) : undefined,
           runningServices: running,

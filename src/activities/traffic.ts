@@ -74,7 +74,7 @@ export function createTrafficActivities() {
             // Traefik keeps serving the last valid routing; the file on disk must say the same.
             await host.run(copyIfExists(lastGood, file), { timeoutMs: 15_000 });
             throw ApplicationFailure.nonRetryable(
-              `Traefik did not take the new routing within ${CONFIRM_DEADLINE_MS / 1000} s (${problem}); ${file} was put back to the last confirmed routing`,
+              `Traefik did not take the new routing within ${CONFIRM_DEADLINE_MS / 1000} s (${problem}); ${file} was put back to the last routing Traefik confirmed, if there was one`,
               ROUTING_REFUSED,
             );
           }

@@ -76,7 +76,8 @@ export const STOPPED_BY_DECISION = ['DeploymentAborted', 'ApprovalExpired'];
 
 export function exitCodeFor(status: DeploymentStatus | undefined, failureType?: string): ExitCode {
   if (failureType === 'InvalidInput') return ExitCode.invalidInput;
-  if (failureType === 'GateFailed' || failureType === 'EnvironmentBusy') return ExitCode.refused;
+  if (['GateFailed', 'EnvironmentBusy', 'ColoursDisagree'].includes(failureType ?? ''))
+    return ExitCode.refused;
   if (STOPPED_BY_DECISION.includes(failureType ?? '') || status?.outcome === 'aborted') {
     // Aborted after changes whose undo did not complete: the environment needs a human (5), not "not approved".
     return status?.outcome === 'failed' ? ExitCode.failedUnhealthy : ExitCode.aborted;

@@ -11,7 +11,10 @@ export const ExitCode = {
   temporalUnreachable: 4,
   /** The deployment failed and the environment is not known to be healthy: someone must look. */
   failedUnhealthy: 5,
-  /** Refused before any host was touched: a quality gate failed, or the environment was busy (--on-busy fail). */
+  /**
+   * Refused before any host was touched: a quality gate failed, the environment was busy
+   * (--on-busy fail), or its hosts disagree on the live colour.
+   */
   refused: 6,
   /** deployctl stopped waiting (--timeout); the deployment itself goes on: check it with status. */
   stillRunning: 7,

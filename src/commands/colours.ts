@@ -92,6 +92,23 @@ export function colourRunningServices(env: EnvironmentConfig, host: HostConfig, 
 }
 
 /**
+ * The services of the colour's running containers, one per line, straight from the engine by
+ * compose's project label: much quicker than a compose invocation, which a switch-back waits on.
+ */
+export function colourRunningContainers(env: EnvironmentConfig, colour: Colour): Argv {
+  return [
+    'docker',
+    'ps',
+    '--filter',
+    `label=com.docker.compose.project=${colourProject(env, colour)}`,
+    '--filter',
+    'status=running',
+    '--format',
+    '{{.Label "com.docker.compose.service"}}',
+  ];
+}
+
+/**
  * The compose file the pipeline adds to a colour: every web service joins the shared network
  * under an alias unique to its colour (`<project>-<colour>-<service>`), which the routing file
  * names, so two colours of the same service never answer for each other. `version` follows

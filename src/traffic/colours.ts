@@ -42,8 +42,15 @@ export function split(canary: Colour, percent: number): Weights {
   return { [canary]: percent, [other]: 100 - percent } as Weights;
 }
 
-/** The colour with most of the traffic (blue on a tie, which only a hand edit can make). */
-export function liveColour(weights: Weights): Colour {
+/** No colour takes user traffic (Traefik answers 503); previews work. Before the first release. */
+export const NONE_LIVE: Weights = { blue: 0, green: 0 };
+
+/**
+ * The colour with most of the traffic (blue on a tie, which only a hand edit can make), or
+ * undefined when no colour takes any.
+ */
+export function liveColour(weights: Weights): Colour | undefined {
+  if (weights.blue === 0 && weights.green === 0) return undefined;
   return weights.green > weights.blue ? 'green' : 'blue';
 }
 

@@ -70,8 +70,11 @@ function assertWeights(weights: Weights): void {
     if (!Number.isInteger(w) || w < 0 || w > 100)
       throw new Error(`weight of ${colour} must be an integer from 0 to 100, got ${JSON.stringify(w)}`);
   }
-  if (weights.blue + weights.green !== 100)
-    throw new Error(`weights must add up to 100, got blue ${weights.blue} + green ${weights.green}`);
+  // 0 + 0: no colour is live yet (previews only), before the first release took traffic.
+  if (weights.blue + weights.green !== 100 && weights.blue + weights.green !== 0)
+    throw new Error(
+      `weights must add up to 100 (or both be 0), got blue ${weights.blue} + green ${weights.green}`,
+    );
 }
 
 /**

@@ -25,6 +25,7 @@ const PASSED_THROUGH_FAILURES = [
   'EnvironmentBusy',
   'GateFailed',
   'MigrationFailed',
+  'ColoursDisagree',
 ];
 
 /**
@@ -66,8 +67,9 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
       const release = p.environment.traffic
         ? colourStrategy(tracker, compensations)
         : recreateStrategy(tracker, compensations);
-      await release.prepare(p);
-      await backupAndMigrate(tracker, compensations, p);
+      const prepared = await release.prepare(p);
+      // A switch-back to a colour that still runs its release changes no code and no data.
+      if (!prepared?.reused) await backupAndMigrate(tracker, compensations, p);
       await release.release(p);
       for (const host of p.environment.hosts) {
         await step(`record ${host.name}`, () => recordRelease({ plan: p, hostName: host.name }));

@@ -264,7 +264,7 @@ test('a write Traefik never confirms is put back to the last confirmed routing a
   expect(err).toBeInstanceOf(ApplicationFailure);
   expect((err as ApplicationFailure).type).toBe(ROUTING_REFUSED);
   expect((err as ApplicationFailure).message).toMatch(
-    /did not answer: ECONNREFUSED.*put back to the last confirmed routing/,
+    /did not answer: ECONNREFUSED.*put back to the last routing Traefik confirmed/,
   );
   expect(await mock().run(traffic.readRouting, onHost)).toEqual(allOn('green'));
   await until(`${PROXY}/api/version`, {}, (s, b) => s === 200 && b.includes(releaseOf.green));

@@ -4,6 +4,7 @@ import {
   colourDown,
   colourLayout,
   colourPull,
+  colourRunningContainers,
   colourRunningServices,
   colourUp,
   routingFile,
@@ -70,6 +71,16 @@ describe('colour commands', () => {
       'status=running',
     ]);
     expect(colourUp(env, host, 'blue')[3]).toBe('shop-blue');
+    expect(colourRunningContainers(env, 'green')).toEqual([
+      'docker',
+      'ps',
+      '--filter',
+      'label=com.docker.compose.project=shop-green',
+      '--filter',
+      'status=running',
+      '--format',
+      '{{.Label "com.docker.compose.service"}}',
+    ]);
   });
 
   test('the override puts every web service on the shared network under its colour alias', () => {

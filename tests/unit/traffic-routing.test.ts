@@ -84,7 +84,13 @@ describe('routing file', () => {
   });
 
   test('what was written is what is read back, for every split', () => {
-    for (const weights of [allOn('blue'), allOn('green'), split('green', 25), split('blue', 50)]) {
+    for (const weights of [
+      allOn('blue'),
+      allOn('green'),
+      split('green', 25),
+      split('blue', 50),
+      { blue: 0, green: 0 },
+    ]) {
       const text = buildRoutingFile({ environment: env, weights, writtenBy: 'test' });
       expect(readRoutingWeights(text, env, FILE)).toEqual(weights);
     }
@@ -93,7 +99,7 @@ describe('routing file', () => {
   test('weights must be whole percentages adding up to 100', () => {
     expect(() =>
       buildRoutingFile({ environment: env, weights: { blue: 60, green: 60 }, writtenBy: 't' }),
-    ).toThrow('weights must add up to 100, got blue 60 + green 60');
+    ).toThrow('weights must add up to 100 (or both be 0), got blue 60 + green 60');
     expect(() =>
       buildRoutingFile({ environment: env, weights: { blue: 99.5, green: 0.5 }, writtenBy: 't' }),
     ).toThrow('weight of blue must be an integer from 0 to 100, got 99.5');
@@ -134,5 +140,6 @@ describe('colour names', () => {
     expect(split('blue', 25)).toEqual({ blue: 25, green: 75 });
     expect(liveColour({ blue: 10, green: 90 })).toBe('green');
     expect(liveColour({ blue: 50, green: 50 })).toBe('blue');
+    expect(liveColour({ blue: 0, green: 0 })).toBeUndefined();
   });
 });

@@ -1,7 +1,7 @@
 import { ApplicationFailure, ParentClosePolicy, sleep, startChild, workflowInfo } from '@temporalio/workflow';
 import type { Colour } from '../../config/schema';
 import type { ColourState, DeployPlan } from '../../shared/deployment';
-import { allOn, liveColour, otherColour, type Weights } from '../../traffic/colours';
+import { allOn, liveColour, NONE_LIVE, otherColour, type Weights } from '../../traffic/colours';
 import { retireColour } from '../retireColour';
 import {
   inspectColour,
@@ -50,6 +50,7 @@ export function colourStrategy(
       const strategy = p.strategy ?? 'recreate';
       const routing = await step('colours', () => routingOnEveryHost(p));
       const stable = routing ? liveColour(routing) : undefined;
+
       const inPlace = strategy === 'recreate';
       const target: Colour = inPlace ? (stable ?? 'blue') : stable ? otherColour(stable) : 'blue';
       colours = { strategy, stable, target, live: stable };
@@ -58,20 +59,25 @@ export function colourStrategy(
       // before the target is touched.
       if (routing && stable && routing[stable] !== 100) await routeAllTo(p, stable);
       // A switch-back: the idle colour still runs exactly this release, nothing to start.
-      if (!inPlace) colours.reused = await targetRunsRelease(p, target);
+      // Only a colour that is live somewhere can have an idle twin to switch back to.
+      if (!inPlace && stable) colours.reused = await targetRunsRelease(p, target);
+      if (colours.reused) return { reused: true };
       for (const host of p.environment.hosts) {
         compensations.push(undoTarget(p, host.name, colours));
         await step(`upload ${host.name}`, () => uploadRelease({ plan: p, hostName: host.name }));
-        if (!colours.reused) {
-          await step(`upload ${target} ${host.name}`, () =>
-            uploadColour({ plan: p, hostName: host.name, colour: target }),
-          );
-          await step(`pull ${target} ${host.name}`, () =>
-            pullColour({ plan: p, hostName: host.name, colour: target }),
-          );
-        }
+        await step(`upload ${target} ${host.name}`, () =>
+          uploadColour({ plan: p, hostName: host.name, colour: target }),
+        );
+        await step(`pull ${target} ${host.name}`, () =>
+          pullColour({ plan: p, hostName: host.name, colour: target }),
+        );
         await step(`start shared ${host.name}`, () => startSharedStack({ plan: p, hostName: host.name }));
       }
+      // Previews need routers: before the first release, routing where no colour is live.
+      if (!routing)
+        await onEveryHost(p, 'route (none live)', (hostName) =>
+          switchTraffic({ plan: p, hostName, weights: NONE_LIVE }),
+        );
     },
 
     async release(p) {
@@ -89,10 +95,12 @@ export function colourStrategy(
           headers: { [traffic.previewHeader]: target },
         }),
       );
-      await runPostDeployChecks(tracker, p, target);
-      await onEveryHost(p, `record ${target}`, (hostName) =>
-        recordColour({ plan: p, hostName, colour: target }),
-      );
+      // A reused colour was just seen running all its services: only the HTTP checks again.
+      await runPostDeployChecks(tracker, p, target, colours.reused);
+      if (!colours.reused)
+        await onEveryHost(p, `record ${target}`, (hostName) =>
+          recordColour({ plan: p, hostName, colour: target }),
+        );
       if (stable === target) return;
       if (stable) {
         compensations.push({
@@ -101,6 +109,8 @@ export function colourStrategy(
             for (const host of p.environment.hosts)
               await switchTraffic({ plan: p, hostName: host.name, weights: allOn(stable) });
             colours.live = stable;
+            // Requests the new colour accepted finish before it is stopped.
+            if (traffic.drainSeconds > 0) await sleep(traffic.drainSeconds * 1000);
           },
         });
       }
@@ -137,14 +147,16 @@ export function colourStrategy(
     const described = found.map((f) =>
       f.weights ? `${f.host}: blue ${f.weights.blue} % green ${f.weights.green} %` : `${f.host}: no routing`,
     );
-    const first = found[0].weights;
-    const agree = found.every((f) => f.weights?.blue === first?.blue && f.weights?.green === first?.green);
+    // No routing file and routing with no colour live both mean: nothing is live yet.
+    const weightsOf = (f: { weights?: Weights }) => f.weights ?? NONE_LIVE;
+    const first = weightsOf(found[0]);
+    const agree = found.every((f) => weightsOf(f).blue === first.blue && weightsOf(f).green === first.green);
     if (!agree)
       throw ApplicationFailure.nonRetryable(
         `the hosts disagree on the live colour (${described.join('; ')}): a deployment was cut off during its switch; deploy again after routing every host to one colour`,
         'ColoursDisagree',
       );
-    return first;
+    return found.every((f) => f.weights) ? first : undefined;
   }
 
   async function targetRunsRelease(p: DeployPlan, target: Colour): Promise<boolean> {
@@ -164,7 +176,7 @@ export function colourStrategy(
 
 /**
  * Undo of the target colour on one host. Blue-green: it never took traffic (the switch-back
- * comes first), so it is stopped, unless it was reused. In place: the previous release goes
+ * comes first), so it is stopped. In place: the previous release goes
  * back into the live colour.
  */
 function undoTarget(p: DeployPlan, hostName: string, colours: ColourState): Compensation {
@@ -185,9 +197,7 @@ function undoTarget(p: DeployPlan, hostName: string, colours: ColourState): Comp
     };
   }
   return {
-    description: `stopped ${target} on ${hostName} (it took no user traffic)`,
-    run: async () => {
-      if (!colours.reused) await stopColour({ plan: p, hostName, colour: target });
-    },
+    description: `stopped ${target} on ${hostName}`,
+    run: () => stopColour({ plan: p, hostName, colour: target }).then(() => undefined),
   };
 }

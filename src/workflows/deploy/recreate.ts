@@ -11,7 +11,8 @@ import { runPostDeployChecks } from './verification';
  * answers, healthy and checked. Every step pushes its undo onto the compensation stack.
  */
 export interface ReleaseStrategy {
-  prepare(p: DeployPlan): Promise<void>;
+  /** `reused`: the release already runs where it will take traffic (a switch-back): no new code, no migrations. */
+  prepare(p: DeployPlan): Promise<{ reused?: boolean } | void>;
   release(p: DeployPlan): Promise<void>;
   /** After the deployment succeeded and was recorded (the old colour's retirement). */
   finish?(p: DeployPlan): Promise<void>;

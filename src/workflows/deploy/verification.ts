@@ -31,11 +31,14 @@ export async function runPostDeployChecks(
   tracker: DeploymentTracker,
   p: DeployPlan,
   colour?: Colour,
+  httpOnly?: boolean,
 ): Promise<void> {
   const { state, step } = tracker;
   await step('checks', async () => {
     try {
-      state.checks = await postDeployChecks(colour ? { plan: p, colour } : { plan: p });
+      state.checks = await postDeployChecks(
+        colour ? { plan: p, colour, ...(httpOnly ? { httpOnly } : {}) } : { plan: p },
+      );
     } catch (err) {
       state.checks = resultsOf<CheckResult>(err) ?? state.checks;
       throw err;

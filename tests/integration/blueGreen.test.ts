@@ -1,0 +1,194 @@
+/**
+ * Blue-green end to end on lab-1: the real worker and Temporal, real SSH, real podman, the
+ * demo images, Traefik in front, and a load generator that records every request while the
+ * deployments run. A release moves traffic without a failed request; a release that never gets
+ * ready leaves the old one at 100 % with no failed request; a rollback inside the switch-back
+ * window is one routing write to the colour that still runs. Its own project, network, base
+ * directory, address and ports. Fails (never skips) when the lab is not up.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, posix } from 'node:path';
+import type { Client } from '@temporalio/client';
+import { stringify } from 'yaml';
+import { follow, startOrAttach } from '../../src/client/deploy';
+import { colourDown } from '../../src/commands/colours';
+import { composeBase } from '../../src/commands/compose';
+import { environmentSchema, type EnvironmentConfig } from '../../src/config/schema';
+import type { DeployRequest } from '../../src/config/request';
+import { startLoad, summarize, type LoadRun } from '../../src/load/loadGenerator';
+import { withHost } from '../../src/remote/executor';
+import { demoImage, ROLE_IMAGES } from '../../lab/paths';
+import { requireLab, startHarness, type Harness } from './harness';
+
+const lab = requireLab();
+const stamp = Date.now().toString(36);
+const labHost = lab.staging.hosts[0];
+const BIND = '127.0.0.69';
+const PROXY = `http://${BIND}:18580`;
+const project = `bg${stamp}`;
+const envName = 'lab-bg';
+const web = ['site', 'saas', 'api'];
+const environment: EnvironmentConfig = environmentSchema.parse({
+  name: envName,
+  project,
+  composeCommand: ['docker-compose'],
+  composeFiles: ['compose/shared.yml', 'compose/migrate.yml'],
+  strategy: 'blue-green',
+  traffic: {
+    composeFiles: ['compose/web.yml'],
+    network: `${project}-edge`,
+    adminUrl: 'http://{BIND_ADDRESS}:{PROXY_ADMIN_PORT}',
+    drainSeconds: 2,
+    switchBackWindowSeconds: 600,
+  },
+  hosts: [{ ...labHost, baseDir: posix.join(labHost.baseDir, `bg-${stamp}`), env: { BIND_ADDRESS: BIND } }],
+  services: web.map((name) => ({
+    name,
+    image: demoImage(name),
+    rule: `PathPrefix(\`/${name}\`)`,
+    readinessUrl: `http://{BIND_ADDRESS}:{PROXY_PORT}/${name}/health/ready`,
+    versionUrl: `http://{BIND_ADDRESS}:{PROXY_PORT}/${name}/version`,
+  })),
+  env: {
+    PROXY_PORT: '18580',
+    PROXY_ADMIN_PORT: '18590',
+    POSTGRES_IMAGE: ROLE_IMAGES.postgres,
+    REDIS_IMAGE: ROLE_IMAGES.redis,
+    PROXY_IMAGE: ROLE_IMAGES.traefik,
+    EDGE_NETWORK: `${project}-edge`,
+  },
+  secrets: { DB_PASSWORD: { fromEnv: 'LAB_DB_PASSWORD' } },
+  deadlines: { healthSeconds: 30 },
+  database: { service: 'db', user: 'app', name: 'app' },
+  migrations: { service: 'migrate', command: ['node', 'server.js', 'migrate'] },
+  postDeployChecks: {
+    http: [{ name: 'api-version', url: 'http://{BIND_ADDRESS}:{PROXY_PORT}/api/version' }],
+  },
+});
+const host = environment.hosts[0];
+
+let harness: Harness;
+let client: Client;
+
+beforeAll(async () => {
+  const configDir = mkdtempSync(join(tmpdir(), 'bluegreen-config-'));
+  writeFileSync(join(configDir, `${envName}.yaml`), stringify(environment, { lineWidth: 0 }));
+  harness = await startHarness({ configDir, workerEnv: lab.workerEnv });
+  client = harness.env.client;
+});
+
+afterAll(async () => {
+  await harness?.stop();
+  await withHost(host, async (h) => {
+    for (const colour of ['blue', 'green'] as const)
+      await h.run(colourDown(environment, host, colour), { timeoutMs: 120_000 }).catch(() => undefined);
+    await h
+      .run([...composeBase(environment, host), 'down', '--volumes', '--timeout', '5'], { timeoutMs: 120_000 })
+      .catch(() => undefined);
+    await h.run(['rm', '-rf', '--', host.baseDir], { timeoutMs: 60_000 }).catch(() => undefined);
+  });
+}, 300_000);
+
+async function deploy(tag: string, extra: Partial<DeployRequest> = {}, workflowId?: string) {
+  const request: DeployRequest = {
+    environment: envName,
+    release: `${tag}-${stamp}`,
+    images: { site: tag, saas: tag, api: tag },
+    requestedBy: 'bluegreen-test',
+    ...extra,
+  };
+  const { handle } = await startOrAttach(client, harness.settings, request, workflowId);
+  return follow(handle, harness.settings, { timeoutMs: 240_000 });
+}
+
+/** Load on the api and the site through the proxy, as users send it, for as long as `during` runs. */
+async function underLoad<T>(during: () => Promise<T>) {
+  const runs: LoadRun[] = ['api', 'site'].map((service) =>
+    startLoad({
+      url: `${PROXY}/${service}/version`,
+      mode: { kind: 'closed', connections: 2 },
+      durationMs: 240_000,
+      maxRequests: 200_000,
+      releaseHeader: 'x-app-release',
+      allowHosts: [BIND],
+    }),
+  );
+  try {
+    const outcome = await during();
+    return { outcome, runs };
+  } finally {
+    for (const r of runs) r.stop();
+  }
+}
+
+const answering = async () => {
+  const res = await fetch(`${PROXY}/api/version`, { signal: AbortSignal.timeout(3_000) });
+  return ((await res.json()) as { release: string }).release;
+};
+
+test('the first release goes to blue and takes all traffic', async () => {
+  const outcome = await deploy('v1');
+  expect(outcome.status?.outcome).toBe('succeeded');
+  expect(outcome.status?.colours).toEqual(expect.objectContaining({ target: 'blue', live: 'blue' }));
+  expect(await answering()).toBe(`v1-${stamp}`);
+}, 300_000);
+
+test('v2 moves every user to green under load without a failed request', async () => {
+  const { outcome, runs } = await underLoad(() => deploy('v2'));
+  expect(outcome.status?.outcome).toBe('succeeded');
+  expect(outcome.status?.colours).toEqual(
+    expect.objectContaining({ strategy: 'blue-green', stable: 'blue', target: 'green', live: 'green' }),
+  );
+  for (const [i, run] of runs.entries()) {
+    const { records } = await run.result;
+    const summary = summarize(records);
+    console.log(
+      `blue-green v1 -> v2 (${i === 0 ? 'api' : 'site'}): ${summary.total} requests, ${summary.failed} failed ${JSON.stringify(summary.failedByReason)}, p50 ${summary.p50} ms, p99 ${summary.p99} ms, shares ${JSON.stringify(summary.releaseShares)}`,
+    );
+    expect(summary.failedByReason).toEqual({});
+    expect(Object.keys(summary.releaseShares).sort()).toEqual([`v1-${stamp}`, `v2-${stamp}`]);
+    expect(records.slice(-10).every((r) => r.release === `v2-${stamp}`)).toBe(true);
+  }
+}, 300_000);
+
+test('a rollback inside the switch-back window is one routing write back to blue', async () => {
+  const started = Date.now();
+  let answeredAfterMs: number | undefined;
+  const watch = (async () => {
+    while (Date.now() - started < 60_000) {
+      if ((await answering().catch(() => '')) === `v1-${stamp}`) {
+        answeredAfterMs = Date.now() - started;
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  const outcome = await deploy('rollback', { rollback: true, images: {} }, `rollback-${envName}-${stamp}`);
+  await watch;
+  console.log(
+    `switch-back: v1 answered ${answeredAfterMs} ms after the rollback started; steps: ${outcome.status?.steps
+      .map((s) => `${s.name} ${s.durationMs} ms`)
+      .join(', ')}`,
+  );
+  expect(outcome.status?.outcome).toBe('succeeded');
+  expect(outcome.status?.colours).toEqual(
+    expect.objectContaining({ stable: 'green', target: 'blue', live: 'blue', reused: true }),
+  );
+  // Nothing was started: blue still ran v1.
+  expect(outcome.status?.steps.map((s) => s.name)).not.toContain(`start blue ${host.name}`);
+  expect(answeredAfterMs).toBeDefined();
+}, 300_000);
+
+test('a release that never gets ready leaves the live colour at 100 % and fails no request', async () => {
+  const { outcome, runs } = await underLoad(() => deploy('v3-unready'));
+  expect(outcome.status?.outcome).toBe('rolled-back');
+  expect(outcome.status?.failure?.step).toBe('health');
+  expect(outcome.status?.colours).toEqual(expect.objectContaining({ target: 'green', live: 'blue' }));
+  for (const run of runs) {
+    const summary = summarize((await run.result).records);
+    expect(summary.failedByReason).toEqual({});
+    expect(Object.keys(summary.releaseShares)).toEqual([`v1-${stamp}`]);
+  }
+  expect(await answering()).toBe(`v1-${stamp}`);
+}, 300_000);
