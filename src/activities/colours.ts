@@ -15,6 +15,7 @@ import { makeDirectory, readOptionalFile } from '../commands/files';
 import type { Colour } from '../config/schema';
 import type { ReleaseRecord } from '../shared/deployment';
 import { buildEnvFile } from './envFile';
+import { releaseRecordOf } from './release';
 import { onHost, progressReporter, type HostStepInput } from './hostStep';
 
 export interface ColourStepInput extends HostStepInput {
@@ -150,13 +151,7 @@ export function createColourActivities(deps: { projectRoot: string; workerEnv: N
     /** The release this colour now runs, written once it started (inspectColour and stopColour read it). */
     async recordColour(input: ColourStepInput): Promise<void> {
       const { plan, colour } = input;
-      const record: ReleaseRecord = {
-        release: plan.request.release,
-        images: plan.images,
-        deployedAt: new Date().toISOString(),
-        deployedBy: plan.request.requestedBy,
-        deploymentId: plan.deploymentId,
-      };
+      const record = releaseRecordOf(plan);
       await onHost(input, `record ${colour}`, async (host) => {
         const layout = colourLayout(plan.environment, host.config, colour);
         await host.writeFile(layout.releaseRecord, JSON.stringify(record), { timeoutMs: 30_000 });

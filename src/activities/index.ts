@@ -8,6 +8,7 @@ import { createBackupActivities } from './backups';
 import { createRecoveryActivities } from './recovery';
 import { createTrafficActivities } from './traffic';
 import { createColourActivities } from './colours';
+import { createCanaryActivities } from './canary';
 import { BackupStore } from '../store/backupStore';
 
 export interface ActivityDeps {
@@ -36,6 +37,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createRecoveryActivities({ ...deps, store }),
     ...createTrafficActivities(),
     ...createColourActivities(deps),
+    ...createCanaryActivities(),
   };
 }
 

@@ -3,11 +3,22 @@ import { resolve } from 'node:path';
 import { composeDown, composePull, composeUpAll, composeUpService } from '../commands/compose';
 import { copyIfExists, makeDirectory, readOptionalFile } from '../commands/files';
 import { remoteLayout } from '../commands/layout';
-import type { ReleaseRecord } from '../shared/deployment';
+import type { DeployPlan, ReleaseRecord } from '../shared/deployment';
 import { buildEnvFile } from './envFile';
 import { onHost, progressReporter, type HostStepInput } from './hostStep';
 
 export type { HostStepInput };
+
+/** What a host records about the release a plan deploys: who deployed what, when. */
+export function releaseRecordOf(plan: DeployPlan): ReleaseRecord {
+  return {
+    release: plan.request.release,
+    images: plan.images,
+    deployedAt: new Date().toISOString(),
+    deployedBy: plan.request.requestedBy,
+    deploymentId: plan.deploymentId,
+  };
+}
 
 export function createReleaseActivities(deps: { projectRoot: string; workerEnv: NodeJS.ProcessEnv }) {
   return {
@@ -71,13 +82,7 @@ export function createReleaseActivities(deps: { projectRoot: string; workerEnv: 
     /** current.json becomes previous.json; the new record names who deployed what, when. */
     async recordRelease(input: HostStepInput): Promise<ReleaseRecord> {
       const { plan } = input;
-      const record: ReleaseRecord = {
-        release: plan.request.release,
-        images: plan.images,
-        deployedAt: new Date().toISOString(),
-        deployedBy: plan.request.requestedBy,
-        deploymentId: plan.deploymentId,
-      };
+      const record = releaseRecordOf(plan);
       await onHost(input, 'record', async (host) => {
         const layout = remoteLayout(plan.environment, host.config);
         const current = await host.run(readOptionalFile(layout.currentRelease), { timeoutMs: 15_000 });

@@ -1,4 +1,5 @@
 import type { Colour, EnvironmentConfig, Strategy } from '../config/schema';
+import type { StepVerdict } from '../traffic/analysis';
 import type { DeployRequest } from '../config/request';
 
 /** What a host records about the release it runs: rollback reads it, nobody types a version. */
@@ -81,6 +82,26 @@ export interface DeploymentStatus {
   ignoredSignals: string[];
   /** Blue-green and canary: which colour was live, which one this release runs in, which is live now. */
   colours?: ColourState;
+  /** Canary: every analysed step with its figures and verdict, and the operators' controls. */
+  canary?: CanaryState;
+}
+
+/** One analysed canary step: the verdict with its figures, the weight it ran at, failed probes. */
+export interface CanaryStepRecord extends StepVerdict {
+  /** Percent of user traffic on the new colour during the step. */
+  weight: number;
+  /** The last failed probes of the step. */
+  failedProbes: string[];
+}
+
+export interface CanaryState {
+  /** The configured weights, in percent. */
+  plan: number[];
+  /** The weight users see now. */
+  weight: number;
+  steps: CanaryStepRecord[];
+  paused?: Decision;
+  promoted?: Decision;
 }
 
 export interface ColourState {

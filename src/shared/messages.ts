@@ -19,9 +19,19 @@ export const approveSignal = defineSignal<[DecisionInput]>('approve');
 /** Abort a deployment: before approval it never starts; later, the current step is cancelled and undone. */
 export const abortSignal = defineSignal<[DecisionInput]>('abort');
 
+/** Canary controls: hold at the current weight after this step's analysis, go on, or go to 100 % now. */
+export const pauseCanarySignal = defineSignal<[DecisionInput]>('pauseCanary');
+export const resumeCanarySignal = defineSignal<[DecisionInput]>('resumeCanary');
+export const promoteCanarySignal = defineSignal<[DecisionInput]>('promoteCanary');
+
 export const SIGNAL_HELP = {
   approve: 'Approve this deployment. Argument: {"by": "<who>", "comment": "<why>"}',
   abort: 'Abort this deployment and undo what it changed. Argument: {"by": "<who>", "comment": "<reason>"}',
+  pauseCanary:
+    'Canary: hold at the current weight once this step is analysed. Argument: {"by": "<who>", "comment": "<why>"}',
+  resumeCanary: 'Canary: go on with the next steps. Argument: {"by": "<who>", "comment": "<why>"}',
+  promoteCanary:
+    'Canary: send all traffic to the new release now, skipping the remaining steps. Argument: {"by": "<who>", "comment": "<why>"}',
 } as const;
 
 /** Who holds an environment's lease (the lock): enough for an operator to see who, what, since when. */

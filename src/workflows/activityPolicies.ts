@@ -144,6 +144,12 @@ export const activityPolicies = {
   },
   inspectColour: { startToCloseTimeout: '2m', retry: { ...retry, maximumAttempts: 5 } },
   recordColour: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 5 } },
+  /** One canary step: snapshots around a dwell (config, at most an hour) with probes every second. */
+  observeCanary: {
+    startToCloseTimeout: '65m',
+    heartbeatTimeout: '20s',
+    retry: { ...retry, maximumAttempts: 3 },
+  },
   /** One scrape of Traefik's metrics. */
   scrapeColourMetrics: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 3 } },
 } satisfies Record<string, ActivityOptions>;

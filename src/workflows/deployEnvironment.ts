@@ -26,6 +26,7 @@ const PASSED_THROUGH_FAILURES = [
   'GateFailed',
   'MigrationFailed',
   'ColoursDisagree',
+  'CanaryFailed',
 ];
 
 /**

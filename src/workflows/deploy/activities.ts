@@ -26,4 +26,5 @@ export const { startColour } = proxyActivities<DeployActivities>(activityPolicie
 export const { startSharedStack } = proxyActivities<DeployActivities>(activityPolicies.startSharedStack);
 export const { stopColour } = proxyActivities<DeployActivities>(activityPolicies.stopColour);
 export const { inspectColour } = proxyActivities<DeployActivities>(activityPolicies.inspectColour);
+export const { observeCanary } = proxyActivities<DeployActivities>(activityPolicies.observeCanary);
 export const { recordColour } = proxyActivities<DeployActivities>(activityPolicies.recordColour);

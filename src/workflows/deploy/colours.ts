@@ -1,7 +1,8 @@
 import { ApplicationFailure, ParentClosePolicy, sleep, startChild, workflowInfo } from '@temporalio/workflow';
 import type { Colour } from '../../config/schema';
 import type { ColourState, DeployPlan } from '../../shared/deployment';
-import { allOn, liveColour, NONE_LIVE, otherColour, type Weights } from '../../traffic/colours';
+import { allOn, liveColour, NONE_LIVE, otherColour, split, type Weights } from '../../traffic/colours';
+import { acceptCanaryControls, runCanary } from './canary';
 import { retireColour } from '../retireColour';
 import {
   inspectColour,
@@ -36,6 +37,7 @@ export function colourStrategy(
   compensations: CompensationStack,
 ): ReleaseStrategy {
   const { state, step } = tracker;
+  const canaryControls = acceptCanaryControls(tracker);
   let colours: ColourState;
   const onEveryHost = async (p: DeployPlan, name: string, fn: (hostName: string) => Promise<unknown>) => {
     for (const host of p.environment.hosts) await step(`${name} ${host.name}`, () => fn(host.name));
@@ -114,7 +116,16 @@ export function colourStrategy(
           },
         });
       }
-      await routeAllTo(p, target);
+      // A canary needs a stable colour to compare against and new code to judge.
+      if (colours.strategy === 'canary' && stable && !colours.reused) {
+        await runCanary(tracker, p, target, canaryControls, (weight) =>
+          onEveryHost(p, `route ${weight} % to ${target}`, (hostName) =>
+            switchTraffic({ plan: p, hostName, weights: split(target, weight) }),
+          ),
+        );
+      } else {
+        await routeAllTo(p, target);
+      }
       colours.live = target;
       // Requests the old colour accepted before the switch get time to finish.
       if (traffic.drainSeconds > 0) await step('drain', () => sleep(traffic.drainSeconds * 1000));

@@ -1,9 +1,11 @@
 /**
- * Blue-green end to end on lab-1: the real worker and Temporal, real SSH, real podman, the
+ * Blue-green and canary end to end on lab-1: the real worker and Temporal, real SSH, real podman, the
  * demo images, Traefik in front, and a load generator that records every request while the
  * deployments run. A release moves traffic without a failed request; a release that never gets
  * ready leaves the old one at 100 % with no failed request; a rollback inside the switch-back
- * window is one routing write to the colour that still runs. Its own project, network, base
+ * window is one routing write to the colour that still runs; a canary moves traffic in the
+ * configured steps, and a canary of a faulty release (errors, slow answers) is aborted at its
+ * first analysis with the stable release answering again. Its own project, network, base
  * directory, address and ports. Fails (never skips) when the lab is not up.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -16,7 +18,7 @@ import { colourDown } from '../../src/commands/colours';
 import { composeBase } from '../../src/commands/compose';
 import { environmentSchema, type EnvironmentConfig } from '../../src/config/schema';
 import type { DeployRequest } from '../../src/config/request';
-import { startLoad, summarize, type LoadRun } from '../../src/load/loadGenerator';
+import { sharesPerWindow, startLoad, summarize, type LoadRun } from '../../src/load/loadGenerator';
 import { withHost } from '../../src/remote/executor';
 import { demoImage, ROLE_IMAGES } from '../../lab/paths';
 import { requireLab, startHarness, type Harness } from './harness';
@@ -41,6 +43,7 @@ const environment: EnvironmentConfig = environmentSchema.parse({
     adminUrl: 'http://{BIND_ADDRESS}:{PROXY_ADMIN_PORT}',
     drainSeconds: 2,
     switchBackWindowSeconds: 600,
+    canary: { steps: [10, 50, 100], dwellSeconds: 6, minRequests: 20 },
   },
   hosts: [{ ...labHost, baseDir: posix.join(labHost.baseDir, `bg-${stamp}`), env: { BIND_ADDRESS: BIND } }],
   services: web.map((name) => ({
@@ -62,8 +65,11 @@ const environment: EnvironmentConfig = environmentSchema.parse({
   deadlines: { healthSeconds: 30 },
   database: { service: 'db', user: 'app', name: 'app' },
   migrations: { service: 'migrate', command: ['node', 'server.js', 'migrate'] },
+  // A generous latency budget: slowness is the canary analysis' to catch (v7-slow answers in 3.5 s).
   postDeployChecks: {
-    http: [{ name: 'api-version', url: 'http://{BIND_ADDRESS}:{PROXY_PORT}/api/version' }],
+    http: [
+      { name: 'api-version', url: 'http://{BIND_ADDRESS}:{PROXY_PORT}/api/version', latencyBudgetMs: 10_000 },
+    ],
   },
 });
 const host = environment.hosts[0];
@@ -102,12 +108,15 @@ async function deploy(tag: string, extra: Partial<DeployRequest> = {}, workflowI
   return follow(handle, harness.settings, { timeoutMs: 240_000 });
 }
 
-/** Load on the api and the site through the proxy, as users send it, for as long as `during` runs. */
+/**
+ * Load on the api and the site through the proxy, as users send it, for as long as `during` runs:
+ * open loop (a fixed rate whatever the answers), so a slow release cannot hold the load back.
+ */
 async function underLoad<T>(during: () => Promise<T>) {
   const runs: LoadRun[] = ['api', 'site'].map((service) =>
     startLoad({
       url: `${PROXY}/${service}/version`,
-      mode: { kind: 'closed', connections: 2 },
+      mode: { kind: 'open', ratePerSecond: 150, maxInFlight: 400 },
       durationMs: 240_000,
       maxRequests: 200_000,
       releaseHeader: 'x-app-release',
@@ -192,3 +201,66 @@ test('a release that never gets ready leaves the live colour at 100 % and fails 
   }
   expect(await answering()).toBe(`v1-${stamp}`);
 }, 300_000);
+
+describe('canary', () => {
+  /** Its own release id: v2 was already deployed (blue-green) under the default one. */
+  const canaryRelease = `v2-canary-${stamp}`;
+
+  /** The canary steps' windows in the load run's clock: from a step's route write to its analysis' end. */
+  const windows = (steps: { name: string; startedAt: string; endedAt?: string }[], loadStart: number) =>
+    steps
+      .filter((s) => s.name.startsWith('analyse '))
+      .map((s) => {
+        const weight = Number(/analyse (\d+) %/.exec(s.name)![1]);
+        return {
+          label: `${weight}`,
+          from: Date.parse(s.startedAt) - loadStart,
+          to: Date.parse(s.endedAt!) - loadStart,
+        };
+      });
+
+  test('a good release moves through 10 and 50 % with passing analyses to 100 %, under load, failing nothing', async () => {
+    const { outcome, runs } = await underLoad(() =>
+      deploy('v2', { strategy: 'canary', release: canaryRelease }),
+    );
+    expect(outcome.status?.outcome).toBe('succeeded');
+    const canary = outcome.status?.canary;
+    expect(canary?.steps.map((s) => [s.weight, s.verdict])).toEqual([
+      [10, 'passed'],
+      [50, 'passed'],
+    ]);
+    expect(canary?.weight).toBe(100);
+    const { records, startedAt } = await runs[0].result;
+    const summary = summarize(records);
+    const shares = sharesPerWindow(records, windows(outcome.status!.steps, startedAt));
+    const shareOf = (w: (typeof shares)[number]) => w.releaseShares[canaryRelease] ?? 0;
+    console.log(
+      `canary v1 -> v2: ${summary.total} requests, ${summary.failed} failed; analyses ${JSON.stringify(canary?.steps.map((s) => ({ weight: s.weight, requests: s.requests, errorRate: s.errorRate, p95: s.p95Seconds, availability: s.availability })))}; observed shares of v2 per step ${JSON.stringify(shares.map((w) => [w.label, shareOf(w)]))}`,
+    );
+    expect(summary.failedByReason).toEqual({});
+    for (const w of shares) expect(Math.abs(shareOf(w) * 100 - Number(w.label))).toBeLessThanOrEqual(3);
+    expect(await answering()).toBe(canaryRelease);
+  }, 300_000);
+
+  test.each([
+    ['v6-errors', /error rate/],
+    ['v7-slow', /p95/],
+  ])(
+    'a canary of %s is aborted at its first analysis; the stable release answers again',
+    async (tag, reason) => {
+      const { outcome, runs } = await underLoad(() => deploy(tag, { strategy: 'canary' }));
+      expect(outcome.status?.outcome).toBe('rolled-back');
+      expect(outcome.status?.failure?.step).toBe('analyse 10 %');
+      expect(outcome.status?.failure?.message).toMatch(reason);
+      const [first] = outcome.status?.canary?.steps ?? [];
+      expect(first).toEqual(expect.objectContaining({ weight: 10, verdict: 'failed' }));
+      const summary = summarize((await runs[0].result).records);
+      console.log(
+        `canary ${tag}: ${summary.total} requests, ${summary.failed} failed (${((100 * summary.failed) / summary.total).toFixed(2)} %), analysis ${JSON.stringify(first)}`,
+      );
+      expect(summary.failed / summary.total).toBeLessThan(0.01);
+      expect(await answering()).toBe(canaryRelease);
+    },
+    300_000,
+  );
+});

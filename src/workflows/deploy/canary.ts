@@ -1,0 +1,148 @@
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  isCancellation,
+  setHandler,
+} from '@temporalio/workflow';
+import type { CanaryConfig, Colour } from '../../config/schema';
+import type { CanaryState, Decision, DeployPlan } from '../../shared/deployment';
+import {
+  pauseCanarySignal,
+  promoteCanarySignal,
+  resumeCanarySignal,
+  SIGNAL_HELP,
+  type DecisionInput,
+} from '../../shared/messages';
+import { analyseStep } from '../../traffic/analysis';
+import { observeCanary } from './activities';
+import type { DeploymentTracker } from './tracker';
+
+/** A canary held by an operator gives up after this long: every wait has a deadline. */
+export const MAX_PAUSE_MS = 24 * 3600 * 1000;
+
+export const CANARY_FAILED = 'CanaryFailed';
+
+/**
+ * Operators' controls of a canary (the Web UI's Send Signal or deployctl): pause holds the
+ * current weight after the running step's analysis, resume goes on, promote sends all traffic to
+ * the new release at once. Registered when the deployment starts, so an early one is kept.
+ */
+export function acceptCanaryControls(tracker: DeploymentTracker) {
+  const controls: { paused?: Decision; promoted?: Decision } = {};
+  const decision = (input: DecisionInput): Decision | undefined => {
+    const by = typeof input?.by === 'string' ? input.by.trim().slice(0, 64) : '';
+    if (!by) return undefined;
+    const comment = typeof input.comment === 'string' ? input.comment.slice(0, 500) : undefined;
+    return { by, comment, at: new Date().toISOString() };
+  };
+  const mirror = () => {
+    if (tracker.state.canary) {
+      tracker.state.canary.paused = controls.paused;
+      tracker.state.canary.promoted = controls.promoted;
+    }
+  };
+  setHandler(
+    pauseCanarySignal,
+    (input) => {
+      controls.paused = decision(input) ?? controls.paused;
+      mirror();
+    },
+    { description: SIGNAL_HELP.pauseCanary },
+  );
+  setHandler(
+    resumeCanarySignal,
+    (input) => {
+      if (decision(input)) controls.paused = undefined;
+      mirror();
+    },
+    { description: SIGNAL_HELP.resumeCanary },
+  );
+  setHandler(
+    promoteCanarySignal,
+    (input) => {
+      controls.promoted = controls.promoted ?? decision(input);
+      mirror();
+    },
+    { description: SIGNAL_HELP.promoteCanary },
+  );
+  return controls;
+}
+
+/**
+ * The canary's weight steps: route `weight` % to the target, observe it for the dwell, decide
+ * with the pure analysis; a failed step (or an inconclusive one past its extensions) fails the
+ * deployment, whose compensation sends all traffic back to the stable colour in one write.
+ */
+export async function runCanary(
+  tracker: DeploymentTracker,
+  p: DeployPlan,
+  target: Colour,
+  controls: { paused?: Decision; promoted?: Decision },
+  routeTo: (weight: number) => Promise<void>,
+): Promise<void> {
+  const { state, step, show } = tracker;
+  const config: CanaryConfig = p.environment.traffic!.canary;
+  const canary: CanaryState = { plan: config.steps, weight: 0, steps: [] };
+  state.canary = canary;
+  const thresholds = { ...config.thresholds, minRequests: config.minRequests };
+  for (const weight of config.steps) {
+    if (controls.promoted) break;
+    await routeTo(weight);
+    canary.weight = weight;
+    if (weight === 100) return;
+    for (let extension = 0; ; extension++) {
+      const name = `analyse ${weight} %${extension ? ` (extended ${extension})` : ''}`;
+      const observation = await step(name, () =>
+        observeUnlessPromoted(p, target, config.dwellSeconds, controls),
+      );
+      if (!observation) break; // promoted meanwhile
+      const verdict = analyseStep({ ...observation, thresholds });
+      canary.steps.push({ weight, ...verdict, failedProbes: observation.failedProbes });
+      show();
+      if (verdict.verdict === 'passed') break;
+      if (verdict.verdict === 'failed')
+        throw ApplicationFailure.nonRetryable(
+          `canary at ${weight} % failed its analysis: ${verdict.reasons.join('; ')}`,
+          CANARY_FAILED,
+        );
+      if (config.onInconclusive === 'fail' || extension >= config.maxExtensions)
+        throw ApplicationFailure.nonRetryable(
+          `canary at ${weight} % stayed inconclusive (${verdict.reasons.join('; ')})${config.onInconclusive === 'extend' ? ` after ${extension} extension(s)` : ''}`,
+          CANARY_FAILED,
+        );
+    }
+    if (controls.paused && !controls.promoted) {
+      state.stage = `canary paused at ${weight} % by ${controls.paused.by}`;
+      show();
+      const resumed = await condition(() => !controls.paused || !!controls.promoted, MAX_PAUSE_MS);
+      if (!resumed)
+        throw ApplicationFailure.nonRetryable(
+          `canary paused at ${weight} % for more than ${MAX_PAUSE_MS / 3_600_000} h`,
+          CANARY_FAILED,
+        );
+    }
+  }
+  // Promoted (or the steps ended below 100): all traffic to the new release.
+  await routeTo(100);
+  canary.weight = 100;
+}
+
+/** Observe one step; a promotion meanwhile cancels the observation and returns nothing. */
+async function observeUnlessPromoted(
+  p: DeployPlan,
+  colour: Colour,
+  dwellSeconds: number,
+  controls: { promoted?: Decision },
+) {
+  const scope = new CancellationScope();
+  const observing = scope.run(() => observeCanary({ plan: p, colour, dwellSeconds }));
+  const promoted = condition(() => !!controls.promoted).then(() => undefined);
+  const first = await Promise.race([observing, promoted]);
+  if (first) return first;
+  scope.cancel();
+  await observing.catch((err) => {
+    if (!isCancellation(err)) throw err;
+  });
+  return undefined;
+}
