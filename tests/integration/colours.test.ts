@@ -10,67 +10,29 @@
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, posix } from 'node:path';
+import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { stringify } from 'yaml';
 import { follow, startOrAttach } from '../../src/client/deploy';
-import { colourDown } from '../../src/commands/colours';
-import { composeBase } from '../../src/commands/compose';
-import { environmentSchema, type EnvironmentConfig } from '../../src/config/schema';
+import type { EnvironmentConfig } from '../../src/config/schema';
 import type { DeployRequest } from '../../src/config/request';
 import { sharesPerWindow, startLoad, summarize, type LoadRun } from '../../src/load/loadGenerator';
-import { withHost } from '../../src/remote/executor';
-import { demoImage, ROLE_IMAGES } from '../../lab/paths';
+import { colourEnvironment, destroyColourEnvironment } from '../../lab/colourEnvironment';
 import { requireLab, startHarness, type Harness } from './harness';
 
 const lab = requireLab();
 const stamp = Date.now().toString(36);
-const labHost = lab.staging.hosts[0];
 const BIND = '127.0.0.69';
 const PROXY = `http://${BIND}:18580`;
-const project = `bg${stamp}`;
 const envName = 'lab-bg';
-const web = ['site', 'saas', 'api'];
-const environment: EnvironmentConfig = environmentSchema.parse({
+const environment: EnvironmentConfig = colourEnvironment({
   name: envName,
-  project,
-  composeCommand: ['docker-compose'],
-  composeFiles: ['compose/shared.yml', 'compose/migrate.yml'],
-  strategy: 'blue-green',
-  traffic: {
-    composeFiles: ['compose/web.yml'],
-    network: `${project}-edge`,
-    adminUrl: 'http://{BIND_ADDRESS}:{PROXY_ADMIN_PORT}',
-    drainSeconds: 2,
-    switchBackWindowSeconds: 600,
-    canary: { steps: [10, 50, 100], dwellSeconds: 6, minRequests: 20 },
-  },
-  hosts: [{ ...labHost, baseDir: posix.join(labHost.baseDir, `bg-${stamp}`), env: { BIND_ADDRESS: BIND } }],
-  services: web.map((name) => ({
-    name,
-    image: demoImage(name),
-    rule: `PathPrefix(\`/${name}\`)`,
-    readinessUrl: `http://{BIND_ADDRESS}:{PROXY_PORT}/${name}/health/ready`,
-    versionUrl: `http://{BIND_ADDRESS}:{PROXY_PORT}/${name}/version`,
-  })),
-  env: {
-    PROXY_PORT: '18580',
-    PROXY_ADMIN_PORT: '18590',
-    POSTGRES_IMAGE: ROLE_IMAGES.postgres,
-    REDIS_IMAGE: ROLE_IMAGES.redis,
-    PROXY_IMAGE: ROLE_IMAGES.traefik,
-    EDGE_NETWORK: `${project}-edge`,
-  },
-  secrets: { DB_PASSWORD: { fromEnv: 'LAB_DB_PASSWORD' } },
-  deadlines: { healthSeconds: 30 },
-  database: { service: 'db', user: 'app', name: 'app' },
-  migrations: { service: 'migrate', command: ['node', 'server.js', 'migrate'] },
-  // A generous latency budget: slowness is the canary analysis' to catch (v7-slow answers in 3.5 s).
-  postDeployChecks: {
-    http: [
-      { name: 'api-version', url: 'http://{BIND_ADDRESS}:{PROXY_PORT}/api/version', latencyBudgetMs: 10_000 },
-    ],
-  },
+  project: `bg${stamp}`,
+  host: lab.staging.hosts[0],
+  bindAddress: BIND,
+  proxyPort: 18580,
+  adminPort: 18590,
+  canary: { steps: [10, 50, 100], dwellSeconds: 6, minRequests: 20 },
 });
 const host = environment.hosts[0];
 
@@ -86,14 +48,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await harness?.stop();
-  await withHost(host, async (h) => {
-    for (const colour of ['blue', 'green'] as const)
-      await h.run(colourDown(environment, host, colour), { timeoutMs: 120_000 }).catch(() => undefined);
-    await h
-      .run([...composeBase(environment, host), 'down', '--volumes', '--timeout', '5'], { timeoutMs: 120_000 })
-      .catch(() => undefined);
-    await h.run(['rm', '-rf', '--', host.baseDir], { timeoutMs: 60_000 }).catch(() => undefined);
-  });
+  await destroyColourEnvironment(environment);
 }, 300_000);
 
 async function deploy(tag: string, extra: Partial<DeployRequest> = {}, workflowId?: string) {

@@ -1,0 +1,93 @@
+/**
+ * An environment with colours behind Traefik on a lab host, apart from the lab's own stacks: its
+ * own project, network, base directory, address and ports. The colour integration test and the
+ * strategies benchmark deploy the demo app to it.
+ */
+import { posix } from 'node:path';
+import { colourDown } from '../src/commands/colours';
+import { composeBase } from '../src/commands/compose';
+import { environmentSchema, type EnvironmentConfig, type HostConfig } from '../src/config/schema';
+import { withHost } from '../src/remote/executor';
+import { demoImage, ROLE_IMAGES, WEB_SERVICES } from './paths';
+import { SECRET_ENV } from './config';
+
+export interface ColourEnvironmentOptions {
+  name: string;
+  project: string;
+  /** A lab host's config (its SSH access); the environment gets a base directory of its own on it. */
+  host: HostConfig;
+  /** A loopback address of its own, where the proxy publishes its ports. */
+  bindAddress: string;
+  proxyPort: number;
+  adminPort: number;
+  strategy?: 'recreate' | 'blue-green' | 'canary';
+  canary?: { steps: number[]; dwellSeconds: number; minRequests: number };
+}
+
+export function colourEnvironment(opts: ColourEnvironmentOptions): EnvironmentConfig {
+  const { project } = opts;
+  return environmentSchema.parse({
+    name: opts.name,
+    project,
+    composeCommand: ['docker-compose'],
+    composeFiles: ['compose/shared.yml', 'compose/migrate.yml'],
+    strategy: opts.strategy ?? 'blue-green',
+    traffic: {
+      composeFiles: ['compose/web.yml'],
+      network: `${project}-edge`,
+      adminUrl: 'http://{BIND_ADDRESS}:{PROXY_ADMIN_PORT}',
+      drainSeconds: 2,
+      switchBackWindowSeconds: 600,
+      ...(opts.canary ? { canary: opts.canary } : {}),
+    },
+    hosts: [
+      {
+        ...opts.host,
+        baseDir: posix.join(opts.host.baseDir, project),
+        env: { BIND_ADDRESS: opts.bindAddress },
+      },
+    ],
+    services: WEB_SERVICES.map(({ name }) => ({
+      name,
+      image: demoImage(name),
+      rule: `PathPrefix(\`/${name}\`)`,
+      readinessUrl: `http://{BIND_ADDRESS}:{PROXY_PORT}/${name}/health/ready`,
+      versionUrl: `http://{BIND_ADDRESS}:{PROXY_PORT}/${name}/version`,
+    })),
+    env: {
+      PROXY_PORT: String(opts.proxyPort),
+      PROXY_ADMIN_PORT: String(opts.adminPort),
+      POSTGRES_IMAGE: ROLE_IMAGES.postgres,
+      REDIS_IMAGE: ROLE_IMAGES.redis,
+      PROXY_IMAGE: ROLE_IMAGES.traefik,
+      EDGE_NETWORK: `${project}-edge`,
+    },
+    secrets: { DB_PASSWORD: { fromEnv: SECRET_ENV } },
+    deadlines: { healthSeconds: 30 },
+    database: { service: 'db', user: 'app', name: 'app' },
+    migrations: { service: 'migrate', command: ['node', 'server.js', 'migrate'] },
+    // A generous latency budget: slowness is the canary analysis' to catch (v7-slow answers in 3.5 s).
+    postDeployChecks: {
+      http: [
+        {
+          name: 'api-version',
+          url: 'http://{BIND_ADDRESS}:{PROXY_PORT}/api/version',
+          latencyBudgetMs: 10_000,
+        },
+      ],
+    },
+  });
+}
+
+/** Both colours, the shared stack with its volumes, and the base directory: gone. */
+export async function destroyColourEnvironment(environment: EnvironmentConfig): Promise<void> {
+  const host = environment.hosts[0];
+  await withHost(host, async (h) => {
+    for (const colour of ['blue', 'green'] as const)
+      await h.run(colourDown(environment, host, colour), { timeoutMs: 120_000 }).catch(() => undefined);
+    await h
+      .run([...composeBase(environment, host), 'down', '--volumes', '--timeout', '5'], { timeoutMs: 120_000 })
+      .catch(() => undefined);
+    await h.run(['rm', '-rf', '--', host.baseDir], { timeoutMs: 60_000 }).catch(() => undefined);
+  });
+}
