@@ -11,8 +11,24 @@ import { CliExit } from './client/cliExit';
 import { connect } from './client/connect';
 import { addOperationCommands } from './client/operationCommands';
 import { follow, startOrAttach, type DeployOutcome } from './client/deploy';
-import { parseDecision, sendDecision, TEXT_FLAG, type DecisionSignal } from './client/decision';
-import { approvalWaitingMessage, formatDuration, stepTable, summaryLine } from './client/format';
+import {
+  CANARY_ACTIONS,
+  DECISIONS,
+  parseDecision,
+  sendDecision,
+  type DecisionResult,
+  type DecisionSignal,
+} from './client/decision';
+import {
+  approvalWaitingMessage,
+  canaryLine,
+  canaryTable,
+  coloursLine,
+  formatDuration,
+  releaseDetails,
+  stepTable,
+  summaryLine,
+} from './client/format';
 import {
   HISTORY_DEFAULT_LIMIT,
   historyQuery,
@@ -38,6 +54,7 @@ function printOutcome(outcome: DeployOutcome, json: boolean): void {
   }
   if (outcome.status) {
     console.log(`\n${stepTable(outcome.status.steps)}\n`);
+    for (const line of releaseDetails(outcome.status)) console.log(line);
     console.log(summaryLine(outcome.status));
   } else if (outcome.error) {
     console.log(outcome.error);
@@ -173,6 +190,7 @@ async function statusCommand(opts: {
     } else {
       console.log(`${workflowId}: ${description.status.name}`);
       console.log(stepTable(status.steps));
+      for (const line of releaseDetails(status)) console.log(line);
       console.log(summaryLine(status));
       console.log(`Temporal UI: ${workflowUiLink(settings, workflowId)}`);
     }
@@ -201,7 +219,7 @@ async function decisionCommand(
   // Validated before connecting: bad input never reaches Temporal.
   const decision = parseDecision(signal, {
     ...opts,
-    text: signal === 'approve' ? opts.comment : opts.reason,
+    text: DECISIONS[signal].textFlag === '--reason' ? opts.reason : opts.comment,
   });
   const settings = loadSettings();
   const client = await connect(settings);
@@ -211,12 +229,22 @@ async function decisionCommand(
       console.log(JSON.stringify(result, null, 2));
     } else {
       console.log(`sent ${signal} ${JSON.stringify(result.sent)} to ${result.workflowId}`);
+      if (DECISIONS[signal].canaryOnly) for (const line of canaryNow(result)) console.log(line);
       console.log(`Temporal UI: ${result.uiLink}`);
     }
     return ExitCode.succeeded;
   } finally {
     await client.connection.close();
   }
+}
+
+/** After a canary control: the colours, the canary's weight and its analysed steps so far. */
+function canaryNow(result: DecisionResult): string[] {
+  const lines = result.colours ? [coloursLine(result.colours)] : [];
+  if (!result.canary) return [...lines, `canary: no weight step yet (stage: ${result.stage})`];
+  lines.push(canaryLine(result.canary));
+  lines.push(result.canary.steps.length ? canaryTable(result.canary.steps) : 'no canary step analysed yet');
+  return lines;
 }
 
 async function historyCommand(opts: { env: string; limit: number; json: boolean }): Promise<ExitCode> {
@@ -249,31 +277,35 @@ function cliArg<T>(parse: (value: string) => T): (value: string) => T {
   };
 }
 
-function addDecisionCommand(program: Command, signal: DecisionSignal): void {
-  const textFlag = TEXT_FLAG[signal];
-  const what =
-    signal === 'approve'
-      ? 'approve a deployment waiting for approval (an early approval is kept until the step is reached)'
-      : 'abort a deployment: before approval it never starts; later the current step is cancelled and undone';
-  program
-    .command(signal)
-    .description(what)
+function decisionHelp(signal: DecisionSignal): string {
+  const sends = `
+Sends the "${signal}" signal with one JSON argument {"by": "<who>", "comment": "<text>"}, the same
+as the Temporal UI's "Send a Signal".`;
+  if (!DECISIONS[signal].canaryOnly)
+    return `${sends} Exit codes: 0 sent, 2 invalid input or no such running
+deployment (nothing sent), 4 Temporal unreachable.`;
+  return `${sends} Sent only to a running canary: the deployment's status
+must show strategy canary, a live colour to compare against and a weight below 100 %. Prints
+what was sent, the colours, the canary's weight and its analysed steps. Exit codes: 0 sent,
+2 invalid input, no such running deployment or not a canary (nothing sent), 4 Temporal unreachable.`;
+}
+
+/** approve, abort and canary pause|resume|promote: one set of flags, one validation, one sender. */
+function addDecisionCommand(parent: Command, name: string, signal: DecisionSignal): void {
+  const { textFlag, canaryOnly, description } = DECISIONS[signal];
+  parent
+    .command(name)
+    .description(description)
     .option('-e, --env <name>', 'environment name')
     .option('-r, --release <id>', 'release id')
     .option('--id <workflowId>', 'deployment (workflow) id, instead of --env with --release')
     .option('--by <name>', 'who decides (required; recorded in the deployment and the audit trail)')
     .option(
       `${textFlag} <text>`,
-      `${signal === 'approve' ? 'why' : 'the reason'} (at most 500 characters, recorded with the decision)`,
+      `${textFlag === '--reason' ? 'the reason' : 'why'} (at most 500 characters, recorded with the decision)`,
     )
-    .option('--json', 'print what was sent as JSON', false)
-    .addHelpText(
-      'after',
-      `
-Sends the "${signal}" signal with one JSON argument {"by": "<who>", "comment": "<text>"}, the same
-as the Temporal UI's "Send a Signal". Exit codes: 0 sent, 2 invalid input or no such running
-deployment (nothing sent), 4 Temporal unreachable.`,
-    )
+    .option('--json', `print what was sent${canaryOnly ? ' and the canary' : ''} as JSON`, false)
+    .addHelpText('after', decisionHelp(signal))
     .action(async (opts) => {
       process.exitCode = await decisionCommand(signal, opts);
     });
@@ -317,7 +349,7 @@ export function buildProgram(): Command {
       'after',
       `
 Exit codes:
-  0  succeeded (approve/abort: sent; history: listed)
+  0  succeeded (approve/abort/canary: sent; history: listed)
   1  deployment failed; the previous release was restored and is healthy
   2  invalid input, or no such running deployment; nothing was started or sent
   3  aborted by an operator, or the approval deadline passed
@@ -355,8 +387,10 @@ DEPLOY_TASK_QUEUE (deployments), TEMPORAL_UI_URL (http://127.0.0.1:8233)`,
 
   const rollback = program
     .command('rollback')
+    .alias('switch-back')
     .description(
-      'deploy the previous good release the hosts recorded (no version to type), as a new deployment',
+      'deploy the previous good release the hosts recorded (no version to type), as a new deployment; ' +
+        'inside the switch-back window of a blue-green or canary environment it only moves the traffic back',
     )
     .requiredOption('-e, --env <name>', 'environment name');
   addDeploymentOptions(rollback).action(async (opts) => {
@@ -374,8 +408,23 @@ DEPLOY_TASK_QUEUE (deployments), TEMPORAL_UI_URL (http://127.0.0.1:8233)`,
       process.exitCode = await statusCommand(opts);
     });
 
-  addDecisionCommand(program, 'approve');
-  addDecisionCommand(program, 'abort');
+  addDecisionCommand(program, 'approve', 'approve');
+  addDecisionCommand(program, 'abort', 'abort');
+
+  const canary = program
+    .command('canary')
+    .description('steer a running canary deployment: pause, resume or promote it')
+    .addHelpText(
+      'after',
+      `
+Each action takes the flags of approve:
+  deployctl canary pause|resume|promote (--env <name> --release <id> | --id <workflowId>)
+    --by <name> [--comment <text>] [--json]
+
+A pause holds the current weight once the step under analysis is judged; resume goes on;
+promote sends all traffic to the new release now. "deployctl canary <action> --help" for more.`,
+    );
+  for (const [action, signal] of Object.entries(CANARY_ACTIONS)) addDecisionCommand(canary, action, signal);
 
   program
     .command('history')

@@ -1,8 +1,22 @@
-import { Client, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import type { SignalDefinition } from '@temporalio/common';
 import { actorSchema, releaseSchema } from '../config/request';
 import { nameSchema } from '../config/schema';
-import { workflowIdFor } from '../shared/deployment';
-import { abortSignal, approveSignal, type DecisionInput } from '../shared/messages';
+import {
+  workflowIdFor,
+  type CanaryState,
+  type ColourState,
+  type DeploymentStatus,
+} from '../shared/deployment';
+import {
+  abortSignal,
+  approveSignal,
+  deploymentStatusQuery,
+  pauseCanarySignal,
+  promoteCanarySignal,
+  resumeCanarySignal,
+  type DecisionInput,
+} from '../shared/messages';
 import { DEPLOY_ENVIRONMENT, DEPLOY_RELEASE } from '../shared/searchAttributes';
 import { workflowUiLink, type Settings } from '../shared/settings';
 import { CliExit } from './cliExit';
@@ -11,14 +25,76 @@ import { ExitCode } from './exitCodes';
 /** The workflow keeps at most this much of a comment; longer ones are refused before sending. */
 export const COMMENT_MAX = 500;
 
-export type DecisionSignal = 'approve' | 'abort';
+export type CanarySignal = 'pauseCanary' | 'resumeCanary' | 'promoteCanary';
+/** Every signal an operator sends with the one JSON argument {"by", "comment"}. */
+export type DecisionSignal = 'approve' | 'abort' | CanarySignal;
+
+/** `deployctl canary <action>` and the signal each action sends. */
+export const CANARY_ACTIONS = {
+  pause: 'pauseCanary',
+  resume: 'resumeCanary',
+  promote: 'promoteCanary',
+} as const satisfies Record<string, CanarySignal>;
+
+interface DecisionSpec {
+  definition: SignalDefinition<[DecisionInput]>;
+  /** The deployctl command that sends it, as messages name it. */
+  command: string;
+  /** The flag that carries the free text (sent as "comment"). */
+  textFlag: '--comment' | '--reason';
+  /** Only a running canary takes it: its status is read before anything is sent. */
+  canaryOnly: boolean;
+  /** The command's one-line help. */
+  description: string;
+}
+
+/** One place for what differs between the decision signals; everything else is shared. */
+export const DECISIONS: Record<DecisionSignal, DecisionSpec> = {
+  approve: {
+    definition: approveSignal,
+    command: 'approve',
+    textFlag: '--comment',
+    canaryOnly: false,
+    description:
+      'approve a deployment waiting for approval (an early approval is kept until the step is reached)',
+  },
+  abort: {
+    definition: abortSignal,
+    command: 'abort',
+    textFlag: '--reason',
+    canaryOnly: false,
+    description:
+      'abort a deployment: before approval it never starts; later the current step is cancelled and undone',
+  },
+  pauseCanary: {
+    definition: pauseCanarySignal,
+    command: 'canary pause',
+    textFlag: '--comment',
+    canaryOnly: true,
+    description: 'hold a running canary at its current weight once the step under analysis is judged',
+  },
+  resumeCanary: {
+    definition: resumeCanarySignal,
+    command: 'canary resume',
+    textFlag: '--comment',
+    canaryOnly: true,
+    description: 'let a paused canary go on with its next weight steps',
+  },
+  promoteCanary: {
+    definition: promoteCanarySignal,
+    command: 'canary promote',
+    textFlag: '--comment',
+    canaryOnly: true,
+    description: 'send all traffic to the canary now, skipping the remaining weight steps',
+  },
+};
 
 export interface DecisionFlags {
   env?: string;
   release?: string;
   id?: string;
   by?: string;
-  /** --comment (approve) or --reason (abort). */
+  /** The value of the signal's text flag: --comment (approve, canary) or --reason (abort). */
   text?: string;
 }
 
@@ -32,7 +108,9 @@ export interface ParsedDecision {
 }
 
 /** The flag that carries the free text for each signal. */
-export const TEXT_FLAG: Record<DecisionSignal, string> = { approve: '--comment', abort: '--reason' };
+export const TEXT_FLAG = Object.fromEntries(
+  Object.entries(DECISIONS).map(([signal, spec]) => [signal, spec.textFlag]),
+) as Record<DecisionSignal, DecisionSpec['textFlag']>;
 
 function shown(value: string): string {
   const text = JSON.stringify(value);
@@ -51,7 +129,7 @@ function check(flag: string, value: string, schema: typeof nameSchema): string {
 }
 
 /**
- * Validate approve/abort flags before anything is sent: who (actorSchema), the comment's
+ * Validate the flags of approve, abort and the canary controls before anything is sent: who (actorSchema), the comment's
  * length, and which deployment (--id, or --env with --release). Throws CliExit(invalidInput)
  * with a message naming the flag, the value and the rule.
  */
@@ -80,7 +158,7 @@ export function parseDecision(signal: DecisionSignal, flags: DecisionFlags): Par
   } else {
     throw new CliExit(
       ExitCode.invalidInput,
-      `${signal} needs --env with --release (or --id); nothing was sent`,
+      `${DECISIONS[signal].command} needs --env with --release (or --id); nothing was sent`,
     );
   }
   const input: DecisionInput = comment === undefined ? { by } : { by, comment };
@@ -93,12 +171,45 @@ export interface DecisionResult {
   runId: string;
   sent: DecisionInput;
   uiLink: string;
+  /** Canary controls: the deployment's stage, colours and canary as its status shows them after sending. */
+  stage?: string;
+  colours?: ColourState;
+  canary?: CanaryState;
 }
 
 /**
- * Send approve/abort with its one JSON argument to a running deployment. A deployment that does
- * not exist, is not a deployEnvironment, does not match --env/--release, or has already finished
- * is invalid input: nothing is sent.
+ * Why a canary control must not be sent to this deployment, from its status; undefined when it is
+ * a running canary that can still be steered. A canary's strategy is known once its "colours"
+ * step ran; a control sent after that and before the first weight step is kept by the workflow.
+ */
+export function canaryRefusal(status: DeploymentStatus): string | undefined {
+  const id = status.deploymentId;
+  if (status.outcome !== 'running') return `deployment ${id} is not running (outcome: ${status.outcome})`;
+  if (status.failure)
+    return `deployment ${id} failed at "${status.failure.step}" and is being undone (${status.failure.message})`;
+  const colours = status.colours;
+  if (!colours)
+    return `deployment ${id} is not a canary: its status shows no colours yet (stage: ${status.stage})`;
+  if (colours.strategy !== 'canary')
+    return `deployment ${id} is not a canary (strategy: ${colours.strategy})`;
+  if (colours.reused)
+    return `deployment ${id} is a switch-back to ${colours.target}: it moves all traffic at once, with no canary steps`;
+  if (!colours.stable)
+    return `deployment ${id} has no live colour to compare against: it moves all traffic at once, with no canary steps`;
+  if (status.canary?.weight === 100)
+    return `the canary of deployment ${id} is over: all traffic is on ${colours.target}`;
+  return undefined;
+}
+
+async function statusOf(handle: WorkflowHandle): Promise<DeploymentStatus> {
+  return handle.query(deploymentStatusQuery);
+}
+
+/**
+ * Send a decision signal with its one JSON argument to a running deployment. A deployment that
+ * does not exist, is not a deployEnvironment, does not match --env/--release, or has already
+ * finished is invalid input: nothing is sent. The canary controls also need the deployment's
+ * status to show a running canary (see canaryRefusal).
  */
 export async function sendDecision(
   client: Client,
@@ -142,19 +253,31 @@ export async function sendDecision(
       ExitCode.invalidInput,
       `deployment ${workflowId} has already finished (${description.status.name}); nothing was sent`,
     );
-  const definition = decision.signal === 'approve' ? approveSignal : abortSignal;
+  const spec = DECISIONS[decision.signal];
+  let status: DeploymentStatus | undefined;
   try {
-    await handle.signal(definition, decision.input);
+    if (spec.canaryOnly) {
+      status = await statusOf(handle);
+      const refusal = canaryRefusal(status);
+      if (refusal) throw new CliExit(ExitCode.invalidInput, `${refusal}; nothing was sent`);
+    }
+    await handle.signal(spec.definition, decision.input);
   } catch (err) {
-    // It finished between describe and signal.
+    // It finished between describe and query or signal.
     if (err instanceof WorkflowNotFoundError) throw notFound();
     throw err;
   }
-  return {
+  const result: DecisionResult = {
     signal: decision.signal,
     workflowId,
     runId: description.runId,
     sent: decision.input,
     uiLink: workflowUiLink(settings, workflowId),
   };
+  if (status) {
+    // What the canary looks like now; the status read before sending when it cannot be read again.
+    const now = await statusOf(handle).catch(() => status!);
+    Object.assign(result, { stage: now.stage, colours: now.colours, canary: now.canary });
+  }
+  return result;
 }

@@ -1,4 +1,11 @@
-import type { DeploymentStatus, StepState } from '../shared/deployment';
+import type {
+  CanaryState,
+  CanaryStepRecord,
+  ColourState,
+  Decision,
+  DeploymentStatus,
+  StepState,
+} from '../shared/deployment';
 
 export function formatDuration(ms: number | undefined): string {
   if (ms === undefined) return '';
@@ -15,6 +22,79 @@ export function stepTable(steps: StepState[]): string {
   return rows
     .map((r) => r.map((cell, i) => (i === 2 ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join('  '))
     .join('\n');
+}
+
+/**
+ * Which colour the release runs in and which one users reach, e.g.
+ * "colours: blue → green, live: green (blue-green); old colour retired at 2026-05-01T12:30:00.000Z".
+ */
+export function coloursLine(colours: ColourState): string {
+  const { stable, target, live, strategy } = colours;
+  const move = stable === target ? `${target} (in place)` : `${stable ?? 'none'} → ${target}`;
+  let line = `colours: ${move}, live: ${live ?? 'none'} (${strategy})`;
+  if (colours.reused) line += `; switch-back: ${target} still ran this release`;
+  if (colours.retireAt) line += `; old colour retired at ${colours.retireAt}`;
+  else if (colours.retireError) line += `; retirement not scheduled: ${colours.retireError}`;
+  return line;
+}
+
+function decided(what: string, decision: Decision | undefined): string {
+  if (!decision) return '';
+  return `; ${what} by ${decision.by} at ${decision.at}${decision.comment ? ` (${decision.comment})` : ''}`;
+}
+
+/** The canary's weight now, its plan and the operators' controls, e.g. "canary: 25 % now, steps 10, 25, 50, 100 %". */
+export function canaryLine(canary: CanaryState): string {
+  return (
+    `canary: ${canary.weight} % now, steps ${canary.plan.join(', ')} %` +
+    decided('paused', canary.paused) +
+    decided('promoted', canary.promoted)
+  );
+}
+
+const percent = (share: number | null) => (share === null ? '-' : (share * 100).toFixed(2));
+
+/**
+ * A fixed-width table of the analysed canary steps: weight, verdict, requests, error rate,
+ * p95, availability (the figures the verdict was taken on) and why it did not pass.
+ */
+export function canaryTable(steps: CanaryStepRecord[]): string {
+  const header = ['WEIGHT %', 'VERDICT', 'REQUESTS', 'ERROR RATE %', 'P95 S', 'AVAILABILITY %', 'REASONS'];
+  const rows = [
+    header,
+    ...steps.map((s) => [
+      String(s.weight),
+      s.verdict,
+      String(s.requests),
+      percent(s.errorRate),
+      s.p95Seconds === null ? '-' : s.p95Seconds.toFixed(3),
+      percent(s.availability),
+      [...s.reasons, ...(s.countersReset ? ['Traefik counters were reset during the step'] : [])].join(
+        '; ',
+      ) || '-',
+    ]),
+  ];
+  const left = new Set([1, 6]);
+  const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => (left.has(i) ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+/** What a status adds for colours and canaries, when present: the colours line, the canary line and table. */
+export function releaseDetails(status: DeploymentStatus): string[] {
+  const lines: string[] = [];
+  if (status.colours) lines.push(coloursLine(status.colours));
+  if (status.canary) {
+    lines.push(canaryLine(status.canary));
+    if (status.canary.steps.length) lines.push(canaryTable(status.canary.steps));
+  }
+  return lines;
 }
 
 export function summaryLine(status: DeploymentStatus): string {

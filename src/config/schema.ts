@@ -270,6 +270,13 @@ export const canarySchema = z
     /** What an inconclusive step does: run once more (up to maxExtensions), or fail. */
     onInconclusive: z.enum(['extend', 'fail']).default('extend'),
     maxExtensions: z.number().int().min(0).max(10).default(2),
+    /** A canary paused by an operator longer than this fails (and rolls back) instead of waiting on. */
+    maxPauseSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 24 * 3600)
+      .default(24 * 3600),
     thresholds: z
       .object({
         /** 5xx answers over all answers of the new colour. */
@@ -330,6 +337,7 @@ export const trafficSchema = z
       minRequests: 20,
       onInconclusive: 'extend',
       maxExtensions: 2,
+      maxPauseSeconds: 24 * 3600,
       thresholds: { maxErrorRate: 0.05, maxP95Seconds: 3, minAvailability: 0.95 },
     }),
   })

@@ -355,4 +355,44 @@ describe('the deployctl process', () => {
     expect(down.status).toBe(ExitCode.temporalUnreachable);
     expect(down.stderr).toContain('cannot reach Temporal at 127.0.0.1:1');
   }, 60_000);
+
+  test('canary pause|resume|promote and switch-back have --help', () => {
+    for (const action of ['pause', 'resume', 'promote']) {
+      const result = run(['canary', action, '--help']);
+      expect(result.status).toBe(0);
+      expect(result.stdout).toContain(`Usage: deployctl canary ${action} [options]`);
+      expect(result.stdout).toContain(`Sends the "${action}Canary" signal`);
+    }
+    const switchBack = run(['switch-back', '--help']);
+    expect(switchBack.status).toBe(0);
+    expect(switchBack.stdout).toContain('Usage: deployctl rollback|switch-back [options]');
+    expect(switchBack.stdout).toContain('--timeout <seconds>');
+  }, 60_000);
+
+  test('canary refuses bad input with exit 2 before connecting, naming the flag', () => {
+    const badBy = run(['canary', 'pause', '--env', 'production', '--release', 'r1', '--by', 'bad name']);
+    expect(badBy.status).toBe(ExitCode.invalidInput);
+    expect(badBy.stderr).toContain('--by: value "bad name" must be a user name');
+    expect(badBy.stderr).toContain('nothing was sent');
+    const noBy = run(['canary', 'resume', '--id', 'deploy-production-r1']);
+    expect(noBy.status).toBe(ExitCode.invalidInput);
+    expect(noBy.stderr).toContain('--by: is missing');
+    const noTarget = run(['canary', 'promote', '--env', 'production', '--by', 'alice']);
+    expect(noTarget.status).toBe(ExitCode.invalidInput);
+    expect(noTarget.stderr).toContain(
+      'canary promote needs --env with --release (or --id); nothing was sent',
+    );
+    const unknown = run(['canary', 'restart', '--id', 'deploy-production-r1', '--by', 'alice']);
+    expect(unknown.status).toBe(ExitCode.invalidInput);
+    expect(unknown.stderr).toContain("unknown command 'restart'");
+    expect(unknown.stderr).toContain('pause [options]');
+    expect(run(['canary']).status).toBe(ExitCode.invalidInput);
+    expect(run(['canary', 'pause', '--id', 'd', '--by', 'alice', '--reason', 'x']).status).toBe(
+      ExitCode.invalidInput,
+    );
+    // switch-back is rollback: the same validation.
+    const switchBack = run(['switch-back', '--env', 'Prod', '--by', 'alice']);
+    expect(switchBack.status).toBe(ExitCode.invalidInput);
+    expect(switchBack.stderr).toContain('environment: value "Prod" must be lowercase letters');
+  }, 60_000);
 });

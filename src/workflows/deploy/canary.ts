@@ -18,8 +18,12 @@ import { analyseStep } from '../../traffic/analysis';
 import { observeCanary } from './activities';
 import type { DeploymentTracker } from './tracker';
 
-/** A canary held by an operator gives up after this long: every wait has a deadline. */
-export const MAX_PAUSE_MS = 24 * 3600 * 1000;
+/** "24 h", "15 min", "90 s": the pause deadline as operators read it in the failure. */
+function formatSeconds(seconds: number): string {
+  if (seconds % 3600 === 0) return `${seconds / 3600} h`;
+  if (seconds % 60 === 0) return `${seconds / 60} min`;
+  return `${seconds} s`;
+}
 
 export const CANARY_FAILED = 'CanaryFailed';
 
@@ -83,7 +87,14 @@ export async function runCanary(
 ): Promise<void> {
   const { state, step, show } = tracker;
   const config: CanaryConfig = p.environment.traffic!.canary;
-  const canary: CanaryState = { plan: config.steps, weight: 0, steps: [] };
+  // Controls sent before the canary started are shown from the start.
+  const canary: CanaryState = {
+    plan: config.steps,
+    weight: 0,
+    steps: [],
+    paused: controls.paused,
+    promoted: controls.promoted,
+  };
   state.canary = canary;
   const thresholds = { ...config.thresholds, minRequests: config.minRequests };
   for (const weight of config.steps) {
@@ -115,10 +126,13 @@ export async function runCanary(
     if (controls.paused && !controls.promoted) {
       state.stage = `canary paused at ${weight} % by ${controls.paused.by}`;
       show();
-      const resumed = await condition(() => !controls.paused || !!controls.promoted, MAX_PAUSE_MS);
+      const resumed = await condition(
+        () => !controls.paused || !!controls.promoted,
+        config.maxPauseSeconds * 1000,
+      );
       if (!resumed)
         throw ApplicationFailure.nonRetryable(
-          `canary paused at ${weight} % for more than ${MAX_PAUSE_MS / 3_600_000} h`,
+          `canary paused at ${weight} % for more than ${formatSeconds(config.maxPauseSeconds)}`,
           CANARY_FAILED,
         );
     }
