@@ -72,10 +72,16 @@ async function main(opts: { rate: number; dwell: number; json?: boolean }): Prom
   try {
     harness = await startHarness({ configDir, workerEnv: lab.workerEnv });
     const h = harness;
-    const deploy = async (tag: string, strategy?: Strategy, extra: Partial<DeployRequest> = {}) => {
+    /** `label` makes each release id unique in the run (an id already deployed is attached to). */
+    const deploy = async (
+      tag: string,
+      label: string,
+      strategy?: Strategy,
+      extra: Partial<DeployRequest> = {},
+    ) => {
       const request: DeployRequest = {
         environment: name,
-        release: `${tag}-${strategy ?? 'first'}-${stamp}`,
+        release: `${tag}-${label}-${stamp}`,
         images: { site: tag, saas: tag, api: tag },
         requestedBy: 'bench',
         ...(strategy ? { strategy } : {}),
@@ -113,11 +119,12 @@ async function main(opts: { rate: number; dwell: number; json?: boolean }): Prom
     };
 
     say('first release (v1, blue-green): not measured');
-    await deploy('v1', 'blue-green');
+    await deploy('v1', 'first', 'blue-green');
     const rows: Row[] = [];
     const measure = async (strategy: Strategy, tag: string) => {
       say(`${strategy} to ${tag} under ${opts.rate} requests/s`);
-      const { outcome, deployMs, run } = await underLoad(() => deploy(tag, strategy));
+      const { outcome, deployMs, run } = await underLoad(() => deploy(tag, strategy, strategy));
+      say(`  steps: ${outcome.status!.steps.map((s) => s.name).join(', ')}`);
       const { records, startedAt } = await run.result;
       const window = switchWindow(outcome.status!.steps, startedAt);
       const all = summarize(records);
@@ -156,7 +163,7 @@ async function main(opts: { rate: number; dwell: number; json?: boolean }): Prom
         else await new Promise((r) => setTimeout(r, 25));
       }
     })();
-    await deploy('rollback', undefined, { rollback: true, images: {} });
+    await deploy('rollback', 'switch-back', undefined, { rollback: true, images: {} });
     await watch;
     blueGreen.row.note = `switch-back ${switchBackMs ?? '?'} ms`;
     rows.push(blueGreen.row);
