@@ -1,0 +1,180 @@
+/**
+ * Failure modes of colour releases on lab-1: the real worker (its own process, killed with SIGKILL),
+ * real Temporal, real SSH, Traefik in front and a load generator on the environment's own address.
+ * A worker killed while a blue-green release routes traffic, or while a canary step is analysed,
+ * is replaced and the release finishes with every request served and one colour live; a routing
+ * file broken on the host stops the next deploy with a message naming it while Traefik keeps
+ * serving the live release. Its own project, network, base directory, address and ports.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { startOrAttach, follow } from '../../src/client/deploy';
+import { lastGoodRoutingFile, routingFile } from '../../src/commands/colours';
+import type { EnvironmentConfig } from '../../src/config/schema';
+import type { DeployRequest } from '../../src/config/request';
+import { startLoad, summarize, type LoadRun } from '../../src/load/loadGenerator';
+import { withHost } from '../../src/remote/executor';
+import { readRoutingWeights } from '../../src/traffic/routing';
+import { colourEnvironment, destroyColourEnvironment } from '../../lab/colourEnvironment';
+import { requireLab, spawnWorker, startHarness, waitForStatus, type Harness } from './harness';
+
+const lab = requireLab();
+const stamp = Date.now().toString(36);
+const BIND = '127.0.0.71';
+const PROXY = `http://${BIND}:18780`;
+const envName = 'lab-cf';
+const environment: EnvironmentConfig = colourEnvironment({
+  name: envName,
+  project: `cf${stamp}`,
+  host: lab.staging.hosts[0],
+  bindAddress: BIND,
+  proxyPort: 18780,
+  adminPort: 18790,
+  canary: { steps: [10, 100], dwellSeconds: 6, minRequests: 20 },
+});
+const host = environment.hosts[0];
+
+let harness: Harness;
+let worker: ReturnType<typeof spawnWorker> | undefined;
+
+beforeAll(async () => {
+  const configDir = mkdtempSync(join(tmpdir(), 'colour-failures-config-'));
+  writeFileSync(join(configDir, `${envName}.yaml`), stringify(environment, { lineWidth: 0 }));
+  harness = await startHarness({ configDir, workerEnv: lab.workerEnv, inProcessWorker: false });
+  worker = spawnWorker(harness.settings, lab.workerEnv);
+});
+
+afterAll(async () => {
+  await worker?.kill();
+  await harness?.stop();
+  await destroyColourEnvironment(environment);
+}, 300_000);
+
+async function start(tag: string, extra: Partial<DeployRequest> = {}) {
+  const request: DeployRequest = {
+    environment: envName,
+    release: `${tag}-${stamp}`,
+    images: { site: tag, saas: tag, api: tag },
+    requestedBy: 'colour-failures-test',
+    ...extra,
+  };
+  return (await startOrAttach(harness.env.client, harness.settings, request)).handle;
+}
+
+type Handle = Awaited<ReturnType<typeof start>>;
+
+const finish = (handle: Handle) => follow(handle, harness.settings, { timeoutMs: 240_000 });
+
+/** Kill the worker once the step matching `when` runs, start a new one; the seconds it took to finish. */
+async function killDuring(handle: Handle, when: (name: string) => boolean) {
+  const seen = await waitForStatus(handle, (s) =>
+    s.steps.some((x) => when(x.name) && x.status === 'running'),
+  );
+  await worker!.kill();
+  expect(() => process.kill(worker!.child.pid!, 0)).toThrow();
+  const killedAt = Date.now();
+  worker = spawnWorker(harness.settings, lab.workerEnv);
+  const outcome = await finish(handle);
+  const killedIn = seen.steps.find((x) => when(x.name) && x.status === 'running')!.name;
+  return { outcome, killedIn, afterKillSeconds: (Date.now() - killedAt) / 1000 };
+}
+
+/** Bounded open-loop load on the api through the proxy (this environment's address only). */
+async function underLoad<T>(during: () => Promise<T>) {
+  const run: LoadRun = startLoad({
+    url: `${PROXY}/api/version`,
+    mode: { kind: 'open', ratePerSecond: 100, maxInFlight: 200 },
+    durationMs: 240_000,
+    maxRequests: 50_000,
+    releaseHeader: 'x-app-release',
+    allowHosts: [BIND],
+  });
+  try {
+    const outcome = await during();
+    run.stop();
+    return { outcome, summary: summarize((await run.result).records) };
+  } finally {
+    run.stop();
+  }
+}
+
+const answering = async () => {
+  const res = await fetch(`${PROXY}/api/version`, { signal: AbortSignal.timeout(3_000) });
+  return ((await res.json()) as { release: string }).release;
+};
+
+const onHost = (argv: string[]) => withHost(host, (h) => h.run(argv, { timeoutMs: 30_000 }));
+
+/** The routing file on lab-1 as text and, when it parses, its weights. */
+async function routing() {
+  const file = routingFile(environment, host);
+  const text = (await onHost(['cat', '--', file])).stdout;
+  return { file, text, weights: readRoutingWeights(text, environment, file) };
+}
+
+test('the first release goes to blue', async () => {
+  const outcome = await finish(await start('v1'));
+  expect(outcome.status?.outcome).toBe('succeeded');
+  expect((await routing()).weights).toEqual({ blue: 100, green: 0 });
+  expect(await answering()).toBe(`v1-${stamp}`);
+}, 300_000);
+
+test('a worker killed while blue-green routes to green is replaced; no request fails and one colour is live', async () => {
+  const { outcome, summary } = await underLoad(async () =>
+    killDuring(await start('v2'), (name) => name.startsWith('route to ')),
+  );
+  console.log(
+    `killed during "${outcome.killedIn}": finished ${outcome.afterKillSeconds.toFixed(1)} s after the kill; ${summary.total} requests, ${summary.failed} failed ${JSON.stringify(summary.failedByReason)}, shares ${JSON.stringify(summary.releaseShares)}`,
+  );
+  expect(outcome.outcome.status?.outcome).toBe('succeeded');
+  expect(outcome.outcome.status?.colours).toEqual(
+    expect.objectContaining({ target: 'green', live: 'green' }),
+  );
+  expect(summary.failedByReason).toEqual({});
+  expect(summary.total).toBeGreaterThan(100);
+  expect((await routing()).weights).toEqual({ blue: 0, green: 100 });
+  expect(await answering()).toBe(`v2-${stamp}`);
+}, 300_000);
+
+test('a worker killed during a canary analysis is replaced; the canary completes with no failed request', async () => {
+  const release = `v2-canary-${stamp}`;
+  const { outcome, summary } = await underLoad(async () =>
+    killDuring(await start('v2', { strategy: 'canary', release }), (name) => name.startsWith('analyse 10 %')),
+  );
+  const canary = outcome.outcome.status?.canary;
+  console.log(
+    `killed during "${outcome.killedIn}": finished ${outcome.afterKillSeconds.toFixed(1)} s after the kill; ${summary.total} requests, ${summary.failed} failed ${JSON.stringify(summary.failedByReason)}, shares ${JSON.stringify(summary.releaseShares)}; analyses ${JSON.stringify(canary?.steps)}`,
+  );
+  expect(outcome.outcome.status?.outcome).toBe('succeeded');
+  expect(canary?.steps.map((s) => [s.weight, s.verdict])).toEqual([[10, 'passed']]);
+  expect(canary?.weight).toBe(100);
+  expect(summary.failedByReason).toEqual({});
+  expect((await routing()).weights).toEqual({ blue: 100, green: 0 });
+  expect(await answering()).toBe(release);
+}, 300_000);
+
+test('a routing file broken on the host stops the next deploy by name while Traefik keeps serving the live release', async () => {
+  const { file } = await routing();
+  await withHost(host, (h) => h.writeFile(file, 'http: [this is not\n', { timeoutMs: 30_000 }));
+  try {
+    const { outcome, summary } = await underLoad(async () =>
+      finish(await start('v1', { release: `v1-again-${stamp}` })),
+    );
+    console.log(
+      `broken routing file: ${outcome.status?.outcome} at "${outcome.status?.failure?.step}": ${outcome.status?.failure?.message}; ${summary.total} requests, ${summary.failed} failed, shares ${JSON.stringify(summary.releaseShares)}`,
+    );
+    expect(outcome.status?.outcome).not.toBe('succeeded');
+    expect(outcome.status?.failure?.message).toContain(file);
+    expect(outcome.status?.failure?.message).toContain('not valid YAML');
+    // Nothing was started on the idle colour.
+    expect(outcome.status?.steps.map((s) => s.name)).not.toContain(`start green ${host.name}`);
+    expect(summary.failedByReason).toEqual({});
+    expect(Object.keys(summary.releaseShares)).toEqual([`v2-canary-${stamp}`]);
+    expect(await answering()).toBe(`v2-canary-${stamp}`);
+  } finally {
+    await onHost(['cp', '--', lastGoodRoutingFile(environment, host), file]);
+  }
+  expect((await routing()).weights).toEqual({ blue: 100, green: 0 });
+}, 300_000);
