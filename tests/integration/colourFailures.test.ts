@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startOrAttach, follow } from '../../src/client/deploy';
-import { lastGoodRoutingFile, routingFile } from '../../src/commands/colours';
+import { colourRunningContainers, lastGoodRoutingFile, routingFile } from '../../src/commands/colours';
+import { composeBase } from '../../src/commands/compose';
 import type { EnvironmentConfig } from '../../src/config/schema';
 import type { DeployRequest } from '../../src/config/request';
 import { startLoad, summarize, type LoadRun } from '../../src/load/loadGenerator';
@@ -105,7 +106,7 @@ const answering = async () => {
   return ((await res.json()) as { release: string }).release;
 };
 
-const onHost = (argv: string[]) => withHost(host, (h) => h.run(argv, { timeoutMs: 30_000 }));
+const onHost = (argv: readonly string[]) => withHost(host, (h) => h.run(argv, { timeoutMs: 30_000 }));
 
 /** The routing file on lab-1 as text and, when it parses, its weights. */
 async function routing() {
@@ -177,4 +178,59 @@ test('a routing file broken on the host stops the next deploy by name while Trae
     await onHost(['cp', '--', lastGoodRoutingFile(environment, host), file]);
   }
   expect((await routing()).weights).toEqual({ blue: 100, green: 0 });
+}, 300_000);
+
+test('Traefik restarted during a canary analysis: the analysis takes the counter reset and the canary ends with a verdict', async () => {
+  const release = `v1-canary-${stamp}`;
+  const handle = await start('v1', { strategy: 'canary', release });
+  await waitForStatus(handle, (s) =>
+    s.steps.some((x) => x.name.startsWith('analyse 10 %') && x.status === 'running'),
+  );
+  const restartedAt = Date.now();
+  await withHost(host, (h) =>
+    h.run([...composeBase(environment, host), 'restart', '--timeout', '5', 'proxy'], { timeoutMs: 120_000 }),
+  );
+  const restartSeconds = (Date.now() - restartedAt) / 1000;
+  const outcome = await finish(handle);
+  const canary = outcome.status?.canary;
+  console.log(
+    `proxy restarted in ${restartSeconds.toFixed(1)} s during "analyse 10 %": ${outcome.status?.outcome}${outcome.status?.failure ? ` at "${outcome.status.failure.step}": ${outcome.status.failure.message}` : ''}; analyses ${JSON.stringify(canary?.steps)}`,
+  );
+  expect(['succeeded', 'rolled-back']).toContain(outcome.status?.outcome);
+  const weights = (await routing()).weights;
+  if (outcome.status?.outcome === 'succeeded') {
+    expect(weights).toEqual({ blue: 0, green: 100 });
+    expect(await answering()).toBe(release);
+  } else {
+    expect(outcome.status?.failure?.message).toBeTruthy();
+    expect(weights).toEqual({ blue: 100, green: 0 });
+    expect(await answering()).toBe(`v2-canary-${stamp}`);
+  }
+}, 300_000);
+
+test('a deployment that died after starting the idle colour leaves both colours running; the next deploy replaces the idle one', async () => {
+  const live = await routing();
+  const liveColour = live.weights.blue === 100 ? 'blue' : 'green';
+  const idle = liveColour === 'blue' ? 'green' : 'blue';
+  const handle = await start('v2', { release: `v2-crashed-${stamp}` });
+  await waitForStatus(handle, (s) => s.steps.some((x) => x.name === 'health' && x.status === 'running'));
+  await handle.terminate('the deployment dies between starting the idle colour and routing to it');
+  const running = async (colour: 'blue' | 'green') =>
+    (await onHost(colourRunningContainers(environment, colour))).stdout.split('\n').filter(Boolean).sort();
+  expect(await running('blue')).toEqual(['api', 'saas', 'site']);
+  expect(await running('green')).toEqual(['api', 'saas', 'site']);
+  expect((await routing()).weights).toEqual(live.weights);
+  const { outcome, summary } = await underLoad(async () =>
+    finish(await start('v2', { release: `v2-after-crash-${stamp}` })),
+  );
+  console.log(
+    `after the crash: ${outcome.status?.outcome}, colours ${JSON.stringify(outcome.status?.colours)}; ${summary.total} requests, ${summary.failed} failed, shares ${JSON.stringify(summary.releaseShares)}`,
+  );
+  expect(outcome.status?.outcome).toBe('succeeded');
+  expect(outcome.status?.colours).toEqual(
+    expect.objectContaining({ stable: liveColour, target: idle, live: idle }),
+  );
+  expect(summary.failedByReason).toEqual({});
+  expect((await routing()).weights).toEqual({ [idle]: 100, [liveColour]: 0 });
+  expect(await answering()).toBe(`v2-after-crash-${stamp}`);
 }, 300_000);
