@@ -152,7 +152,11 @@ async function handle(req, res) {
   return json('other', 404, { error: 'not found' });
 }
 
-/** `-- backward-compatible: true|false` in the header comment of a migration file. */
+/**
+ * `-- backward-compatible: true|false` in the header comment of a migration file, and optionally
+ * `-- phase: expand|contract`. Without a phase, a backward-compatible migration is an expand one
+ * and any other is "breaking": neither may run while an older release still serves.
+ */
 function parseMigration(dir, file) {
   const id = file.replace(/\.sql$/, '');
   if (!/^[A-Za-z0-9_-]+$/.test(id)) throw new Error(`bad migration name ${file}`);
@@ -161,15 +165,25 @@ function parseMigration(dir, file) {
   const flag = header.map((line) => /^--\s*backward-compatible:\s*(true|false)\s*$/.exec(line)).find(Boolean);
   if (!flag)
     throw new Error(`migration ${id} does not declare "-- backward-compatible: true|false" in its header`);
-  return { id, backwardCompatible: flag[1] === 'true', sql };
+  const backwardCompatible = flag[1] === 'true';
+  const declared = header.map((line) => /^--\s*phase:\s*(expand|contract)\s*$/.exec(line)).find(Boolean);
+  const phase = declared ? declared[1] : backwardCompatible ? 'expand' : 'breaking';
+  return { id, backwardCompatible, phase, sql };
 }
 
 /**
  * Applies pending migrations in name order, each in its own transaction together with its
- * ledger row. Prints one JSON line per applied migration on stdout ({"id", "backwardCompatible"});
- * everything else goes to stderr. A failing migration is rolled back, earlier ones stay applied.
+ * ledger row. Prints one JSON line per applied migration on stdout ({"id", "backwardCompatible",
+ * "phase"}); everything else goes to stderr. A failing migration is rolled back, earlier ones
+ * stay applied. `--phase=expand|contract` applies only the pending ones of that phase;
+ * `--pending` applies nothing and prints one line per pending migration ({"id", "phase"}).
  */
-async function migrate() {
+async function migrate(args) {
+  const listOnly = args.includes('--pending');
+  const phaseArg = args.find((a) => a.startsWith('--phase='));
+  const onlyPhase = phaseArg ? phaseArg.slice('--phase='.length) : undefined;
+  if (onlyPhase !== undefined && onlyPhase !== 'expand' && onlyPhase !== 'contract')
+    throw new Error(`--phase must be expand or contract, not ${JSON.stringify(onlyPhase)}`);
   const dir = path.join(__dirname, 'migrations');
   const files = fs.existsSync(dir)
     ? fs
@@ -190,6 +204,11 @@ async function migrate() {
   let count = 0;
   for (const m of migrations) {
     if (applied.has(m.id)) continue;
+    if (listOnly) {
+      process.stdout.write(`${JSON.stringify({ id: m.id, phase: m.phase })}\n`);
+      continue;
+    }
+    if (onlyPhase && m.phase !== onlyPhase) continue;
     const ledger = `insert into schema_migrations (name, backward_compatible) values ('${m.id}', ${m.backwardCompatible});`;
     try {
       await psql(['-1', '-f', '-'], 120000, `${m.sql}\n;\n${ledger}\n`);
@@ -199,14 +218,16 @@ async function migrate() {
       );
     }
     count += 1;
-    process.stdout.write(`${JSON.stringify({ id: m.id, backwardCompatible: m.backwardCompatible })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ id: m.id, backwardCompatible: m.backwardCompatible, phase: m.phase })}\n`,
+    );
     process.stderr.write(`migration ${m.id}: applied (backward compatible: ${m.backwardCompatible})\n`);
   }
   process.stderr.write(`migrations: ${count} applied, ${migrations.length - count} already in the ledger\n`);
 }
 
 if (process.argv[2] === 'migrate') {
-  migrate().then(
+  migrate(process.argv.slice(3)).then(
     () => process.exit(0),
     (e) => {
       process.stderr.write(`${e.message}\n`);

@@ -65,7 +65,15 @@ export function colourEnvironment(opts: ColourEnvironmentOptions): EnvironmentCo
     secrets: { DB_PASSWORD: { fromEnv: SECRET_ENV } },
     deadlines: { healthSeconds: 30 },
     database: { service: 'db', user: 'app', name: 'app' },
-    migrations: { service: 'migrate', command: ['node', 'server.js', 'migrate'] },
+    migrations: {
+      service: 'migrate',
+      command: ['node', 'server.js', 'migrate'],
+      phases: {
+        pending: ['node', 'server.js', 'migrate', '--pending'],
+        expand: ['node', 'server.js', 'migrate', '--phase=expand'],
+        contract: ['node', 'server.js', 'migrate', '--phase=contract'],
+      },
+    },
     // A generous latency budget: slowness is the canary analysis' to catch (v7-slow answers in 3.5 s).
     postDeployChecks: {
       http: [

@@ -12,9 +12,15 @@ import {
   runMigrations,
 } from '../commands/database';
 import { remoteLayout } from '../commands/layout';
-import type { EnvironmentConfig } from '../config/schema';
+import type { EnvironmentConfig, MigrationPhase } from '../config/schema';
 import type { RemoteHost } from '../remote/executor';
-import type { AppliedMigration, BackupRecord, DeployPlan, MigrationReport } from '../shared/deployment';
+import type {
+  AppliedMigration,
+  BackupRecord,
+  DeployPlan,
+  MigrationReport,
+  PendingMigration,
+} from '../shared/deployment';
 import { onHost, progressReporter, type HostStepInput } from './hostStep';
 
 /** Failure types of this module; the workflow branches on them. */
@@ -29,6 +35,8 @@ export const DatabaseFailureType = {
   databaseUnavailable: 'DatabaseUnavailable',
   /** The host has an env file but not every compose file of the config: upload the release first. */
   stackNotUploaded: 'StackNotUploaded',
+  /** The pending-migrations command failed or printed no line for a migration it knows. */
+  migrationPlanFailed: 'MigrationPlanFailed',
 } as const;
 
 const DATABASE_READY_SECONDS = 120;
@@ -44,6 +52,27 @@ export function parseBackupLine(stdout: string): {
   const m = /^backup (created|reused) ([0-9a-f]{64}) (\d+) (\S+)$/m.exec(stdout);
   if (!m) throw new Error(`backup script printed no result line: ${JSON.stringify(stdout.slice(-300))}`);
   return { reused: m[1] === 'reused', sha256: m[2], sizeBytes: Number(m[3]), createdAt: m[4] };
+}
+
+/** One JSON line per pending migration ({"id", "phase"}); any other output is ignored. */
+export function parsePendingMigrations(stdout: string): PendingMigration[] {
+  const pending: PendingMigration[] = [];
+  for (const line of stdout.split('\n')) {
+    const text = line.trim();
+    if (!text.startsWith('{')) continue;
+    try {
+      const value = JSON.parse(text) as { id?: unknown; phase?: unknown };
+      if (typeof value.id === 'string' && value.id.length <= 200) {
+        // A phase that is missing or not a short word is shown as "undeclared": never compatible.
+        const phase =
+          typeof value.phase === 'string' && /^[a-z-]{1,20}$/.test(value.phase) ? value.phase : 'undeclared';
+        pending.push({ id: value.id, phase });
+      }
+    } catch {
+      // not a report line
+    }
+  }
+  return pending;
 }
 
 /** One JSON line per applied migration ({"id", "backwardCompatible"}); any other output is ignored. */
@@ -192,7 +221,7 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
      * already name it: run after the upload and pull). A failure is not retried: it throws
      * MigrationFailed with the migrations applied before it in `details[0].applied`.
      */
-    async runMigrations(input: HostStepInput): Promise<MigrationReport> {
+    async runMigrations(input: HostStepInput & { phase?: MigrationPhase }): Promise<MigrationReport> {
       const { plan } = input;
       const env = plan.environment;
       if (!env.migrations) return { applied: [] };
@@ -204,7 +233,7 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
           const progress = progressReporter('migrate');
           try {
             if (env.database) await ensureDatabase(host, env, progress, secrets);
-            const r = await host.run(runMigrations(env, host.config), {
+            const r = await host.run(runMigrations(env, host.config, input.phase ?? 'all'), {
               timeoutMs: 30 * 60_000,
               okCodes: ANY_EXIT_CODE,
               ...progress,
@@ -227,6 +256,45 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
         {
           detail: (report) =>
             `applied: ${report.applied.map((m) => `${m.id}${m.backwardCompatible ? '' : ' (NOT backward compatible)'}`).join(', ') || 'none'}`,
+        },
+      );
+    },
+
+    /**
+     * The migrations the new release would apply, with their declared phases, from the
+     * `migrations.phases.pending` command in a one-off container of its image (run after the
+     * upload and pull). Applies nothing, so a retry is always safe.
+     */
+    async listPendingMigrations(input: HostStepInput): Promise<PendingMigration[]> {
+      const { plan } = input;
+      const env = plan.environment;
+      if (!env.migrations?.phases) return [];
+      const secrets = secretsOf(plan, deps.workerEnv);
+      return onHost(
+        input,
+        'pending migrations',
+        async (host): Promise<PendingMigration[]> => {
+          const progress = progressReporter('pending migrations');
+          try {
+            if (env.database) await ensureDatabase(host, env, progress, secrets);
+            const r = await host.run(runMigrations(env, host.config, 'pending'), {
+              timeoutMs: 5 * 60_000,
+              okCodes: ANY_EXIT_CODE,
+              ...progress,
+              secrets,
+            });
+            if (r.code !== 0)
+              throw ApplicationFailure.nonRetryable(
+                `${host.config.name}: listing pending migrations failed (exit ${r.code}): ${failureText(r.stderr, r.stdout)}`,
+                DatabaseFailureType.migrationPlanFailed,
+              );
+            return parsePendingMigrations(r.stdout);
+          } finally {
+            progress.stop();
+          }
+        },
+        {
+          detail: (pending) => `pending: ${pending.map((m) => `${m.id} (${m.phase})`).join(', ') || 'none'}`,
         },
       );
     },

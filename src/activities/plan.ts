@@ -97,6 +97,13 @@ export function createPlanActivities(deps: { configDir: string }) {
             [`strategy: value "${strategy}" needs a traffic section in environment "${environment.name}"`],
           );
         }
+        if (strategy !== 'recreate' && environment.migrations && !environment.migrations.phases) {
+          throw new ConfigError(
+            `deploy request is invalid:\n  strategy: value "${strategy}" keeps the old release serving while migrations run, and environment "${environment.name}" declares no migrations.phases (pending, expand, contract commands), so nothing says they are backward compatible; use --strategy recreate or declare the phases`,
+            'deploy request',
+            [`strategy: value "${strategy}" needs migrations.phases in environment "${environment.name}"`],
+          );
+        }
         const previous = await readReleaseRecord(environment, 'currentRelease');
         if (request.rollback) {
           const target = await readReleaseRecord(environment, 'previousRelease');

@@ -1,5 +1,11 @@
 import { posix } from 'node:path';
-import type { DatabaseConfig, EnvironmentConfig, HostConfig, MigrationsConfig } from '../config/schema';
+import type {
+  DatabaseConfig,
+  EnvironmentConfig,
+  HostConfig,
+  MigrationPhase,
+  MigrationsConfig,
+} from '../config/schema';
 import { composeBase, type Argv } from './compose';
 import { remoteLayout } from './layout';
 
@@ -182,9 +188,22 @@ export function restoreDatabase(
 }
 
 /** The configured migration command in a one-off container of the service's image (the new one, from the env file). */
-export function runMigrations(env: EnvironmentConfig, host: HostConfig): Argv {
+/**
+ * The migration command in a one-off container of the new image: every pending migration
+ * (`all`, recreate), one phase of them, or the list of pending ones (`pending`, applies nothing).
+ */
+export function runMigrations(
+  env: EnvironmentConfig,
+  host: HostConfig,
+  which: 'all' | 'pending' | MigrationPhase = 'all',
+): Argv {
   const m = migrations(env);
-  return [...composeBase(env, host), 'run', '--rm', '--no-deps', '-T', m.service, ...m.command];
+  let command = m.command;
+  if (which !== 'all') {
+    if (!m.phases) throw new Error(`environment ${env.name}: migrations.phases is needed to run "${which}"`);
+    command = m.phases[which];
+  }
+  return [...composeBase(env, host), 'run', '--rm', '--no-deps', '-T', m.service, ...command];
 }
 
 /** md5 over every row of a table in a stable order ('' for no rows): compares contents across steps. */

@@ -161,24 +161,50 @@ export const databaseSchema = z
   })
   .strict();
 
+/** argv run in a one-off container of the new image, no shell. */
+const containerArgvSchema = z
+  .array(
+    z.string().regex(/^[A-Za-z0-9_.,:/=@%+-]{1,200}$/, {
+      message: 'must be a plain argument of letters, digits and _ . , : / = @ % + - (no shell)',
+    }),
+  )
+  .min(1)
+  .max(20);
+
+export const MIGRATION_PHASES = ['expand', 'contract'] as const;
+export type MigrationPhase = (typeof MIGRATION_PHASES)[number];
+
+/**
+ * Migrations in expand/contract form, which blue-green and canary need: the old release keeps
+ * serving while the new one starts, so only backward-compatible (expand) migrations may run
+ * before traffic moves; contract migrations run once the old colour is stopped.
+ */
+export const migrationPhasesSchema = z
+  .object({
+    /**
+     * Lists the pending migrations and applies nothing: one JSON line each,
+     * {"id": "...", "phase": "expand"|"contract"|<anything else: not compatible>}.
+     */
+    pending: containerArgvSchema,
+    /** Applies the pending expand migrations only (same output as `command`). */
+    expand: containerArgvSchema,
+    /** Applies the pending contract migrations only (same output as `command`). */
+    contract: containerArgvSchema,
+  })
+  .strict();
+
 /** Migrations run in a one-off container of the new image before the new release starts. */
 export const migrationsSchema = z
   .object({
     /** Compose service whose (new) image runs the command. */
     service: nameSchema.default('api'),
     /**
-     * argv run in that container, no shell. It prints one JSON line per applied migration,
+     * Applies every pending migration (recreate). It prints one JSON line per applied migration,
      * {"id": "...", "backwardCompatible": true|false}, and exits non-zero when one fails.
      */
-    command: z
-      .array(
-        z.string().regex(/^[A-Za-z0-9_.,:/=@%+-]{1,200}$/, {
-          message: 'must be a plain argument of letters, digits and _ . , : / = @ % + - (no shell)',
-        }),
-      )
-      .min(1)
-      .max(20)
-      .default(['node', 'server.js', 'migrate']),
+    command: containerArgvSchema.default(['node', 'server.js', 'migrate']),
+    /** Needed by blue-green and canary when migrations are configured. */
+    phases: migrationPhasesSchema.optional(),
   })
   .strict();
 
@@ -508,6 +534,13 @@ export const environmentSchema = z
         code: 'custom',
         path: ['strategy'],
         message: 'needs a traffic section (colours behind Traefik); without one only "recreate" works',
+      });
+    }
+    if (env.strategy !== 'recreate' && env.migrations && !env.migrations.phases) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['migrations', 'phases'],
+        message: `is needed by strategy "${env.strategy}" (the old release serves while migrations run): the pending, expand and contract commands; or use strategy "recreate"`,
       });
     }
     if (env.traffic) {

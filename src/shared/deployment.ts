@@ -76,6 +76,8 @@ export interface DeploymentStatus {
   backup?: BackupRecord;
   /** Migrations this deployment applied. */
   migrations?: AppliedMigration[];
+  /** Blue-green and canary: the pending migrations found before any ran, with their phases. */
+  pendingMigrations?: PendingMigration[];
   /** Who aborted, when and why. */
   abort?: Decision;
   /** Signals that could not be used (malformed argument), so an operator sees why nothing happened. */
@@ -151,6 +153,13 @@ export interface AppliedMigration {
   id: string;
   /** Declared by the migration; false means a rollback must restore the database. */
   backwardCompatible: boolean;
+}
+
+/** A migration the new release would apply, as its `phases.pending` command declared it. */
+export interface PendingMigration {
+  id: string;
+  /** "expand" or "contract"; anything else is not compatible with colours. */
+  phase: string;
 }
 
 /** Migrations applied by this run, in order (empty when none were pending). */

@@ -48,6 +48,12 @@ export const activityPolicies = {
     heartbeatTimeout: '20s',
     retry: { ...retry, maximumAttempts: 2 },
   },
+  /** Lists pending migrations (the database may start first); applies nothing, so retries are safe. */
+  listPendingMigrations: {
+    startToCloseTimeout: '10m',
+    heartbeatTimeout: '20s',
+    retry: { ...retry, maximumAttempts: 3 },
+  },
   restoreDatabase: {
     startToCloseTimeout: '60m',
     heartbeatTimeout: '20s',

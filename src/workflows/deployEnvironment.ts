@@ -27,6 +27,7 @@ const PASSED_THROUGH_FAILURES = [
   'MigrationFailed',
   'ColoursDisagree',
   'CanaryFailed',
+  'IncompatibleMigration',
 ];
 
 /**
@@ -70,12 +71,12 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
         : recreateStrategy(tracker, compensations);
       const prepared = await release.prepare(p);
       // A switch-back to a colour that still runs its release changes no code and no data.
-      if (!prepared?.reused) await backupAndMigrate(tracker, compensations, p);
+      const migrated = prepared?.reused ? undefined : await backupAndMigrate(tracker, compensations, p);
       await release.release(p);
       for (const host of p.environment.hosts) {
         await step(`record ${host.name}`, () => recordRelease({ plan: p, hostName: host.name }));
       }
-      await release.finish?.(p);
+      await release.finish?.(p, migrated?.contractPending ?? []);
     });
     state.stage = 'done';
     state.outcome = 'succeeded';

@@ -1,7 +1,7 @@
 import { sleep } from '@temporalio/workflow';
 import type { Colour } from '../config/schema';
 import type { DeployPlan } from '../shared/deployment';
-import { readRouting, stopColour } from './deploy/activities';
+import { readRouting, runMigrations, stopColour } from './deploy/activities';
 import { EnvironmentLock } from './deploy/lease';
 
 export interface RetireColourInput {
@@ -11,6 +11,8 @@ export interface RetireColourInput {
   /** The release the colour ran when traffic left it: a colour that now runs another is left alone. */
   release: string;
   afterSeconds: number;
+  /** The deployment left contract migrations pending: they run once the colour is stopped everywhere. */
+  contract?: boolean;
 }
 
 export type RetireOutcome = 'stopped' | 'live again' | 'taken over';
@@ -41,6 +43,10 @@ export async function retireColour(input: RetireColourInput): Promise<Record<str
       });
       outcome[host.name] = done === 'stopped' ? 'stopped' : 'taken over';
     }
+    // Contract migrations only once no host runs the old code; otherwise the next deployment
+    // finds them pending again.
+    if (input.contract && Object.values(outcome).every((o) => o === 'stopped'))
+      await runMigrations({ plan, hostName: plan.environment.hosts[0].name, phase: 'contract' });
   } finally {
     await lock.release();
   }

@@ -104,6 +104,11 @@ test('v2 moves every user to green under load without a failed request', async (
   expect(outcome.status?.colours).toEqual(
     expect.objectContaining({ strategy: 'blue-green', stable: 'blue', target: 'green', live: 'green' }),
   );
+  // v2's one new migration declares itself backward compatible: an expand, run before the switch.
+  expect(outcome.status?.pendingMigrations).toEqual([{ id: '002_visits_referrer', phase: 'expand' }]);
+  expect(outcome.status?.migrations).toEqual([{ id: '002_visits_referrer', backwardCompatible: true }]);
+  const steps = outcome.status!.steps.map((s) => s.name);
+  expect(steps.indexOf('migrate (expand)')).toBeLessThan(steps.indexOf(`route to green ${host.name}`));
   for (const [i, run] of runs.entries()) {
     const { records } = await run.result;
     const summary = summarize(records);
@@ -154,6 +159,21 @@ test('a release that never gets ready leaves the live colour at 100 % and fails 
     expect(summary.failedByReason).toEqual({});
     expect(Object.keys(summary.releaseShares)).toEqual([`v1-${stamp}`]);
   }
+  expect(await answering()).toBe(`v1-${stamp}`);
+}, 300_000);
+
+test('a release with a migration that is not backward compatible is refused before the backup', async () => {
+  // v5-breaking drops a column v1 still reads: neither expand nor contract.
+  const outcome = await deploy('v5-breaking');
+  expect(outcome.status?.outcome).toBe('rolled-back');
+  expect(outcome.status?.failure?.step).toBe('pending migrations');
+  expect(outcome.status?.failure?.message).toContain(
+    'migrations: 003_drop_visits_service (phase "breaking") is neither expand nor contract; blue-green keeps the old release serving',
+  );
+  expect(outcome.status?.failure?.message).toContain('--strategy recreate');
+  const steps = outcome.status!.steps.map((s) => s.name);
+  expect(steps).not.toContain('backup');
+  expect(steps.filter((s) => s.startsWith('migrate'))).toEqual([]);
   expect(await answering()).toBe(`v1-${stamp}`);
 }, 300_000);
 

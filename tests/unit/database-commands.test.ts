@@ -18,7 +18,13 @@ import {
   runMigrations,
   tableChecksum,
 } from '../../src/commands/database';
-import { failureText, parseBackupLine, parseMigrationOutput } from '../../src/activities/database';
+import {
+  failureText,
+  parseBackupLine,
+  parseMigrationOutput,
+  parsePendingMigrations,
+} from '../../src/activities/database';
+import { loadEnvironment } from '../../src/config/load';
 import { environmentSchema } from '../../src/config/schema';
 import { shellLine } from '../../src/remote/executor';
 import { STAGING_COMPOSE_BASE, stagingFixture } from './helpers';
@@ -48,10 +54,68 @@ describe('config', () => {
     [{ migrations: { command: ['node', 'a b'] } }, 'migrations.command.1'],
     [{ migrations: { command: [] } }, 'migrations.command'],
     [{ migrations: { service: 'API' } }, 'migrations.service'],
+    [{ migrations: { phases: { pending: ['x'], expand: ['x'] } } }, 'migrations.phases.contract'],
+    [
+      { migrations: { phases: { pending: ['x'], expand: ['x'], contract: ['a;b'] } } },
+      'migrations.phases.contract.0',
+    ],
   ])('%j is refused at %s', (extra, path) => {
     const r = environmentSchema.safeParse({ ...plain, ...extra });
     expect(r.success).toBe(false);
     expect(r.error?.issues.map((i) => i.path.join('.'))).toContain(path);
+  });
+});
+
+describe('migrations in expand/contract form', () => {
+  const phases = {
+    pending: ['node', 'server.js', 'migrate', '--pending'],
+    expand: ['node', 'server.js', 'migrate', '--phase=expand'],
+    contract: ['node', 'server.js', 'migrate', '--phase=contract'],
+  };
+  const phased = environmentSchema.parse({ ...plain, migrations: { phases } });
+  const run = [...base, 'run', '--rm', '--no-deps', '-T', 'api'];
+  test('each phase runs its own argv in the one-off container; "all" stays the plain command', () => {
+    expect(runMigrations(phased, host, 'pending')).toEqual([...run, ...phases.pending]);
+    expect(runMigrations(phased, host, 'expand')).toEqual([...run, ...phases.expand]);
+    expect(runMigrations(phased, host, 'contract')).toEqual([...run, ...phases.contract]);
+    expect(runMigrations(phased, host)).toEqual([...run, 'node', 'server.js', 'migrate']);
+  });
+  test('without phases only "all" can be built', () => {
+    expect(() => runMigrations(env, host, 'expand')).toThrow('migrations.phases is needed to run "expand"');
+  });
+  test('pending list: JSON lines with an id; a missing or odd phase is "undeclared"', () => {
+    const stdout = [
+      'Creating shop_migrate_run ... done',
+      '{"id":"002_add","phase":"expand"}',
+      '{"id":"003_drop","phase":"contract"}',
+      '{"id":"004_rename","phase":"breaking"}',
+      '{"id":"005_old"}',
+      '{"id":"006_x","phase":"expand; rm -rf /"}',
+      '{"phase":"expand"}',
+      'not json',
+    ].join('\n');
+    expect(parsePendingMigrations(stdout)).toEqual([
+      { id: '002_add', phase: 'expand' },
+      { id: '003_drop', phase: 'contract' },
+      { id: '004_rename', phase: 'breaking' },
+      { id: '005_old', phase: 'undeclared' },
+      { id: '006_x', phase: 'undeclared' },
+    ]);
+  });
+  test('blue-green or canary with migrations needs the phases; recreate does not', () => {
+    // The production fixture releases as canary behind Traefik.
+    const withColours = loadEnvironment(join(__dirname, '..', 'fixtures', 'environments'), 'production');
+    const r = environmentSchema.safeParse({ ...withColours, strategy: 'blue-green', migrations: {} });
+    expect(r.success).toBe(false);
+    expect(r.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toContain(
+      'migrations.phases: is needed by strategy "blue-green" (the old release serves while migrations run): the pending, expand and contract commands; or use strategy "recreate"',
+    );
+    expect(
+      environmentSchema.safeParse({ ...withColours, strategy: 'canary', migrations: { phases } }).success,
+    ).toBe(true);
+    expect(
+      environmentSchema.safeParse({ ...withColours, strategy: 'recreate', migrations: {} }).success,
+    ).toBe(true);
   });
 });
 

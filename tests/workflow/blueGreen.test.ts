@@ -20,8 +20,13 @@ import { resolveImages } from '../../src/activities/plan';
 import type { SwitchInput } from '../../src/activities/traffic';
 import { loadEnvironment } from '../../src/config/load';
 import type { DeployRequest } from '../../src/config/request';
-import type { Colour, EnvironmentConfig, Strategy } from '../../src/config/schema';
-import type { DeploymentStatus, DeployPlan, ReleaseRecord } from '../../src/shared/deployment';
+import type { Colour, EnvironmentConfig, MigrationPhase, Strategy } from '../../src/config/schema';
+import type {
+  DeploymentStatus,
+  DeployPlan,
+  PendingMigration,
+  ReleaseRecord,
+} from '../../src/shared/deployment';
 import { allOn, liveColour, type Weights } from '../../src/traffic/colours';
 import type { deployEnvironment } from '../../src/workflows/deployEnvironment';
 import type { retireColour, RetireOutcome } from '../../src/workflows/retireColour';
@@ -98,8 +103,10 @@ interface LabOptions {
   /** switchTraffic is refused by Traefik (RoutingRefused, the routing stays as it was). */
   refuseSwitch?: (hostName: string, weights: Weights) => boolean;
   failRecordRelease?: boolean;
-  /** A database: backups and (backward-compatible) migrations run. */
+  /** A database: backups and migrations in expand/contract form run. */
   database?: boolean;
+  /** What listPendingMigrations finds; default one expand migration. */
+  pending?: PendingMigration[];
 }
 
 interface Deployment {
@@ -139,7 +146,15 @@ class Lab {
       ...(options.database
         ? {
             database: { service: 'db', user: 'app', name: 'app' },
-            migrations: { service: 'api', command: ['node', 'server.js', 'migrate'] },
+            migrations: {
+              service: 'api',
+              command: ['node', 'server.js', 'migrate'],
+              phases: {
+                pending: ['node', 'server.js', 'migrate', '--pending'],
+                expand: ['node', 'server.js', 'migrate', '--phase=expand'],
+                contract: ['node', 'server.js', 'migrate', '--phase=contract'],
+              },
+            },
           }
         : {}),
       traffic: {
@@ -277,9 +292,18 @@ class Lab {
         const path = `/srv/apps/shop/backups/${i.plan.deploymentId}.dump`;
         return { path, sha256: 'ab', sizeBytes: 1, durationMs: 1, createdAt: new Date().toISOString() };
       },
-      runMigrations: async (i: HostStepInput) => {
-        call(`migrate ${i.hostName} ${release(i)}`);
-        return { applied: [{ id: '002_add_column', backwardCompatible: true }] };
+      listPendingMigrations: async (i: HostStepInput) => {
+        call(`pending migrations ${i.hostName} ${release(i)}`);
+        return o.pending ?? [{ id: '002_add_column', phase: 'expand' }];
+      },
+      runMigrations: async (i: HostStepInput & { phase?: MigrationPhase }) => {
+        call(`migrate ${i.hostName} ${release(i)}${i.phase ? ` ${i.phase}` : ''}`);
+        const pending = o.pending ?? [{ id: '002_add_column', phase: 'expand' }];
+        return {
+          applied: pending
+            .filter((m) => !i.phase || m.phase === i.phase)
+            .map((m) => ({ id: m.id, backwardCompatible: m.phase !== 'contract' })),
+        };
       },
       recordRelease: async (i: HostStepInput) => {
         call(`record release ${i.hostName} ${release(i)}`);
@@ -850,8 +874,9 @@ describe('blue-green with a database', () => {
         'read-routing web-1',
         'inspect green web-1',
         ...prepared('green', 'r2'),
+        'pending migrations web-1 r2',
         'backup web-1',
-        'migrate web-1 r2',
+        'migrate web-1 r2 expand',
         ...started('green', 'r2'),
         'route web-1 blue 0 green 100',
         'record release web-1 r2',
@@ -861,6 +886,58 @@ describe('blue-green with a database', () => {
       expect(back.calls.filter((c) => c.startsWith('backup') || c.startsWith('migrate'))).toEqual([]);
       expect(back.result?.colours?.reused).toBe(true);
       expect(back.result?.backup).toBeUndefined();
+    });
+  });
+
+  test('a pending migration that is neither expand nor contract is refused before the backup; nothing else changes', async () => {
+    const pending = [
+      { id: '002_add_column', phase: 'expand' },
+      { id: '003_drop_column', phase: 'breaking' },
+    ];
+    await withLab({ hosts: { 'web-1': liveOn('blue', r1) }, database: true, pending }, async (lab) => {
+      const d = await lab.deploy();
+      expect(d.failure?.type).toBe('IncompatibleMigration');
+      expect(d.failure?.status.failure?.message).toBe(
+        'migrations: 003_drop_column (phase "breaking") is neither expand nor contract; blue-green keeps the old release serving while migrations run, so only expand ones may run before traffic moves. Deploy this release with --strategy recreate, or split the migration into expand and contract',
+      );
+      expect(d.failure?.status.pendingMigrations).toEqual(pending);
+      const calls = d.calls;
+      expect(calls.slice(calls.indexOf('pending migrations web-1 r2'))).toEqual([
+        'pending migrations web-1 r2',
+        'stop green web-1',
+        'health r1',
+      ]);
+      expect(calls.filter((c) => c.startsWith('backup') || c.startsWith('migrate'))).toEqual([]);
+      expect(lab.hosts['web-1'].routing).toEqual({ blue: 100, green: 0 });
+    });
+  });
+
+  test('contract migrations wait for the old colour to stop: the retirement runs them', async () => {
+    const pending = [
+      { id: '002_add_column', phase: 'expand' },
+      { id: '003_drop_old_column', phase: 'contract' },
+    ];
+    await withLab({ hosts: { 'web-1': liveOn('blue', r1) }, database: true, pending }, async (lab) => {
+      const d = await lab.deploy();
+      expect(d.calls.filter((c) => c.startsWith('migrate') || c.startsWith('route'))).toEqual([
+        'migrate web-1 r2 expand',
+        'route web-1 blue 0 green 100',
+      ]);
+      expect(d.result?.migrations).toEqual([{ id: '002_add_column', backwardCompatible: true }]);
+      expect(await lab.retirement(d)).toEqual({
+        outcome: { 'web-1': 'stopped' },
+        calls: ['read-routing web-1', 'stop blue web-1 only r1', 'migrate web-1 r2 contract'],
+      });
+    });
+  });
+
+  test('the first release on colours (no old colour serving) runs its contract migrations at once', async () => {
+    const pending = [{ id: '003_drop_old_column', phase: 'contract' }];
+    await withLab({ database: true, pending }, async (lab) => {
+      const d = await lab.deploy();
+      expect(d.result?.outcome).toBe('succeeded');
+      expect(d.calls.filter((c) => c.startsWith('migrate'))).toEqual(['migrate web-1 r2 contract']);
+      expect(d.calls.at(-1)).toBe('migrate web-1 r2 contract');
     });
   });
 });

@@ -14,6 +14,9 @@ export const { runQualityGates } = proxyActivities<DeployActivities>(activityPol
 export const { postDeployChecks } = proxyActivities<DeployActivities>(activityPolicies.postDeployChecks);
 export const { backupDatabase } = proxyActivities<DeployActivities>(activityPolicies.backupDatabase);
 export const { runMigrations } = proxyActivities<DeployActivities>(activityPolicies.runMigrations);
+export const { listPendingMigrations } = proxyActivities<DeployActivities>(
+  activityPolicies.listPendingMigrations,
+);
 export const { restoreDatabase } = proxyActivities<DeployActivities>(activityPolicies.restoreDatabase);
 export const { readRouting } = proxyActivities<DeployActivities>(activityPolicies.readRouting);
 export const { switchTraffic } = proxyActivities<DeployActivities>(activityPolicies.switchTraffic);

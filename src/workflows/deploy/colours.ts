@@ -9,6 +9,7 @@ import {
   pullColour,
   readRouting,
   recordColour,
+  runMigrations,
   startColour,
   startSharedStack,
   stopColour,
@@ -131,24 +132,45 @@ export function colourStrategy(
       if (traffic.drainSeconds > 0) await step('drain', () => sleep(traffic.drainSeconds * 1000));
     },
 
-    async finish(p) {
+    async finish(p, contractPending) {
       const { stable, target } = colours;
-      if (!stable || stable === target || !p.previous) return;
+      const contract = contractPending.length > 0;
+      if (!stable || stable === target || !p.previous) {
+        // No old colour serves: nothing waits for the contract migrations.
+        if (contract) await migrateContract(p);
+        return;
+      }
       const window = p.environment.traffic!.switchBackWindowSeconds;
       // The deployment is done: failing to schedule the clean-up must not undo it.
       try {
         await startChild(retireColour, {
           workflowId: `retire-${workflowInfo().workflowId}`,
-          args: [{ plan: p, colour: stable, release: p.previous.release, afterSeconds: window }],
+          args: [
+            {
+              plan: p,
+              colour: stable,
+              release: p.previous.release,
+              afterSeconds: window,
+              ...(contract ? { contract: true } : {}),
+            },
+          ],
           parentClosePolicy: ParentClosePolicy.ABANDON,
           staticSummary: `Stop ${stable} (release ${p.previous.release}) of ${p.environment.name} after the switch-back window`,
         });
         colours.retireAt = new Date(Date.now() + window * 1000).toISOString();
       } catch (err) {
-        colours.retireError = `the old colour ${stable} stays up: its retirement could not be scheduled (${(err as Error).message})`;
+        colours.retireError = `the old colour ${stable} stays up: its retirement could not be scheduled (${(err as Error).message})${contract ? '; the contract migrations wait for the next deployment' : ''}`;
       }
     },
   };
+
+  /** The contract migrations, in the deployment once no old code serves (a first release). */
+  async function migrateContract(p: DeployPlan): Promise<void> {
+    const report = await step('migrate (contract)', () =>
+      runMigrations({ plan: p, hostName: p.environment.hosts[0].name, phase: 'contract' }),
+    );
+    state.migrations = [...(state.migrations ?? []), ...report.applied];
+  }
 
   /** The weights every host's routing file holds; hosts that disagree are refused, naming each. */
   async function routingOnEveryHost(p: DeployPlan): Promise<Weights | undefined> {

@@ -1,29 +1,68 @@
 import { ApplicationFailure } from '@temporalio/workflow';
-import type { AppliedMigration, BackupRecord, DeployPlan, MigrationReport } from '../../shared/deployment';
+import type { MigrationPhase } from '../../config/schema';
+import type {
+  AppliedMigration,
+  BackupRecord,
+  DeployPlan,
+  MigrationReport,
+  PendingMigration,
+} from '../../shared/deployment';
 import { rootFailure } from '../operationTracker';
-import { backupDatabase, restoreDatabase, runMigrations } from './activities';
+import { backupDatabase, listPendingMigrations, restoreDatabase, runMigrations } from './activities';
 import type { CompensationStack } from './compensation';
 import type { DeploymentTracker } from './tracker';
 
+export const INCOMPATIBLE_MIGRATION = 'IncompatibleMigration';
+
+/** Blue-green and canary keep the old release serving while migrations run: expand/contract. */
+export function usesMigrationPhases(p: DeployPlan): boolean {
+  return !!p.environment.migrations?.phases && !!p.environment.traffic && p.strategy !== 'recreate';
+}
+
 /**
  * The database steps of a deployment: a backup before anything changes data, then the
- * release's migrations in a one-off container of the new image.
+ * release's migrations in a one-off container of the new image. With colours, only the
+ * expand migrations run here (after a check that every pending one is expand or contract);
+ * the contract ones are returned, to run once no old code serves.
  */
 export async function backupAndMigrate(
   tracker: DeploymentTracker,
   compensations: CompensationStack,
   p: DeployPlan,
-): Promise<void> {
+): Promise<{ contractPending: PendingMigration[] }> {
   const { state, step } = tracker;
   // The database lives with the first host's stack. The backup comes after the pull (the
   // host has this release's compose files, and the window of writes a restore loses is
   // short) and before migrations, the first step that changes data.
   const dbHost = p.environment.hosts[0].name;
+  const phased = usesMigrationPhases(p);
+  let pending: PendingMigration[] = [];
+  if (phased) {
+    pending = await step('pending migrations', () => listPendingMigrations({ plan: p, hostName: dbHost }));
+    state.pendingMigrations = pending;
+    refuseIncompatible(p, pending);
+  }
   const backup = p.environment.database
     ? await step('backup', () => backupDatabase({ plan: p, hostName: dbHost }))
     : undefined;
   if (backup) state.backup = backup;
-  if (p.environment.migrations) await migrate(tracker, compensations, p, dbHost, backup);
+  if (p.environment.migrations) {
+    const expand = pending.some((m) => m.phase === 'expand');
+    if (!phased || expand)
+      await migrate(tracker, compensations, p, dbHost, backup, phased ? 'expand' : undefined);
+  }
+  return { contractPending: pending.filter((m) => m.phase === 'contract') };
+}
+
+/** Before anything changed: a pending migration that is neither expand nor contract stops the deployment. */
+function refuseIncompatible(p: DeployPlan, pending: PendingMigration[]): void {
+  const incompatible = pending.filter((m) => m.phase !== 'expand' && m.phase !== 'contract');
+  if (!incompatible.length) return;
+  const listed = incompatible.map((m) => `${m.id} (phase "${m.phase}")`).join(', ');
+  throw ApplicationFailure.nonRetryable(
+    `migrations: ${listed} ${incompatible.length === 1 ? 'is' : 'are'} neither expand nor contract; ${p.strategy} keeps the old release serving while migrations run, so only expand ones may run before traffic moves. Deploy this release with --strategy recreate, or split the migration into expand and contract`,
+    INCOMPATIBLE_MIGRATION,
+  );
 }
 
 /**
@@ -37,14 +76,15 @@ async function migrate(
   p: DeployPlan,
   dbHost: string,
   backup: BackupRecord | undefined,
+  phase?: MigrationPhase,
 ): Promise<void> {
   const { state, step } = tracker;
   const applied: AppliedMigration[] = [];
   const needsRestore = () => applied.some((m) => !m.backwardCompatible);
   try {
-    await step('migrate', async () => {
+    await step(phase ? `migrate (${phase})` : 'migrate', async () => {
       try {
-        const report = await runMigrations({ plan: p, hostName: dbHost });
+        const report = await runMigrations({ plan: p, hostName: dbHost, ...(phase ? { phase } : {}) });
         applied.push(...report.applied);
       } catch (err) {
         const details = rootFailure(err)?.details?.[0] as Partial<MigrationReport> | undefined;

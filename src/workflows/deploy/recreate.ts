@@ -1,5 +1,5 @@
 import { patched } from '@temporalio/workflow';
-import type { DeployPlan } from '../../shared/deployment';
+import type { DeployPlan, PendingMigration } from '../../shared/deployment';
 import { pullImages, startServices, stopRelease, uploadRelease, waitForHealth } from './activities';
 import type { Compensation, CompensationStack } from './compensation';
 import type { DeploymentTracker } from './tracker';
@@ -14,8 +14,11 @@ export interface ReleaseStrategy {
   /** `reused`: the release already runs where it will take traffic (a switch-back): no new code, no migrations. */
   prepare(p: DeployPlan): Promise<{ reused?: boolean } | void>;
   release(p: DeployPlan): Promise<void>;
-  /** After the deployment succeeded and was recorded (the old colour's retirement). */
-  finish?(p: DeployPlan): Promise<void>;
+  /**
+   * After the deployment succeeded and was recorded (the old colour's retirement), with the
+   * contract migrations still pending: they run once no old code serves.
+   */
+  finish?(p: DeployPlan, contractPending: PendingMigration[]): Promise<void>;
 }
 
 /**
