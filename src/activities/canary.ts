@@ -16,10 +16,22 @@ export interface ObserveInput {
 export interface CanaryObservation {
   before: ServiceSnapshot;
   after: ServiceSnapshot;
-  probes: { ok: number; failed: number };
+  /**
+   * Probes answered (ok: 2xx; failed: any other status or a timeout) and probes that never reached
+   * Traefik (connection refused or cut): the proxy was down, which says nothing about the canary.
+   */
+  probes: { ok: number; failed: number; proxyUnreachable: number };
   /** The last failed probes, so an operator sees what failed. */
   failedProbes: string[];
 }
+
+/**
+ * Connection errors that mean the proxy itself was not there (restarting, stopped). Behind a
+ * running Traefik a canary that is down or broken answers 502/503/504, never one of these.
+ */
+const PROXY_UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+
+type ProbeOutcome = { kind: 'ok' } | { kind: 'failed' | 'proxyUnreachable'; problem: string };
 
 /** Counters of the colour's services summed over every host's Traefik. */
 async function snapshotAll(plan: DeployPlan, colour: Colour): Promise<ServiceSnapshot> {
@@ -50,8 +62,9 @@ export function createCanaryActivities() {
     /**
      * One canary step's observation: a snapshot of Traefik's counters for the canary colour, a
      * dwell during which every service's readiness URL is probed through the canary's preview
-     * route once a second, and a second snapshot. The verdict is the workflow's (a pure function
-     * of this). Heartbeats every second; a retry observes afresh.
+     * route once a second (a probe that cannot reach Traefik at all is counted apart), and a
+     * second snapshot. The verdict is the workflow's (a pure function of this). Heartbeats every
+     * second; a retry observes afresh.
      */
     async observeCanary(input: ObserveInput): Promise<CanaryObservation> {
       const { plan, colour } = input;
@@ -60,12 +73,12 @@ export function createCanaryActivities() {
       const headers = { [env.traffic!.previewHeader]: colour };
       const urls = env.hosts.flatMap((host) => env.services.map((s) => expandUrl(s.readinessUrl, env, host)));
       const before = await snapshotAll(plan, colour);
-      const probes = { ok: 0, failed: 0 };
+      const probes = { ok: 0, failed: 0, proxyUnreachable: 0 };
       const failedProbes: string[] = [];
       const end = Date.now() + input.dwellSeconds * 1000;
       while (Date.now() < end) {
         const results = await Promise.all(
-          urls.map(async (url) => {
+          urls.map(async (url): Promise<ProbeOutcome> => {
             try {
               const res = await fetch(url, {
                 headers,
@@ -73,17 +86,21 @@ export function createCanaryActivities() {
                 redirect: 'manual',
               });
               await res.arrayBuffer();
-              return res.ok ? undefined : `${url}: HTTP ${res.status}`;
+              return res.ok ? { kind: 'ok' } : { kind: 'failed', problem: `${url}: HTTP ${res.status}` };
             } catch (err) {
-              return `${url}: ${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}`;
+              const code = (err as { cause?: { code?: string } }).cause?.code;
+              return {
+                kind: code && PROXY_UNREACHABLE.has(code) ? 'proxyUnreachable' : 'failed',
+                problem: `${url}: ${code ?? (err as Error).message}`,
+              };
             }
           }),
         );
-        for (const problem of results) {
-          if (problem === undefined) probes.ok += 1;
+        for (const result of results) {
+          if (result.kind === 'ok') probes.ok += 1;
           else {
-            probes.failed += 1;
-            failedProbes.push(problem);
+            probes[result.kind] += 1;
+            failedProbes.push(result.problem);
           }
         }
         ctx.heartbeat({ probes });

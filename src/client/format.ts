@@ -69,9 +69,14 @@ export function canaryTable(steps: CanaryStepRecord[]): string {
       percent(s.errorRate),
       s.p95Seconds === null ? '-' : s.p95Seconds.toFixed(3),
       percent(s.availability),
-      [...s.reasons, ...(s.countersReset ? ['Traefik counters were reset during the step'] : [])].join(
-        '; ',
-      ) || '-',
+      [
+        ...s.reasons,
+        ...(s.countersReset ? ['Traefik counters were reset during the step'] : []),
+        // Older records (before these were counted) have no such field.
+        ...(s.proxyUnreachableProbes
+          ? [`${s.proxyUnreachableProbes} probes found no proxy (not counted)`]
+          : []),
+      ].join('; ') || '-',
     ]),
   ];
   const left = new Set([1, 6]);

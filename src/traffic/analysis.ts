@@ -40,8 +40,20 @@ export const DEFAULT_CANARY_THRESHOLDS: CanaryThresholds = {
 export interface StepInput {
   before: ServiceSnapshot;
   after: ServiceSnapshot;
-  probes: { ok: number; failed: number };
+  /**
+   * Readiness probes through the canary's preview route. `proxyUnreachable` probes never reached
+   * Traefik (it was restarting or stopped): they say nothing about the canary and are left out of
+   * availability. Absent in observations recorded before it was counted (replays see 0).
+   */
+  probes: { ok: number; failed: number; proxyUnreachable?: number };
   thresholds: CanaryThresholds;
+  /**
+   * When Traefik restarted during the step (its counters were reset, or probes found no proxy),
+   * an availability breach is inconclusive rather than failed: a restarting Traefik answers the
+   * preview route with errors before it has loaded its routing again. Error rate and p95 from
+   * the counters since the restart still fail the step. Off in replays of earlier histories.
+   */
+  excuseProxyRestarts?: boolean;
 }
 
 export interface StepVerdict {
@@ -60,6 +72,8 @@ export interface StepVerdict {
   reasons: string[];
   /** Traefik's counters were reset during the step: the figures cover the time since the restart. */
   countersReset: boolean;
+  /** Probes that could not reach Traefik during the step, left out of availability. */
+  proxyUnreachableProbes: number;
 }
 
 /**
@@ -141,7 +155,10 @@ export function quantileFromHistogram(buckets: readonly HistogramBucket[], q: nu
  * - `failed` when any figure breaches its threshold: error rate > maxErrorRate or p95 > maxP95Seconds
  *   (both judged only with at least `minRequests` requests: a few slow or failed requests are noise),
  *   availability < minAvailability (judged with at least one probe, whatever the traffic: probes
- *   that fail are a failure even on an idle canary). `reasons` lists every breach.
+ *   that fail are a failure even on an idle canary). `reasons` lists every breach. Probes that
+ *   never reached Traefik are not the canary's: a proxy restarted during a step costs that step
+ *   its data (counters since the restart, fewer probes), and with `excuseProxyRestarts` an
+ *   availability breach in such a step is inconclusive (the step runs again), not failed.
  * - `inconclusive` otherwise, when something needed is missing: fewer than `minRequests` requests
  *   (or none at all), no probes, or requests without any latency histogram. `reasons` names each
  *   missing piece; a step is never passed silently for lack of data.
@@ -174,11 +191,14 @@ export function analyseStep(input: StepInput): StepVerdict {
   if (enoughRequests && p95Seconds !== null && p95Seconds > thresholds.maxP95Seconds) {
     breaches.push(compare('p95', p95Seconds, '>', thresholds.maxP95Seconds, seconds));
   }
+  const proxyRestarted = delta.reset || (probes.proxyUnreachable ?? 0) > 0;
+  const missing: string[] = [];
   if (availability !== null && availability < thresholds.minAvailability) {
-    breaches.push(compare('availability', availability, '<', thresholds.minAvailability, percent));
+    const breach = compare('availability', availability, '<', thresholds.minAvailability, percent);
+    if (input.excuseProxyRestarts && proxyRestarted) missing.push(`${breach} while Traefik restarted`);
+    else breaches.push(breach);
   }
 
-  const missing: string[] = [];
   if (!enoughRequests) {
     missing.push(
       requests === 0 && thresholds.minRequests <= 1
@@ -200,6 +220,7 @@ export function analyseStep(input: StepInput): StepVerdict {
     availability,
     reasons: verdict === 'failed' ? breaches : missing,
     countersReset: delta.reset,
+    proxyUnreachableProbes: probes.proxyUnreachable ?? 0,
   };
 }
 

@@ -424,7 +424,65 @@ describe('analyseStep', () => {
       availability: 1,
       reasons: [],
       countersReset: false,
+      proxyUnreachableProbes: 0,
     });
+  });
+
+  test('probes that never reached Traefik are left out of availability, and counted', () => {
+    expect(
+      analyseStep({ ...step(healthyStep), probes: { ok: 20, failed: 0, proxyUnreachable: 8 }, thresholds }),
+    ).toEqual({
+      verdict: 'passed',
+      requests: 100,
+      errors: 0,
+      errorRate: 0,
+      p95Seconds: 0.3,
+      availability: 1,
+      reasons: [],
+      countersReset: false,
+      proxyUnreachableProbes: 8,
+    });
+    // Traefik down for the whole step: no probe says anything about the canary.
+    expect(
+      analyseStep({ ...step(healthyStep), probes: { ok: 0, failed: 0, proxyUnreachable: 30 }, thresholds }),
+    ).toMatchObject({ verdict: 'inconclusive', availability: null, reasons: ['no readiness probes'] });
+    // Probes the canary answered badly still fail it, whatever the proxy did meanwhile.
+    expect(
+      analyseStep({ ...step(healthyStep), probes: { ok: 10, failed: 10, proxyUnreachable: 5 }, thresholds }),
+    ).toMatchObject({
+      verdict: 'failed',
+      availability: 0.5,
+      reasons: ['availability 50.0 % < 95.0 %'],
+      proxyUnreachableProbes: 5,
+    });
+  });
+
+  test('Traefik restarted during the step: an availability breach is inconclusive when excused, failed otherwise', () => {
+    const restarted = {
+      ...step(healthyStep),
+      probes: { ok: 16, failed: 4, proxyUnreachable: 3 },
+      thresholds,
+    };
+    expect(analyseStep({ ...restarted, excuseProxyRestarts: true })).toMatchObject({
+      verdict: 'inconclusive',
+      availability: 0.8,
+      reasons: ['availability 80.0 % < 95.0 % while Traefik restarted'],
+      proxyUnreachableProbes: 3,
+    });
+    // Replays of histories recorded before the excuse existed judge as they did then.
+    expect(analyseStep(restarted)).toMatchObject({
+      verdict: 'failed',
+      reasons: ['availability 80.0 % < 95.0 %'],
+    });
+    // Without any sign of a restart, failed probes fail the canary even when excused.
+    expect(
+      analyseStep({
+        ...step(healthyStep),
+        probes: { ok: 16, failed: 4, proxyUnreachable: 0 },
+        thresholds,
+        excuseProxyRestarts: true,
+      }),
+    ).toMatchObject({ verdict: 'failed', reasons: ['availability 80.0 % < 95.0 %'] });
   });
 
   test('failed on errors: 10 % of answers are 500', () => {
@@ -441,6 +499,7 @@ describe('analyseStep', () => {
       availability: 1,
       reasons: ['error rate 10.0 % > 5.0 %'],
       countersReset: false,
+      proxyUnreachableProbes: 0,
     });
   });
 
@@ -455,6 +514,7 @@ describe('analyseStep', () => {
       availability: 1,
       reasons: ['p95 4.90 s > 3.00 s'],
       countersReset: false,
+      proxyUnreachableProbes: 0,
     });
   });
 
@@ -519,6 +579,7 @@ describe('analyseStep', () => {
       availability: 0.8,
       reasons: ['availability 80.0 % < 95.0 %'],
       countersReset: false,
+      proxyUnreachableProbes: 0,
     });
   });
 
@@ -533,6 +594,7 @@ describe('analyseStep', () => {
       availability: 0,
       reasons: ['availability 0.0 % < 95.0 %'],
       countersReset: false,
+      proxyUnreachableProbes: 0,
     });
   });
 
@@ -550,6 +612,7 @@ describe('analyseStep', () => {
       availability: 1,
       reasons: ['only 4 requests < 20 minimum'],
       countersReset: false,
+      proxyUnreachableProbes: 0,
     });
   });
 
@@ -563,6 +626,7 @@ describe('analyseStep', () => {
       availability: null,
       reasons: ['no readiness probes'],
       countersReset: false,
+      proxyUnreachableProbes: 0,
     });
   });
 
@@ -576,6 +640,7 @@ describe('analyseStep', () => {
       availability: null,
       reasons: ['only 0 requests < 20 minimum', 'no readiness probes'],
       countersReset: false,
+      proxyUnreachableProbes: 0,
     });
     const one = analyseStep({
       ...step([{ service: 'api-green@file', code: 200, durations: [0.05] }]),
@@ -603,6 +668,7 @@ describe('analyseStep', () => {
       availability: 1,
       reasons: ['no latency histogram for 40 requests'],
       countersReset: false,
+      proxyUnreachableProbes: 0,
     });
   });
 
@@ -620,6 +686,7 @@ describe('analyseStep', () => {
       availability: 0.3333,
       reasons: ['error rate 20.0 % > 5.0 %', 'p95 4.88 s > 3.00 s', 'availability 33.3 % < 95.0 %'],
       countersReset: false,
+      proxyUnreachableProbes: 0,
     });
   });
 
@@ -635,6 +702,7 @@ describe('analyseStep', () => {
       availability: 1,
       reasons: [],
       countersReset: true,
+      proxyUnreachableProbes: 0,
     });
   });
 

@@ -47,6 +47,7 @@ function step(partial: Partial<CanaryStepRecord>): CanaryStepRecord {
     availability: null,
     reasons: [],
     countersReset: false,
+    proxyUnreachableProbes: 0,
     failedProbes: [],
     ...partial,
   };
@@ -62,6 +63,7 @@ const steps: CanaryStepRecord[] = [
     availability: 0.9833,
     reasons: ['12 requests < 20'],
     countersReset: true,
+    proxyUnreachableProbes: 7,
   }),
   step({
     weight: 50,
@@ -147,7 +149,7 @@ describe('the canary', () => {
     expect(canaryTable(steps).split('\n')).toEqual([
       'WEIGHT %  VERDICT       REQUESTS  ERROR RATE %  P95 S  AVAILABILITY %  REASONS',
       '      10  passed            1520          0.20  0.250          100.00  -',
-      '      25  inconclusive        12          0.00      -           98.33  12 requests < 20; Traefik counters were reset during the step',
+      '      25  inconclusive        12          0.00      -           98.33  12 requests < 20; Traefik counters were reset during the step; 7 probes found no proxy (not counted)',
       '      50  failed            2400          9.03  4.880           95.00  error rate 9.0 % > 5.0 %; p95 4.88 s > 3 s',
     ]);
   });

@@ -72,7 +72,7 @@ interface Seen {
   errors?: number;
   /** Requests that took 4 s (the (3, 5] bucket); the others took under 0.1 s. */
   slow?: number;
-  probes?: { ok: number; failed: number };
+  probes?: { ok: number; failed: number; proxyUnreachable?: number };
   /** Traefik restarted during the step: `after` holds only these counts, below `before`'s. */
   reset?: boolean;
 }
@@ -104,7 +104,8 @@ function snapshot(requests: number, errors: number, slowOnes: number): ServiceSn
 const BEFORE = { requests: 5_000, errors: 20, slow: 40 };
 
 function observation(seen: Seen): CanaryObservation {
-  const { requests, errors = 0, slow: slowOnes = 0, probes = { ok: 60, failed: 0 } } = seen;
+  const { requests, errors = 0, slow: slowOnes = 0 } = seen;
+  const probes = { proxyUnreachable: 0, ...(seen.probes ?? { ok: 60, failed: 0 }) };
   const before = snapshot(BEFORE.requests, BEFORE.errors, BEFORE.slow);
   const after = seen.reset
     ? snapshot(requests, errors, slowOnes)
@@ -128,6 +129,7 @@ function record(weight: number, fields: Partial<CanaryStepRecord>): CanaryStepRe
     availability: 1,
     reasons: [],
     countersReset: false,
+    proxyUnreachableProbes: 0,
     failedProbes: [],
     ...fields,
   };
@@ -554,9 +556,11 @@ describe('a canary that passes', () => {
     });
   });
 
-  test('counters reset during a step (Traefik restarted): the verdict uses the later snapshot alone', async () => {
+  test('Traefik restarted during a step: the verdict uses the later snapshot alone and leaves out the probes that found no proxy', async () => {
     const observe = (weight: number): Seen =>
-      weight === 10 ? { requests: 200, errors: 2, reset: true } : healthy;
+      weight === 10
+        ? { requests: 200, errors: 2, reset: true, probes: { ok: 40, failed: 0, proxyUnreachable: 12 } }
+        : healthy;
     await withLab({ observe }, async (lab) => {
       const d = await lab.deploy();
       expect(d.calls.slice(greenReady.length)).toEqual([
@@ -569,9 +573,46 @@ describe('a canary that passes', () => {
       ]);
       expect(d.result?.outcome).toBe('succeeded');
       expect(d.result?.canary?.steps).toEqual([
-        record(10, { requests: 200, errors: 2, errorRate: 0.01, countersReset: true }),
+        record(10, {
+          requests: 200,
+          errors: 2,
+          errorRate: 0.01,
+          countersReset: true,
+          proxyUnreachableProbes: 12,
+          failedProbes: [],
+        }),
         record(50, {}),
       ]);
+    });
+  });
+
+  test('probes failing while Traefik restarts make the step inconclusive, not failed: it runs again and the canary goes on', async () => {
+    let observed = 0;
+    const observe = (weight: number): Seen =>
+      weight === 10 && observed++ === 0
+        ? { requests: 120, reset: true, probes: { ok: 40, failed: 8, proxyUnreachable: 3 } }
+        : healthy;
+    await withLab({ observe }, async (lab) => {
+      const d = await lab.deploy();
+      expect(d.calls.slice(greenReady.length)).toEqual([
+        route(10),
+        'observe green 10',
+        'observe green 10',
+        route(50),
+        'observe green 50',
+        route(100),
+        'record release web-1 r2',
+      ]);
+      expect(d.result?.outcome).toBe('succeeded');
+      expect(d.result?.canary?.steps?.[0]).toMatchObject({
+        weight: 10,
+        verdict: 'inconclusive',
+        availability: 0.8333,
+        countersReset: true,
+        proxyUnreachableProbes: 3,
+        reasons: ['availability 83.3 % < 95.0 % while Traefik restarted'],
+      });
+      expect(d.result?.canary?.steps?.map((x) => x.verdict)).toEqual(['inconclusive', 'passed', 'passed']);
     });
   });
 });

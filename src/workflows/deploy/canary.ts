@@ -3,6 +3,7 @@ import {
   CancellationScope,
   condition,
   isCancellation,
+  patched,
   setHandler,
 } from '@temporalio/workflow';
 import type { CanaryConfig, Colour } from '../../config/schema';
@@ -108,7 +109,11 @@ export async function runCanary(
         observeUnlessPromoted(p, target, config.dwellSeconds, controls),
       );
       if (!observation) break; // promoted meanwhile
-      const verdict = analyseStep({ ...observation, thresholds });
+      const verdict = analyseStep({
+        ...observation,
+        thresholds,
+        excuseProxyRestarts: patched('canary-excuses-proxy-restarts'),
+      });
       canary.steps.push({ weight, ...verdict, failedProbes: observation.failedProbes });
       show();
       if (verdict.verdict === 'passed') break;
