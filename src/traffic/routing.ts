@@ -2,8 +2,15 @@ import { parse, stringify } from 'yaml';
 import { COLOURS, type EnvironmentConfig } from '../config/schema';
 import { colourAlias, colourService, routedService, type Weights } from './colours';
 
-/** Preview routers win over every user rule (Traefik's default priority is the rule's length). */
+/**
+ * Preview routers win over every user rule (Traefik's default priority is the rule's length).
+ * Among themselves they keep the user rules' order: the preview of a catch-all `/` service
+ * must not take the requests meant for the preview of `/api`.
+ */
 export const PREVIEW_PRIORITY = 100_000;
+
+/** A preview router's priority: above every user rule, ordered like the user rules. */
+export const previewPriority = (rule: string) => PREVIEW_PRIORITY + rule.length;
 
 export interface RoutingFileInput {
   environment: EnvironmentConfig;
@@ -37,7 +44,7 @@ export function buildRoutingFile(input: RoutingFileInput): string {
       routers[`${colourService(env, service.name, colour)}-preview`] = {
         entryPoints: traffic.entryPoints,
         rule: `Header(\`${traffic.previewHeader}\`, \`${colour}\`) && (${rule})`,
-        priority: PREVIEW_PRIORITY,
+        priority: previewPriority(rule),
         service: colourService(env, service.name, colour),
       };
     }

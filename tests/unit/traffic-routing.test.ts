@@ -1,6 +1,7 @@
 import { loadEnvironment } from '../../src/config/load';
 import { allOn, colourAlias, colourProject, liveColour, otherColour, split } from '../../src/traffic/colours';
-import { buildRoutingFile, readRoutingWeights } from '../../src/traffic/routing';
+import { parse } from 'yaml';
+import { buildRoutingFile, PREVIEW_PRIORITY, readRoutingWeights } from '../../src/traffic/routing';
 import { FIXTURES, stagingFixture } from './helpers';
 
 const env = loadEnvironment(FIXTURES, 'production');
@@ -13,12 +14,12 @@ const router = (name: string, rule: string, service: string) => [
   `      rule: ${rule}`,
   `      service: ${service}`,
 ];
-const preview = (name: string, rule: string, service: string) => [
+const preview = (name: string, rule: string, service: string, priority: number) => [
   `    ${name}:`,
   '      entryPoints:',
   '        - web',
   `      rule: ${rule}`,
-  '      priority: 100000',
+  `      priority: ${priority}`,
   `      service: ${service}`,
 ];
 const weighted = (name: string, blue: number, green: number) => [
@@ -55,22 +56,26 @@ describe('routing file', () => {
         'shop-site-blue-preview',
         'Header(`X-Deploy-Colour`, `blue`) && (PathPrefix(`/`))',
         'shop-site-blue',
+        100015,
       ),
       ...preview(
         'shop-site-green-preview',
         'Header(`X-Deploy-Colour`, `green`) && (PathPrefix(`/`))',
         'shop-site-green',
+        100015,
       ),
       ...router('shop-api', apiRule, 'shop-api'),
       ...preview(
         'shop-api-blue-preview',
         `Header(\`X-Deploy-Colour\`, \`blue\`) && (${apiRule})`,
         'shop-api-blue',
+        100045,
       ),
       ...preview(
         'shop-api-green-preview',
         `Header(\`X-Deploy-Colour\`, \`green\`) && (${apiRule})`,
         'shop-api-green',
+        100045,
       ),
       '  services:',
       ...weighted('shop-site', 90, 10),
@@ -81,6 +86,16 @@ describe('routing file', () => {
       ...server('shop-api-green', 'http://shop-green-api:3000'),
       '',
     ]);
+  });
+
+  test("previews keep the user rules' order: the catch-all site never takes a preview of /api", () => {
+    const text = buildRoutingFile({ environment: env, weights: allOn('blue'), writtenBy: 't' });
+    const routers = (parse(text) as { http: { routers: Record<string, { priority?: number }> } }).http
+      .routers;
+    expect(routers['shop-api-green-preview'].priority).toBeGreaterThan(
+      routers['shop-site-green-preview'].priority!,
+    );
+    expect(routers['shop-site-green-preview'].priority).toBeGreaterThan(PREVIEW_PRIORITY);
   });
 
   test('what was written is what is read back, for every split', () => {
