@@ -11,6 +11,7 @@ import { CliExit } from './client/cliExit';
 import { connect } from './client/connect';
 import { addOperationCommands } from './client/operationCommands';
 import { follow, startOrAttach, type DeployOutcome } from './client/deploy';
+import { NoWorkerError, waitForWorker } from './client/workerPresence';
 import {
   CANARY_ACTIONS,
   DECISIONS,
@@ -66,6 +67,7 @@ interface WaitFlags {
   wait: boolean;
   json: boolean;
   timeout: number;
+  workerWait: number;
 }
 
 function validatedRequest(input: Record<string, unknown>, source: string): DeployRequest {
@@ -132,6 +134,13 @@ async function runDeployment(
   const settings = loadSettings();
   const client = await connect(settings);
   try {
+    await waitForWorker(client, settings, opts.workerWait * 1000, () => {
+      const line = `waiting up to ${opts.workerWait} s for a worker on task queue "${settings.taskQueue}"...`;
+      if (opts.json) console.error(line);
+      else console.log(line);
+    }).catch((err: unknown) => {
+      throw err instanceof NoWorkerError ? new CliExit(ExitCode.noWorker, err.message) : err;
+    });
     const { handle, attached } = await startOrAttach(client, settings, request, workflowId);
     const uiLink = workflowUiLink(settings, handle.workflowId);
     if (!opts.json) {
@@ -332,13 +341,29 @@ function addDeploymentOptions(command: Command): Command {
     .addOption(
       new Option('--timeout <seconds>', 'stop waiting after this long (the deployment continues)')
         .default(3600)
-        .argParser((v) => {
-          const n = Number(v);
-          if (!Number.isInteger(n) || n <= 0)
-            throw new InvalidArgumentError('must be a positive whole number of seconds');
-          return n;
-        }),
+        .argParser(wholeSeconds(1)),
+    )
+    .addOption(
+      new Option(
+        '--worker-wait <seconds>',
+        'how long to wait for a worker on the task queue before giving up with nothing started',
+      )
+        .default(30)
+        .argParser(wholeSeconds(0)),
     );
+}
+
+function wholeSeconds(min: number) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min)
+      throw new InvalidArgumentError(
+        min > 0
+          ? 'must be a positive whole number of seconds'
+          : 'must be a whole number of seconds, 0 or more',
+      );
+    return n;
+  };
 }
 
 export function buildProgram(): Command {
@@ -359,6 +384,7 @@ Exit codes:
      or its hosts disagree on the live colour
   7  stopped waiting (--timeout); the deployment goes on
   8  a backup, restore drill or emergency deploy failed (or their catalog could not be read)
+  9  no worker polls the task queue (deploy, rollback: --worker-wait); nothing was started
 
 Environment: TEMPORAL_ADDRESS (127.0.0.1:7233), TEMPORAL_NAMESPACE (default),
 DEPLOY_TASK_QUEUE (deployments), TEMPORAL_UI_URL (http://127.0.0.1:8233)`,

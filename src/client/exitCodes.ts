@@ -20,5 +20,7 @@ export const ExitCode = {
   stillRunning: 7,
   /** A backup, restore drill or emergency deploy (or reading their catalog) failed; the report says why. */
   operationFailed: 8,
+  /** No worker polls the task queue (deploy and rollback wait --worker-wait for one); nothing was started. */
+  noWorker: 9,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];

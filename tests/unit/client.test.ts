@@ -1,10 +1,13 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TypedSearchAttributes } from '@temporalio/common';
+import { buildProgram } from '../../src/client';
 import { CliExit } from '../../src/client/cliExit';
 import { exitCodeFor } from '../../src/client/deploy';
 import { COMMENT_MAX, parseDecision } from '../../src/client/decision';
 import { ExitCode } from '../../src/client/exitCodes';
+import { LIVE_POLLER_MS, livePollers } from '../../src/client/workerPresence';
 import { approvalWaitingMessage, summaryLine } from '../../src/client/format';
 import {
   formatSpan,
@@ -162,7 +165,22 @@ describe('deploy exit codes', () => {
       refused: 6,
       stillRunning: 7,
       operationFailed: 8,
+      noWorker: 9,
     });
+  });
+
+  test('every code is in the README table and the --help text, and nothing else is', () => {
+    const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
+    const tableCodes = [...readme.matchAll(/^\| (\d+) +\| /gm)].map((m) => Number(m[1]));
+    let help = '';
+    const program = buildProgram().configureOutput({ writeOut: (text) => (help += text) });
+    program.outputHelp();
+    const helpCodes = [...help.slice(help.indexOf('Exit codes:')).matchAll(/^ {2}(\d+) {2}\S/gm)].map((m) =>
+      Number(m[1]),
+    );
+    const codes = Object.values(ExitCode).sort((a, b) => a - b);
+    expect(tableCodes).toEqual(codes);
+    expect(helpCodes).toEqual(codes);
   });
 
   test('a failed gate or a busy environment is "refused": no host was touched', () => {
@@ -320,6 +338,34 @@ describe('history', () => {
     expect(historyUiLink(settings, historyQuery('production'))).toBe(
       'http://127.0.0.1:8233/namespaces/default/workflows?query=' +
         "WorkflowType%20%3D%20'deployEnvironment'%20AND%20DeployEnvironment%20%3D%20'production'",
+    );
+  });
+});
+
+describe('is a worker there', () => {
+  const now = Date.parse('2026-12-04T10:00:00Z');
+  const polled = (secondsAgo: number, identity: string) => ({
+    identity,
+    lastAccessTime: { seconds: now / 1000 - secondsAgo },
+  });
+
+  test('a worker that polled within the last 90 s counts; an older poller (a dead worker) does not', () => {
+    expect(livePollers([polled(5, 'w1@host'), polled(LIVE_POLLER_MS / 1000 + 1, 'gone@host')], now)).toEqual([
+      'w1@host',
+    ]);
+    expect(livePollers([polled(600, 'gone@host'), { identity: 'no-time' }], now)).toEqual([]);
+  });
+
+  test('--worker-wait is a whole number of seconds, 0 allowed', () => {
+    const parse = (value: string) =>
+      buildProgram()
+        .commands.find((c) => c.name() === 'deploy')!
+        .exitOverride()
+        .configureOutput({ writeErr: () => undefined })
+        .parseOptions(['--worker-wait', value]);
+    expect(() => parse('0')).not.toThrow();
+    expect(() => parse('1.5')).toThrow(
+      /--worker-wait <seconds>' argument '1.5' is invalid. must be a whole number of seconds, 0 or more/,
     );
   });
 });
