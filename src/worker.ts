@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { projectRoot } from './devserver/paths';
-import { loadSettings, type Settings } from './shared/settings';
+import { loadSettings, temporalAddressProblem, type Settings } from './shared/settings';
 
 export async function createWorker(
   settings: Settings,
@@ -26,6 +26,8 @@ export async function createWorker(
 
 async function main(): Promise<void> {
   const settings = loadSettings();
+  const problem = temporalAddressProblem(settings.temporalAddress);
+  if (problem) throw new Error(problem);
   const connection = await NativeConnection.connect({ address: settings.temporalAddress });
   try {
     const worker = await createWorker(settings, connection);

@@ -26,6 +26,20 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   };
 }
 
+/** host:port or [ipv6]:port: what the Temporal SDKs take (they add the scheme themselves). */
+const HOST_PORT = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):\d{1,5}$/;
+
+/** Why TEMPORAL_ADDRESS cannot be used, naming the variable, the value and the rule; undefined when it can. */
+export function temporalAddressProblem(address: string): string | undefined {
+  if (HOST_PORT.test(address) && Number(address.slice(address.lastIndexOf(':') + 1)) <= 65535)
+    return undefined;
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(address);
+  const hint = scheme
+    ? ` without the ${scheme[1]}:// scheme (TLS is configured apart), e.g. ${address.slice(scheme[0].length).replace(/\/.*$/, '')}`
+    : ', e.g. temporal.example.com:7233';
+  return `TEMPORAL_ADDRESS ${JSON.stringify(address)} must be host:port${hint}`;
+}
+
 export function workflowUiLink(settings: Settings, workflowId: string, runId?: string): string {
   const base = `${settings.uiUrl}/namespaces/${encodeURIComponent(settings.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
   return runId ? `${base}/${encodeURIComponent(runId)}/history` : base;

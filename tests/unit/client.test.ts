@@ -8,6 +8,7 @@ import { exitCodeFor } from '../../src/client/deploy';
 import { COMMENT_MAX, parseDecision } from '../../src/client/decision';
 import { ExitCode } from '../../src/client/exitCodes';
 import { LIVE_POLLER_MS, livePollers } from '../../src/client/workerPresence';
+import { temporalAddressProblem } from '../../src/shared/settings';
 import { approvalWaitingMessage, summaryLine } from '../../src/client/format';
 import {
   formatSpan,
@@ -342,6 +343,33 @@ describe('history', () => {
   });
 });
 
+describe('TEMPORAL_ADDRESS', () => {
+  test.each(['127.0.0.1:7233', 'temporal.example.com:7233', 'my-ns.a1b2c.tmprl.cloud:7233', '[::1]:7233'])(
+    '%s is host:port',
+    (address) => {
+      expect(temporalAddressProblem(address)).toBeUndefined();
+    },
+  );
+
+  test.each([
+    [
+      'http://temporal.example.com:7233',
+      'TEMPORAL_ADDRESS "http://temporal.example.com:7233" must be host:port without the http:// scheme (TLS is configured apart), e.g. temporal.example.com:7233',
+    ],
+    [
+      'https://temporal.example.com:7233/',
+      'TEMPORAL_ADDRESS "https://temporal.example.com:7233/" must be host:port without the https:// scheme (TLS is configured apart), e.g. temporal.example.com:7233',
+    ],
+    [
+      'temporal.example.com',
+      'TEMPORAL_ADDRESS "temporal.example.com" must be host:port, e.g. temporal.example.com:7233',
+    ],
+    ['host:99999', 'TEMPORAL_ADDRESS "host:99999" must be host:port, e.g. temporal.example.com:7233'],
+  ])('%s is refused', (address, message) => {
+    expect(temporalAddressProblem(address)).toBe(message);
+  });
+});
+
 describe('is a worker there', () => {
   const now = Date.parse('2026-12-04T10:00:00Z');
   const polled = (secondsAgo: number, identity: string) => ({
@@ -380,6 +408,23 @@ describe('the deployctl process', () => {
       encoding: 'utf8',
       timeout: 30_000,
     });
+
+  test('a TEMPORAL_ADDRESS with a scheme is invalid input (exit 2), not an unreachable Temporal (exit 4)', () => {
+    const result = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'src/client.ts', 'history', '--env', 'staging'],
+      {
+        cwd: root,
+        env: { ...process.env, TEMPORAL_ADDRESS: 'https://127.0.0.1:7233' },
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
+    expect(result.stderr).toContain(
+      'TEMPORAL_ADDRESS "https://127.0.0.1:7233" must be host:port without the https:// scheme',
+    );
+    expect(result.status).toBe(ExitCode.invalidInput);
+  }, 60_000);
 
   test('every command has --help', () => {
     for (const command of ['deploy', 'status', 'approve', 'abort', 'history']) {
