@@ -9,12 +9,15 @@ export class MissingSecretError extends Error {
   name = 'MissingSecretError';
 }
 
+/** The env-file key holding `traffic.network`, for the app's compose files to name their shared network. */
+export const TRAFFIC_NETWORK_VARIABLE = 'TRAFFIC_NETWORK';
+
 /** `SITE_IMAGE` for service "site", `MY_API_IMAGE` for "my-api". */
 export const imageVariable = (service: string) => `${service.toUpperCase().replace(/-/g, '_')}_IMAGE`;
 
 /**
  * The env file compose reads on each host: settings, the image of every service, the release
- * id, and secrets taken from the worker's environment (names in config, values never). The
+ * id, the shared network of colours (`TRAFFIC_NETWORK`, with a traffic section), and secrets taken from the worker's environment (names in config, values never). The
  * result contains secrets: it goes to the host as a 0600 file and nowhere else.
  */
 export function buildEnvFile(
@@ -26,6 +29,8 @@ export function buildEnvFile(
     '# Written by deployctl; every deployment replaces it.',
     `APP_RELEASE=${plan.request.release}`,
   ];
+  // The shared stack creates the network the colours join: the one name both must agree on.
+  if (plan.environment.traffic) lines.push(`${TRAFFIC_NETWORK_VARIABLE}=${plan.environment.traffic.network}`);
   for (const [key, value] of Object.entries(envValuesFor(plan.environment, host)))
     lines.push(`${key}=${value}`);
   for (const service of plan.environment.services)

@@ -1,13 +1,14 @@
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { colourDown, missingColourFile } from '../commands/colours';
 import { composeDestroy } from '../commands/compose';
 import { backupPaths, missingStackFile } from '../commands/database';
 import { removeDirectory } from '../commands/files';
 import { listEnvironments } from '../config/load';
 import { remoteLayout } from '../commands/layout';
 import { parseSetupOutput, SERVER_SETUP_SCRIPT, serverSetup } from '../commands/serverSetup';
-import { environmentSchema, type EnvironmentConfig, type HostConfig } from '../config/schema';
+import { COLOURS, environmentSchema, type EnvironmentConfig, type HostConfig } from '../config/schema';
 import {
   OperationFailureType,
   type CatalogInput,
@@ -126,10 +127,15 @@ export function createRecoveryActivities(deps: {
       }
       const { release, images } = releaseOf(input.backup);
       const drillHost = env.drills.host ?? env.hosts[0];
+      const project = `${env.project}${SCRATCH_INFIX}${input.suffix}`;
       const scratch = validated(
         {
           ...env,
-          project: `${env.project}${SCRATCH_INFIX}${input.suffix}`,
+          project,
+          // Colours of the scratch stack on a network and routing of their own, never the live ones.
+          ...(env.traffic
+            ? { traffic: { ...env.traffic, network: `${project}-edge`, routingDir: undefined } }
+            : {}),
           // drills.env wins over the host's own values too (a host may set ports in its env).
           hosts: [{ ...drillHost, env: { ...drillHost.env, ...env.drills.env } }],
           approval: { required: false, timeoutSeconds: env.approval.timeoutSeconds },
@@ -237,6 +243,15 @@ export function createRecoveryActivities(deps: {
           timeoutMs: 30_000,
           okCodes: [0, 1],
         });
+        // Colours first: they are attached to the network the shared stack's teardown removes.
+        for (const colour of env.traffic ? COLOURS : []) {
+          const missing = await host.run(missingColourFile(env, host.config, colour), {
+            timeoutMs: 30_000,
+            okCodes: [0, 1],
+          });
+          if (!missing.stdout.trim())
+            await host.run(colourDown(env, host.config, colour), { timeoutMs: 4 * 60_000 });
+        }
         // Without every file compose cannot run; without the env file nothing was ever started.
         if (!files.stdout.trim()) {
           await host.run(composeDestroy(env, host.config), {

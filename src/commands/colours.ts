@@ -3,6 +3,7 @@ import { stringify } from 'yaml';
 import type { Colour, EnvironmentConfig, HostConfig } from '../config/schema';
 import { colourAlias, colourProject } from '../traffic/colours';
 import type { Argv } from './compose';
+import { firstMissingFile } from './files';
 import { remoteLayout } from './layout';
 
 /**
@@ -84,6 +85,12 @@ export function colourUp(env: EnvironmentConfig, host: HostConfig, colour: Colou
 /** Stop and remove the colour's containers; their requests had `drainSeconds` to finish. */
 export function colourDown(env: EnvironmentConfig, host: HostConfig, colour: Colour): Argv {
   return [...colourComposeBase(env, host, colour), 'down', '--remove-orphans', '--timeout', '10'];
+}
+
+/** The first of the colour's files that is missing (exit 1), or nothing: compose can run it. */
+export function missingColourFile(env: EnvironmentConfig, host: HostConfig, colour: Colour): Argv {
+  const layout = colourLayout(env, host, colour);
+  return firstMissingFile([layout.envFile, ...layout.composeFiles, layout.overrideFile]);
 }
 
 /** Names of the colour's services that run (empty when the colour is stopped). */

@@ -18,6 +18,17 @@ export function readOptionalFile(path: string): Argv {
   return ['sh', '-c', 'if [ -f "$1" ]; then cat "$1"; fi', 'read-optional', path];
 }
 
+/** Print the first of the files that does not exist and exit 1; exit 0 when all do. */
+export function firstMissingFile(paths: string[]): Argv {
+  return [
+    'sh',
+    '-c',
+    'for f in "$@"; do [ -f "$f" ] || { printf "%s\\n" "$f"; exit 1; }; done',
+    'stack-files',
+    ...paths,
+  ];
+}
+
 /** Keep the old record before writing a new one (no-op when there is none yet). */
 export function copyIfExists(from: string, to: string): Argv {
   return ['sh', '-c', 'if [ -f "$1" ]; then cp -f "$1" "$2"; fi', 'copy-if-exists', from, to];

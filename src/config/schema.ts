@@ -375,6 +375,9 @@ export const MAX_PROJECT_FOR_COLOURS = 40 - '-green'.length;
 /** A drill's scratch project is `<project>-drill-<8 characters>`, which must still be a valid name. */
 export const MAX_PROJECT_FOR_DRILLS = 40 - '-drill-'.length - 8;
 
+/** With colours, a drill's scratch stack has colours too: `<project>-drill-<8 characters>-green`. */
+export const MAX_PROJECT_FOR_COLOUR_DRILLS = MAX_PROJECT_FOR_DRILLS - '-green'.length;
+
 export const environmentSchema = z
   .object({
     name: nameSchema,
@@ -559,11 +562,14 @@ export const environmentSchema = z
           message: `must be at most ${MAX_PROJECT_FOR_COLOURS} characters with a traffic section (the colour project "<project>-green" must be a valid name)`,
         });
     }
-    if (env.drills && env.project.length > MAX_PROJECT_FOR_DRILLS) {
+    const drillLimit = env.traffic ? MAX_PROJECT_FOR_COLOUR_DRILLS : MAX_PROJECT_FOR_DRILLS;
+    if (env.drills && env.project.length > drillLimit) {
       ctx.addIssue({
         code: 'custom',
         path: ['project'],
-        message: `must be at most ${MAX_PROJECT_FOR_DRILLS} characters when drills are configured (the scratch project "<project>-drill-<8 characters>" must be a valid name)`,
+        message: env.traffic
+          ? `must be at most ${drillLimit} characters when drills and a traffic section are configured (the scratch colour project "<project>-drill-<8 characters>-green" must be a valid name)`
+          : `must be at most ${drillLimit} characters when drills are configured (the scratch project "<project>-drill-<8 characters>" must be a valid name)`,
       });
     }
   });

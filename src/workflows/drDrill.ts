@@ -10,6 +10,7 @@ import type { DeployActivities } from '../activities';
 import type { DrillInput, DrillReport, StoredBackup } from '../shared/backups';
 import type { DeployPlan } from '../shared/deployment';
 import { activityPolicies } from './activityPolicies';
+import { restoredRelease } from './restoredRelease';
 import { compactStamp, errorMessage, rootFailure, trackOperation } from './operationTracker';
 
 const { loadEnvironmentConfig } = proxyActivities<DeployActivities>(
@@ -19,8 +20,6 @@ const { pickBackup } = proxyActivities<DeployActivities>(drillPolicy(activityPol
 const { planScratchStack } = proxyActivities<DeployActivities>(
   drillPolicy(activityPolicies.planScratchStack),
 );
-const { uploadRelease } = proxyActivities<DeployActivities>(drillPolicy(activityPolicies.uploadRelease));
-const { pullImages } = proxyActivities<DeployActivities>(drillPolicy(activityPolicies.pullImages));
 const { uploadBackupToHost } = proxyActivities<DeployActivities>(
   drillPolicy(activityPolicies.uploadBackupToHost),
 );
@@ -28,11 +27,7 @@ const { restoreDatabase } = proxyActivities<DeployActivities>(drillPolicy(activi
 const { checkRestoredData } = proxyActivities<DeployActivities>(
   drillPolicy(activityPolicies.checkRestoredData),
 );
-const { startServices } = proxyActivities<DeployActivities>(drillPolicy(activityPolicies.startServices));
 const { waitForHealth } = proxyActivities<DeployActivities>(drillPolicy(activityPolicies.waitForHealth));
-const { postDeployChecks } = proxyActivities<DeployActivities>(
-  drillPolicy(activityPolicies.postDeployChecks),
-);
 const { destroyScratchStack } = proxyActivities<DeployActivities>(
   drillPolicy(activityPolicies.destroyScratchStack),
 );
@@ -118,12 +113,13 @@ export async function drDrill(input: DrillInput): Promise<DrillReport> {
     report.drillHost = host.name;
     report.scratchProject = p.environment.project;
     const onHost = { plan: p, hostName: host.name };
+    const release = restoredRelease(onHost, drillPolicy);
 
     // RTO: everything a real recovery would do, from the first file on the host to the app answering.
     const restoreStarted = Date.now();
     stackCreated = true;
-    await op.step('upload', () => uploadRelease(onHost));
-    await op.step('pull', () => pullImages(onHost));
+    await op.step('upload', release.upload);
+    await op.step('pull', release.pull);
     const onHostBackup = await op.step('upload-backup', () => uploadBackupToHost({ ...onHost, backup }));
     await op.step('restore', () => restoreDatabase({ ...onHost, backup: onHostBackup }));
     report.dataCheck = await op.step(
@@ -131,10 +127,10 @@ export async function drDrill(input: DrillInput): Promise<DrillReport> {
       () => checkRestoredData({ ...onHost, expected: backup.tables }),
       (r) => (r.matched ? `${r.tables} tables match` : `MISMATCH ${r.mismatches.join('; ')}`),
     );
-    await op.step('start', () => startServices(onHost));
+    await op.step('start', release.start);
     await op.step('health', () => waitForHealth({ environment: p.environment, release: p.request.release }));
     report.rtoSeconds = Math.round((Date.now() - restoreStarted) / 100) / 10;
-    await op.step('smoke', () => postDeployChecks({ plan: p }));
+    await op.step('smoke', release.checks);
   } catch (err) {
     report.failures.push(`${op.state.stage}: ${errorMessage(err)}`);
     fatalType = rootFailure(err)?.type ?? undefined;

@@ -2,6 +2,7 @@ import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/w
 import type { DeployActivities } from '../activities';
 import type { EmergencyDeployInput, EmergencyDeployReport } from '../shared/backups';
 import { activityPolicies } from './activityPolicies';
+import { restoredRelease } from './restoredRelease';
 import { compactStamp, errorMessage, rootFailure, trackOperation } from './operationTracker';
 
 const { loadEnvironmentConfig } = proxyActivities<DeployActivities>(activityPolicies.loadEnvironmentConfig);
@@ -9,14 +10,10 @@ const { checkEmergencyTarget } = proxyActivities<DeployActivities>(activityPolic
 const { pickBackup } = proxyActivities<DeployActivities>(activityPolicies.pickBackup);
 const { planEmergency } = proxyActivities<DeployActivities>(activityPolicies.planEmergency);
 const { setupServer } = proxyActivities<DeployActivities>(activityPolicies.setupServer);
-const { uploadRelease } = proxyActivities<DeployActivities>(activityPolicies.uploadRelease);
-const { pullImages } = proxyActivities<DeployActivities>(activityPolicies.pullImages);
 const { uploadBackupToHost } = proxyActivities<DeployActivities>(activityPolicies.uploadBackupToHost);
 const { restoreDatabase } = proxyActivities<DeployActivities>(activityPolicies.restoreDatabase);
 const { checkRestoredData } = proxyActivities<DeployActivities>(activityPolicies.checkRestoredData);
-const { startServices } = proxyActivities<DeployActivities>(activityPolicies.startServices);
 const { waitForHealth } = proxyActivities<DeployActivities>(activityPolicies.waitForHealth);
-const { postDeployChecks } = proxyActivities<DeployActivities>(activityPolicies.postDeployChecks);
 const { recordRelease } = proxyActivities<DeployActivities>(activityPolicies.recordRelease);
 
 /**
@@ -56,13 +53,14 @@ export async function emergencyDeploy(input: EmergencyDeployInput): Promise<Emer
       }),
     );
     const onHost = { plan, hostName: input.host.name };
+    const release = restoredRelease(onHost);
     const setup = await op.step(
       'server-setup',
       () => setupServer(onHost),
       (steps) => steps.map((s) => `${s.step} ${s.result}`).join(', '),
     );
-    await op.step('upload', () => uploadRelease(onHost));
-    await op.step('pull', () => pullImages(onHost));
+    await op.step('upload', release.upload);
+    await op.step('pull', release.pull);
     const onHostBackup = await op.step('upload-backup', () => uploadBackupToHost({ ...onHost, backup }));
     await op.step('restore', () => restoreDatabase({ ...onHost, backup: onHostBackup }));
     const dataCheck = await op.step('data-check', () =>
@@ -74,11 +72,11 @@ export async function emergencyDeploy(input: EmergencyDeployInput): Promise<Emer
         'DataMismatch',
       );
     }
-    await op.step('start', () => startServices(onHost));
+    await op.step('start', release.start);
     await op.step('health', () =>
       waitForHealth({ environment: plan.environment, release: plan.request.release }),
     );
-    await op.step('checks', () => postDeployChecks({ plan }));
+    await op.step('checks', release.checks);
     await op.step('record', () => recordRelease(onHost));
     op.finish('succeeded');
     return {

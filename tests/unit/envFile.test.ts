@@ -2,7 +2,8 @@ import { buildEnvFile, imageVariable, MissingSecretError } from '../../src/activ
 import { auditLine } from '../../src/activities/audit';
 import { redact } from '../../src/remote/redact';
 import { parseDeployRequest } from '../../src/config/request';
-import { stagingFixture } from './helpers';
+import { loadEnvironment } from '../../src/config/load';
+import { FIXTURES, stagingFixture } from './helpers';
 
 const environment = stagingFixture();
 const request = parseDeployRequest({
@@ -51,6 +52,15 @@ describe('env file', () => {
     }
     expect(message).toContain('secret DB_PASSWORD: the value of STAGING_DB_PASSWORD contains');
     expect(message).not.toContain('pa$$word');
+  });
+
+  test('with colours, the shared network the compose files name', () => {
+    const colourEnv = loadEnvironment(FIXTURES, 'production');
+    const { content } = buildEnvFile({ environment: colourEnv, images, request }, colourEnv.hosts[0], {});
+    expect(content.split('\n').slice(1, 3)).toEqual([
+      'APP_RELEASE=r42',
+      `TRAFFIC_NETWORK=${colourEnv.traffic!.network}`,
+    ]);
   });
 
   test('image variables follow the service name', () => {

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, describeZodIssues } from '../../src/config/errors';
-import { parseEnvironment } from '../../src/config/load';
+import { loadEnvironment, parseEnvironment } from '../../src/config/load';
 import {
+  MAX_PROJECT_FOR_COLOUR_DRILLS,
   MAX_PROJECT_FOR_DRILLS,
   environmentSchema,
   SCHEDULE_RULE,
@@ -292,6 +293,20 @@ describe('drills need a scratch project name and URL values on the drill host', 
     expect(problemsOf((d) => Object.assign(d, { project: long }))).toEqual([]);
     expect(problemsOf((d) => Object.assign(d, { project: long, database: {}, drills: {} }))).toEqual([
       `project: value ${JSON.stringify(long)} must be at most 25 characters when drills are configured (the scratch project "<project>-drill-<8 characters>" must be a valid name)`,
+    ]);
+  });
+
+  test('with colours, the scratch colour project "<project>-drill-<8>-green" must fit too', () => {
+    const colours: any = structuredClone(loadEnvironment(FIXTURES, 'production'));
+    const withDrills = (project: string) => {
+      const doc = { ...colours, project, database: {}, drills: {} };
+      const r = environmentSchema.safeParse(doc);
+      return r.success ? [] : describeZodIssues(r.error, doc);
+    };
+    expect(MAX_PROJECT_FOR_COLOUR_DRILLS).toBe(19);
+    expect(withDrills('p'.repeat(19))).toEqual([]);
+    expect(withDrills('p'.repeat(20))).toEqual([
+      `project: value "${'p'.repeat(20)}" must be at most 19 characters when drills and a traffic section are configured (the scratch colour project "<project>-drill-<8 characters>-green" must be a valid name)`,
     ]);
   });
 

@@ -39,7 +39,15 @@ interface Script {
   slowHealthMs?: number;
   /** Health never passes. */
   unhealthy?: boolean;
+  /** The environment has colours behind Traefik (a traffic section). */
+  colours?: boolean;
 }
+
+const withColours: EnvironmentConfig = {
+  ...environment,
+  strategy: 'blue-green',
+  traffic: loadEnvironment(join(__dirname, '..', 'fixtures', 'environments'), 'production').traffic,
+};
 
 const tables = [{ table: 'public.visits', rows: 3, md5: 'abc' }];
 const dump: HostDump = {
@@ -76,15 +84,16 @@ function stored(id: string): StoredBackup {
 }
 
 function stubActivities(script: Script, calls: string[], drills: DrillReport[]): Partial<DeployActivities> {
+  const configured = script.colours ? withColours : environment;
   const scratch = (drillId: string): DeployPlan => ({
     deploymentId: drillId,
-    environment: { ...environment, project: 'shop-drill-abc' },
+    environment: { ...configured, project: 'shop-drill-abc' },
     images: stored('b1').release!.images,
     request: { environment: 'staging', release: 'r1', images: {}, requestedBy: 'test' },
   });
   return {
     async loadEnvironmentConfig() {
-      return environment;
+      return configured;
     },
     async dumpDatabase() {
       calls.push('dump');
@@ -142,6 +151,25 @@ function stubActivities(script: Script, calls: string[], drills: DrillReport[]):
     },
     async startServices() {
       calls.push('start');
+    },
+    async uploadColour({ colour }) {
+      calls.push(`upload ${colour}`);
+    },
+    async pullColour({ colour }) {
+      calls.push(`pull ${colour}`);
+    },
+    async startSharedStack() {
+      calls.push('start shared');
+    },
+    async startColour({ colour }) {
+      calls.push(`start ${colour}`);
+    },
+    async switchTraffic({ weights }) {
+      calls.push(`route blue ${weights.blue} green ${weights.green}`);
+      return { weights, confirmedAfterMs: 1, written: true };
+    },
+    async recordColour({ colour }) {
+      calls.push(`record ${colour}`);
     },
     async waitForHealth() {
       calls.push('health');
@@ -277,6 +305,34 @@ describe('drDrill', () => {
     expect(result?.rpoSeconds).toBeGreaterThanOrEqual(0);
     expect(result?.rtoSeconds).toBeGreaterThanOrEqual(0);
     expect(drills).toHaveLength(1);
+  });
+
+  test('with colours, the scratch stack is the shared stack plus blue, all traffic routed to it', async () => {
+    const { calls, result } = await run<DrillReport>(
+      'drDrill',
+      { environment: 'staging', requestedBy: 'test' },
+      { colours: true },
+    );
+    expect(calls).toEqual([
+      'pick',
+      'plan',
+      'upload',
+      'upload blue',
+      'pull',
+      'pull blue',
+      'upload-backup',
+      'restore',
+      'data-check',
+      'start shared',
+      'start blue',
+      'route blue 100 green 0',
+      'record blue',
+      'health',
+      'smoke',
+      'teardown',
+      'record',
+    ]);
+    expect(result?.passed).toBe(true);
   });
 
   test('a drill started by a schedule (its workflow id carries an RFC 3339 time) names its files with a safe id', async () => {
