@@ -7,6 +7,7 @@ import {
   databaseReady,
   databaseUp,
   missingStackFile,
+  pruneHostDumps,
   RESTORE_REFUSED,
   restoreDatabase,
   runMigrations,
@@ -196,6 +197,8 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
             });
             const result = parseBackupLine(r.stdout);
             reused = result.reused;
+            // The dump just written is the newest, so it is kept; older deployments' go.
+            await host.run(pruneHostDumps(env, host.config), { timeoutMs: 60_000 });
             return {
               path: backupPaths(env, host.config, plan.deploymentId).dump,
               sha256: result.sha256,

@@ -8,6 +8,7 @@ import type {
 } from '../config/schema';
 import { composeBase, type Argv } from './compose';
 import { remoteLayout } from './layout';
+import { firstMissingFile } from './files';
 
 /**
  * Database commands: backup before migrations, migrations in a one-off container of the new
@@ -33,6 +34,31 @@ export function backupPaths(env: EnvironmentConfig, host: HostConfig, deployment
   const dir = posix.join(remoteLayout(env, host).appDir, 'backups');
   const dump = posix.join(dir, `${deploymentId}.dump`);
   return { dir, dump, checksum: `${dump}.sha256` };
+}
+
+/** Pre-deploy dumps kept on a host when the environment has no backups section. */
+export const DEFAULT_HOST_DUMPS_KEPT = 3;
+
+/**
+ * $1 = the backups directory, $2 = how many pre-deploy dumps to keep. Deletes the older
+ * deployments' and rollbacks' dumps with their .sha256 files, newest kept (by mtime), and
+ * prints each it removed. Dumps of other operations (drills, emergency deploys) are left alone.
+ */
+export const PRUNE_DUMPS_SCRIPT = [
+  'set -eu',
+  'dir=$1; keep=$2',
+  'ls -1t -- "$dir"/deploy-*.dump "$dir"/rollback-*.dump 2>/dev/null | tail -n +"$((keep + 1))" |',
+  '  while IFS= read -r f; do rm -f -- "$f" "$f.sha256"; echo "pruned $f"; done',
+].join('\n');
+
+/**
+ * Keep the newest pre-deploy dumps on the host and delete the rest: as many as the store
+ * keeps (`backups.retention.keepLast`), otherwise DEFAULT_HOST_DUMPS_KEPT.
+ */
+export function pruneHostDumps(env: EnvironmentConfig, host: HostConfig): Argv {
+  const keep = env.backups?.retention.keepLast ?? DEFAULT_HOST_DUMPS_KEPT;
+  const { dir } = backupPaths(env, host, 'prune');
+  return ['sh', '-c', PRUNE_DUMPS_SCRIPT, 'prune-dumps', dir, String(keep)];
 }
 
 function database(env: EnvironmentConfig): DatabaseConfig {
@@ -61,14 +87,7 @@ export function databaseUp(env: EnvironmentConfig, host: HostConfig): Argv {
 /** Exit 0 when the env file and every compose file are on the host; else exit 1, printing the first missing one. */
 export function missingStackFile(env: EnvironmentConfig, host: HostConfig): Argv {
   const layout = remoteLayout(env, host);
-  return [
-    'sh',
-    '-c',
-    'for f in "$@"; do [ -f "$f" ] || { printf "%s\\n" "$f"; exit 1; }; done',
-    'stack-files',
-    layout.envFile,
-    ...layout.composeFiles,
-  ];
+  return firstMissingFile([layout.envFile, ...layout.composeFiles]);
 }
 
 /** Exit 0 once the server accepts connections (1: rejecting, 2: no response yet). */

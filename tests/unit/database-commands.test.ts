@@ -1,5 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import {
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  existsSync,
+  readdirSync,
+  utimesSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -9,9 +18,12 @@ import {
   countUserTables,
   databaseReady,
   databaseUp,
+  DEFAULT_HOST_DUMPS_KEPT,
   missingStackFile,
   pgDump,
   pgRestore,
+  PRUNE_DUMPS_SCRIPT,
+  pruneHostDumps,
   RESTORE_REFUSED,
   RESTORE_SCRIPT,
   restoreDatabase,
@@ -370,5 +382,58 @@ describe('output parsing', () => {
       ),
     ).toBe('migration 003 failed: ERROR: boom');
     expect(failureText('', '')).toBe('no output');
+  });
+});
+
+describe('pre-deploy dumps on the host', () => {
+  test('the command: the backups directory and the store retention keepLast (3 without a backups section)', () => {
+    expect(pruneHostDumps(env, host)).toEqual([
+      'sh',
+      '-c',
+      PRUNE_DUMPS_SCRIPT,
+      'prune-dumps',
+      '/srv/apps/shop/backups',
+      String(DEFAULT_HOST_DUMPS_KEPT),
+    ]);
+    const kept5 = environmentSchema.parse({ ...env, backups: { retention: { keepLast: 5 } } });
+    expect(pruneHostDumps(kept5, host).at(-1)).toBe('5');
+  });
+
+  test('the script keeps the newest deploy and rollback dumps and leaves other operations alone', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'prune-'));
+    try {
+      const names = ['deploy-a', 'rollback-b', 'deploy-c', 'deploy-d with space', 'deploy-e'];
+      names.forEach((name, i) => {
+        for (const file of [`${name}.dump`, `${name}.dump.sha256`]) {
+          writeFileSync(join(dir, file), name);
+          // Oldest first: a, b, c, d, e.
+          utimesSync(join(dir, file), 1_700_000_000 + i * 60, 1_700_000_000 + i * 60);
+        }
+      });
+      writeFileSync(join(dir, 'emergency-x.dump'), 'not a deployment');
+      utimesSync(join(dir, 'emergency-x.dump'), 1_600_000_000, 1_600_000_000);
+      const r = spawnSync('sh', ['-c', PRUNE_DUMPS_SCRIPT, 'prune-dumps', dir, '3'], { encoding: 'utf8' });
+      expect(r.status).toBe(0);
+      expect(r.stdout.split('\n').filter(Boolean).sort()).toEqual([
+        `pruned ${dir}/deploy-a.dump`,
+        `pruned ${dir}/rollback-b.dump`,
+      ]);
+      expect(readdirSync(dir).sort()).toEqual([
+        'deploy-c.dump',
+        'deploy-c.dump.sha256',
+        'deploy-d with space.dump',
+        'deploy-d with space.dump.sha256',
+        'deploy-e.dump',
+        'deploy-e.dump.sha256',
+        'emergency-x.dump',
+      ]);
+      // Nothing to prune, or no dump at all: still a success.
+      expect(spawnSync('sh', ['-c', PRUNE_DUMPS_SCRIPT, 'prune-dumps', dir, '3']).status).toBe(0);
+      expect(spawnSync('sh', ['-c', PRUNE_DUMPS_SCRIPT, 'prune-dumps', join(dir, 'none'), '3']).status).toBe(
+        0,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
