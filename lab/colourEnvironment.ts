@@ -8,8 +8,14 @@ import { colourDown } from '../src/commands/colours';
 import { composeBase } from '../src/commands/compose';
 import { environmentSchema, type EnvironmentConfig, type HostConfig } from '../src/config/schema';
 import { withHost } from '../src/remote/executor';
-import { demoImage, ROLE_IMAGES, WEB_SERVICES } from './paths';
-import { SECRET_ENV } from './config';
+import { ROLE_IMAGES } from './paths';
+import {
+  COLOUR_COMPOSE_FILES,
+  DEMO_MIGRATIONS,
+  demoServicesBehindProxy,
+  SECRET_ENV,
+  SHARED_COMPOSE_FILES,
+} from './config';
 
 export interface ColourEnvironmentOptions {
   name: string;
@@ -30,10 +36,10 @@ export function colourEnvironment(opts: ColourEnvironmentOptions): EnvironmentCo
     name: opts.name,
     project,
     composeCommand: ['docker-compose'],
-    composeFiles: ['compose/shared.yml', 'compose/migrate.yml'],
+    composeFiles: SHARED_COMPOSE_FILES,
     strategy: opts.strategy ?? 'blue-green',
     traffic: {
-      composeFiles: ['compose/web.yml'],
+      composeFiles: COLOUR_COMPOSE_FILES,
       network: `${project}-edge`,
       adminUrl: 'http://{BIND_ADDRESS}:{PROXY_ADMIN_PORT}',
       drainSeconds: 2,
@@ -47,33 +53,18 @@ export function colourEnvironment(opts: ColourEnvironmentOptions): EnvironmentCo
         env: { BIND_ADDRESS: opts.bindAddress },
       },
     ],
-    services: WEB_SERVICES.map(({ name }) => ({
-      name,
-      image: demoImage(name),
-      rule: `PathPrefix(\`/${name}\`)`,
-      readinessUrl: `http://{BIND_ADDRESS}:{PROXY_PORT}/${name}/health/ready`,
-      versionUrl: `http://{BIND_ADDRESS}:{PROXY_PORT}/${name}/version`,
-    })),
+    services: demoServicesBehindProxy('BIND_ADDRESS'),
     env: {
       PROXY_PORT: String(opts.proxyPort),
       PROXY_ADMIN_PORT: String(opts.adminPort),
       POSTGRES_IMAGE: ROLE_IMAGES.postgres,
       REDIS_IMAGE: ROLE_IMAGES.redis,
       PROXY_IMAGE: ROLE_IMAGES.traefik,
-      EDGE_NETWORK: `${project}-edge`,
     },
     secrets: { DB_PASSWORD: { fromEnv: SECRET_ENV } },
     deadlines: { healthSeconds: 30 },
     database: { service: 'db', user: 'app', name: 'app' },
-    migrations: {
-      service: 'migrate',
-      command: ['node', 'server.js', 'migrate'],
-      phases: {
-        pending: ['node', 'server.js', 'migrate', '--pending'],
-        expand: ['node', 'server.js', 'migrate', '--phase=expand'],
-        contract: ['node', 'server.js', 'migrate', '--phase=contract'],
-      },
-    },
+    migrations: DEMO_MIGRATIONS,
     // A generous latency budget: slowness is the canary analysis' to catch (v7-slow answers in 3.5 s).
     postDeployChecks: {
       http: [

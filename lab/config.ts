@@ -26,6 +26,7 @@ import {
 import { LabError, writeFileAtomic } from './util';
 
 export const SECRET_ENV = 'LAB_DB_PASSWORD';
+/** The demo app in one compose project with published ports: recreate, for hosts without Traefik. */
 export const COMPOSE_FILE = 'compose/docker-compose.yml';
 /** The one-off migration service (see the file for why it is not `api` itself in the lab). */
 export const MIGRATE_COMPOSE_FILE = 'compose/migrate.yml';
@@ -58,50 +59,90 @@ export function labHostConfig(host: LabHost, p: LabPaths): HostConfig {
 /** A drill's scratch stack publishes on the live ports plus this, so both can run on one host. */
 export const DRILL_PORT_SHIFT = 10_000;
 
-/** SITE_PORT for "site": the env-file key compose publishes the service on. */
-export const portVariable = (service: string) => `${service.toUpperCase()}_PORT`;
+/** Traefik's internal entrypoint (API, ping, metrics) on each lab host's own address. */
+export const PROXY_ADMIN_PORT = 18090;
 
+/** The demo app's shared stack (database, cache, Traefik) and one-off migrations container. */
+export const SHARED_COMPOSE_FILES = ['compose/shared.yml', MIGRATE_COMPOSE_FILE];
+/** One colour of the demo app's web services. */
+export const COLOUR_COMPOSE_FILES = ['compose/web.yml'];
+
+/**
+ * The demo app's web services behind Traefik, as users reach them: the site at `/`, the others
+ * under their own prefix (the app strips it), probed through the proxy.
+ */
+export function demoServicesBehindProxy(addressKey: string) {
+  return WEB_SERVICES.map(({ name }) => ({
+    name,
+    image: demoImage(name),
+    rule: name === 'site' ? 'PathPrefix(`/`)' : `PathPrefix(\`/${name}\`)`,
+    readinessUrl: `http://{${addressKey}}:{PROXY_PORT}/${name}/health/ready`,
+    versionUrl: `http://{${addressKey}}:{PROXY_PORT}/${name}/version`,
+  }));
+}
+
+/** The demo app's migrations, each declaring expand or contract (colour releases need that). */
+export const DEMO_MIGRATIONS = {
+  service: 'migrate',
+  command: ['node', 'server.js', 'migrate'],
+  phases: {
+    pending: ['node', 'server.js', 'migrate', '--pending'],
+    expand: ['node', 'server.js', 'migrate', '--phase=expand'],
+    contract: ['node', 'server.js', 'migrate', '--phase=contract'],
+  },
+};
+
+/**
+ * The lab's two environments, as a team would run the demo app: colours behind Traefik,
+ * staging releasing blue-green and production as a canary (`deploy --strategy` overrides).
+ */
 export function environmentConfig(envName: HostSpec['environment'], p: LabPaths): EnvironmentConfig {
   const hosts = HOSTS.filter((h) => h.environment === envName);
   if (!hosts.length) throw new LabError(`no lab host belongs to ${envName}`);
   // A restore drill runs a scratch copy of the stack on the other lab host, on its own ports.
   const drillHost = HOSTS.find((h) => h.environment !== envName) ?? hosts[0];
   const hostConfig = (h: LabHost) => labHostConfig(h, p);
+  const production = envName === 'lab-production';
   const raw = {
     name: envName,
     project: PROJECT,
     composeCommand: ['docker-compose'],
-    composeFiles: [COMPOSE_FILE, MIGRATE_COMPOSE_FILE],
+    composeFiles: SHARED_COMPOSE_FILES,
+    strategy: production ? 'canary' : 'blue-green',
+    traffic: {
+      composeFiles: COLOUR_COMPOSE_FILES,
+      network: `${PROJECT}-edge`,
+      adminUrl: 'http://{host}:{PROXY_ADMIN_PORT}',
+      drainSeconds: 2,
+      switchBackWindowSeconds: 1800,
+      // Short steps for a lab: the readiness probes through the canary's preview route give
+      // the analysis its requests when no load runs.
+      canary: { steps: [10, 50, 100], dwellSeconds: 10, minRequests: 10 },
+    },
     hosts: hosts.map(hostConfig),
-    services: WEB_SERVICES.map((s) => ({
-      name: s.name,
-      image: demoImage(s.name),
-      readinessUrl: `http://{host}:{${portVariable(s.name)}}/health/ready`,
-      versionUrl: `http://{host}:{${portVariable(s.name)}}/version`,
-    })),
+    services: demoServicesBehindProxy('host'),
     env: {
-      ...Object.fromEntries(WEB_SERVICES.map((s) => [portVariable(s.name), String(s.port)])),
       PROXY_PORT: String(PROXY_PORT),
+      PROXY_ADMIN_PORT: String(PROXY_ADMIN_PORT),
       POSTGRES_IMAGE: ROLE_IMAGES.postgres,
       REDIS_IMAGE: ROLE_IMAGES.redis,
-      PROXY_IMAGE: ROLE_IMAGES.proxy,
+      PROXY_IMAGE: ROLE_IMAGES.traefik,
     },
     secrets: { DB_PASSWORD: { fromEnv: SECRET_ENV } },
     deadlines: { healthSeconds: 60 },
     // Backed up before migrations, restored when a rollback follows a non-backward-compatible one.
     database: { service: 'db', user: 'app', name: 'app' },
-    migrations: { service: 'migrate', command: ['node', 'server.js', 'migrate'] },
+    migrations: DEMO_MIGRATIONS,
     // Gates run on the worker at the release's commit (--commit v2: the lab tags every image's
     // sources); production is stricter: the smoke test too, and an operator's approval.
     gates: {
       repository: appRepoPath(p),
-      checks:
-        envName === 'lab-production'
-          ? [
-              { name: 'syntax', command: ['node', '--check', 'server.js'], timeoutSeconds: 60 },
-              { name: 'smoke', command: ['node', 'test/smoke.js'], timeoutSeconds: 60 },
-            ]
-          : [{ name: 'syntax', command: ['node', '--check', 'server.js'], timeoutSeconds: 60 }],
+      checks: production
+        ? [
+            { name: 'syntax', command: ['node', '--check', 'server.js'], timeoutSeconds: 60 },
+            { name: 'smoke', command: ['node', 'test/smoke.js'], timeoutSeconds: 60 },
+          ]
+        : [{ name: 'syntax', command: ['node', '--check', 'server.js'], timeoutSeconds: 60 }],
     },
     // Through the reverse proxy, as users reach the app, with a latency budget.
     postDeployChecks: {
@@ -122,14 +163,12 @@ export function environmentConfig(envName: HostSpec['environment'], p: LabPaths)
       schedule: { cron: '0 4 * * 1' },
       host: hostConfig(drillHost),
       env: {
-        ...Object.fromEntries(
-          WEB_SERVICES.map((s) => [portVariable(s.name), String(s.port + DRILL_PORT_SHIFT)]),
-        ),
         PROXY_PORT: String(PROXY_PORT + DRILL_PORT_SHIFT),
+        PROXY_ADMIN_PORT: String(PROXY_ADMIN_PORT + DRILL_PORT_SHIFT),
       },
       targets: { rpoSeconds: 3600, rtoSeconds: 300 },
     },
-    ...(envName === 'lab-production' ? { approval: { required: true, timeoutSeconds: 900 } } : {}),
+    ...(production ? { approval: { required: true, timeoutSeconds: 900 } } : {}),
   };
   const parsed = environmentSchema.safeParse(raw);
   if (!parsed.success) {

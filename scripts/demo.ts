@@ -1,6 +1,8 @@
 /**
  * The README's demo: real Temporal, a real worker, the lab, two real deployments (v1 then v2
- * of the demo app to lab-staging), a verified backup and a restore drill of it. `npm run demo -- --help` for options.
+ * of the demo app to lab-staging, the second a blue-green release: v2 starts next to v1 and
+ * takes the traffic in one routing write), a verified backup and a restore drill of it.
+ * `npm run demo -- --help` for options.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,7 +10,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { Client, Connection } from '@temporalio/client';
 import { follow, startOrAttach, type DeployOutcome } from '../src/client/deploy';
-import { formatDuration, stepTable, summaryLine } from '../src/client/format';
+import { coloursLine, formatDuration, stepTable, summaryLine } from '../src/client/format';
 import { loadEnvironment } from '../src/config/load';
 import { startDevServer, stopDevServer } from '../src/devserver/devServer';
 import { projectRoot } from '../src/devserver/paths';
@@ -122,7 +124,10 @@ async function deploy(
       }
     },
   });
-  if (outcome.status) console.log(`\n${stepTable(outcome.status.steps)}\n${summaryLine(outcome.status)}\n`);
+  if (outcome.status) {
+    const colours = outcome.status.colours ? `\n${coloursLine(outcome.status.colours)}` : '';
+    console.log(`\n${stepTable(outcome.status.steps)}\n${summaryLine(outcome.status)}${colours}\n`);
+  }
   if (outcome.exitCode !== 0)
     throw new Error(`deployment of ${release} failed: ${outcome.error ?? 'see the UI'}`);
   return outcome;
@@ -207,7 +212,25 @@ async function demo(opts: { keep: boolean }): Promise<void> {
     }
     console.log('The app answers with v2:');
     console.log(answers.join('\n'));
-    console.log(`\nApp (reverse proxy): http://${host.address}:18080/`);
+    const colours = v2.status?.colours;
+    if (environment.traffic && colours?.stable && colours.stable !== colours.target) {
+      // Blue-green: the old colour still runs v1 at weight 0, so a switch-back is one routing write.
+      const url = expandUrl(environment.services[0].versionUrl!, environment, host);
+      const idle = (await (
+        await fetch(url, {
+          headers: { [environment.traffic.previewHeader]: colours.stable },
+          signal: AbortSignal.timeout(5_000),
+        })
+      ).json()) as { release?: string };
+      if (idle.release !== `demo-v1-${stamp}`)
+        throw new Error(`the ${colours.stable} colour answers ${idle.release}, expected demo-v1-${stamp}`);
+      console.log(
+        `\nBlue-green: v2 runs on ${colours.target} and has all the traffic; v1 still runs on ${colours.stable} at weight 0\n` +
+          `  (${environment.traffic.previewHeader}: ${colours.stable} -> release ${idle.release}), so\n` +
+          `  npx deployctl switch-back --env ${ENVIRONMENT} --by you   puts it back in one routing write.`,
+      );
+    }
+    console.log(`\nApp (Traefik):       ${expandUrl('http://{host}:{PROXY_PORT}/', environment, host)}`);
     console.log(`Temporal UI:         ${workflowUiLink(uiSettings, v2.workflowId)}`);
     console.log(`Deployments list:    ${uiSettings.uiUrl}/namespaces/${settings.namespace}/workflows`);
     say(`demo finished in ${formatDuration(Date.now() - started)}`);

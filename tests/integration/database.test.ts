@@ -17,6 +17,7 @@ import { remoteLayout } from '../../src/commands/layout';
 import type { EnvironmentConfig } from '../../src/config/schema';
 import { withHost } from '../../src/remote/executor';
 import type { BackupRecord, DeployPlan } from '../../src/shared/deployment';
+import { COMPOSE_FILE, MIGRATE_COMPOSE_FILE } from '../../lab/config';
 import { demoImage } from '../../lab/paths';
 import { PROJECT_ROOT, getJson, requireLab } from './harness';
 
@@ -25,8 +26,13 @@ const stamp = Date.now().toString(36);
 const labHost = lab.staging.hosts[0];
 // An address of its own for the one web service this test starts (the deploy test uses the host's).
 const BIND = '127.0.0.67';
+// The demo app in one recreate project (the lab's environments release as colours): the web
+// service this test starts shares the project with the database.
 const environment: EnvironmentConfig = {
   ...lab.staging,
+  strategy: 'recreate',
+  traffic: undefined,
+  composeFiles: [COMPOSE_FILE, MIGRATE_COMPOSE_FILE],
   project: `dbtest${stamp}`,
   hosts: [
     { ...labHost, baseDir: posix.join(labHost.baseDir, `dbtest-${stamp}`), env: { BIND_ADDRESS: BIND } },

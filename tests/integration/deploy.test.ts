@@ -9,6 +9,7 @@ import { stepTable } from '../../src/client/format';
 import { readOptionalFile } from '../../src/commands/files';
 import { remoteLayout } from '../../src/commands/layout';
 import type { EnvironmentConfig } from '../../src/config/schema';
+import { workflowIdFor } from '../../src/shared/deployment';
 import { withHost } from '../../src/remote/executor';
 import {
   LAB_CONFIG_DIR,
@@ -113,22 +114,41 @@ test('v1 then v2 to lab-staging: every service answers the new release', async (
     .split('\n')
     .map((l) => JSON.parse(l));
   const mine = audit.filter((a) => a.release === release('v2'));
-  expect(mine.map((a) => `${a.step}:${a.result}`)).toEqual([
-    'upload:started',
-    'upload:succeeded',
-    'pull:started',
-    'pull:succeeded',
-    'backup:started',
-    'backup:succeeded',
-    'migrate:started',
-    'migrate:succeeded',
-    'start:started',
-    'start:succeeded',
-    'checks:started',
-    'checks:succeeded',
-    'record:started',
-    'record:succeeded',
-  ]);
+  // lab-staging releases blue-green: v2 goes to the idle colour and takes the traffic in one write.
+  const target = mine.map((a) => /^start (blue|green)$/.exec(a.step)?.[1]).find(Boolean);
+  expect(['blue', 'green']).toContain(target);
+  const weights = target === 'green' ? 'blue 0 % green 100 %' : 'blue 100 % green 0 %';
+  // An expand migration runs only while one is pending: v2's may have been applied by an earlier test.
+  const steps = mine.map((a) => `${a.step}:${a.result}`).filter((s) => !s.startsWith('migrate (expand):'));
+  expect(steps).toEqual(
+    [
+      'read-routing',
+      `inspect ${target}`,
+      'upload',
+      `upload ${target}`,
+      `pull ${target}`,
+      'start shared',
+      'pending migrations',
+      'backup',
+      `start ${target}`,
+      'checks',
+      `record ${target}`,
+      `route ${weights}`,
+      'record',
+    ].flatMap((step) => [`${step}:started`, `${step}:succeeded`]),
+  );
+  // Older deployments' pre-deploy dumps are pruned to the store's keepLast; this one's stays.
+  const keepLast = lab.staging.backups!.retention.keepLast;
+  const backupsDir = `${remoteLayout(lab.staging, lab.staging.hosts[0]).appDir}/backups`;
+  const dumps = (
+    await withHost(lab.staging.hosts[0], (h) => h.run(['ls', backupsDir], { timeoutMs: 15_000 }))
+  ).stdout
+    .split('\n')
+    .filter((f) => /^(deploy|rollback)-.*\.dump$/.test(f));
+  console.log(`pre-deploy dumps on lab-1 after v2: ${dumps.length} (keepLast ${keepLast})`);
+  expect(dumps.length).toBeLessThanOrEqual(keepLast);
+  // v1 left tables behind, so v2 took a dump.
+  expect(dumps).toContain(`${workflowIdFor('lab-staging', release('v2'))}.dump`);
   // The env file holds the secret on the host; the audit trail never does.
   expect(JSON.stringify(audit)).not.toContain(lab.workerEnv.LAB_DB_PASSWORD);
 });
@@ -142,7 +162,9 @@ test('a CI retry of the same release attaches instead of deploying twice', async
     .split('\n')
     .map((l) => JSON.parse(l));
   expect(
-    audit.filter((a) => a.release === release('v2') && a.step === 'pull' && a.result === 'started'),
+    audit.filter(
+      (a) => a.release === release('v2') && /^pull (blue|green)$/.test(a.step) && a.result === 'started',
+    ),
   ).toHaveLength(1);
 });
 
@@ -159,7 +181,12 @@ test('a release whose readiness fails is rolled back and the previous release an
   console.log(
     `failed health check -> previous release answering: ${((healthyAt - failedAt) / 1000).toFixed(1)} s`,
   );
-  expect(broken.error).toContain(`Rolled back: restored release ${release('v2')} on`);
+  // Blue-green: v3 never had traffic; stopping it is the whole undo, v2 kept answering throughout.
+  expect(broken.error).toMatch(
+    new RegExp(
+      `Rolled back: stopped (blue|green) on lab-1; environment is healthy on release ${release('v2')}\\.`,
+    ),
+  );
   expect(Object.values(await reportedReleases(lab.staging))).toEqual(
     ['v2', 'v2', 'v2'].map(() => release('v2')),
   );

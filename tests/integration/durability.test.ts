@@ -57,37 +57,47 @@ async function migrationLedger(): Promise<string[]> {
   return out.stdout.trim().split('\n').filter(Boolean);
 }
 
-async function deployOnce(tag: string, release: string) {
+async function deployOnce(tag: string, release: string, strategy?: 'recreate') {
   const request = {
     environment: 'lab-staging',
     release,
     images: { site: tag, saas: tag, api: tag },
     requestedBy: 'durability',
     commit: tag, // the lab's app repository tags each image's sources with the image tag
+    ...(strategy ? { strategy } : {}),
   };
   const { handle } = await startOrAttach(harness.env.client, harness.settings, request);
   return handle;
 }
 
-// Each case kills the worker while the named step runs; tags alternate so every deploy changes the stack.
-const killPoints: [string, string][] = [
-  ['backup', 'v1'],
-  ['migrate', 'v2'],
-  ['start lab-1', 'v1'],
-  ['health', 'v2'],
+/** The step that starts the new colour on lab-1 (blue or green, whichever is idle). */
+const START_COLOUR = /^start (blue|green) lab-1$/;
+
+// Each case kills the worker while the named step runs; tags alternate so every deploy changes
+// the stack. lab-staging releases blue-green; the migration case recreates in place, where the
+// migrate step always runs (blue-green runs one only when an expand migration is pending).
+const killPoints: [string, string, RegExp | string, 'recreate' | undefined][] = [
+  ['backup', 'v1', 'backup', undefined],
+  ['migrate', 'v2', 'migrate', 'recreate'],
+  ['start', 'v1', START_COLOUR, undefined],
+  ['health', 'v2', 'health', undefined],
 ];
+const matches = (name: string, step: RegExp | string) =>
+  typeof step === 'string' ? name === step : step.test(name);
 
 test.each(killPoints)(
   'a worker killed during "%s" is replaced and the deployment finishes once',
-  async (step, tag) => {
+  async (label, tag, step, strategy) => {
     const before = JSON.parse((await remote('currentRelease')) || '{"release":null}').release as
       string | null;
-    const release = `dur-${step.replace(/\W+/g, '')}-${stamp}`;
+    const release = `dur-${label}-${stamp}`;
     const first = spawnWorker(harness.settings, lab.workerEnv);
     let second: ReturnType<typeof spawnWorker> | undefined;
     try {
-      const handle = await deployOnce(tag, release);
-      await waitForStatus(handle, (s) => s.steps.some((x) => x.name === step && x.status === 'running'));
+      const handle = await deployOnce(tag, release, strategy);
+      await waitForStatus(handle, (s) =>
+        s.steps.some((x) => matches(x.name, step) && x.status === 'running'),
+      );
       await first.kill();
       // The worker itself is gone (not just a wrapper around it).
       expect(() => process.kill(first.child.pid!, 0)).toThrow();
@@ -97,7 +107,7 @@ test.each(killPoints)(
       expect(outcome.error).toBeUndefined();
       expect(outcome.exitCode).toBe(ExitCode.succeeded);
       console.log(
-        `killed during ${step}: finished ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`,
+        `killed during ${label}: finished ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`,
       );
 
       expect(Object.values(await reportedReleases(lab.staging))).toEqual([release, release, release]);
@@ -129,7 +139,7 @@ test('an SSH connection cut in the middle of a remote command: the step is retri
   try {
     const handle = await deployOnce('v1', release);
     await waitForStatus(handle, (s) =>
-      s.steps.some((x) => x.name === 'start lab-1' && x.status === 'running'),
+      s.steps.some((x) => START_COLOUR.test(x.name) && x.status === 'running'),
     );
     // sshd forks one process per connection: killing the children cuts every session to lab-1.
     const master = readFileSync(join(LAB_DIR, 'hosts', 'lab-1', 'sshd.pid'), 'utf8').trim();
@@ -148,7 +158,7 @@ test('an SSH connection cut in the middle of a remote command: the step is retri
     const outcome = await follow(handle, harness.settings, { timeoutMs: 300_000 });
     expect(outcome.error).toBeUndefined();
     expect(outcome.exitCode).toBe(ExitCode.succeeded);
-    const starts = (await auditOf(handle.workflowId)).filter((a) => a.step === 'start');
+    const starts = (await auditOf(handle.workflowId)).filter((a) => /^start (blue|green)$/.test(a.step));
     expect(starts.filter((a) => a.result === 'succeeded')).toHaveLength(1);
     expect(Object.values(await reportedReleases(lab.staging))).toEqual([release, release, release]);
   } finally {

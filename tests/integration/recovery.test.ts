@@ -86,33 +86,40 @@ async function operationStage(
   }
 }
 
-/** Containers of one compose project on a host, and whether its folder is still there. */
+/**
+ * What a scratch stack could leave on a host: containers of its project or of its colours
+ * (`<project>-blue`, `<project>-green`), its network, and its folder.
+ */
 async function scratchLeftovers(
   host: HostConfig,
   project: string,
-): Promise<{ containers: string; folder: boolean }> {
+): Promise<{ containers: string[]; networks: string[]; folder: boolean }> {
+  const ours = (name: string) => name === project || name.startsWith(`${project}-`);
   return withHost(host, async (h) => {
     const ps = await h.run(
-      [
-        'docker',
-        'ps',
-        '-a',
-        '--filter',
-        `label=com.docker.compose.project=${project}`,
-        '--format',
-        '{{.Names}}',
-      ],
-      {
-        timeoutMs: 30_000,
-      },
+      ['docker', 'ps', '-a', '--format', '{{.Label "com.docker.compose.project"}} {{.Names}}'],
+      { timeoutMs: 30_000 },
     );
+    const networks = await h.run(['docker', 'network', 'ls', '--format', '{{.Name}}'], {
+      timeoutMs: 30_000,
+    });
     const dir = await h.run(['test', '-e', `${host.baseDir}/${project}`], {
       timeoutMs: 30_000,
       okCodes: [0, 1],
     });
-    return { containers: ps.stdout.trim(), folder: dir.code === 0 };
+    return {
+      containers: lines(ps.stdout).filter((l) => ours(l.split(' ')[0])),
+      networks: lines(networks.stdout).filter(ours),
+      folder: dir.code === 0,
+    };
   });
 }
+
+const lines = (text: string) =>
+  text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
 
 /** Nothing half-written in the store: every record's copy matches it, no partial or unrecorded copies. */
 async function expectStoreConsistent(): Promise<StoredBackup[]> {
@@ -198,7 +205,8 @@ test('deployctl drill: the backup restores into a scratch stack on lab-2 with eq
   expect(report.rpoSeconds).toBeLessThanOrEqual(report.targets.rpoSeconds);
   expect(report.teardown).toBe('done');
   expect(await scratchLeftovers(drillHost, report.scratchProject as string)).toEqual({
-    containers: '',
+    containers: [],
+    networks: [],
     folder: false,
   });
 });
@@ -326,7 +334,8 @@ test('killing the worker during a drill with an impossible RTO target: the drill
   expect(report.dataCheck?.matched).toBe(true);
   expect(report.teardown).toBe('done');
   expect(await scratchLeftovers(drillHost, report.scratchProject as string)).toEqual({
-    containers: '',
+    containers: [],
+    networks: [],
     folder: false,
   });
 });
