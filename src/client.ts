@@ -141,10 +141,14 @@ async function runDeployment(
     }).catch((err: unknown) => {
       throw err instanceof NoWorkerError ? new CliExit(ExitCode.noWorker, err.message) : err;
     });
-    const { handle, attached } = await startOrAttach(client, settings, request, workflowId);
+    const { handle, attached, redeploysAfter } = await startOrAttach(client, settings, request, workflowId);
     const uiLink = workflowUiLink(settings, handle.workflowId);
     if (!opts.json) {
       console.log(`${attached ? 'attached to' : 'started'} ${handle.workflowId}`);
+      if (redeploysAfter)
+        console.log(
+          `  (a new run: release ${request.release} was deployed before, then ${redeploysAfter} replaced it)`,
+        );
       console.log(`Temporal UI: ${uiLink}`);
     }
     if (!opts.wait) {

@@ -24,41 +24,101 @@ export interface DeployOutcome {
 }
 
 /**
+ * Visibility query for a deployment of the environment (a rollback included) that succeeded
+ * after `since`, other than `workflowId`: one means the release deployed then is no longer
+ * known to be live. Names are validated before they reach the query.
+ */
+export function laterDeploymentQuery(environment: string, workflowId: string, since: Date): string {
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(environment) || !/^[A-Za-z0-9._-]+$/.test(workflowId))
+    throw new Error(
+      `cannot query deployments of ${JSON.stringify(environment)} / ${JSON.stringify(workflowId)}`,
+    );
+  return (
+    `WorkflowType = 'deployEnvironment' AND ${DEPLOY_ENVIRONMENT.name} = '${environment}' AND ` +
+    `${DEPLOY_STATUS.name} = 'succeeded' AND WorkflowId != '${workflowId}' AND StartTime > '${since.toISOString()}'`
+  );
+}
+
+/** The deployment that replaced this finished one since it succeeded, if any (newest first). */
+async function replacedBy(
+  client: Client,
+  environment: string,
+  workflowId: string,
+): Promise<string | undefined> {
+  const { closeTime } = await client.workflow.getHandle(workflowId).describe();
+  if (!closeTime) return undefined;
+  for await (const later of client.workflow.list({
+    query: laterDeploymentQuery(environment, workflowId, closeTime),
+  }))
+    return later.workflowId;
+  return undefined;
+}
+
+export interface StartedDeployment {
+  handle: WorkflowHandle;
+  attached: boolean;
+  /** A re-run of a release that succeeded before: the deployment that replaced it since. */
+  redeploysAfter?: string;
+}
+
+/**
  * Start the deployment, or attach to the one already running or finished for this
- * environment and release: a CI retry never deploys twice. A failed one may be retried.
+ * environment and release: a CI retry never deploys twice. A failed one may be retried, and a
+ * succeeded one runs again once another deployment (a rollback too) replaced it: re-running
+ * CI for that release then deploys it, instead of reporting the old result.
  */
 export async function startOrAttach(
   client: Client,
   settings: Settings,
   request: DeployRequest,
   workflowId = workflowIdFor(request.environment, request.release),
-): Promise<{ handle: WorkflowHandle; attached: boolean }> {
-  const nonce = randomUUID();
+): Promise<StartedDeployment> {
   try {
-    const handle = await client.workflow.start('deployEnvironment', {
-      taskQueue: settings.taskQueue,
-      workflowId,
-      args: [request],
-      memo: { startNonce: nonce },
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
-      staticSummary: `Deploy ${request.release} to ${request.environment} (requested by ${request.requestedBy})`,
-      typedSearchAttributes: [
-        { key: DEPLOY_ENVIRONMENT, value: request.environment },
-        { key: DEPLOY_RELEASE, value: request.release },
-        { key: DEPLOY_STAGE, value: 'queued' },
-        { key: DEPLOY_STATUS, value: 'running' },
-      ],
-    });
-    // USE_EXISTING hands back the running execution: only the one we started carries our nonce.
-    const { memo } = await handle.describe();
-    return { handle, attached: memo?.startNonce !== nonce };
+    return await start(client, settings, request, workflowId, 'ALLOW_DUPLICATE_FAILED_ONLY');
   } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      return { handle: client.workflow.getHandle(workflowId), attached: true };
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    const later = await replacedBy(client, request.environment, workflowId);
+    if (!later) return { handle: client.workflow.getHandle(workflowId), attached: true };
+    try {
+      return {
+        ...(await start(client, settings, request, workflowId, 'ALLOW_DUPLICATE')),
+        redeploysAfter: later,
+      };
+    } catch (again) {
+      // Another CI job started the re-run first: follow that one.
+      if (again instanceof WorkflowExecutionAlreadyStartedError)
+        return { handle: client.workflow.getHandle(workflowId), attached: true };
+      throw again;
     }
-    throw err;
   }
+}
+
+async function start(
+  client: Client,
+  settings: Settings,
+  request: DeployRequest,
+  workflowId: string,
+  workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY' | 'ALLOW_DUPLICATE',
+): Promise<StartedDeployment> {
+  const nonce = randomUUID();
+  const handle = await client.workflow.start('deployEnvironment', {
+    taskQueue: settings.taskQueue,
+    workflowId,
+    args: [request],
+    memo: { startNonce: nonce },
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    workflowIdReusePolicy,
+    staticSummary: `Deploy ${request.release} to ${request.environment} (requested by ${request.requestedBy})`,
+    typedSearchAttributes: [
+      { key: DEPLOY_ENVIRONMENT, value: request.environment },
+      { key: DEPLOY_RELEASE, value: request.release },
+      { key: DEPLOY_STAGE, value: 'queued' },
+      { key: DEPLOY_STATUS, value: 'running' },
+    ],
+  });
+  // USE_EXISTING hands back the running execution: only the one we started carries our nonce.
+  const { memo } = await handle.describe();
+  return { handle, attached: memo?.startNonce !== nonce };
 }
 
 class StoppedWaiting extends Error {}

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { follow, startOrAttach } from '../../src/client/deploy';
+import { follow, laterDeploymentQuery, startOrAttach } from '../../src/client/deploy';
 import { ExitCode } from '../../src/client/exitCodes';
 import { psql, tableChecksum } from '../../src/commands/database';
 import { readOptionalFile } from '../../src/commands/files';
@@ -54,8 +54,8 @@ async function deploy(
     commit: tag,
     ...extra,
   };
-  const { handle } = await startOrAttach(harness.env.client, harness.settings, request);
-  return { handle, outcome: await follow(handle, harness.settings, { timeoutMs: 300_000 }) };
+  const { handle, attached } = await startOrAttach(harness.env.client, harness.settings, request);
+  return { handle, attached, outcome: await follow(handle, harness.settings, { timeoutMs: 300_000 }) };
 }
 
 async function onHost(env: EnvironmentConfig, argv: readonly string[]): Promise<string> {
@@ -260,4 +260,15 @@ test('rollback by name: deployctl rollback puts the previous release back withou
   expect(res.code).toBe(ExitCode.succeeded);
   expect(Object.values(await reportedReleases(lab.staging))).toEqual([rel('rb1'), rel('rb1'), rel('rb1')]);
   expect(await current(lab.staging)).toMatchObject({ release: rel('rb1'), deployedBy: 'oncall' });
+
+  // Re-running CI for rb2 now deploys it again (a new run), instead of reporting its old result.
+  // (Visibility learns of the rollback's success a moment after deployctl returns.)
+  const { closeTime } = await two.handle.describe();
+  const query = laterDeploymentQuery('lab-staging', two.handle.workflowId, closeTime!);
+  for (let i = 0; i < 50 && (await harness.env.client.workflow.count(query)).count === 0; i++)
+    await new Promise((r) => setTimeout(r, 200));
+  const again = await deploy('lab-staging', 'v2', rel('rb2'));
+  expect(again.attached).toBe(false);
+  expect(again.outcome.exitCode).toBe(ExitCode.succeeded);
+  expect(Object.values(await reportedReleases(lab.staging))).toEqual([rel('rb2'), rel('rb2'), rel('rb2')]);
 });

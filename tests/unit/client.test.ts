@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { TypedSearchAttributes } from '@temporalio/common';
 import { buildProgram } from '../../src/client';
 import { CliExit } from '../../src/client/cliExit';
-import { exitCodeFor } from '../../src/client/deploy';
+import { exitCodeFor, laterDeploymentQuery } from '../../src/client/deploy';
 import { COMMENT_MAX, parseDecision } from '../../src/client/decision';
 import { ExitCode } from '../../src/client/exitCodes';
 import { LIVE_POLLER_MS, livePollers } from '../../src/client/workerPresence';
@@ -339,6 +339,17 @@ describe('history', () => {
     expect(historyUiLink(settings, historyQuery('production'))).toBe(
       'http://127.0.0.1:8233/namespaces/default/workflows?query=' +
         "WorkflowType%20%3D%20'deployEnvironment'%20AND%20DeployEnvironment%20%3D%20'production'",
+    );
+  });
+});
+
+describe('re-running a release', () => {
+  test('the query for a deployment that replaced it: succeeded, same environment, started after it closed', () => {
+    expect(laterDeploymentQuery('staging', 'deploy-staging-r1', new Date('2026-12-04T10:00:00.000Z'))).toBe(
+      "WorkflowType = 'deployEnvironment' AND DeployEnvironment = 'staging' AND DeployStatus = 'succeeded' AND WorkflowId != 'deploy-staging-r1' AND StartTime > '2026-12-04T10:00:00.000Z'",
+    );
+    expect(() => laterDeploymentQuery("staging' OR 'a'='a", 'x', new Date())).toThrow(
+      'cannot query deployments',
     );
   });
 });

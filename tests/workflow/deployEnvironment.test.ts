@@ -15,6 +15,8 @@ import type { DeployRequest } from '../../src/config/request';
 import type { DeploymentStatus, DeployPlan, ReleaseRecord } from '../../src/shared/deployment';
 import { abortSignal, approveSignal, deploymentStatusQuery } from '../../src/shared/messages';
 import { DEPLOY_ENVIRONMENT, DEPLOY_STATUS } from '../../src/shared/searchAttributes';
+import { startOrAttach } from '../../src/client/deploy';
+import type { Settings } from '../../src/shared/settings';
 import { startLocalTemporal } from './testEnv';
 
 /**
@@ -695,6 +697,35 @@ describe('one deployment per environment', () => {
     });
   });
 
+  test('a CI retry attaches to the finished deployment; once another replaced it, the same release deploys again', async () => {
+    await withWorker({}, async (calls, taskQueue) => {
+      const name = envName();
+      const settings = { taskQueue } as Settings;
+      const ask = (release: string) =>
+        startOrAttach(env.client, settings, { ...request, environment: name, release });
+      const first = await ask('r1');
+      expect((await first.handle.result()).outcome).toBe('succeeded');
+      const retry = await ask('r1');
+      expect(retry).toMatchObject({ attached: true });
+      expect(retry.redeploysAfter).toBeUndefined();
+
+      const second = await ask('r2');
+      expect((await second.handle.result()).outcome).toBe('succeeded');
+      // Visibility learns r2's outcome a moment after it closes.
+      await waitForVisibility(
+        `${DEPLOY_ENVIRONMENT.name} = '${name}' AND ${DEPLOY_STATUS.name} = 'succeeded'`,
+        2,
+      );
+      const rerun = await ask('r1');
+      expect(rerun).toMatchObject({ attached: false, redeploysAfter: second.handle.workflowId });
+      expect((await rerun.handle.result()).outcome).toBe('succeeded');
+      expect(calls.filter((c) => c === 'record web-1@r1')).toHaveLength(2);
+      // Right after the re-run, a retry of it attaches again: nothing replaced it.
+      const retryOfRerun = await ask('r1');
+      expect(retryOfRerun.attached).toBe(true);
+    });
+  });
+
   test('a deployment terminated by an operator leaves no stale lock', async () => {
     await withWorker({ approvalSeconds: 600 }, async (_calls, taskQueue) => {
       const name = envName();
@@ -708,6 +739,18 @@ describe('one deployment per environment', () => {
     });
   });
 });
+
+/** Wait (at most 10 s) until the visibility query finds at least `count` workflows. */
+async function waitForVisibility(query: string, count: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    let found = 0;
+    for await (const _ of env.client.workflow.list({ query })) found++;
+    if (found >= count) return;
+    if (Date.now() > deadline) throw new Error(`visibility shows ${found} < ${count} for ${query}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
 
 test('recorded histories replay without non-determinism', async () => {
   const files = existsSync(HISTORIES) ? readdirSync(HISTORIES).filter((f) => f.endsWith('.json')) : [];
