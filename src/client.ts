@@ -167,13 +167,14 @@ async function runDeployment(
           if (opts.json) console.error(hint);
           else console.log(hint);
         }
-        if (opts.json) return;
+        // With --json the progress goes to stderr, so a CI log is never silent for a long step.
+        const progress = opts.json ? console.error : console.log;
         for (const s of status.steps) {
           const key = `${s.status}`;
           if (printed.get(s.name) === key) continue;
           printed.set(s.name, key);
           const extra = s.status === 'running' ? '' : ` ${formatDuration(s.durationMs)}`;
-          console.log(`  ${s.status.padEnd(11)} ${s.name}${extra}${s.detail ? `: ${s.detail}` : ''}`);
+          progress(`  ${s.status.padEnd(11)} ${s.name}${extra}${s.detail ? `: ${s.detail}` : ''}`);
         }
       },
     });
@@ -341,7 +342,7 @@ function addDeploymentOptions(command: Command): Command {
         .default('wait'),
     )
     .option('--no-wait', 'start and exit without waiting for the result')
-    .option('--json', 'print one JSON document instead of progress lines', false)
+    .option('--json', 'print one JSON document on stdout (progress lines go to stderr)', false)
     .addOption(
       new Option('--timeout <seconds>', 'stop waiting after this long (the deployment continues)')
         .default(3600)

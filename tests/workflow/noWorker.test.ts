@@ -24,7 +24,10 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-function deployctl(taskQueue: string, args: string[]): Promise<{ code: number | null; out: string }> {
+function deployctl(
+  taskQueue: string,
+  args: string[],
+): Promise<{ code: number | null; out: string; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/client.ts', ...args], {
       cwd: ROOT,
@@ -32,12 +35,20 @@ function deployctl(taskQueue: string, args: string[]): Promise<{ code: number | 
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+      stderr += d;
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, out });
+      resolve({ code, out, stdout, stderr });
     });
   });
 }
@@ -85,5 +96,12 @@ test('with a worker polling, the same command starts the deployment', async () =
     ]);
     expect(out).toContain(`started ${workflowIdFor('staging', 'r-worker')}`);
     expect(code).toBe(ExitCode.succeeded);
+
+    // --json: stdout is one JSON document, the progress goes to stderr (this worker runs no
+    // activity, so the deployment stays at its first step until deployctl stops waiting).
+    const json = await deployctl(taskQueue, [...deployArgs('r-json'), '--json', '--timeout', '3']);
+    expect(json.code).toBe(ExitCode.stillRunning);
+    expect(JSON.parse(json.stdout)).toMatchObject({ workflowId: workflowIdFor('staging', 'r-json') });
+    expect(json.stderr).toMatch(/^ {2}running +validate$/m);
   });
 }, 120_000);
