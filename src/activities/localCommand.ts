@@ -13,13 +13,17 @@ export interface LocalResult {
   durationMs: number;
 }
 
-/** Run argv on the worker without a shell, with a hard deadline and a minimal environment. */
+/**
+ * Run argv on the worker without a shell, with a hard deadline and a minimal environment.
+ * Aborted through `signal` (an activity's cancellation), it rejects with the signal's reason:
+ * a cancelled gate is cancelled, never a failed or timed-out one.
+ */
 export function runLocal(
   argv: Argv,
   opts: { cwd?: string; timeoutMs: number; signal?: AbortSignal },
 ): Promise<LocalResult> {
   const started = Date.now();
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     execFile(
       argv[0],
       argv.slice(1),
@@ -33,6 +37,10 @@ export function runLocal(
       },
       (err, stdout, stderr) => {
         const error = err as (NodeJS.ErrnoException & { killed?: boolean; code?: number | string }) | null;
+        if (opts.signal?.aborted) {
+          reject(opts.signal.reason ?? error);
+          return;
+        }
         const output = `${stdout}${stderr}`;
         resolve({
           code: error ? (typeof error.code === 'number' ? error.code : null) : 0,
