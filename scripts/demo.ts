@@ -31,6 +31,7 @@ import {
   type DrillReport,
 } from '../src/shared/backups';
 import { WorkflowType } from '../src/shared/messages';
+import { compactStamp } from '../src/shared/stamps';
 import { loadSettings, workflowUiLink, type Settings } from '../src/shared/settings';
 
 const ROOT = projectRoot();
@@ -191,7 +192,7 @@ async function demo(opts: { keep: boolean }): Promise<void> {
   const connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection, namespace: settings.namespace });
   try {
-    const stamp = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
+    const stamp = compactStamp(new Date());
     await deploy(client, uiSettings, `demo-v1-${stamp}`, 'v1');
     const v2 = await deploy(client, uiSettings, `demo-v2-${stamp}`, 'v2');
     await backupAndDrill(client, uiSettings, stamp);

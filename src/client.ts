@@ -6,6 +6,7 @@ import { STRATEGIES } from './config/schema';
 import { workflowIdFor, type DeploymentStatus } from './shared/deployment';
 import { deploymentStatusQuery } from './shared/messages';
 import { loadSettings, workflowUiLink } from './shared/settings';
+import { compactStamp } from './shared/stamps';
 import { ExitCode } from './client/exitCodes';
 import { CliExit } from './client/cliExit';
 import { connect } from './client/connect';
@@ -122,7 +123,7 @@ async function rollbackCommand(
     'rollback flags',
   );
   // Each rollback is its own deployment; the release it restores is learned from the hosts.
-  const stamp = new Date().toISOString().replace(/[-:.TZ]/g, '');
+  const stamp = compactStamp(new Date());
   return runDeployment(request, opts, `rollback-${request.environment}-${stamp}`);
 }
 

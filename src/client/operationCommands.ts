@@ -39,7 +39,8 @@ import {
   table,
   trendLine,
 } from './operationFormat';
-import { parseBackupId, parseEnvFlag, parseHostFile, parseSeconds, utcStamp } from './operationInput';
+import { compactStamp } from '../shared/stamps';
+import { parseBackupId, parseEnvFlag, parseHostFile, parseSeconds } from './operationInput';
 import { followOperation, readCatalog, startOperation, type OperationOutcome } from './operations';
 
 const DEFAULT_TIMEOUT_SECONDS = 3600;
@@ -146,7 +147,7 @@ export async function backupCommand(opts: {
         client,
         settings,
         WorkflowType.backup,
-        backupWorkflowId(input.environment, utcStamp(new Date())),
+        backupWorkflowId(input.environment, compactStamp(new Date())),
         input,
         `Verified backup of ${input.environment} (requested by ${input.requestedBy})`,
       ),
@@ -185,7 +186,7 @@ export async function drillCommand(opts: {
         client,
         settings,
         WorkflowType.drill,
-        drillWorkflowId(environment, utcStamp(new Date())),
+        drillWorkflowId(environment, compactStamp(new Date())),
         input,
         `Restore drill of ${environment}${input.backupId ? ` from ${input.backupId}` : ''} (requested by ${input.requestedBy})`,
       ),
@@ -219,7 +220,7 @@ export async function emergencyDeployCommand(opts: {
         client,
         settings,
         WorkflowType.emergencyDeploy,
-        emergencyWorkflowId(environment, utcStamp(new Date())),
+        emergencyWorkflowId(environment, compactStamp(new Date())),
         input,
         `Emergency deploy of ${environment} to new host ${input.host.name} (${input.host.address}), requested by ${input.requestedBy}`,
       ),

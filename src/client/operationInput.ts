@@ -48,14 +48,6 @@ export function parseBackupId(value: string, environment: string): string {
   return value;
 }
 
-/** "20261123T140501Z": the UTC second, for workflow ids a person can read and sort. */
-export function utcStamp(date: Date): string {
-  return date
-    .toISOString()
-    .replace(/\.\d{3}Z$/, 'Z')
-    .replace(/[-:]/g, '');
-}
-
 /**
  * The new server of an emergency deploy, from a YAML or JSON file (JSON is YAML), checked by the
  * same hostSchema as the environments' hosts. Errors name the file, the key, the value and the rule.

@@ -4,7 +4,8 @@ import type { HostDump } from '../activities/backups';
 import type { EnvironmentConfig } from '../config/schema';
 import type { BackupInput, BackupReport } from '../shared/backups';
 import { activityPolicies } from './activityPolicies';
-import { compactStamp, errorMessage, rootFailure, trackOperation } from './operationTracker';
+import { compactStamp } from '../shared/stamps';
+import { errorMessage, rootFailure, trackOperation } from './operationTracker';
 
 const { loadEnvironmentConfig } = proxyActivities<DeployActivities>(activityPolicies.loadEnvironmentConfig);
 const { dumpDatabase } = proxyActivities<DeployActivities>(activityPolicies.dumpDatabase);

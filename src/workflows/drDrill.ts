@@ -11,7 +11,8 @@ import type { DrillInput, DrillReport, StoredBackup } from '../shared/backups';
 import type { DeployPlan } from '../shared/deployment';
 import { activityPolicies } from './activityPolicies';
 import { restoredRelease } from './restoredRelease';
-import { compactStamp, errorMessage, rootFailure, trackOperation } from './operationTracker';
+import { compactStamp } from '../shared/stamps';
+import { errorMessage, rootFailure, trackOperation } from './operationTracker';
 
 const { loadEnvironmentConfig } = proxyActivities<DeployActivities>(
   drillPolicy(activityPolicies.loadEnvironmentConfig),

@@ -3,7 +3,8 @@ import type { DeployActivities } from '../activities';
 import type { EmergencyDeployInput, EmergencyDeployReport } from '../shared/backups';
 import { activityPolicies } from './activityPolicies';
 import { restoredRelease } from './restoredRelease';
-import { compactStamp, errorMessage, rootFailure, trackOperation } from './operationTracker';
+import { compactStamp } from '../shared/stamps';
+import { errorMessage, rootFailure, trackOperation } from './operationTracker';
 
 const { loadEnvironmentConfig } = proxyActivities<DeployActivities>(activityPolicies.loadEnvironmentConfig);
 const { checkEmergencyTarget } = proxyActivities<DeployActivities>(activityPolicies.checkEmergencyTarget);

@@ -103,11 +103,3 @@ export function trackOperation(kind: OperationStatus['kind'], environment: strin
   show();
   return { state, step, finish };
 }
-
-/** "20261123T140501Z": sortable, file-name safe. */
-export function compactStamp(date: Date): string {
-  return date
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
-}

@@ -1,3 +1,4 @@
+import { compactStamp } from '../../src/shared/stamps';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,13 +15,7 @@ import {
   stepPrinter,
   trendLine,
 } from '../../src/client/operationFormat';
-import {
-  parseBackupId,
-  parseEnvFlag,
-  parseHostFile,
-  parseSeconds,
-  utcStamp,
-} from '../../src/client/operationInput';
+import { parseBackupId, parseEnvFlag, parseHostFile, parseSeconds } from '../../src/client/operationInput';
 import { operationExitCode } from '../../src/client/operations';
 import { ConfigError } from '../../src/config/errors';
 import { listEnvironments } from '../../src/config/load';
@@ -262,7 +257,7 @@ describe('flags of the backup, drill and emergency-deploy commands', () => {
   });
 
   test('workflow ids carry the UTC second', () => {
-    expect(utcStamp(new Date('2026-11-23T14:05:01.789Z'))).toBe('20261123T140501Z');
+    expect(compactStamp(new Date('2026-11-23T14:05:01.789Z'))).toBe('20261123T140501Z');
   });
 
   test('only InvalidInput is exit 2; every other failure of an operation is 8', () => {
