@@ -4,11 +4,25 @@ import { parse } from 'yaml';
 import { environmentSchema, nameSchema, type EnvironmentConfig } from './schema';
 import { ConfigError, configErrorFromZod } from './errors';
 
+/** Environment files end in .yaml or .yml; both spellings of one name are refused. */
+const EXTENSIONS = ['.yaml', '.yml'] as const;
+
+const environmentName = (file: string) => EXTENSIONS.reduce((n, ext) => basename(n, ext), file);
+
+/** `<configDir>/<name>.yaml`, or `<name>.yml` when only that exists. */
 export function environmentFile(configDir: string, name: string): string {
-  return resolve(join(configDir, `${name}.yaml`));
+  const candidates = EXTENSIONS.map((ext) => resolve(join(configDir, `${name}${ext}`)));
+  const present = candidates.filter((f) => existsSync(f));
+  if (present.length > 1) throw bothSpellings(name, present);
+  return present[0] ?? candidates[0];
 }
 
-/** Load and validate `<configDir>/<name>.yaml`; every problem names the file, the key and the rule. */
+function bothSpellings(name: string, files: string[]): ConfigError {
+  const problem = `environment "${name}" is configured twice: ${files.join(' and ')}; keep one`;
+  return new ConfigError(problem, files[0], [problem]);
+}
+
+/** Load and validate `<configDir>/<name>.yaml` (or .yml); every problem names the file, the key and the rule. */
 export function loadEnvironment(configDir: string, name: string): EnvironmentConfig {
   const checkedName = nameSchema.safeParse(name);
   if (!checkedName.success) {
@@ -16,15 +30,17 @@ export function loadEnvironment(configDir: string, name: string): EnvironmentCon
   }
   const file = environmentFile(configDir, name);
   if (!existsSync(file)) {
-    throw new ConfigError(`environment "${name}" is not configured: ${file} does not exist`, file, [
-      `${file}: file not found`,
-    ]);
+    throw new ConfigError(
+      `environment "${name}" is not configured: ${file} does not exist (nor ${name}.yml)`,
+      file,
+      [`${file}: file not found`],
+    );
   }
   return parseEnvironment(readFileSync(file, 'utf8'), file, name);
 }
 
 /**
- * Every environment of the config dir (each `*.yaml`, sorted by name), for what spans them all
+ * Every environment of the config dir (each `*.yaml` or `*.yml`, sorted by name), for what spans them all
  * (the schedules). One bad file fails the whole load, naming the file: a partial list would
  * look like environments were removed, and `schedules apply --prune` would delete theirs.
  */
@@ -35,19 +51,26 @@ export function listEnvironments(configDir: string): EnvironmentConfig[] {
       `${dir}: directory not found`,
     ]);
   }
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.yaml'))
-    .sort()
-    .map((f) => {
-      const file = join(dir, f);
-      const name = basename(f, '.yaml');
-      const checkedName = nameSchema.safeParse(name);
-      if (!checkedName.success) {
-        const problem = `file name: value ${JSON.stringify(name)} ${checkedName.error.issues[0]?.message ?? 'is invalid'}`;
-        throw new ConfigError(`${file} is invalid:\n  ${problem}`, file, [problem]);
-      }
-      return parseEnvironment(readFileSync(file, 'utf8'), file, name);
-    });
+  const files = readdirSync(dir)
+    .filter((f) => EXTENSIONS.some((ext) => f.endsWith(ext)))
+    .sort();
+  const names = files.map(environmentName);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice !== undefined)
+    throw bothSpellings(
+      twice,
+      files.filter((f) => environmentName(f) === twice).map((f) => join(dir, f)),
+    );
+  return files.map((f) => {
+    const file = join(dir, f);
+    const name = environmentName(f);
+    const checkedName = nameSchema.safeParse(name);
+    if (!checkedName.success) {
+      const problem = `file name: value ${JSON.stringify(name)} ${checkedName.error.issues[0]?.message ?? 'is invalid'}`;
+      throw new ConfigError(`${file} is invalid:\n  ${problem}`, file, [problem]);
+    }
+    return parseEnvironment(readFileSync(file, 'utf8'), file, name);
+  });
 }
 
 export function parseEnvironment(text: string, source: string, expectedName?: string): EnvironmentConfig {

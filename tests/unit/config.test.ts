@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
-import { loadEnvironment, parseEnvironment } from '../../src/config/load';
+import { listEnvironments, loadEnvironment, parseEnvironment } from '../../src/config/load';
 import { ConfigError } from '../../src/config/errors';
 import { FIXTURES } from './helpers';
 
@@ -87,8 +87,20 @@ describe('environment config', () => {
   test('an unknown environment names the file it looked for', () => {
     const dir = mkdtempSync(join(tmpdir(), 'envs-'));
     expect(() => loadEnvironment(dir, 'nowhere')).toThrow(
-      `environment "nowhere" is not configured: ${join(dir, 'nowhere.yaml')} does not exist`,
+      `environment "nowhere" is not configured: ${join(dir, 'nowhere.yaml')} does not exist (nor nowhere.yml)`,
     );
+  });
+
+  test('a .yml file is read like a .yaml one; both spellings of one environment are refused', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'envs-'));
+    const staging = readFileSync(join(FIXTURES, 'staging.yaml'), 'utf8');
+    writeFileSync(join(dir, 'staging.yml'), staging);
+    expect(loadEnvironment(dir, 'staging').name).toBe('staging');
+    expect(listEnvironments(dir).map((e) => e.name)).toEqual(['staging']);
+    writeFileSync(join(dir, 'staging.yaml'), staging);
+    const twice = `environment "staging" is configured twice: ${join(dir, 'staging.yaml')} and ${join(dir, 'staging.yml')}; keep one`;
+    expect(() => loadEnvironment(dir, 'staging')).toThrow(twice);
+    expect(() => listEnvironments(dir)).toThrow(twice);
   });
 
   test('a hostile environment name never reaches the file system', () => {
