@@ -12,6 +12,7 @@ import { deploymentStatusQuery } from '../shared/messages';
 import { DEPLOY_ENVIRONMENT, DEPLOY_RELEASE, DEPLOY_STAGE, DEPLOY_STATUS } from '../shared/searchAttributes';
 import { workflowUiLink, type Settings } from '../shared/settings';
 import { ExitCode } from './exitCodes';
+import { historyQuery } from './history';
 
 export interface DeployOutcome {
   exitCode: ExitCode;
@@ -26,16 +27,14 @@ export interface DeployOutcome {
 /**
  * Visibility query for a deployment of the environment (a rollback included) that succeeded
  * after `since`, other than `workflowId`: one means the release deployed then is no longer
- * known to be live. Names are validated before they reach the query.
+ * known to be live. The environment is validated by the history query this narrows.
  */
 export function laterDeploymentQuery(environment: string, workflowId: string, since: Date): string {
-  if (!/^[a-z0-9][a-z0-9-]*$/.test(environment) || !/^[A-Za-z0-9._-]+$/.test(workflowId))
-    throw new Error(
-      `cannot query deployments of ${JSON.stringify(environment)} / ${JSON.stringify(workflowId)}`,
-    );
+  if (!/^[A-Za-z0-9._-]+$/.test(workflowId))
+    throw new Error(`cannot query deployments other than ${JSON.stringify(workflowId)}`);
   return (
-    `WorkflowType = 'deployEnvironment' AND ${DEPLOY_ENVIRONMENT.name} = '${environment}' AND ` +
-    `${DEPLOY_STATUS.name} = 'succeeded' AND WorkflowId != '${workflowId}' AND StartTime > '${since.toISOString()}'`
+    `${historyQuery(environment)} AND ${DEPLOY_STATUS.name} = 'succeeded' AND ` +
+    `WorkflowId != '${workflowId}' AND StartTime > '${since.toISOString()}'`
   );
 }
 

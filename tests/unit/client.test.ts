@@ -349,7 +349,10 @@ describe('re-running a release', () => {
       "WorkflowType = 'deployEnvironment' AND DeployEnvironment = 'staging' AND DeployStatus = 'succeeded' AND WorkflowId != 'deploy-staging-r1' AND StartTime > '2026-12-04T10:00:00.000Z'",
     );
     expect(() => laterDeploymentQuery("staging' OR 'a'='a", 'x', new Date())).toThrow(
-      'cannot query deployments',
+      `--env: value "staging' OR 'a'='a" must be`,
+    );
+    expect(() => laterDeploymentQuery('staging', "x' OR 'a'='a", new Date())).toThrow(
+      'cannot query deployments other than',
     );
   });
 });
