@@ -9,12 +9,13 @@ const EXTENSIONS = ['.yaml', '.yml'] as const;
 
 const environmentName = (file: string) => EXTENSIONS.reduce((n, ext) => basename(n, ext), file);
 
-/** `<configDir>/<name>.yaml`, or `<name>.yml` when only that exists. */
-export function environmentFile(configDir: string, name: string): string {
-  const candidates = EXTENSIONS.map((ext) => resolve(join(configDir, `${name}${ext}`)));
-  const present = candidates.filter((f) => existsSync(f));
+/** `<configDir>/<name>.yaml` or `<name>.yml`, whichever exists; undefined when neither does. */
+function environmentFile(configDir: string, name: string): string | undefined {
+  const present = EXTENSIONS.map((ext) => resolve(join(configDir, `${name}${ext}`))).filter((f) =>
+    existsSync(f),
+  );
   if (present.length > 1) throw bothSpellings(name, present);
-  return present[0] ?? candidates[0];
+  return present[0];
 }
 
 function bothSpellings(name: string, files: string[]): ConfigError {
@@ -29,11 +30,12 @@ export function loadEnvironment(configDir: string, name: string): EnvironmentCon
     throw configErrorFromZod('environment name', checkedName.error, name);
   }
   const file = environmentFile(configDir, name);
-  if (!existsSync(file)) {
+  if (!file) {
+    const expected = resolve(join(configDir, `${name}${EXTENSIONS[0]}`));
     throw new ConfigError(
-      `environment "${name}" is not configured: ${file} does not exist (nor ${name}.yml)`,
-      file,
-      [`${file}: file not found`],
+      `environment "${name}" is not configured: ${expected} does not exist (nor ${name}.yml)`,
+      expected,
+      [`${expected}: file not found`],
     );
   }
   return parseEnvironment(readFileSync(file, 'utf8'), file, name);
