@@ -12,14 +12,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startOrAttach, follow } from '../../src/client/deploy';
-import { colourRunningContainers, lastGoodRoutingFile, routingFile } from '../../src/commands/colours';
+import { colourRunningContainers, lastGoodRoutingFile } from '../../src/commands/colours';
 import { composeBase } from '../../src/commands/compose';
 import type { EnvironmentConfig } from '../../src/config/schema';
 import type { DeployRequest } from '../../src/config/request';
 import { startLoad, summarize, type LoadRun } from '../../src/load/loadGenerator';
 import { withHost } from '../../src/remote/executor';
-import { readRoutingWeights } from '../../src/traffic/routing';
 import { colourEnvironment, destroyColourEnvironment } from '../../lab/colourEnvironment';
+import { demoRequest, releaseAnswering, routingOnHost } from './colourHelpers';
 import { requireLab, spawnWorker, startHarness, waitForStatus, type Harness } from './harness';
 
 const lab = requireLab();
@@ -55,13 +55,7 @@ afterAll(async () => {
 }, 300_000);
 
 async function start(tag: string, extra: Partial<DeployRequest> = {}) {
-  const request: DeployRequest = {
-    environment: envName,
-    release: `${tag}-${stamp}`,
-    images: { site: tag, saas: tag, api: tag },
-    requestedBy: 'colour-failures-test',
-    ...extra,
-  };
+  const request = demoRequest(envName, tag, stamp, 'colour-failures-test', extra);
   return (await startOrAttach(harness.env.client, harness.settings, request)).handle;
 }
 
@@ -102,19 +96,11 @@ async function underLoad<T>(during: () => Promise<T>) {
   }
 }
 
-const answering = async () => {
-  const res = await fetch(`${PROXY}/api/version`, { signal: AbortSignal.timeout(3_000) });
-  return ((await res.json()) as { release: string }).release;
-};
+const answering = () => releaseAnswering(PROXY);
 
 const onHost = (argv: readonly string[]) => withHost(host, (h) => h.run(argv, { timeoutMs: 30_000 }));
 
-/** The routing file on lab-1 as text and, when it parses, its weights. */
-async function routing() {
-  const file = routingFile(environment, host);
-  const text = (await onHost(['cat', '--', file])).stdout;
-  return { file, text, weights: readRoutingWeights(text, environment, file) };
-}
+const routing = () => routingOnHost(environment);
 
 test('the first release goes to blue', async () => {
   const outcome = await finish(await start('v1'));

@@ -18,6 +18,7 @@ import type { EnvironmentConfig } from '../../src/config/schema';
 import type { DeployRequest } from '../../src/config/request';
 import { sharesPerWindow, startLoad, summarize, type LoadRun } from '../../src/load/loadGenerator';
 import { colourEnvironment, destroyColourEnvironment } from '../../lab/colourEnvironment';
+import { demoRequest, releaseAnswering } from './colourHelpers';
 import { requireLab, startHarness, type Harness } from './harness';
 
 const lab = requireLab();
@@ -52,13 +53,7 @@ afterAll(async () => {
 }, 300_000);
 
 async function deploy(tag: string, extra: Partial<DeployRequest> = {}, workflowId?: string) {
-  const request: DeployRequest = {
-    environment: envName,
-    release: `${tag}-${stamp}`,
-    images: { site: tag, saas: tag, api: tag },
-    requestedBy: 'bluegreen-test',
-    ...extra,
-  };
+  const request = demoRequest(envName, tag, stamp, 'bluegreen-test', extra);
   const { handle } = await startOrAttach(client, harness.settings, request, workflowId);
   return follow(handle, harness.settings, { timeoutMs: 240_000 });
 }
@@ -86,10 +81,7 @@ async function underLoad<T>(during: () => Promise<T>) {
   }
 }
 
-const answering = async () => {
-  const res = await fetch(`${PROXY}/api/version`, { signal: AbortSignal.timeout(3_000) });
-  return ((await res.json()) as { release: string }).release;
-};
+const answering = () => releaseAnswering(PROXY);
 
 test('the first release goes to blue and takes all traffic', async () => {
   const outcome = await deploy('v1');

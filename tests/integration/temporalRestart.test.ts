@@ -11,16 +11,14 @@ import { randomUUID } from 'node:crypto';
 import { stringify } from 'yaml';
 import { Client, Connection } from '@temporalio/client';
 import { startOrAttach, follow } from '../../src/client/deploy';
-import { routingFile } from '../../src/commands/colours';
 import type { EnvironmentConfig } from '../../src/config/schema';
 import type { DeployRequest } from '../../src/config/request';
 import { startDevServer, stopDevServer } from '../../src/devserver/devServer';
 import { findFreePort } from '../../src/devserver/ports';
 import { startLoad, summarize, type LoadRun } from '../../src/load/loadGenerator';
-import { withHost } from '../../src/remote/executor';
 import type { Settings } from '../../src/shared/settings';
-import { readRoutingWeights } from '../../src/traffic/routing';
 import { colourEnvironment, destroyColourEnvironment } from '../../lab/colourEnvironment';
+import { demoRequest, releaseAnswering, routingOnHost } from './colourHelpers';
 import { freshBackupRoot, PROJECT_ROOT, requireLab, spawnWorker, waitForStatus } from './harness';
 
 const lab = requireLab();
@@ -37,7 +35,6 @@ const environment: EnvironmentConfig = colourEnvironment({
   adminPort: 18810,
   canary: { steps: [10, 100], dwellSeconds: 8, minRequests: 20 },
 });
-const host = environment.hosts[0];
 const dataDir = mkdtempSync(join(tmpdir(), 'temporal-restart-'));
 
 let serverOptions: { dataDir: string; port: number; uiPort: number; ui: false; startTimeoutMs: number };
@@ -76,29 +73,15 @@ afterAll(async () => {
 }, 300_000);
 
 async function start(tag: string, extra: Partial<DeployRequest> = {}) {
-  const request: DeployRequest = {
-    environment: envName,
-    release: `${tag}-${stamp}`,
-    images: { site: tag, saas: tag, api: tag },
-    requestedBy: 'temporal-restart-test',
-    ...extra,
-  };
+  const request = demoRequest(envName, tag, stamp, 'temporal-restart-test', extra);
   return (await startOrAttach(client, settings, request)).handle;
 }
 
 const finish = (handle: Awaited<ReturnType<typeof start>>) =>
   follow(handle, settings, { timeoutMs: 240_000 });
 
-const answering = async () => {
-  const res = await fetch(`${PROXY}/api/version`, { signal: AbortSignal.timeout(3_000) });
-  return ((await res.json()) as { release: string }).release;
-};
-
-async function weights() {
-  const file = routingFile(environment, host);
-  const text = (await withHost(host, (h) => h.run(['cat', '--', file], { timeoutMs: 30_000 }))).stdout;
-  return readRoutingWeights(text, environment, file);
-}
+const answering = () => releaseAnswering(PROXY);
+const weights = async () => (await routingOnHost(environment)).weights;
 
 test('the first release goes to blue', async () => {
   const outcome = await finish(await start('v1'));
