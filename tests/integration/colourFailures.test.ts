@@ -1,5 +1,6 @@
 /**
- * Failure modes of colour releases on lab-1: the real worker (its own process, killed with SIGKILL),
+ * Failure modes of colour releases on lab-2 (beside, not on, lab-1,
+ * whose SSH other files cut): the real worker (its own process, killed with SIGKILL),
  * real Temporal, real SSH, Traefik in front and a load generator on the environment's own address.
  * A worker killed while a blue-green release routes traffic, or while a canary step is analysed,
  * is replaced and the release finishes with every request served and one colour live; a routing
@@ -30,7 +31,7 @@ const envName = 'lab-cf';
 const environment: EnvironmentConfig = colourEnvironment({
   name: envName,
   project: `cf${stamp}`,
-  host: lab.staging.hosts[0],
+  host: lab.production.hosts[0],
   bindAddress: BIND,
   proxyPort: 18780,
   adminPort: 18790,

@@ -1,5 +1,6 @@
 /**
- * Blue-green and canary end to end on lab-1: the real worker and Temporal, real SSH, real podman, the
+ * Blue-green and canary end to end on lab-2 (the production host, so
+ * they run alongside the files that cut lab-1's SSH): the real worker and Temporal, real SSH, real podman, the
  * demo images, Traefik in front, and a load generator that records every request while the
  * deployments run. A release moves traffic without a failed request; a release that never gets
  * ready leaves the old one at 100 % with no failed request; a rollback inside the switch-back
@@ -29,7 +30,7 @@ const envName = 'lab-bg';
 const environment: EnvironmentConfig = colourEnvironment({
   name: envName,
   project: `bg${stamp}`,
-  host: lab.staging.hosts[0],
+  host: lab.production.hosts[0],
   bindAddress: BIND,
   proxyPort: 18580,
   adminPort: 18590,

@@ -1,5 +1,6 @@
 /**
- * Colours behind a real Traefik on lab-1: the routing file the pipeline builds, written over
+ * Colours behind a real Traefik on lab-2 (lab-1's SSH is cut by
+ * files that run at the same time): the routing file the pipeline builds, written over
  * SSH by the switchTraffic activity and confirmed through Traefik's API, moves live traffic
  * between two colours of the demo api under load without a failed request; a canary split is
  * served as configured; Traefik's metrics count each colour's answers; a broken routing file
@@ -30,7 +31,7 @@ import { PROJECT_ROOT, requireLab } from './harness';
 
 const lab = requireLab();
 const stamp = Date.now().toString(36);
-const labHost = lab.staging.hosts[0];
+const labHost = lab.production.hosts[0];
 // Addresses and ports of its own: the lab's own stacks keep theirs.
 const BIND = '127.0.0.68';
 const PROXY = `http://${BIND}:18480`;
