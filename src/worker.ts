@@ -4,6 +4,16 @@ import { createActivities } from './activities';
 import { projectRoot } from './devserver/paths';
 import { loadSettings, temporalAddressProblem, type Settings } from './shared/settings';
 
+/**
+ * Heartbeats reach the server at most a second apart (the SDK's default is 80 % of the
+ * heartbeat timeout, 16 s): a cancelled step learns of it, and stops, within about a second,
+ * so an abort's compensation (which waits for it to stop) starts soon after.
+ */
+export const HEARTBEAT_THROTTLE = {
+  maxHeartbeatThrottleInterval: '1s',
+  defaultHeartbeatThrottleInterval: '1s',
+} as const;
+
 export async function createWorker(
   settings: Settings,
   connection: NativeConnection,
@@ -13,6 +23,7 @@ export async function createWorker(
     connection,
     namespace: settings.namespace,
     taskQueue: settings.taskQueue,
+    ...HEARTBEAT_THROTTLE,
     workflowsPath: require.resolve('./workflows'),
     activities: createActivities({
       configDir: resolve(settings.configDir),

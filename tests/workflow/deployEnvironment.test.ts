@@ -13,6 +13,7 @@ import type { HostStepInput } from '../../src/activities/release';
 import { loadEnvironment } from '../../src/config/load';
 import type { DeployRequest } from '../../src/config/request';
 import type { DeploymentStatus, DeployPlan, ReleaseRecord } from '../../src/shared/deployment';
+import { HEARTBEAT_THROTTLE } from '../../src/worker';
 import { abortSignal, approveSignal, deploymentStatusQuery } from '../../src/shared/messages';
 import { DEPLOY_ENVIRONMENT, DEPLOY_STATUS } from '../../src/shared/searchAttributes';
 import { startOrAttach } from '../../src/client/deploy';
@@ -54,6 +55,8 @@ interface Script {
   approvalSeconds?: number;
   /** Health waits (until cancelled) for these releases, to abort mid-step. */
   hangingHealth?: string[];
+  /** A cancelled health wait takes this long to stop (a command still finishing on the host). */
+  stopTakesMs?: number;
   lockWaitSeconds?: number;
   gates?: 'pass' | 'fail';
   /** Configure a database: backups and migrations run; the migration behaves as named. */
@@ -151,9 +154,14 @@ function stubActivities(script: Script, calls: string[]): Partial<DeployActiviti
       if (script.hangingHealth?.includes(i.release)) {
         // Heartbeat until the workflow cancels this activity (an abort).
         const ctx = Context.current();
-        for (;;) {
-          ctx.heartbeat();
-          await ctx.sleep(100);
+        try {
+          for (;;) {
+            ctx.heartbeat();
+            await ctx.sleep(100);
+          }
+        } finally {
+          if (script.stopTakesMs) await new Promise((r) => setTimeout(r, script.stopTakesMs));
+          calls.push(`health ${i.release} stopped`);
         }
       }
       if (script.unhealthy?.includes(i.release)) {
@@ -245,6 +253,7 @@ async function run(
     taskQueue,
     workflowBundle,
     activities: stubActivities(script, calls),
+    ...HEARTBEAT_THROTTLE,
     // A non-determinism bug fails the workflow (and the test) instead of retrying forever.
     workflowFailureErrorTypes: { '*': ['NondeterminismError', 'DeterminismViolationError'] },
   });
@@ -607,7 +616,8 @@ describe('approval', () => {
       while (!calls.includes('health r2')) await new Promise((r) => setTimeout(r, 50));
       await handle.signal(abortSignal, { by: 'dave' });
     });
-    expect(calls.slice(-3)).toEqual([
+    expect(calls.slice(-4)).toEqual([
+      'health r2 stopped',
       'upload web-1@r1 ghcr.io/acme/site:v1,ghcr.io/acme/api:v1',
       'start web-1@r1',
       'health r1',
@@ -616,6 +626,25 @@ describe('approval', () => {
     expect(failure.type).toBe('DeploymentAborted');
     expect(failure.status.outcome).toBe('aborted');
     expect(failure.status.rollback).toMatchObject({ restoredRelease: 'r1', healthy: true });
+  });
+
+  test('compensation starts only once the cancelled step has stopped, however long that takes', async () => {
+    const { calls, error } = await run(
+      { previous, hangingHealth: ['r2'], stopTakesMs: 1500 },
+      async (handle, calls) => {
+        while (!calls.includes('health r2')) await new Promise((r) => setTimeout(r, 50));
+        await handle.signal(abortSignal, { by: 'dave' });
+      },
+    );
+    // Without waiting for the cancellation to complete, the undo's upload came first.
+    expect(calls.slice(calls.indexOf('health r2'))).toEqual([
+      'health r2',
+      'health r2 stopped',
+      'upload web-1@r1 ghcr.io/acme/site:v1,ghcr.io/acme/api:v1',
+      'start web-1@r1',
+      'health r1',
+    ]);
+    expect(failureOf(error).status.outcome).toBe('aborted');
   });
 });
 

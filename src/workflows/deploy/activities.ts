@@ -1,33 +1,51 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, patched, proxyActivities } from '@temporalio/workflow';
 import type { DeployActivities } from '../../activities';
 import { activityPolicies } from '../activityPolicies';
 
-/** The activities a deployment calls, each with its policy from the one table. */
-export const { resolvePlan } = proxyActivities<DeployActivities>(activityPolicies.resolvePlan);
-export const { uploadRelease } = proxyActivities<DeployActivities>(activityPolicies.uploadRelease);
-export const { pullImages } = proxyActivities<DeployActivities>(activityPolicies.pullImages);
-export const { startServices } = proxyActivities<DeployActivities>(activityPolicies.startServices);
-export const { waitForHealth } = proxyActivities<DeployActivities>(activityPolicies.waitForHealth);
-export const { recordRelease } = proxyActivities<DeployActivities>(activityPolicies.recordRelease);
-export const { stopRelease } = proxyActivities<DeployActivities>(activityPolicies.stopRelease);
-export const { runQualityGates } = proxyActivities<DeployActivities>(activityPolicies.runQualityGates);
-export const { postDeployChecks } = proxyActivities<DeployActivities>(activityPolicies.postDeployChecks);
-export const { backupDatabase } = proxyActivities<DeployActivities>(activityPolicies.backupDatabase);
-export const { runMigrations } = proxyActivities<DeployActivities>(activityPolicies.runMigrations);
-export const { listPendingMigrations } = proxyActivities<DeployActivities>(
-  activityPolicies.listPendingMigrations,
-);
-export const { restoreDatabase } = proxyActivities<DeployActivities>(activityPolicies.restoreDatabase);
-export const { readRouting } = proxyActivities<DeployActivities>(activityPolicies.readRouting);
-export const { switchTraffic } = proxyActivities<DeployActivities>(activityPolicies.switchTraffic);
-export const { scrapeColourMetrics } = proxyActivities<DeployActivities>(
-  activityPolicies.scrapeColourMetrics,
-);
-export const { uploadColour } = proxyActivities<DeployActivities>(activityPolicies.uploadColour);
-export const { pullColour } = proxyActivities<DeployActivities>(activityPolicies.pullColour);
-export const { startColour } = proxyActivities<DeployActivities>(activityPolicies.startColour);
-export const { startSharedStack } = proxyActivities<DeployActivities>(activityPolicies.startSharedStack);
-export const { stopColour } = proxyActivities<DeployActivities>(activityPolicies.stopColour);
-export const { inspectColour } = proxyActivities<DeployActivities>(activityPolicies.inspectColour);
-export const { observeCanary } = proxyActivities<DeployActivities>(activityPolicies.observeCanary);
-export const { recordColour } = proxyActivities<DeployActivities>(activityPolicies.recordColour);
+/**
+ * Deployments started before this patch cancelled an activity and went on at once (the SDK's
+ * TRY_CANCEL): compensation could start while `compose up` still ran on the host. Now a
+ * cancelled activity is waited for until it has stopped; recorded histories replay unchanged.
+ */
+export const WAIT_FOR_CANCELLED_ACTIVITIES = 'wait-for-cancelled-activities';
+
+type ActivityName = keyof DeployActivities & keyof typeof activityPolicies;
+
+/** The activity with its policy from the one table, cancelled only once it has stopped. */
+function activity<K extends ActivityName>(name: K): DeployActivities[K] {
+  const policy = activityPolicies[name];
+  const waiting = proxyActivities<DeployActivities>({
+    ...policy,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  })[name];
+  const legacy = proxyActivities<DeployActivities>(policy)[name];
+  type Call = (...args: unknown[]) => Promise<unknown>;
+  const chosen = () => (patched(WAIT_FOR_CANCELLED_ACTIVITIES) ? waiting : legacy) as unknown as Call;
+  return ((...args: unknown[]) => chosen()(...args)) as unknown as DeployActivities[K];
+}
+
+/** The activities a deployment calls. */
+export const resolvePlan = activity('resolvePlan');
+export const uploadRelease = activity('uploadRelease');
+export const pullImages = activity('pullImages');
+export const startServices = activity('startServices');
+export const waitForHealth = activity('waitForHealth');
+export const recordRelease = activity('recordRelease');
+export const stopRelease = activity('stopRelease');
+export const runQualityGates = activity('runQualityGates');
+export const postDeployChecks = activity('postDeployChecks');
+export const backupDatabase = activity('backupDatabase');
+export const runMigrations = activity('runMigrations');
+export const listPendingMigrations = activity('listPendingMigrations');
+export const restoreDatabase = activity('restoreDatabase');
+export const readRouting = activity('readRouting');
+export const switchTraffic = activity('switchTraffic');
+export const scrapeColourMetrics = activity('scrapeColourMetrics');
+export const uploadColour = activity('uploadColour');
+export const pullColour = activity('pullColour');
+export const startColour = activity('startColour');
+export const startSharedStack = activity('startSharedStack');
+export const stopColour = activity('stopColour');
+export const inspectColour = activity('inspectColour');
+export const observeCanary = activity('observeCanary');
+export const recordColour = activity('recordColour');
