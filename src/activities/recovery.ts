@@ -11,6 +11,7 @@ import { parseSetupOutput, SERVER_SETUP_SCRIPT, serverSetup } from '../commands/
 import { COLOURS, environmentSchema, type EnvironmentConfig, type HostConfig } from '../config/schema';
 import {
   OperationFailureType,
+  catalogPage,
   type CatalogInput,
   type CatalogResult,
   type DrillReport,
@@ -312,11 +313,16 @@ export function createRecoveryActivities(deps: {
     },
 
     /** Backup records or drill reports of one environment, newest first. */
+    /** One page of the catalog (see catalogPage): large records never pass the payload limit. */
     async readCatalog(input: CatalogInput): Promise<CatalogResult> {
       const limit = Math.max(1, Math.min(input.limit, 1000));
-      return input.kind === 'backups'
-        ? { kind: 'backups', backups: store.listBackups(input.environment).slice(0, limit) }
-        : { kind: 'drills', drills: store.listDrills(input.environment).slice(0, limit) };
+      const offset = Math.max(0, input.offset ?? 0);
+      if (input.kind === 'backups') {
+        const { items, nextOffset } = catalogPage(store.listBackups(input.environment), offset, limit);
+        return { kind: 'backups', backups: items, ...(nextOffset !== undefined ? { nextOffset } : {}) };
+      }
+      const { items, nextOffset } = catalogPage(store.listDrills(input.environment), offset, limit);
+      return { kind: 'drills', drills: items, ...(nextOffset !== undefined ? { nextOffset } : {}) };
     },
   };
 }

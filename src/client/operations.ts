@@ -169,6 +169,28 @@ export async function readCatalog(
   input: CatalogInput,
   timeoutMs = CATALOG_TIMEOUT_MS,
 ): Promise<CatalogResult> {
+  // Page by page: one payload of large records (a 300-table database's fingerprints) would
+  // pass Temporal's payload limit long before --limit does.
+  let result = await readCatalogPage(client, settings, { ...input, offset: 0 }, timeoutMs);
+  for (let page = 1; result.nextOffset !== undefined && page < 1000; page++) {
+    const next = await readCatalogPage(client, settings, { ...input, offset: result.nextOffset }, timeoutMs);
+    result =
+      result.kind === 'backups' && next.kind === 'backups'
+        ? { kind: 'backups', backups: [...result.backups, ...next.backups], nextOffset: next.nextOffset }
+        : result.kind === 'drills' && next.kind === 'drills'
+          ? { kind: 'drills', drills: [...result.drills, ...next.drills], nextOffset: next.nextOffset }
+          : next;
+  }
+  const { nextOffset: _done, ...whole } = result;
+  return whole;
+}
+
+async function readCatalogPage(
+  client: Client,
+  settings: Settings,
+  input: CatalogInput,
+  timeoutMs: number,
+): Promise<CatalogResult> {
   const workflowId = `catalog-${input.environment}-${input.kind}-${randomUUID().slice(0, 8)}`;
   try {
     return await client.workflow.execute(WorkflowType.catalog, {

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BackupStore, checkId, sha256File, writeJsonAtomic } from '../../src/store/backupStore';
-import type { DrillReport, StoredBackup } from '../../src/shared/backups';
+import { catalogPage, type DrillReport, type StoredBackup } from '../../src/shared/backups';
 
 let root: string;
 let store: BackupStore;
@@ -244,5 +244,23 @@ describe('sha256File', () => {
 
   test('a missing file rejects', async () => {
     await expect(sha256File(join(root, 'missing.dump'))).rejects.toThrow(/ENOENT/);
+  });
+});
+
+describe('catalog pages', () => {
+  const records = ['a', 'b', 'c', 'd', 'e'].map((id) => ({ id, pad: 'x'.repeat(90) }));
+  const size = JSON.stringify(records[0]).length;
+
+  test('a page stops at the limit, or before the byte budget, and says where the next starts', () => {
+    expect(catalogPage(records, 0, 3)).toEqual({ items: records.slice(0, 3) });
+    expect(catalogPage(records, 0, 10, size * 2)).toEqual({ items: records.slice(0, 2), nextOffset: 2 });
+    expect(catalogPage(records, 2, 10, size * 2)).toEqual({ items: records.slice(2, 4), nextOffset: 4 });
+    expect(catalogPage(records, 4, 10, size * 2)).toEqual({ items: records.slice(4) });
+    expect(catalogPage(records, 2, 3, size * 2)).toEqual({ items: records.slice(2, 3) });
+  });
+
+  test('a record larger than the budget still makes a page of one, so paging always moves on', () => {
+    expect(catalogPage(records, 1, 5, 10)).toEqual({ items: [records[1]], nextOffset: 2 });
+    expect(catalogPage([], 0, 5)).toEqual({ items: [] });
   });
 });

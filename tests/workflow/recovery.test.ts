@@ -1,4 +1,5 @@
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { randomUUID } from 'node:crypto';
@@ -13,6 +14,10 @@ import type { EnvironmentConfig } from '../../src/config/schema';
 import type { BackupReport, DrillReport, StoredBackup } from '../../src/shared/backups';
 import type { DeployPlan } from '../../src/shared/deployment';
 import { startLocalTemporal } from './testEnv';
+import { createRecoveryActivities } from '../../src/activities/recovery';
+import { readCatalog } from '../../src/client/operations';
+import { loadSettings } from '../../src/shared/settings';
+import { BackupStore } from '../../src/store/backupStore';
 
 /**
  * Every branch of backupEnvironment and drDrill against a real Temporal server with the
@@ -404,4 +409,67 @@ describe('drDrill', () => {
     expect(failure?.message).toContain('backup b1 is corrupt');
     expect(drills[0].teardown).toBe('not-needed');
   });
+});
+
+describe('the catalog', () => {
+  /** A backup record as a 300-table database makes it: about 25 KB of fingerprints. */
+  function bigRecord(store: BackupStore, i: number): StoredBackup {
+    const id = `staging-20261201T${String(100000 + i).slice(1)}Z-abcd1234`;
+    return {
+      id,
+      environment: 'staging',
+      createdAt: new Date(Date.UTC(2026, 11, 1, 0, 0, i)).toISOString(),
+      sizeBytes: 1_000_000 + i,
+      sha256: 'a'.repeat(64),
+      durationMs: 1000,
+      steps: { dumpMs: 600, copyMs: 200, verifyMs: 200 },
+      location: store.dumpPath('staging', id),
+      source: { host: 'web-1', path: `/srv/backups/${id}.dump` },
+      tables: Array.from({ length: 300 }, (_, t) => ({
+        table: `public.table_with_a_long_name_${t}`,
+        rows: 1000 + t,
+        md5: 'f'.repeat(32),
+      })),
+      verification: {
+        verifiedAt: new Date(Date.UTC(2026, 11, 1, 0, 0, i)).toISOString(),
+        pgRestoreListEntries: 900,
+      },
+    };
+  }
+
+  test('100 backups of a 300-table database (past the 2 MB payload limit) are read in pages, all of them', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'catalog-'));
+    const store = new BackupStore(root);
+    store.ensureDir('staging');
+    for (let i = 0; i < 100; i++) {
+      const record = bigRecord(store, i);
+      writeFileSync(record.location, 'dump');
+      store.writeBackupRecord(record);
+    }
+    const onePayload = Buffer.byteLength(JSON.stringify(store.listBackups('staging')));
+    expect(onePayload).toBeGreaterThan(2 * 1024 * 1024);
+
+    const taskQueue = `catalog-${randomUUID()}`;
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle,
+      activities: {
+        readCatalog: createRecoveryActivities({ configDir: root, projectRoot: root, workerEnv: {}, store })
+          .readCatalog,
+      },
+    });
+    const result = await worker.runUntil(
+      readCatalog(env.client, loadSettings({ DEPLOY_TASK_QUEUE: taskQueue }), {
+        environment: 'staging',
+        kind: 'backups',
+        limit: 100,
+      }),
+    );
+    expect(result.kind).toBe('backups');
+    const ids = result.kind === 'backups' ? result.backups.map((b) => b.id) : [];
+    expect(ids).toEqual(store.listBackups('staging').map((b) => b.id));
+    expect(new Set(ids).size).toBe(100);
+    expect(result).not.toHaveProperty('nextOffset');
+  }, 120_000);
 });
