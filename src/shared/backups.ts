@@ -140,8 +140,7 @@ export interface CatalogInput {
  * below Temporal's 2 MB payload limit however large the records; nextOffset when more follow.
  */
 export type CatalogResult = (
-  | { kind: 'backups'; backups: StoredBackup[] }
-  | { kind: 'drills'; drills: DrillReport[] }
+  { kind: 'backups'; backups: StoredBackup[] } | { kind: 'drills'; drills: DrillReport[] }
 ) & { nextOffset?: number };
 
 export const CATALOG_PAGE_BYTES = 512 * 1024;
