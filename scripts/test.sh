@@ -56,22 +56,23 @@ if [ "$keep_lab" = 0 ]; then
   trap 'step "lab down"; npx tsx lab/main.ts down || true' EXIT
 fi
 
-# Two integration shards at once, on different lab hosts: the colour files (own projects on
-# lab-2) and the rest (lab-staging on lab-1, whose SSH durability cuts; drills on lab-2 under
-# their own project). Each shard runs its files one at a time.
-colour_files='tests/integration/(colours|colourFailures|traffic)\.test\.ts$'
+# Two integration shards at once, on different lab hosts: the files that use only lab-2 under
+# their own projects (colours, config check) and the rest (lab-staging on lab-1, whose SSH
+# durability cuts; drills on lab-2 under their own project). Each shard runs its files one at
+# a time.
+lab2_files='tests/integration/(colours|colourFailures|traffic|configCheck)\.test\.ts$'
 integration_status=0
-colour_status=0
+lab2_status=0
 if [ "$lab_status" = 0 ]; then
-  step "tests: integration (colour files in the background, log in .data/jest-integration-colours.log)"
-  npx jest --ci --runInBand --forceExit --selectProjects integration --testPathPattern "$colour_files" \
-    --json --outputFile=.data/jest-integration-colours.json >.data/jest-integration-colours.log 2>&1 &
-  colour_pid=$!
-  npx jest --ci --runInBand --forceExit --selectProjects integration --testPathIgnorePatterns "$colour_files" \
+  step "tests: integration (lab-2 files in the background, log in .data/jest-integration-lab2.log)"
+  npx jest --ci --runInBand --forceExit --selectProjects integration --testPathPattern "$lab2_files" \
+    --json --outputFile=.data/jest-integration-lab2.json >.data/jest-integration-lab2.log 2>&1 &
+  lab2_pid=$!
+  npx jest --ci --runInBand --forceExit --selectProjects integration --testPathIgnorePatterns "$lab2_files" \
     --json --outputFile=.data/jest-integration.json || integration_status=$?
-  step "tests: integration, colour files (waiting for them)"
-  wait "$colour_pid" || colour_status=$?
-  cat .data/jest-integration-colours.log
+  step "tests: integration, lab-2 files (waiting for them)"
+  wait "$lab2_pid" || lab2_status=$?
+  cat .data/jest-integration-lab2.log
 else
   echo "lab up failed (exit $lab_status): the integration tests cannot run" >&2
   integration_status=$lab_status
@@ -85,7 +86,7 @@ cat .data/jest-unit-workflow.log
 # The summary is JavaScript: its ${...} are template literals, not shell expansions.
 # shellcheck disable=SC2016
 node -e '
-  for (const [what, file] of [["unit and workflow", "./.data/jest-unit-workflow.json"], ["integration", "./.data/jest-integration.json"], ["integration, colour files", "./.data/jest-integration-colours.json"]]) {
+  for (const [what, file] of [["unit and workflow", "./.data/jest-unit-workflow.json"], ["integration", "./.data/jest-integration.json"], ["integration, lab-2 files", "./.data/jest-integration-lab2.json"]]) {
     try {
       const r = require(file);
       console.log(`${what}: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : ""));
@@ -96,5 +97,5 @@ node -e '
 ' || true
 step "done"
 if [ "$unit_workflow_status" != 0 ]; then exit "$unit_workflow_status"; fi
-if [ "$colour_status" != 0 ]; then exit "$colour_status"; fi
+if [ "$lab2_status" != 0 ]; then exit "$lab2_status"; fi
 exit "$integration_status"

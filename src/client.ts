@@ -1,18 +1,20 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { ConfigError } from './config/errors';
-import { parseDeployRequest, type DeployRequest } from './config/request';
+import { parseDeployRequest, requestFlagName, type DeployRequest } from './config/request';
 import { STRATEGIES } from './config/schema';
 import { workflowIdFor, type DeploymentStatus } from './shared/deployment';
 import { deploymentStatusQuery } from './shared/messages';
-import { loadSettings, workflowUiLink } from './shared/settings';
+import { loadSettings, workflowUiLink, type Settings } from './shared/settings';
 import { compactStamp } from './shared/stamps';
 import { ExitCode } from './client/exitCodes';
 import { CliExit } from './client/cliExit';
 import { connect } from './client/connect';
 import { addOperationCommands } from './client/operationCommands';
+import { addConfigCommands } from './client/configCheck';
 import { follow, startOrAttach, type DeployOutcome } from './client/deploy';
 import { NoWorkerError, waitForWorker } from './client/workerPresence';
+import { annotation, appendJobSummary, inGithubActions, jobSummary, stepGroup } from './client/githubActions';
 import {
   CANARY_ACTIONS,
   DECISIONS,
@@ -50,6 +52,12 @@ function parseImageFlag(value: string, previous: Record<string, string> = {}): R
 }
 
 function printOutcome(outcome: DeployOutcome, json: boolean): void {
+  if (inGithubActions()) {
+    const message = outcome.error ?? (outcome.status ? summaryLine(outcome.status) : outcome.workflowId);
+    const note = annotation(outcome.exitCode, message, outcome.uiLink);
+    if (note) (json ? console.error : console.log)(note);
+    appendJobSummary(jobSummary(outcome));
+  }
   if (json) {
     console.log(JSON.stringify(outcome, null, 2));
     return;
@@ -73,7 +81,7 @@ interface WaitFlags {
 
 function validatedRequest(input: Record<string, unknown>, source: string): DeployRequest {
   try {
-    return parseDeployRequest(input, source);
+    return parseDeployRequest(input, source, requestFlagName);
   } catch (err) {
     if (err instanceof ConfigError)
       throw new CliExit(ExitCode.invalidInput, `${err.message}\nnothing was started`);
@@ -107,9 +115,9 @@ async function deployCommand(
   return runDeployment(request, opts);
 }
 
-/** Deploy the previous good release the hosts recorded: no version typed by hand. */
+/** Deploy the previous good release the hosts recorded (or the one --to names): no images typed by hand. */
 async function rollbackCommand(
-  opts: WaitFlags & { env: string; by: string; onBusy?: 'wait' | 'fail' },
+  opts: WaitFlags & { env: string; by: string; onBusy?: 'wait' | 'fail'; to?: string },
 ): Promise<ExitCode> {
   const request = validatedRequest(
     {
@@ -118,13 +126,15 @@ async function rollbackCommand(
       images: {},
       requestedBy: opts.by,
       rollback: true,
+      ...(opts.to !== undefined ? { rollbackTo: opts.to } : {}),
       ...(opts.onBusy ? { onBusy: opts.onBusy } : {}),
     },
     'rollback flags',
   );
   // Each rollback is its own deployment; the release it restores is learned from the hosts.
   const stamp = compactStamp(new Date());
-  return runDeployment(request, opts, `rollback-${request.environment}-${stamp}`);
+  const target = request.rollbackTo ? `-to-${request.rollbackTo}` : '';
+  return runDeployment(request, opts, `rollback-${request.environment}${target}-${stamp}`);
 }
 
 async function runDeployment(
@@ -154,31 +164,10 @@ async function runDeployment(
     }
     if (!opts.wait) {
       if (opts.json) console.log(JSON.stringify({ workflowId: handle.workflowId, uiLink, attached }));
+      else console.log(`not waiting; follow it with: npx deployctl status --id ${handle.workflowId} --wait`);
       return ExitCode.succeeded;
     }
-    const printed = new Map<string, string>();
-    let approvalHintShown = false;
-    const outcome = await follow(handle, settings, {
-      timeoutMs: opts.timeout * 1000,
-      onChange: (status: DeploymentStatus) => {
-        const hint = approvalHintShown ? undefined : approvalWaitingMessage(status, uiLink);
-        if (hint) {
-          approvalHintShown = true;
-          // With --json, stdout stays one JSON document: the operator's hint goes to stderr.
-          if (opts.json) console.error(hint);
-          else console.log(hint);
-        }
-        // With --json the progress goes to stderr, so a CI log is never silent for a long step.
-        const progress = opts.json ? console.error : console.log;
-        for (const s of status.steps) {
-          const key = `${s.status}`;
-          if (printed.get(s.name) === key) continue;
-          printed.set(s.name, key);
-          const extra = s.status === 'running' ? '' : ` ${formatDuration(s.durationMs)}`;
-          progress(`  ${s.status.padEnd(11)} ${s.name}${extra}${s.detail ? `: ${s.detail}` : ''}`);
-        }
-      },
-    });
+    const outcome = await followPrinting(handle, settings, opts);
     outcome.attached = attached;
     printOutcome(outcome, opts.json);
     return outcome.exitCode;
@@ -187,11 +176,56 @@ async function runDeployment(
   }
 }
 
+/**
+ * Follow a deployment to its end, printing each step as it changes and, once, the approval
+ * hint. With --json the progress and the hint go to stderr, so stdout stays one JSON document
+ * and a CI log is never silent for a long step.
+ */
+async function followPrinting(
+  handle: WorkflowHandle,
+  settings: Settings,
+  opts: { json: boolean; timeout: number },
+): Promise<DeployOutcome> {
+  const uiLink = workflowUiLink(settings, handle.workflowId);
+  const progress = opts.json ? console.error : console.log;
+  const printed = new Map<string, string>();
+  const github = inGithubActions();
+  let approvalHintShown = false;
+  const onChange = (status: DeploymentStatus) => {
+    const hint = approvalHintShown ? undefined : approvalWaitingMessage(status, uiLink);
+    if (hint) {
+      approvalHintShown = true;
+      progress(hint);
+    }
+    for (const s of status.steps) {
+      if (printed.get(s.name) === s.status) continue;
+      printed.set(s.name, s.status);
+      // In a GitHub Actions job a finished step is a collapsible group holding its details.
+      if (github && s.status !== 'running') {
+        for (const line of stepGroup(s, status)) progress(line);
+        continue;
+      }
+      const extra = s.status === 'running' ? '' : ` ${formatDuration(s.durationMs)}`;
+      progress(`  ${s.status.padEnd(11)} ${s.name}${extra}${s.detail ? `: ${s.detail}` : ''}`);
+    }
+  };
+  const outcome = await follow(handle, settings, { timeoutMs: opts.timeout * 1000, onChange });
+  // Steps that ended after the last poll are in the final status only: print them too.
+  if (outcome.status) onChange(outcome.status);
+  return outcome;
+}
+
+/**
+ * A deployment's steps now; with --wait, followed to its end like `deploy` (for a CI job that
+ * started it with --no-wait). Either way a finished deployment exits with its outcome's code.
+ */
 async function statusCommand(opts: {
   env: string;
   release?: string;
   id?: string;
   json: boolean;
+  wait: boolean;
+  timeout: number;
 }): Promise<ExitCode> {
   const settings = loadSettings();
   const workflowId = opts.id ?? (opts.release ? workflowIdFor(opts.env, opts.release) : undefined);
@@ -199,9 +233,23 @@ async function statusCommand(opts: {
   const client = await connect(settings);
   try {
     const handle = client.workflow.getHandle(workflowId);
-    const [description, status] = await Promise.all([handle.describe(), handle.query(deploymentStatusQuery)]);
+    const description = await handle.describe();
+    if (opts.wait) {
+      if (!opts.json) console.log(`following ${workflowId} (${description.status.name})`);
+      const outcome = await followPrinting(handle, settings, opts);
+      printOutcome(outcome, opts.json);
+      return outcome.exitCode;
+    }
+    const status = await handle.query(deploymentStatusQuery);
+    // The finished run's result says how it ended (a failure's type included); it is there at once.
+    const exitCode =
+      description.status.name === 'RUNNING'
+        ? ExitCode.succeeded
+        : (await follow(handle, settings, { timeoutMs: 30_000 })).exitCode;
     if (opts.json) {
-      console.log(JSON.stringify({ workflowId, runStatus: description.status.name, status }, null, 2));
+      console.log(
+        JSON.stringify({ workflowId, runStatus: description.status.name, exitCode, status }, null, 2),
+      );
     } else {
       console.log(`${workflowId}: ${description.status.name}`);
       console.log(stepTable(status.steps));
@@ -209,7 +257,7 @@ async function statusCommand(opts: {
       console.log(summaryLine(status));
       console.log(`Temporal UI: ${workflowUiLink(settings, workflowId)}`);
     }
-    return ExitCode.succeeded;
+    return exitCode;
   } catch (err) {
     if (err instanceof WorkflowNotFoundError)
       throw new CliExit(ExitCode.invalidInput, `no deployment ${workflowId}`);
@@ -387,7 +435,7 @@ Exit codes:
   4  Temporal unreachable
   5  deployment failed (or was aborted) and the environment is not known to be healthy
   6  refused before any host was touched: a quality gate failed, the environment was busy,
-     or its hosts disagree on the live colour
+     its hosts disagree on the live colour, or a host has less free disk than minFreeDiskMb
   7  stopped waiting (--timeout); the deployment goes on
   8  a backup, restore drill or emergency deploy failed (or their catalog could not be read)
   9  no worker polls the task queue (deploy, rollback: --worker-wait); nothing was started
@@ -421,21 +469,42 @@ DEPLOY_TASK_QUEUE (deployments), TEMPORAL_UI_URL (http://127.0.0.1:8233)`,
     .command('rollback')
     .alias('switch-back')
     .description(
-      'deploy the previous good release the hosts recorded (no version to type), as a new deployment; ' +
-        'inside the switch-back window of a blue-green or canary environment it only moves the traffic back',
+      'deploy the previous good release the hosts recorded (no version to type), or an earlier one with --to, ' +
+        'as a new deployment; inside the switch-back window of a blue-green or canary environment it only ' +
+        'moves the traffic back',
     )
-    .requiredOption('-e, --env <name>', 'environment name');
+    .requiredOption('-e, --env <name>', 'environment name')
+    .option(
+      '--to <release>',
+      'return to this earlier release, as recorded on the hosts when it was deployed (its images; no gates run again)',
+    );
   addDeploymentOptions(rollback).action(async (opts) => {
     process.exitCode = await rollbackCommand(opts);
   });
 
   program
     .command('status')
-    .description('show the steps of a deployment')
+    .description('show the steps of a deployment; --wait follows it to its end')
     .option('-e, --env <name>', 'environment name')
     .option('-r, --release <id>', 'release id')
     .option('--id <workflowId>', 'deployment (workflow) id')
-    .option('--json', 'print JSON', false)
+    .option('--wait', 'follow the deployment until it ends, printing its steps (as deploy does)', false)
+    .addOption(
+      new Option(
+        '--timeout <seconds>',
+        'with --wait: stop waiting after this long (the deployment continues)',
+      )
+        .default(3600)
+        .argParser(wholeSeconds(1)),
+    )
+    .option('--json', 'print JSON (with --wait: progress lines go to stderr)', false)
+    .addHelpText(
+      'after',
+      `
+Exit codes: a finished deployment's own (0 succeeded, 1 rolled back, 3 aborted, 5 failed, 6
+refused, 2 invalid), 0 while it runs; with --wait, 7 when --timeout passes first. 2 also for
+a deployment that does not exist, 4 Temporal unreachable.`,
+    )
     .action(async (opts) => {
       process.exitCode = await statusCommand(opts);
     });
@@ -477,6 +546,7 @@ promote sends all traffic to the new release now. "deployctl canary <action> --h
     });
 
   addOperationCommands(program);
+  addConfigCommands(program);
 
   return program;
 }
@@ -498,6 +568,8 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   } catch (err) {
     if (err instanceof CliExit) {
       console.error(`deployctl: ${err.message}`);
+      const note = inGithubActions() ? annotation(err.code, err.message) : undefined;
+      if (note) console.error(note);
       process.exitCode = err.code;
       return;
     }

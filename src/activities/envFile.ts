@@ -12,6 +12,20 @@ export class MissingSecretError extends Error {
 /** The env-file key holding `traffic.network`, for the app's compose files to name their shared network. */
 export const TRAFFIC_NETWORK_VARIABLE = 'TRAFFIC_NETWORK';
 
+/** Why a secret cannot be written to an env file (unset, or characters it cannot carry); never its value. */
+export function secretProblem(
+  key: string,
+  fromEnv: string,
+  workerEnv: NodeJS.ProcessEnv,
+): string | undefined {
+  const value = workerEnv[fromEnv];
+  if (value === undefined || value === '')
+    return `secret ${key}: the worker's environment variable ${fromEnv} is not set`;
+  if (UNSAFE_SECRET.test(value))
+    return `secret ${key}: the value of ${fromEnv} contains whitespace, quotes, $, \\, \` or #, which env files cannot carry safely`;
+  return undefined;
+}
+
 /** `SITE_IMAGE` for service "site", `MY_API_IMAGE` for "my-api". */
 export const imageVariable = (service: string) => `${service.toUpperCase().replace(/-/g, '_')}_IMAGE`;
 
@@ -37,15 +51,9 @@ export function buildEnvFile(
     lines.push(`${imageVariable(service.name)}=${plan.images[service.name]}`);
   const secretValues: string[] = [];
   for (const [key, { fromEnv }] of Object.entries(plan.environment.secrets)) {
-    const value = workerEnv[fromEnv];
-    if (value === undefined || value === '') {
-      throw new MissingSecretError(`secret ${key}: the worker's environment variable ${fromEnv} is not set`);
-    }
-    if (UNSAFE_SECRET.test(value)) {
-      throw new MissingSecretError(
-        `secret ${key}: the value of ${fromEnv} contains whitespace, quotes, $, \\, \` or #, which env files cannot carry safely`,
-      );
-    }
+    const problem = secretProblem(key, fromEnv, workerEnv);
+    if (problem) throw new MissingSecretError(problem);
+    const value = workerEnv[fromEnv] as string;
     secretValues.push(value);
     lines.push(`${key}=${value}`);
   }

@@ -10,6 +10,7 @@ export const FailureType = {
   missingSecret: 'MissingSecret',
   healthDeadline: 'HealthDeadlineExceeded',
   gateFailed: 'GateFailed',
+  diskBelowFloor: 'DiskBelowFloor',
 } as const;
 
 /** Map known errors to non-retryable failures; anything else stays retryable (network, SSH drops). */

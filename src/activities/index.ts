@@ -9,6 +9,7 @@ import { createRecoveryActivities } from './recovery';
 import { createTrafficActivities } from './traffic';
 import { createColourActivities } from './colours';
 import { createCanaryActivities } from './canary';
+import { createConfigCheckActivities } from './configCheck';
 import { BackupStore } from '../store/backupStore';
 
 export interface ActivityDeps {
@@ -38,6 +39,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createTrafficActivities(),
     ...createColourActivities(deps),
     ...createCanaryActivities(),
+    ...createConfigCheckActivities(deps),
   };
 }
 

@@ -3,11 +3,11 @@ import { loadEnvironment } from '../config/load';
 import { ConfigError } from '../config/errors';
 import { parseDeployRequest, parseImageRef, type DeployRequest } from '../config/request';
 import type { EnvironmentConfig } from '../config/schema';
-import { readOptionalFile } from '../commands/files';
-import { remoteLayout } from '../commands/layout';
+import { freeDiskKib, listNewestFirst, readOptionalFile } from '../commands/files';
+import { releaseHistoryRecord, remoteLayout } from '../commands/layout';
 import type { DeployPlan, ReleaseRecord } from '../shared/deployment';
 import { withHost, type RemoteHost } from '../remote/executor';
-import { toApplicationFailure } from './failures';
+import { FailureType, toApplicationFailure } from './failures';
 
 /** Resolve each requested image to a full reference, and fill services not requested from the running release. */
 export function resolveImages(
@@ -69,7 +69,50 @@ export async function readReleaseRecordOn(
   environment: EnvironmentConfig,
   which: 'currentRelease' | 'previousRelease' = 'currentRelease',
 ): Promise<ReleaseRecord | undefined> {
-  const path = remoteLayout(environment, host.config)[which];
+  return readRecordAt(host, remoteLayout(environment, host.config)[which]);
+}
+
+/**
+ * The record of a chosen earlier release on the first host: its history entry, or previous.json
+ * for a release deployed before the history existed. Refused, listing the releases the host
+ * knows, when there is none; refused when it is the live release.
+ */
+async function releaseToReturnTo(
+  environment: EnvironmentConfig,
+  release: string,
+  current: ReleaseRecord | undefined,
+): Promise<ReleaseRecord> {
+  if (current?.release === release) {
+    throw new ConfigError(
+      `nothing to roll back: release ${release} is what "${environment.name}" runs now`,
+      'rollback',
+      [`--to: value ${JSON.stringify(release)} is the live release`],
+    );
+  }
+  return withHost(environment.hosts[0], async (host) => {
+    const layout = remoteLayout(environment, host.config);
+    const recorded =
+      (await readRecordAt(host, releaseHistoryRecord(layout, release))) ??
+      [await readRecordAt(host, layout.previousRelease)].find((r) => r?.release === release);
+    if (recorded) return recorded;
+    const { stdout } = await host.run(listNewestFirst(layout.releaseHistoryDir), { timeoutMs: 30_000 });
+    const known = stdout
+      .split('\n')
+      .filter((name) => name.endsWith('.json'))
+      .map((name) => name.slice(0, -'.json'.length))
+      .slice(0, 10);
+    throw new ConfigError(
+      `nothing to roll back to: ${host.config.name} has no record of release ${release} in "${environment.name}"` +
+        (known.length
+          ? ` (recorded, newest first: ${known.join(', ')})`
+          : ' (no release history recorded yet)'),
+      'rollback',
+      [`--to: value ${JSON.stringify(release)} was never recorded on ${host.config.name}`],
+    );
+  });
+}
+
+async function readRecordAt(host: RemoteHost, path: string): Promise<ReleaseRecord | undefined> {
   const { stdout } = await host.run(readOptionalFile(path), { timeoutMs: 30_000 });
   if (!stdout.trim()) return undefined;
   try {
@@ -78,6 +121,37 @@ export async function readReleaseRecordOn(
     throw ApplicationFailure.nonRetryable(
       `${host.config.name}: ${path} is not valid JSON; fix or remove it before deploying`,
       'CorruptReleaseRecord',
+    );
+  }
+}
+
+/**
+ * Refuse, naming each short host, when a host has less free disk than the environment's floor
+ * under its baseDir: a deploy that fills the disk half way breaks the release that runs.
+ */
+export async function checkDiskFloor(environment: EnvironmentConfig): Promise<void> {
+  const floorMb = environment.minFreeDiskMb;
+  if (!floorMb) return;
+  const short = await Promise.all(
+    environment.hosts.map((config) =>
+      withHost(config, async (host) => {
+        const { stdout } = await host.run(freeDiskKib(config.baseDir), { timeoutMs: 30_000 });
+        const freeMb = Math.floor(Number(stdout.trim()) / 1024);
+        if (!Number.isFinite(freeMb) || stdout.trim() === '')
+          throw new Error(
+            `${config.name}: could not read the free disk under ${config.baseDir}: ${stdout.trim()}`,
+          );
+        return freeMb < floorMb ? `${config.name} has ${freeMb} MB free under ${config.baseDir}` : undefined;
+      }),
+    ),
+  );
+  const problems = short.filter((line): line is string => line !== undefined);
+  if (problems.length) {
+    throw ApplicationFailure.nonRetryable(
+      `not enough free disk to deploy to "${environment.name}": ${problems.join('; ')} ` +
+        `(minFreeDiskMb: ${floorMb}). Free space (old images: docker image prune; old dumps in backups/) ` +
+        'or lower minFreeDiskMb in the environment config; nothing was changed',
+      FailureType.diskBelowFloor,
     );
   }
 }
@@ -104,8 +178,13 @@ export function createPlanActivities(deps: { configDir: string }) {
             [`strategy: value "${strategy}" needs migrations.phases in environment "${environment.name}"`],
           );
         }
+        // A rollback is never held back for disk: in an incident it usually needs nothing new.
+        if (!request.rollback) await checkDiskFloor(environment);
         const previous = await readReleaseRecord(environment, 'currentRelease');
-        if (request.rollback) {
+        if (request.rollback && request.rollbackTo) {
+          const target = await releaseToReturnTo(environment, request.rollbackTo, previous);
+          request = { ...request, release: target.release, images: target.images };
+        } else if (request.rollback) {
           const target = await readReleaseRecord(environment, 'previousRelease');
           if (!target) {
             throw new ConfigError(

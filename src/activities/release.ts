@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { composeDown, composePull, composeUpAll, composeUpService } from '../commands/compose';
 import { copyIfExists, makeDirectory, readOptionalFile } from '../commands/files';
-import { remoteLayout } from '../commands/layout';
+import { releaseHistoryRecord, remoteLayout } from '../commands/layout';
 import type { DeployPlan, ReleaseRecord } from '../shared/deployment';
 import { buildEnvFile } from './envFile';
 import { onHost, progressReporter, type HostStepInput } from './hostStep';
@@ -79,7 +79,10 @@ export function createReleaseActivities(deps: { projectRoot: string; workerEnv: 
       });
     },
 
-    /** current.json becomes previous.json; the new record names who deployed what, when. */
+    /**
+     * current.json becomes previous.json; the new record names who deployed what, when. It is
+     * also kept under the release's own name, so `rollback --to` can return to any release.
+     */
     async recordRelease(input: HostStepInput): Promise<ReleaseRecord> {
       const { plan } = input;
       const record = releaseRecordOf(plan);
@@ -94,6 +97,10 @@ export function createReleaseActivities(deps: { projectRoot: string; workerEnv: 
           await host.run(copyIfExists(layout.currentRelease, layout.previousRelease), { timeoutMs: 15_000 });
           await host.writeFile(layout.currentRelease, JSON.stringify(record), { timeoutMs: 30_000 });
         }
+        await host.run(makeDirectory(layout.releaseHistoryDir), { timeoutMs: 15_000 });
+        await host.writeFile(releaseHistoryRecord(layout, record.release), JSON.stringify(record), {
+          timeoutMs: 30_000,
+        });
       });
       return record;
     },

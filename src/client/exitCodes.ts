@@ -13,7 +13,8 @@ export const ExitCode = {
   failedUnhealthy: 5,
   /**
    * Refused before any host was touched: a quality gate failed, the environment was busy
-   * (--on-busy fail), or its hosts disagree on the live colour.
+   * (--on-busy fail), its hosts disagree on the live colour, or a host's free disk is below
+   * the environment's minFreeDiskMb.
    */
   refused: 6,
   /** deployctl stopped waiting (--timeout); the deployment itself goes on: check it with status. */

@@ -56,3 +56,13 @@ export function composeDown(env: EnvironmentConfig, host: HostConfig): Argv {
 export function composeDestroy(env: EnvironmentConfig, host: HostConfig): Argv {
   return [...composeBase(env, host), 'down', '--volumes', '--remove-orphans', '--timeout', '5'];
 }
+
+/** The container engine answers (its server, not only the CLI): what `config check` asks first. */
+export function engineVersion(): Argv {
+  return ['docker', 'version', '--format', '{{.Server.Version}}'];
+}
+
+/** The environment's compose command works on the host. */
+export function composeVersion(env: EnvironmentConfig): Argv {
+  return [...env.composeCommand, 'version'];
+}

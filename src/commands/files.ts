@@ -29,6 +29,25 @@ export function firstMissingFile(paths: string[]): Argv {
   ];
 }
 
+/** The names in a directory, newest first; nothing (exit 0) when it does not exist. */
+export function listNewestFirst(dir: string): Argv {
+  return ['sh', '-c', 'if [ -d "$1" ]; then ls -1t -- "$1"; fi', 'list-newest-first', dir];
+}
+
+/**
+ * Free space, in KiB, of the filesystem holding `path` (or its nearest existing parent, on a
+ * host not yet set up): the "Available" column of POSIX df.
+ */
+export function freeDiskKib(path: string): Argv {
+  return [
+    'sh',
+    '-c',
+    'd=$1; while [ ! -d "$d" ]; do d=${d%/*}; d=${d:-/}; done; df -Pk -- "$d" | awk \'NR == 2 { print $4 }\'',
+    'free-disk',
+    path,
+  ];
+}
+
 /** Keep the old record before writing a new one (no-op when there is none yet). */
 export function copyIfExists(from: string, to: string): Argv {
   return ['sh', '-c', 'if [ -f "$1" ]; then cp -f "$1" "$2"; fi', 'copy-if-exists', from, to];

@@ -5,7 +5,8 @@ import type { EnvironmentConfig, HostConfig } from '../config/schema';
  * Where an environment lives on a host. One directory per compose project:
  *   <baseDir>/<project>/            compose files, uploaded as-is
  *   <baseDir>/<project>/.env        settings, images and secrets (mode 0600)
- *   <baseDir>/<project>/releases/   current.json and previous.json release records
+ *   <baseDir>/<project>/releases/   current.json and previous.json release records, and
+ *                                   history/<release>.json: every release deployed, for rollback --to
  *   <baseDir>/<project>/audit.log   append-only audit trail
  */
 export interface RemoteLayout {
@@ -14,6 +15,7 @@ export interface RemoteLayout {
   releasesDir: string;
   currentRelease: string;
   previousRelease: string;
+  releaseHistoryDir: string;
   auditLog: string;
   composeFiles: string[];
 }
@@ -27,7 +29,13 @@ export function remoteLayout(env: EnvironmentConfig, host: HostConfig): RemoteLa
     releasesDir,
     currentRelease: posix.join(releasesDir, 'current.json'),
     previousRelease: posix.join(releasesDir, 'previous.json'),
+    releaseHistoryDir: posix.join(releasesDir, 'history'),
     auditLog: posix.join(appDir, 'audit.log'),
     composeFiles: env.composeFiles.map((f) => posix.join(appDir, posix.basename(f))),
   };
+}
+
+/** The record a host keeps of one release it ran (release ids are validated: letters, digits, . _ -). */
+export function releaseHistoryRecord(layout: RemoteLayout, release: string): string {
+  return posix.join(layout.releaseHistoryDir, `${release}.json`);
 }

@@ -27,10 +27,19 @@ function valueAt(root: unknown, path: PropertyKey[]): unknown {
   return cur;
 }
 
+/** How a problem names where the value came from: a config key path, or the flag a user typed. */
+export type KeyName = (path: PropertyKey[]) => string;
+
+const dottedPath: KeyName = (path) => (path.length ? path.map(String).join('.') : '(root)');
+
 /** One line per zod issue: `key.path: value "x" must be ...`. */
-export function describeZodIssues(error: z.ZodError, input: unknown): string[] {
+export function describeZodIssues(
+  error: z.ZodError,
+  input: unknown,
+  keyName: KeyName = dottedPath,
+): string[] {
   return error.issues.map((issue) => {
-    const key = issue.path.length ? issue.path.map(String).join('.') : '(root)';
+    const key = keyName(issue.path);
     if (issue.code === 'unrecognized_keys') {
       return `${key}: unknown key(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} are not allowed`;
     }
@@ -38,7 +47,12 @@ export function describeZodIssues(error: z.ZodError, input: unknown): string[] {
   });
 }
 
-export function configErrorFromZod(source: string, error: z.ZodError, input: unknown): ConfigError {
-  const problems = describeZodIssues(error, input);
+export function configErrorFromZod(
+  source: string,
+  error: z.ZodError,
+  input: unknown,
+  keyName?: KeyName,
+): ConfigError {
+  const problems = describeZodIssues(error, input, keyName);
   return new ConfigError(`${source} is invalid:\n  ${problems.join('\n  ')}`, source, problems);
 }

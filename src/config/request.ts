@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { imageRepositorySchema, nameSchema, strategySchema } from './schema';
-import { configErrorFromZod } from './errors';
+import { configErrorFromZod, type KeyName } from './errors';
 
 export const RELEASE_RULE =
   'letters, digits and . _ - only, starting with a letter or digit, at most 64 characters';
@@ -59,6 +59,8 @@ export const deployRequestSchema = z
      * a version to roll back. `release` is then only a label until the plan resolves it.
      */
     rollback: z.literal(true).optional(),
+    /** With `rollback`: return to this earlier release (recorded on the hosts) instead of the previous one. */
+    rollbackTo: releaseSchema.optional(),
     /** The git ref the gates check out (a sha or tag); defaults to the release id. */
     commit: z
       .string()
@@ -77,12 +79,35 @@ export const deployRequestSchema = z
     if (!r.rollback && Object.keys(r.images).length === 0) {
       ctx.addIssue({ code: 'custom', path: ['images'], message: 'must name at least one service image' });
     }
+    if (r.rollbackTo !== undefined && !r.rollback) {
+      ctx.addIssue({ code: 'custom', path: ['rollbackTo'], message: 'is only allowed in a rollback' });
+    }
   });
 
 export type DeployRequest = z.infer<typeof deployRequestSchema>;
 
-export function parseDeployRequest(input: unknown, source = 'deploy request'): DeployRequest {
+/** The deployctl flag behind each request key, so a refusal names what the user typed. */
+const REQUEST_FLAGS: Record<string, string> = {
+  environment: '--env',
+  release: '--release',
+  requestedBy: '--by',
+  commit: '--commit',
+  onBusy: '--on-busy',
+  strategy: '--strategy',
+  rollbackTo: '--to',
+};
+
+export const requestFlagName: KeyName = ([key, service]) => {
+  if (key === 'images') return service === undefined ? '--image' : `--image ${String(service)}=`;
+  return REQUEST_FLAGS[String(key)] ?? String(key);
+};
+
+export function parseDeployRequest(
+  input: unknown,
+  source = 'deploy request',
+  keyName?: KeyName,
+): DeployRequest {
   const parsed = deployRequestSchema.safeParse(input);
-  if (!parsed.success) throw configErrorFromZod(source, parsed.error, input);
+  if (!parsed.success) throw configErrorFromZod(source, parsed.error, input, keyName);
   return parsed.data;
 }

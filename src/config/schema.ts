@@ -59,7 +59,8 @@ export const hostSchema = z
     privateKeyPath: z.string().min(1),
     /** Pinned host key, as in known_hosts: "ssh-ed25519 AAAA..." (comment optional). */
     hostKey: z.string().regex(/^(ssh-ed25519|ecdsa-sha2-nistp256|ssh-rsa) [A-Za-z0-9+/=]+( .*)?$/, {
-      message: 'must be a public host key line "TYPE BASE64" as in known_hosts',
+      message:
+        'must be a public host key "TYPE BASE64", e.g. "ssh-ed25519 AAAA...": a known_hosts line without its leading host names (deployctl config check prints the line to pin)',
     }),
     /** Where this host keeps the app's compose project (compose files, env file, audit log). */
     baseDir: absolutePathSchema,
@@ -410,6 +411,11 @@ export const environmentSchema = z
      * an environment variable of the worker that holds it.
      */
     secrets: z.record(envKeySchema, z.object({ fromEnv: envKeySchema }).strict()).default({}),
+    /**
+     * A deployment is refused before anything runs when a host has less free disk than this
+     * under its baseDir (images, dumps and logs fill a small disk); 0 turns the check off.
+     */
+    minFreeDiskMb: z.number().int().min(0).max(10_000_000).default(1024),
     deadlines: z
       .object({
         healthSeconds: z.number().int().min(5).max(3600).default(120),

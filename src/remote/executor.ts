@@ -48,7 +48,11 @@ export class RemoteCommandError extends Error {
 }
 
 export class HostKeyMismatchError extends Error {
-  constructor(readonly host: string) {
+  constructor(
+    readonly host: string,
+    /** The key the server presented, as a hostKey line ("TYPE BASE64"), to verify out of band. */
+    readonly presented?: string,
+  ) {
     super(
       `host key of ${host} does not match the pinned key in the environment config; refusing to connect ` +
         '(if the server was rebuilt, verify its new key out of band and update hostKey)',
@@ -63,6 +67,14 @@ type SftpSession = Parameters<Parameters<NodeSSH['withSFTP']>[0]>[0];
 export function shellLine(argv: Argv): string {
   if (argv.length === 0) throw new Error('empty command');
   return quote([...argv]);
+}
+
+/** A host key blob as the "TYPE BASE64" line a config pins (the blob starts with its type's name). */
+export function hostKeyLine(blob: Buffer): string | undefined {
+  if (blob.length < 4) return undefined;
+  const typeLength = blob.readUInt32BE(0);
+  if (typeLength > 64 || blob.length < 4 + typeLength) return undefined;
+  return `${blob.subarray(4, 4 + typeLength).toString('ascii')} ${blob.toString('base64')}`;
 }
 
 function pinnedKeyBlob(hostKey: string): Buffer {
@@ -83,6 +95,7 @@ export class RemoteHost {
     const ssh = new NodeSSH();
     const expected = pinnedKeyBlob(config.hostKey);
     let mismatch = false;
+    let presented: string | undefined;
     try {
       await ssh.connect({
         host: config.address.replace(/^\[|\]$/g, ''),
@@ -94,12 +107,14 @@ export class RemoteHost {
         keepaliveCountMax: 3,
         hostVerifier: (key: Buffer) => {
           mismatch = !key.equals(expected);
+          presented = hostKeyLine(key);
           return !mismatch;
         },
       });
     } catch (err) {
       ssh.dispose();
-      if (mismatch) throw new HostKeyMismatchError(`${config.name} (${config.address}:${config.port})`);
+      if (mismatch)
+        throw new HostKeyMismatchError(`${config.name} (${config.address}:${config.port})`, presented);
       throw new Error(
         `cannot connect to ${config.name} (${config.user}@${config.address}:${config.port}): ${(err as Error).message}`,
       );

@@ -57,4 +57,6 @@ export const WorkflowType = {
   emergencyDeploy: 'emergencyDeploy',
   /** Reads the worker's backup store (backup records, drill reports) for `deployctl backups|drills`. */
   catalog: 'readCatalog',
+  /** Checks an environment's config, secrets and hosts from a worker, for `deployctl config check`. */
+  configCheck: 'checkEnvironment',
 } as const;

@@ -118,6 +118,8 @@ export const activityPolicies = {
   },
   recordDrillReport: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 5 } },
   readCatalog: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 3 } },
+  /** Read-only checks, each with its own short deadline; a finding is a result, not a retry. */
+  checkEnvironmentConfig: { startToCloseTimeout: '3m', retry: { ...retry, maximumAttempts: 2 } },
   /** Reads the routing file on a host: which colour is live. */
   readRouting: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 5 } },
   /** One routing write plus its confirmation through Traefik's API (15 s); RoutingRefused is final. */

@@ -28,6 +28,7 @@ const PASSED_THROUGH_FAILURES = [
   'ColoursDisagree',
   'CanaryFailed',
   'IncompatibleMigration',
+  'DiskBelowFloor',
 ];
 
 /**

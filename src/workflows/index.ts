@@ -5,3 +5,4 @@ export { drDrill } from './drDrill';
 export { emergencyDeploy } from './emergencyDeploy';
 export { readCatalog } from './readCatalog';
 export { retireColour } from './retireColour';
+export { checkEnvironment } from './checkEnvironment';

@@ -217,14 +217,35 @@ test('invalid input exits 2 and starts nothing; an unreachable Temporal exits 4'
   expect(down.out).toContain('cannot reach Temporal at 127.0.0.1:1');
 });
 
-test('a changed host key makes the deploy refuse to connect, before anything changes', async () => {
+test('a changed host key, or a disk below minFreeDiskMb, makes the deploy refuse before anything changes', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lab-config-'));
   const doc = parse(readFileSync(join(LAB_CONFIG_DIR, 'lab-staging.yaml'), 'utf8'));
   // The production host's key is a real key, just not this host's.
+  const full = { ...structuredClone(doc), name: 'lab-full', minFreeDiskMb: 10_000_000 };
   doc.hosts[0].hostKey = lab.production.hosts[0].hostKey;
   writeFileSync(join(dir, 'lab-staging.yaml'), stringify(doc));
+  // The same hosts, asking for 10 TB free: more than any lab disk has.
+  writeFileSync(join(dir, 'lab-full.yaml'), stringify(full));
   const other = await startHarness({ configDir: dir, workerEnv: lab.workerEnv });
   try {
+    const short = await follow(
+      (
+        await startOrAttach(other.env.client, other.settings, {
+          environment: 'lab-full',
+          release: release('v1-nodisk'),
+          images: allImages('v1'),
+          requestedBy: 'it',
+        })
+      ).handle,
+      other.settings,
+      { timeoutMs: 120_000 },
+    );
+    expect(short.exitCode).toBe(ExitCode.refused);
+    expect(short.error).toMatch(
+      /not enough free disk to deploy to "lab-full": lab-1 has \d+ MB free under \S+ \(minFreeDiskMb: 10000000\)/,
+    );
+    expect(short.status?.steps.map((s) => [s.name, s.status])).toEqual([['validate', 'failed']]);
+
     const request = {
       environment: 'lab-staging',
       release: release('v1-wrongkey'),

@@ -67,6 +67,8 @@ const auditLines = async (env: EnvironmentConfig) =>
   (await onHost(env, readOptionalFile(remoteLayout(env, env.hosts[0]).auditLog))).split('\n').filter(Boolean);
 const current = async (env: EnvironmentConfig) =>
   JSON.parse((await onHost(env, readOptionalFile(remoteLayout(env, env.hosts[0]).currentRelease))) || '{}');
+const previous = async (env: EnvironmentConfig) =>
+  JSON.parse((await onHost(env, readOptionalFile(remoteLayout(env, env.hosts[0]).previousRelease))) || '{}');
 
 const deployctl = (args: string[], env: NodeJS.ProcessEnv = {}) => runDeployctl(harness.settings, args, env);
 
@@ -174,18 +176,18 @@ test('hostile input is rejected with a clear error and creates nothing on any ho
   const cases: [string[], string][] = [
     [
       ['--env', 'lab-staging;reboot', '--release', 'r1', '--image', 'api=v1'],
-      'environment: value "lab-staging;reboot"',
+      '--env: value "lab-staging;reboot"',
     ],
-    [['--env', '../../etc', '--release', 'r1', '--image', 'api=v1'], 'environment: value "../../etc"'],
+    [['--env', '../../etc', '--release', 'r1', '--image', 'api=v1'], '--env: value "../../etc"'],
     [
       ['--env', 'lab-staging', '--release', '$(touch /tmp/pwned)', '--image', 'api=v1'],
-      'release: value "$(touch /tmp/pwned)"',
+      '--release: value "$(touch /tmp/pwned)"',
     ],
-    [['--env', 'lab-staging', '--release', 'r1\nr2', '--image', 'api=v1'], 'release: value "r1\\nr2"'],
-    [['--env', 'lab-staging', '--release', 'x'.repeat(65), '--image', 'api=v1'], 'release: value "xxxx'],
-    [['--env', 'lab-staging', '--release', 'r1', '--image', 'api=v1`id`'], 'images.api: value "v1`id`"'],
-    [['--env', 'lab-staging', '--release', 'r1', '--image', 'a;pi=v1'], 'images.a;pi'],
-    [['--env', 'lab-staging', '--release', 'r1', '--image', '../api=v1'], 'images.../api'],
+    [['--env', 'lab-staging', '--release', 'r1\nr2', '--image', 'api=v1'], '--release: value "r1\\nr2"'],
+    [['--env', 'lab-staging', '--release', 'x'.repeat(65), '--image', 'api=v1'], '--release: value "xxxx'],
+    [['--env', 'lab-staging', '--release', 'r1', '--image', 'api=v1`id`'], '--image api=: value "v1`id`"'],
+    [['--env', 'lab-staging', '--release', 'r1', '--image', 'a;pi=v1'], '--image a;pi=:'],
+    [['--env', 'lab-staging', '--release', 'r1', '--image', '../api=v1'], '--image ../api=:'],
   ];
   for (const [args, expected] of cases) {
     const res = await deployctl(['deploy', ...args]);
@@ -271,4 +273,53 @@ test('rollback by name: deployctl rollback puts the previous release back withou
   expect(again.attached).toBe(false);
   expect(again.outcome.exitCode).toBe(ExitCode.succeeded);
   expect(Object.values(await reportedReleases(lab.staging))).toEqual([rel('rb2'), rel('rb2'), rel('rb2')]);
+});
+
+test('rollback --to returns to a release older than the previous one; unknown and live releases are refused', async () => {
+  // rb1 and rb2 were deployed above; after rb3, rb1 is in neither current.json nor previous.json.
+  const three = await deploy('lab-staging', 'v1', rel('rb3'));
+  expect(three.outcome.exitCode).toBe(ExitCode.succeeded);
+  expect(await previous(lab.staging)).toMatchObject({ release: rel('rb2') });
+
+  const unknown = await deployctl(['rollback', '--env', 'lab-staging', '--by', 'oncall', '--to', 'never-1']);
+  expect(unknown.code).toBe(ExitCode.invalidInput);
+  expect(unknown.out).toMatch(
+    new RegExp(`no record of release never-1 in "lab-staging" \\(recorded, newest first: ${rel('rb3')}, `),
+  );
+  const live = await deployctl(['rollback', '--env', 'lab-staging', '--by', 'oncall', '--to', rel('rb3')]);
+  expect(live.code).toBe(ExitCode.invalidInput);
+  expect(live.out).toContain(`release ${rel('rb3')} is what "lab-staging" runs now`);
+
+  // Started without waiting (as a CI job that must not hold its runner), then followed by id.
+  const started = await deployctl([
+    'rollback',
+    '--env',
+    'lab-staging',
+    '--by',
+    'oncall',
+    '--to',
+    rel('rb1'),
+    '--no-wait',
+  ]);
+  expect(started.code).toBe(ExitCode.succeeded);
+  const id = /started (rollback-lab-staging-to-\S+)/.exec(started.out)?.[1];
+  expect(started.out).toContain(`npx deployctl status --id ${id} --wait`);
+  // Followed as in a GitHub Actions job: a group per finished step and a job summary.
+  const summary = join(mkdtempSync(join(tmpdir(), 'gh-summary-')), 'summary.md');
+  const res = await deployctl(['status', '--id', id!, '--wait'], {
+    GITHUB_ACTIONS: 'true',
+    GITHUB_STEP_SUMMARY: summary,
+  });
+  expect(res.out).toContain(`release ${rel('rb1')} is live on lab-staging`);
+  expect(res.out).toMatch(/^::group::succeeded +record lab-1 [\d.]+ m?s$/m);
+  expect(res.out).not.toContain('::error');
+  expect(res.code).toBe(ExitCode.succeeded);
+  const markdown = readFileSync(summary, 'utf8');
+  expect(markdown).toContain(`### ${rel('rb1')} to lab-staging: succeeded (exit 0)`);
+  expect(markdown).toMatch(/^\| record lab-1 \| succeeded \| [\d.]+ m?s \|$/m);
+  // A finished deployment's status exits with its outcome: the refused one above is invalid input.
+  const refusedId = /started (rollback-lab-staging-to-never-1-\S+)/.exec(unknown.out)?.[1];
+  expect((await deployctl(['status', '--id', refusedId!])).code).toBe(ExitCode.invalidInput);
+  expect(Object.values(await reportedReleases(lab.staging))).toEqual([rel('rb1'), rel('rb1'), rel('rb1')]);
+  expect(await current(lab.staging)).toMatchObject({ release: rel('rb1'), deployedBy: 'oncall' });
 });

@@ -1,7 +1,8 @@
 /**
  * The example CI workflow (examples/github-actions/deploy.yml): actionlint (with shellcheck
- * on its scripts) accepts it and rejects broken copies of it, and its deploy script, run with
- * a stand-in npx, branches on every documented exit code. Fails, never skips, when a tool is
+ * on its scripts) accepts it and rejects broken copies of it, and the scripts of its start,
+ * approve and follow jobs, run with stand-ins for deployctl and gh, pass the app's services,
+ * hand the workflow id on and branch on every documented exit code. Fails, never skips, when a tool is
  * missing (npm run bootstrap installs both into .tools/venv).
  */
 import { spawnSync } from 'node:child_process';
@@ -59,7 +60,7 @@ describe('actionlint', () => {
       brokenCopy('    runs-on: ubuntu-latest\n', '    runs-on: ubuntu-latest\n    needs: [build]\n'),
     );
     expect(status).toBe(1);
-    expect(out).toContain('job "deploy" needs job "build" which does not exist in this workflow');
+    expect(out).toContain('job "start" needs job "build" which does not exist in this workflow');
   });
 
   test('rejects a copy that puts untrusted input straight into the script', () => {
@@ -81,58 +82,86 @@ interface Step {
   name?: string;
   run?: string;
   uses?: string;
+  id?: string;
+}
+interface Job {
+  needs?: string | string[];
+  if?: string;
+  environment?: string;
+  steps: Step[];
 }
 const workflow = parse(example) as {
   on: { push: { branches: string[] } };
-  jobs: { deploy: { env: Record<string, string>; steps: Step[] } };
+  env: Record<string, string>;
+  jobs: Record<'start' | 'approve' | 'follow', Job>;
 };
-const deployStep = workflow.jobs.deploy.steps.find((s) => s.run?.includes('npx deployctl deploy'));
+const script = (job: 'start' | 'approve' | 'follow') => {
+  const run = workflow.jobs[job].steps.find((s) => s.run?.includes('deployctl '))?.run;
+  if (!run) throw new Error(`the example's ${job} job has no deployctl step`);
+  return run;
+};
 
 describe('what the example does', () => {
-  test('staging deploys to staging, main to production; Temporal comes from secrets', () => {
+  test('staging deploys to staging, main to production; Temporal and the package come from settings', () => {
     expect(workflow.on.push.branches).toEqual(['staging', 'main']);
-    expect(workflow.jobs.deploy.env.DEPLOY_ENV).toBe(
-      "${{ github.ref_name == 'main' && 'production' || 'staging' }}",
-    );
-    expect(workflow.jobs.deploy.env.TEMPORAL_ADDRESS).toBe('${{ secrets.TEMPORAL_ADDRESS }}');
-    expect(deployStep?.run).toMatch(/npx deployctl deploy --env "\$DEPLOY_ENV" --release "\$GITHUB_SHA"/);
-    expect(deployStep?.run).toContain('--json');
+    expect(workflow.env.DEPLOY_ENV).toBe("${{ github.ref_name == 'main' && 'production' || 'staging' }}");
+    expect(workflow.env.TEMPORAL_ADDRESS).toBe('${{ secrets.TEMPORAL_ADDRESS }}');
+    expect(workflow.env.DEPLOYCTL_PACKAGE).toBe('${{ vars.DEPLOYCTL_PACKAGE }}');
+    for (const job of ['start', 'approve', 'follow'] as const)
+      expect(workflow.jobs[job].steps.map((s) => s.run)).toContain(
+        'npm install --global "$DEPLOYCTL_PACKAGE"',
+      );
+    expect(script('start')).toMatch(/deployctl deploy --env "\$DEPLOY_ENV" --release "\$GITHUB_SHA"/);
+    expect(script('start')).toContain('--no-wait --json');
+    expect(script('follow')).toContain('deployctl status --id "$WORKFLOW_ID" --wait');
   });
 
-  test('every documented exit code of deploy has its branch', () => {
+  test('production is approved through a GitHub environment; no runner waits meanwhile', () => {
+    expect(workflow.jobs.approve).toMatchObject({
+      if: "github.ref_name == 'main'",
+      needs: 'start',
+      environment: 'production',
+    });
+    expect(workflow.jobs.follow.needs).toEqual(['start', 'approve']);
+    expect(workflow.jobs.follow.if).toContain("needs.approve.result != 'failure'");
+  });
+
+  test('every documented exit code of a deployment has its branch in start or follow', () => {
     // operationFailed (8) belongs to backups, drills and emergency deploys: deploy never exits with it.
+    const both = `${script('start')}\n${script('follow')}`;
     for (const code of Object.values(ExitCode).filter((c) => c !== ExitCode.operationFailed))
-      expect(deployStep?.run).toMatch(new RegExp(`^\\s+${code}\\) `, 'm'));
+      expect(both).toMatch(new RegExp(`^\\s+${code}\\) `, 'm'));
   });
 
   /**
-   * Run the step's script as GitHub does (bash -eo pipefail) with a stand-in npx that records
-   * its arguments and answers like deployctl with the given exit code.
+   * Run one job's script as GitHub does (bash -eo pipefail) with stand-ins for deployctl and gh
+   * that record their arguments; deployctl answers with the given exit code (and, when it
+   * starts one, the JSON of a started deployment).
    */
-  function runStep(code: number): {
-    status: number | null;
-    stdout: string;
-    calls: string[];
-    outputs: string;
-  } {
+  function runScript(
+    job: 'start' | 'approve' | 'follow',
+    code: number,
+  ): { status: number | null; stdout: string; calls: string[]; outputs: string } {
     const dir = tempDir();
     const calls = join(dir, 'calls');
     writeFileSync(
-      join(dir, 'npx'),
+      join(dir, 'deployctl'),
       `#!/bin/sh
-echo "$*" >>"${calls}"
-if [ "$FAKE_CODE" != 4 ]; then
-  echo '{"exitCode": '"$FAKE_CODE"', "uiLink": "http://ui.example/namespaces/default/workflows/deploy-production-abc123", "status": {"outcome": "succeeded"}}'
-fi
+echo "deployctl $*" >>"${calls}"
+if [ "$FAKE_CODE" = 0 ]; then echo '{"workflowId": "deploy-production-abc123", "uiLink": "http://ui.example/x", "attached": false}'; fi
 exit "$FAKE_CODE"
 `,
       { mode: 0o755 },
     );
+    writeFileSync(join(dir, 'gh'), `#!/bin/sh\necho "gh $*" >>"${calls}"\necho "octo[cat]"\n`, {
+      mode: 0o755,
+    });
     writeFileSync(join(dir, 'sleep'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
-    const script = join(dir, 'step.sh');
-    writeFileSync(script, deployStep!.run!);
+    const file = join(dir, 'step.sh');
+    writeFileSync(file, script(job));
     const outputs = join(dir, 'outputs');
-    const result = spawnSync('bash', ['--noprofile', '--norc', '-eo', 'pipefail', script], {
+    writeFileSync(outputs, '');
+    const result = spawnSync('bash', ['--noprofile', '--norc', '-eo', 'pipefail', file], {
       cwd: dir,
       encoding: 'utf8',
       timeout: 30_000,
@@ -141,10 +170,14 @@ exit "$FAKE_CODE"
         FAKE_CODE: String(code),
         GITHUB_ACTOR: 'dependabot[bot]',
         GITHUB_SHA: 'abc123',
+        GITHUB_REPOSITORY: 'acme/shop',
+        GITHUB_RUN_ID: '42',
         DEPLOY_ENV: 'production',
+        DEPLOY_SERVICES: 'web worker',
+        DEPLOY_TASK_QUEUE: 'deployments',
+        WORKFLOW_ID: 'deploy-production-abc123',
         TEMPORAL_ADDRESS: 'temporal.internal:7233',
         GITHUB_OUTPUT: outputs,
-        GITHUB_STEP_SUMMARY: join(dir, 'summary'),
       },
     });
     return {
@@ -155,32 +188,56 @@ exit "$FAKE_CODE"
     };
   }
 
-  test.each([
-    [ExitCode.succeeded, 'Deployed abc123 to production.'],
-    [ExitCode.rolledBack, '::error title=Deployment failed::'],
-    [ExitCode.invalidInput, '::error title=Invalid input::'],
-    [ExitCode.aborted, '::warning title=Not deployed::'],
-    [ExitCode.failedUnhealthy, '::error title=Environment needs attention::'],
-  ])('deployctl exit %i: the job exits the same and says so, with the UI link', (code, says) => {
-    const run = runStep(code);
-    expect(run.status).toBe(code);
-    expect(run.stdout).toContain(says);
-    expect(run.stdout).toContain(
-      'Temporal UI: http://ui.example/namespaces/default/workflows/deploy-production-abc123',
-    );
-    expect(run.outputs).toContain(`exit_code=${code}\n`);
+  test("start: the app's own services, no wait; the workflow id goes to the next jobs", () => {
+    const run = runScript('start', ExitCode.succeeded);
+    expect(run.status).toBe(0);
     expect(run.calls).toEqual([
-      'deployctl deploy --env production --release abc123 --image site=abc123 --image saas=abc123 --image api=abc123 --by dependabotbot --timeout 7000 --json',
+      'deployctl deploy --env production --release abc123 --image web=abc123 --image worker=abc123 --by dependabotbot --no-wait --json',
     ]);
+    expect(run.outputs).toBe('workflow_id=deploy-production-abc123\n');
   });
 
-  test('Temporal unreachable (4): three attempts, then the job fails saying so', () => {
-    const run = runStep(ExitCode.temporalUnreachable);
+  test.each([
+    [ExitCode.invalidInput, 'refused the request'],
+    [ExitCode.noWorker, 'No worker polls the task queue deployments'],
+  ])('start: deployctl exit %i fails the job, saying so, with no workflow id', (code, says) => {
+    const run = runScript('start', code);
+    expect(run.status).toBe(code);
+    expect(run.stdout).toContain(says);
+    expect(run.outputs).toBe('');
+  });
+
+  test('start: Temporal unreachable (4) is tried three times, then the job fails saying so', () => {
+    const run = runScript('start', ExitCode.temporalUnreachable);
     expect(run.status).toBe(4);
     expect(run.calls).toHaveLength(3);
-    expect(run.stdout).toContain(
-      '::error title=Temporal unreachable::at temporal.internal:7233 after 3 attempts',
-    );
-    expect(run.stdout).not.toContain('Temporal UI:');
+    expect(run.stdout).toContain('Temporal unreachable at temporal.internal:7233 after 3 attempts');
+  });
+
+  test("approve: sent in the reviewer's name; a deployment no longer running is no failure", () => {
+    const ok = runScript('approve', ExitCode.succeeded);
+    expect(ok.status).toBe(0);
+    expect(ok.calls).toEqual([
+      'gh api repos/acme/shop/actions/runs/42/approvals --jq .[-1].user.login',
+      'deployctl approve --id deploy-production-abc123 --by octocat --comment approved in GitHub run 42',
+    ]);
+    expect(runScript('approve', ExitCode.invalidInput).status).toBe(0);
+    expect(runScript('approve', ExitCode.temporalUnreachable).status).toBe(4);
+  });
+
+  test.each([
+    [ExitCode.succeeded, 'Deployed abc123 to production.'],
+    [ExitCode.rolledBack, 'production was rolled back to the previous release'],
+    [ExitCode.aborted, 'aborted or its approval expired'],
+    [ExitCode.failedUnhealthy, 'not known to be healthy'],
+    [ExitCode.refused, 'Refused before any host was touched'],
+    [ExitCode.stillRunning, 'Stopped waiting; the deployment goes on'],
+  ])('follow: deployctl exit %i, the job exits the same and says so', (code, says) => {
+    const run = runScript('follow', code);
+    expect(run.status).toBe(code);
+    expect(run.stdout).toContain(says);
+    expect(run.calls).toEqual([
+      'deployctl status --id deploy-production-abc123 --wait --timeout 7000 --json',
+    ]);
   });
 });

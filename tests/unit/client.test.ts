@@ -187,6 +187,7 @@ describe('deploy exit codes', () => {
   test('a failed gate or a busy environment is "refused": no host was touched', () => {
     expect(exitCodeFor(undefined, 'GateFailed')).toBe(6);
     expect(exitCodeFor(undefined, 'EnvironmentBusy')).toBe(6);
+    expect(exitCodeFor(undefined, 'DiskBelowFloor')).toBe(6);
   });
 });
 
@@ -447,6 +448,13 @@ describe('the deployctl process', () => {
       expect(result.stdout).toContain(`Usage: deployctl ${command}`);
       expect(result.stdout).toContain('--json');
     }
+    const status = run(['status', '--help']);
+    expect(status.stdout).toContain('--wait');
+    expect(status.stdout).toContain("a finished deployment's own (0 succeeded, 1 rolled back");
+    expect(run(['rollback', '--help']).stdout).toContain('--to <release>');
+    const check = run(['config', 'check', '--help']);
+    expect(check.stdout).toContain('Usage: deployctl config check [options]');
+    expect(check.stdout).toContain('--json');
   }, 60_000);
 
   test('bad flags exit 2 before connecting; an unreachable Temporal exits 4', () => {
@@ -456,6 +464,27 @@ describe('the deployctl process', () => {
     // A usage error of a subcommand is invalid input too (commander's own code would be 1).
     expect(run(['history', '--env', 'production', '--limit', 'ten']).status).toBe(ExitCode.invalidInput);
     expect(run(['deploy', '--release', 'r1']).status).toBe(ExitCode.invalidInput);
+    // Refusals name the flags the user typed, not the request's internal keys.
+    const badDeploy = run([
+      'deploy',
+      '--env',
+      'production',
+      '--release',
+      'r 1',
+      '--by',
+      'a$b',
+      '-i',
+      'api=x y',
+    ]);
+    expect(badDeploy.status).toBe(ExitCode.invalidInput);
+    expect(badDeploy.stderr).toContain('--release: value "r 1" must be letters');
+    expect(badDeploy.stderr).toContain('--by: value "a$b" must be a user name');
+    expect(badDeploy.stderr).toContain('--image api=: value "x y" must be a tag');
+    expect(badDeploy.stderr).not.toMatch(/requestedBy|images\./);
+    const badTo = run(['rollback', '--env', 'production', '--by', 'alice', '--to', '../v1']);
+    expect(badTo.status).toBe(ExitCode.invalidInput);
+    expect(badTo.stderr).toContain('--to: value "../v1" must be letters, digits');
+    expect(run(['status', '--id', 'd', '--wait', '--timeout', '0']).status).toBe(ExitCode.invalidInput);
     const down = run(['history', '--env', 'production']);
     expect(down.status).toBe(ExitCode.temporalUnreachable);
     expect(down.stderr).toContain('cannot reach Temporal at 127.0.0.1:1');
@@ -498,6 +527,6 @@ describe('the deployctl process', () => {
     // switch-back is rollback: the same validation.
     const switchBack = run(['switch-back', '--env', 'Prod', '--by', 'alice']);
     expect(switchBack.status).toBe(ExitCode.invalidInput);
-    expect(switchBack.stderr).toContain('environment: value "Prod" must be lowercase letters');
+    expect(switchBack.stderr).toContain('--env: value "Prod" must be lowercase letters');
   }, 60_000);
 });

@@ -10,12 +10,14 @@ import {
 import {
   appendAuditLine,
   copyIfExists,
+  freeDiskKib,
+  listNewestFirst,
   makeDirectory,
   moveIntoPlace,
   readOptionalFile,
   restrictToOwner,
 } from '../../src/commands/files';
-import { remoteLayout } from '../../src/commands/layout';
+import { releaseHistoryRecord, remoteLayout } from '../../src/commands/layout';
 import { shellLine } from '../../src/remote/executor';
 import { STAGING_COMPOSE_BASE, stagingFixture } from './helpers';
 
@@ -31,9 +33,13 @@ describe('remote layout', () => {
       releasesDir: '/srv/apps/shop/releases',
       currentRelease: '/srv/apps/shop/releases/current.json',
       previousRelease: '/srv/apps/shop/releases/previous.json',
+      releaseHistoryDir: '/srv/apps/shop/releases/history',
       auditLog: '/srv/apps/shop/audit.log',
       composeFiles: ['/srv/apps/shop/docker-compose.yml'],
     });
+    expect(releaseHistoryRecord(remoteLayout(env, host), 'v1.4')).toBe(
+      '/srv/apps/shop/releases/history/v1.4.json',
+    );
   });
 });
 
@@ -85,6 +91,20 @@ describe('file commands', () => {
       'copy-if-exists',
       '/a/c',
       '/a/p',
+    ]);
+    expect(listNewestFirst('/a/h')).toEqual([
+      'sh',
+      '-c',
+      'if [ -d "$1" ]; then ls -1t -- "$1"; fi',
+      'list-newest-first',
+      '/a/h',
+    ]);
+    expect(freeDiskKib('/srv/apps')).toEqual([
+      'sh',
+      '-c',
+      'd=$1; while [ ! -d "$d" ]; do d=${d%/*}; d=${d:-/}; done; df -Pk -- "$d" | awk \'NR == 2 { print $4 }\'',
+      'free-disk',
+      '/srv/apps',
     ]);
     expect(appendAuditLine('/a/audit.log', '{"x":1}')).toEqual([
       'sh',

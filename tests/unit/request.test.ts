@@ -1,4 +1,4 @@
-import { parseDeployRequest, parseImageRef } from '../../src/config/request';
+import { parseDeployRequest, parseImageRef, requestFlagName } from '../../src/config/request';
 import { resolveImages } from '../../src/activities/plan';
 import { ConfigError } from '../../src/config/errors';
 import { stagingFixture } from './helpers';
@@ -39,6 +39,36 @@ describe('deploy request', () => {
     }
     expect(caught).toBeInstanceOf(ConfigError);
     expect((caught as ConfigError).message).toContain(expected);
+  });
+
+  test('rollbackTo names a release and belongs to a rollback only', () => {
+    const rollback = { ...ok, images: {}, rollback: true as const, rollbackTo: 'v1.4' };
+    expect(parseDeployRequest(rollback)).toEqual(rollback);
+    expect(() => parseDeployRequest({ ...ok, rollbackTo: 'v1.4' })).toThrow(
+      'rollbackTo: value "v1.4" is only allowed in a rollback',
+    );
+    expect(() => parseDeployRequest({ ...rollback, rollbackTo: '../v1' })).toThrow(
+      'rollbackTo: value "../v1" must be letters, digits',
+    );
+  });
+
+  test('refusals of the CLI name the flags the user typed, not the request keys', () => {
+    let message = '';
+    try {
+      parseDeployRequest(
+        { ...ok, release: 'a b', requestedBy: 'x$y', images: { api: 'bad ref' }, environment: 'Prod' },
+        'deploy flags',
+        requestFlagName,
+      );
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message.split('\n').slice(1)).toEqual([
+      expect.stringMatching(/^ {2}--env: value "Prod" must be lowercase/),
+      expect.stringMatching(/^ {2}--release: value "a b" must be letters/),
+      expect.stringMatching(/^ {2}--image api=: value "bad ref" must be a tag/),
+      expect.stringMatching(/^ {2}--by: value "x\$y" must be a user name/),
+    ]);
   });
 
   test.each([

@@ -319,7 +319,7 @@ describe('host file of an emergency deploy', () => {
       '  name: value "Web_2" must be lowercase letters, digits and "-" only, starting with a letter, at most 40 characters',
       '  address: value "1.2.3.4; rm -rf /" must be a hostname or IP address',
       '  port: value 70000 Too big: expected number to be <=65535',
-      '  hostKey: value "nope" must be a public host key line "TYPE BASE64" as in known_hosts',
+      '  hostKey: value "nope" must be a public host key "TYPE BASE64", e.g. "ssh-ed25519 AAAA...": a known_hosts line without its leading host names (deployctl config check prints the line to pin)',
       '  baseDir: value "srv" must be an absolute path of letters, digits and _ . / - only',
       '  (root): unknown key(s) "shell" are not allowed',
       'nothing was started',

@@ -1,0 +1,172 @@
+import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ConfigError } from '../config/errors';
+import { listEnvironments, loadEnvironment } from '../config/load';
+import type { EnvironmentConfig, HostConfig } from '../config/schema';
+import { composeVersion, engineVersion } from '../commands/compose';
+import { freeDiskKib } from '../commands/files';
+import { HostKeyMismatchError, RemoteHost } from '../remote/executor';
+import type { ConfigCheck, ConfigCheckReport } from '../shared/configCheck';
+import { secretProblem } from './envFile';
+
+const CONFIG_EXTENSIONS = /\.ya?ml$/;
+
+/**
+ * Everything a deployment of one environment needs, checked from the worker without changing
+ * anything: every config file, the compose files, the secrets, then per host the key file,
+ * SSH with the pinned host key, the container engine, compose and the free disk. Each finding
+ * names what to fix; a secret's value never appears, only the variable that should hold it.
+ */
+export function createConfigCheckActivities(deps: {
+  configDir: string;
+  projectRoot: string;
+  workerEnv: NodeJS.ProcessEnv;
+}) {
+  return {
+    async checkEnvironmentConfig(input: { environment: string }): Promise<ConfigCheckReport> {
+      const checks: ConfigCheck[] = [...configFileChecks(deps.configDir)];
+      let environment: EnvironmentConfig;
+      try {
+        environment = loadEnvironment(deps.configDir, input.environment);
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        checks.push({
+          check: 'environment',
+          where: input.environment,
+          verdict: 'failed',
+          detail: err.message,
+        });
+        return { environment: input.environment, checks };
+      }
+      checks.push(...composeFileChecks(environment, deps.projectRoot));
+      checks.push(...secretChecks(environment, deps.workerEnv));
+      for (const host of environment.hosts) checks.push(...(await hostChecks(environment, host)));
+      return { environment: input.environment, checks };
+    },
+  };
+}
+
+/** Every config file parses and validates; files the loader ignores are pointed out. */
+export function configFileChecks(configDir: string): ConfigCheck[] {
+  const dir = resolve(configDir);
+  if (!existsSync(dir))
+    return [
+      {
+        check: 'config dir',
+        where: dir,
+        verdict: 'failed',
+        detail: `${dir} does not exist (the worker reads DEPLOY_CONFIG_DIR)`,
+      },
+    ];
+  const checks: ConfigCheck[] = [];
+  const files = readdirSync(dir).sort();
+  for (const file of files.filter((f) => !CONFIG_EXTENSIONS.test(f) && !f.startsWith('.')))
+    checks.push({
+      check: 'config file',
+      where: file,
+      verdict: 'warn',
+      detail: `ignored: only *.yaml and *.yml files in ${dir} are environments`,
+    });
+  const configs = files.filter((f) => CONFIG_EXTENSIONS.test(f));
+  try {
+    const environments = listEnvironments(dir);
+    checks.push({
+      check: 'config files',
+      where: dir,
+      verdict: 'ok',
+      detail: `${environments.length} environment(s) valid: ${environments.map((e) => e.name).join(', ')}`,
+    });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    // listEnvironments stops at the first bad file: name each bad one with its own problems.
+    for (const file of configs) {
+      try {
+        loadEnvironment(dir, file.replace(CONFIG_EXTENSIONS, ''));
+      } catch (fileErr) {
+        if (!(fileErr instanceof ConfigError)) throw fileErr;
+        checks.push({ check: 'config file', where: file, verdict: 'failed', detail: fileErr.message });
+      }
+    }
+    if (!checks.some((c) => c.verdict === 'failed'))
+      checks.push({ check: 'config files', where: dir, verdict: 'failed', detail: err.message });
+  }
+  return checks;
+}
+
+function composeFileChecks(environment: EnvironmentConfig, projectRoot: string): ConfigCheck[] {
+  const files = [...environment.composeFiles, ...(environment.traffic?.composeFiles ?? [])];
+  const missing = files.filter((f) => !existsSync(resolve(projectRoot, f)));
+  return [
+    missing.length
+      ? {
+          check: 'compose files',
+          where: projectRoot,
+          verdict: 'failed',
+          detail: `missing on the worker: ${missing.join(', ')} (paths are relative to ${projectRoot})`,
+        }
+      : { check: 'compose files', where: projectRoot, verdict: 'ok', detail: files.join(', ') },
+  ];
+}
+
+function secretChecks(environment: EnvironmentConfig, workerEnv: NodeJS.ProcessEnv): ConfigCheck[] {
+  return Object.entries(environment.secrets).map(([key, { fromEnv }]): ConfigCheck => {
+    const problem = secretProblem(key, fromEnv, workerEnv);
+    return problem
+      ? { check: 'secret', where: key, verdict: 'failed', detail: problem }
+      : { check: 'secret', where: key, verdict: 'ok', detail: `set in the worker's ${fromEnv}` };
+  });
+}
+
+async function hostChecks(environment: EnvironmentConfig, config: HostConfig): Promise<ConfigCheck[]> {
+  const where = `${config.name} (${config.user}@${config.address}:${config.port})`;
+  try {
+    accessSync(config.privateKeyPath, constants.R_OK);
+  } catch {
+    return [
+      {
+        check: 'ssh key',
+        where,
+        verdict: 'failed',
+        detail: `privateKeyPath ${config.privateKeyPath} is not a readable file on the worker`,
+      },
+    ];
+  }
+  let host: RemoteHost;
+  try {
+    host = await RemoteHost.connect(config, { timeoutMs: 10_000 });
+  } catch (err) {
+    const detail =
+      err instanceof HostKeyMismatchError && err.presented
+        ? `${err.message}; the server presented: ${err.presented}`
+        : (err as Error).message;
+    return [{ check: 'ssh', where, verdict: 'failed', detail }];
+  }
+  const checks: ConfigCheck[] = [
+    { check: 'ssh', where, verdict: 'ok', detail: 'connected; the host key matches the pinned one' },
+  ];
+  try {
+    for (const [check, argv] of [
+      ['container engine', engineVersion()],
+      ['compose', composeVersion(environment)],
+    ] as const) {
+      try {
+        const { stdout } = await host.run(argv, { timeoutMs: 30_000 });
+        checks.push({ check, where, verdict: 'ok', detail: stdout.trim().split('\n')[0] ?? '' });
+      } catch (err) {
+        checks.push({ check, where, verdict: 'failed', detail: (err as Error).message });
+      }
+    }
+    const free = await host.run(freeDiskKib(config.baseDir), { timeoutMs: 30_000 });
+    const freeMb = Math.floor(Number(free.stdout.trim()) / 1024);
+    const floor = environment.minFreeDiskMb;
+    checks.push({
+      check: 'free disk',
+      where,
+      verdict: floor && freeMb < floor ? 'failed' : 'ok',
+      detail: `${freeMb} MB free under ${config.baseDir} (minFreeDiskMb: ${floor})`,
+    });
+  } finally {
+    host.dispose();
+  }
+  return checks;
+}

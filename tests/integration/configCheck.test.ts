@@ -1,0 +1,109 @@
+/**
+ * `deployctl config check` on the lab, as a new user runs it before a first deploy: the real
+ * CLI, a real worker and Temporal, real SSH to lab-2 (read-only: nothing is deployed). A good
+ * environment passes every check; an ignored file is pointed out; a broken config file, a
+ * host key that does not match (with the key the server presented, to pin), a missing secret,
+ * a missing compose file and a disk floor too high are each named, and exit 2. Uses lab-2
+ * only, so it may run beside the files that cut lab-1's SSH. Fails (never skips) without the lab.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { ExitCode } from '../../src/client/exitCodes';
+import { LAB_CONFIG_DIR, requireLab, runDeployctl, startHarness, type Harness } from './harness';
+
+const lab = requireLab();
+let harness: Harness;
+const configDir = mkdtempSync(join(tmpdir(), 'config-check-'));
+const production = parse(readFileSync(join(LAB_CONFIG_DIR, 'lab-production.yaml'), 'utf8'));
+const variant = (name: string, change: (doc: typeof production) => void) => {
+  const doc = structuredClone(production);
+  doc.name = name;
+  change(doc);
+  writeFileSync(join(configDir, `${name}.yaml`), stringify(doc));
+};
+
+beforeAll(async () => {
+  writeFileSync(join(configDir, 'lab-production.yaml'), stringify(production));
+  writeFileSync(join(configDir, 'README.txt'), 'notes, not an environment\n');
+  variant('wrong-key', (doc) => {
+    doc.hosts[0].hostKey = lab.staging.hosts[0].hostKey;
+  });
+  variant('no-secret', (doc) => {
+    doc.secrets = { API_TOKEN: { fromEnv: 'CONFIG_CHECK_UNSET_VARIABLE' } };
+  });
+  variant('no-compose', (doc) => {
+    doc.composeFiles = ['compose/shared.yml', 'compose/not-there.yml'];
+  });
+  variant('full-disk', (doc) => {
+    doc.minFreeDiskMb = 10_000_000;
+  });
+  harness = await startHarness({ configDir, workerEnv: lab.workerEnv });
+}, 120_000);
+
+afterAll(async () => {
+  await harness?.stop();
+});
+
+const check = (env: string) => runDeployctl(harness.settings, ['config', 'check', '--env', env]);
+const lines = (out: string) => out.split('\n');
+
+test('a good environment passes every check; an ignored file is only a warning', async () => {
+  const { code, out } = await check('lab-production');
+  expect(code).toBe(ExitCode.succeeded);
+  expect(out).toMatch(
+    /^OK +config files .* 5 environment\(s\) valid: full-disk, lab-production, no-compose, no-secret, wrong-key$/m,
+  );
+  expect(out).toMatch(/^WARN +config file +README\.txt +ignored: only \*\.yaml and \*\.yml files/m);
+  expect(out).toMatch(
+    /^OK +compose files .* compose\/shared\.yml, compose\/migrate\.yml, compose\/web\.yml$/m,
+  );
+  expect(out).toMatch(/^OK +secret +DB_PASSWORD +set in the worker's LAB_DB_PASSWORD$/m);
+  for (const what of ['ssh', 'container engine', 'compose', 'free disk'])
+    expect(out).toMatch(new RegExp(`^OK +${what} +lab-2 \\(root@127\\.0\\.0\\.3:2222\\) `, 'm'));
+  expect(out).toMatch(/free disk +lab-2 .* \d+ MB free under \S+ \(minFreeDiskMb: 1024\)/);
+  expect(lines(out)).toContain('lab-production is ready to deploy (nothing was changed on any host)');
+  // The secret's value is named by its variable, never shown.
+  const secret = lab.workerEnv.LAB_DB_PASSWORD;
+  expect(secret).toMatch(/^.{8,}$/);
+  expect(out).not.toContain(secret!);
+});
+
+test('a host key that does not match names the host and prints the key the server presented', async () => {
+  const { code, out } = await check('wrong-key');
+  expect(code).toBe(ExitCode.invalidInput);
+  const [type, base64] = production.hosts[0].hostKey.split(' ');
+  expect(out).toMatch(/^FAILED +ssh +lab-2 .* host key of lab-2 .* does not match the pinned key/m);
+  expect(out).toContain(`the server presented: ${type} ${base64}`);
+  expect(out).not.toMatch(/^OK +container engine/m);
+});
+
+test('a missing secret, a missing compose file and a disk below the floor are each named', async () => {
+  const secret = await check('no-secret');
+  expect(secret.code).toBe(ExitCode.invalidInput);
+  expect(secret.out).toMatch(
+    /^FAILED +secret +API_TOKEN +secret API_TOKEN: the worker's environment variable CONFIG_CHECK_UNSET_VARIABLE is not set$/m,
+  );
+  const compose = await check('no-compose');
+  expect(compose.code).toBe(ExitCode.invalidInput);
+  expect(compose.out).toMatch(/^FAILED +compose files .* missing on the worker: compose\/not-there\.yml/m);
+  const disk = await check('full-disk');
+  expect(disk.code).toBe(ExitCode.invalidInput);
+  expect(disk.out).toMatch(/^FAILED +free disk +lab-2 .* MB free under \S+ \(minFreeDiskMb: 10000000\)$/m);
+  expect(lines(disk.out)).toContain('1 check(s) failed: full-disk is not ready to deploy');
+});
+
+test('a broken config file is named with its key and rule; an unknown environment exits 2', async () => {
+  writeFileSync(
+    join(configDir, 'broken.yml'),
+    stringify({ ...production, name: 'broken', project: 'Bad Name' }),
+  );
+  const { code, out } = await check('lab-production');
+  expect(code).toBe(ExitCode.invalidInput);
+  expect(out).toMatch(/^FAILED +config file +broken\.yml +\S+broken\.yml is invalid:$/m);
+  expect(out).toMatch(/^ +project: value "Bad Name" must be lowercase/m);
+  const unknown = await check('nowhere');
+  expect(unknown.code).toBe(ExitCode.invalidInput);
+  expect(unknown.out).toMatch(/^FAILED +environment +nowhere +environment "nowhere" is not configured/m);
+});
