@@ -12,6 +12,7 @@ import { CliExit } from './client/cliExit';
 import { connect } from './client/connect';
 import { addOperationCommands } from './client/operationCommands';
 import { addConfigCommands } from './client/configCheck';
+import { addInitCommand } from './client/init';
 import { follow, startOrAttach, type DeployOutcome } from './client/deploy';
 import { NoWorkerError, waitForWorker } from './client/workerPresence';
 import { annotation, appendJobSummary, inGithubActions, jobSummary, stepGroup } from './client/githubActions';
@@ -547,6 +548,7 @@ promote sends all traffic to the new release now. "deployctl canary <action> --h
 
   addOperationCommands(program);
   addConfigCommands(program);
+  addInitCommand(program);
 
   return program;
 }

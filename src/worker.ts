@@ -27,7 +27,7 @@ export async function createWorker(
     workflowsPath: require.resolve('./workflows'),
     activities: createActivities({
       configDir: resolve(settings.configDir),
-      projectRoot: projectRoot(),
+      projectRoot: settings.filesRoot ? resolve(settings.filesRoot) : projectRoot(),
       workerEnv,
       workspaceRoot: resolve(settings.workspaceRoot),
       backupRoot: resolve(settings.backupRoot),

@@ -77,6 +77,34 @@ export function hostKeyLine(blob: Buffer): string | undefined {
   return `${blob.subarray(4, 4 + typeLength).toString('ascii')} ${blob.toString('base64')}`;
 }
 
+/**
+ * The host key a server presents, as ssh-keyscan reads it: the key exchange runs and the
+ * connection is dropped before any authentication. Trust on first use: the caller says so.
+ */
+export async function scanHostKey(address: string, port: number, timeoutMs = 10_000): Promise<string> {
+  const ssh = new NodeSSH();
+  let presented: string | undefined;
+  try {
+    await ssh.connect({
+      host: address.replace(/^\[|\]$/g, ''),
+      port,
+      username: 'host-key-scan',
+      password: 'unused',
+      readyTimeout: timeoutMs,
+      hostVerifier: (key: Buffer) => {
+        presented = hostKeyLine(key);
+        return false;
+      },
+    });
+  } catch (err) {
+    if (presented) return presented;
+    throw new Error((err as Error).message);
+  } finally {
+    ssh.dispose();
+  }
+  throw new Error('the server accepted a connection without presenting a host key');
+}
+
 function pinnedKeyBlob(hostKey: string): Buffer {
   const [, base64] = hostKey.trim().split(/\s+/);
   return Buffer.from(base64 ?? '', 'base64');

@@ -12,6 +12,11 @@ export interface Settings {
   workspaceRoot: string;
   /** The worker's backup store: verified copies of database dumps and drill reports. */
   backupRoot: string;
+  /**
+   * What the compose files in configs are relative to on the worker (DEPLOY_FILES_DIR): a
+   * checkout of the app's repository; the worker's own project root when unset.
+   */
+  filesRoot?: string;
 }
 
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
@@ -23,6 +28,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     configDir: env.DEPLOY_CONFIG_DIR || 'config/environments',
     workspaceRoot: env.DEPLOY_WORKSPACE_DIR || '.data/workspaces',
     backupRoot: env.DEPLOY_BACKUP_DIR || '.data/backups',
+    ...(env.DEPLOY_FILES_DIR ? { filesRoot: env.DEPLOY_FILES_DIR } : {}),
   };
 }
 

@@ -107,3 +107,29 @@ test('a broken config file is named with its key and rule; an unknown environmen
   expect(unknown.code).toBe(ExitCode.invalidInput);
   expect(unknown.out).toMatch(/^FAILED +environment +nowhere +environment "nowhere" is not configured/m);
 });
+
+test('deployctl init reads a host key from the server itself: the key the lab pinned for lab-2', async () => {
+  const app = mkdtempSync(join(tmpdir(), 'init-app-'));
+  const host = production.hosts[0];
+  const { code, out } = await runDeployctl(harness.settings, [
+    'init',
+    '--env',
+    'second-app',
+    '--project',
+    'second',
+    '--host',
+    `web-1=${host.user}@${host.address}:${host.port}`,
+    '--key',
+    host.privateKeyPath,
+    '--service',
+    'web=127.0.0.1:5000/demo/api:3000',
+    '--config-dir',
+    join(app, 'config'),
+    '--compose-file',
+    join(app, 'compose', 'second.yml'),
+  ]);
+  expect(code).toBe(ExitCode.succeeded);
+  expect(out).toContain(`host key of web-1 (read from the server): ${host.hostKey}`);
+  const written = parse(readFileSync(join(app, 'config', 'second-app.yaml'), 'utf8'));
+  expect(written.hosts[0].hostKey).toBe(host.hostKey);
+});
