@@ -8,6 +8,7 @@ import { CliExit } from './cliExit';
 import { connect } from './connect';
 import { ExitCode } from './exitCodes';
 import { parseEnvFlag } from './operationInput';
+import { wholeSeconds } from './deployCommands';
 import { NoWorkerError, waitForWorker } from './workerPresence';
 
 const CHECK_TIMEOUT_MS = 4 * 60_000;
@@ -84,15 +85,7 @@ export function addConfigCommands(program: Command): void {
     .addOption(
       new Option('--worker-wait <seconds>', 'how long to wait for a worker on the task queue')
         .default(30)
-        .argParser((v) => {
-          const n = Number(v);
-          if (!Number.isInteger(n) || n < 0)
-            throw new CliExit(
-              ExitCode.invalidInput,
-              '--worker-wait: must be a whole number of seconds, 0 or more',
-            );
-          return n;
-        }),
+        .argParser(wholeSeconds(0)),
     )
     .addHelpText(
       'after',

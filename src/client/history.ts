@@ -1,8 +1,10 @@
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { nameSchema } from '../config/schema';
 import { DEPLOY_RELEASE, DEPLOY_STATUS, DEPLOY_ENVIRONMENT } from '../shared/searchAttributes';
-import { workflowUiLink, type Settings } from '../shared/settings';
+import { loadSettings, workflowUiLink, type Settings } from '../shared/settings';
 import { CliExit } from './cliExit';
+import { connect } from './connect';
 import { ExitCode } from './exitCodes';
 
 export const HISTORY_DEFAULT_LIMIT = 20;
@@ -142,4 +144,55 @@ export async function listHistory(
     if (rows.length >= limit) break;
   }
   return { query, rows: newestFirst(rows) };
+}
+
+function cliArg<T>(parse: (value: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (err) {
+      if (err instanceof CliExit) throw new InvalidArgumentError(err.message.replace(/^--\w+: /, ''));
+      throw err;
+    }
+  };
+}
+
+async function historyCommand(opts: { env: string; limit: number; json: boolean }): Promise<ExitCode> {
+  // Validated before connecting, and before any query string exists.
+  const query = historyQuery(opts.env);
+  const settings = loadSettings();
+  const client = await connect(settings);
+  try {
+    const { rows } = await listHistory(client, settings, opts.env, opts.limit);
+    if (opts.json) {
+      console.log(JSON.stringify({ environment: opts.env, query, deployments: rows }, null, 2));
+    } else {
+      console.log(rows.length ? historyTable(rows) : `no deployments of ${opts.env} yet`);
+      console.log(`Temporal UI: ${historyUiLink(settings, query)}`);
+    }
+    return ExitCode.succeeded;
+  } finally {
+    await client.connection.close();
+  }
+}
+
+/** Registers history on the program. */
+export function addHistoryCommand(program: Command): void {
+  program
+    .command('history')
+    .description('list the deployments of an environment, newest first (from Temporal visibility)')
+    .requiredOption('-e, --env <name>', 'environment name')
+    .addOption(
+      new Option('--limit <n>', 'show at most this many (1-1000)')
+        .default(HISTORY_DEFAULT_LIMIT)
+        .argParser(cliArg(parseLimit)),
+    )
+    .option('--json', 'print JSON', false)
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 listed (also when there are none), 2 invalid input, 4 Temporal unreachable.',
+    )
+    .action(async (opts) => {
+      process.exitCode = await historyCommand(opts);
+    });
 }
