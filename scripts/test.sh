@@ -56,11 +56,11 @@ if [ "$keep_lab" = 0 ]; then
   trap 'step "lab down"; npx tsx lab/main.ts down || true' EXIT
 fi
 
-# Two integration shards at once, on different lab hosts: the files that use only lab-2 under
-# their own projects (colours, config check) and the rest (lab-staging on lab-1, whose SSH
+# Two integration shards at once, on different lab hosts: the files that use only lab-2 (or no
+# host) under their own projects and addresses, and the rest (lab-staging on lab-1, whose SSH
 # durability cuts; drills on lab-2 under their own project). Each shard runs its files one at
 # a time.
-lab2_files='tests/integration/(colours|colourFailures|traffic|configCheck)\.test\.ts$'
+lab2_files='tests/integration/(colours|colourFailures|traffic|configCheck|temporalRestart|database|gates)\.test\.ts$'
 integration_status=0
 lab2_status=0
 if [ "$lab_status" = 0 ]; then

@@ -1,6 +1,6 @@
 /**
  * Backup, migrations and restore on the lab for real: the activities run (in a
- * MockActivityEnvironment) over real SSH against lab-1's engine, a real PostgreSQL and the
+ * MockActivityEnvironment) over real SSH against lab-2's engine, a real PostgreSQL and the
  * demo images from the local registry. Its own compose project in its own base directory, so
  * the `demo` project the deploy test uses on the same host is never touched.
  * Fails (never skips) when the lab is not up.
@@ -23,7 +23,7 @@ import { PROJECT_ROOT, getJson, requireLab } from './harness';
 
 const lab = requireLab();
 const stamp = Date.now().toString(36);
-const labHost = lab.staging.hosts[0];
+const labHost = lab.production.hosts[0];
 // An address of its own for the one web service this test starts (the deploy test uses the host's).
 const BIND = '127.0.0.67';
 // The demo app in one recreate project (the lab's environments release as colours): the web

@@ -1,5 +1,5 @@
 /**
- * The Temporal server restarted in the middle of a canary step, on lab-1: the project's own dev
+ * The Temporal server restarted in the middle of a canary step, on lab-2: the project's own dev
  * server (SQLite, so its state survives the restart), the real worker in its own process, Traefik
  * in front and a load generator on this environment's own address. The deployment resumes when
  * the server is back and the canary is promoted, with every request served throughout.
@@ -29,7 +29,7 @@ const envName = 'lab-tr';
 const environment: EnvironmentConfig = colourEnvironment({
   name: envName,
   project: `tr${stamp}`,
-  host: lab.staging.hosts[0],
+  host: lab.production.hosts[0],
   bindAddress: BIND,
   proxyPort: 18800,
   adminPort: 18810,
