@@ -13,6 +13,7 @@ import { DEPLOY_ENVIRONMENT, DEPLOY_RELEASE, DEPLOY_STAGE, DEPLOY_STATUS } from 
 import { workflowUiLink, type Settings } from '../shared/settings';
 import { ExitCode } from './exitCodes';
 import { historyQuery } from './history';
+import { followWorkflow } from './follow';
 
 export interface DeployOutcome {
   exitCode: ExitCode;
@@ -120,8 +121,6 @@ async function start(
   return { handle, attached: memo?.startNonce !== nonce };
 }
 
-class StoppedWaiting extends Error {}
-
 export function statusFromFailure(err: unknown): DeploymentStatus | undefined {
   if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure) {
     const [details] = err.cause.details ?? [];
@@ -148,7 +147,7 @@ export function exitCodeFor(status: DeploymentStatus | undefined, failureType?: 
 }
 
 /**
- * Wait for the result while polling the status query, calling `onStep` for each change so
+ * Wait for the result while polling the status query, calling `onChange` for each change so
  * the caller can print progress. Every poll has a deadline; the whole wait has one too.
  */
 export async function follow(
@@ -156,58 +155,30 @@ export async function follow(
   settings: Settings,
   opts: { onChange?: (status: DeploymentStatus) => void; pollMs?: number; timeoutMs: number },
 ): Promise<DeployOutcome> {
-  let lastSeen = '';
-  let done = false;
-  const poll = async () => {
-    while (!done) {
-      try {
-        const status = await handle.query(deploymentStatusQuery);
-        const key = JSON.stringify([status.steps.map((s) => [s.name, s.status]), status.approval?.state]);
-        if (key !== lastSeen) {
-          lastSeen = key;
-          opts.onChange?.(status);
-        }
-      } catch {
-        // Not yet picked up by a worker, or finished between polls: the result decides.
-      }
-      await new Promise((r) => setTimeout(r, opts.pollMs ?? 1000));
-    }
-  };
-  const poller = poll();
+  const end = await followWorkflow<DeploymentStatus, DeploymentStatus>(handle, {
+    query: deploymentStatusQuery,
+    changeKey: (status) =>
+      JSON.stringify([status.steps.map((s) => [s.name, s.status]), status.approval?.state]),
+    onChange: opts.onChange,
+    timeoutMs: opts.timeoutMs,
+    pollMs: opts.pollMs,
+    stoppedMessage: `gave up waiting after ${opts.timeoutMs / 1000} s; the deployment goes on`,
+  });
   const base = {
     workflowId: handle.workflowId,
     uiLink: workflowUiLink(settings, handle.workflowId),
     attached: false,
   };
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const status = (await Promise.race([
-      handle.result(),
-      new Promise((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(
-              new StoppedWaiting(`gave up waiting after ${opts.timeoutMs / 1000} s; the deployment goes on`),
-            ),
-          opts.timeoutMs,
-        );
-      }),
-    ])) as DeploymentStatus;
-    return { ...base, exitCode: exitCodeFor(status), status };
-  } catch (err) {
-    const status = statusFromFailure(err);
-    const type =
-      err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure
-        ? err.cause.type
-        : undefined;
-    const message =
-      err instanceof WorkflowFailedError && err.cause ? err.cause.message : (err as Error).message;
-    const exitCode =
-      err instanceof StoppedWaiting ? ExitCode.stillRunning : exitCodeFor(status, type ?? undefined);
-    return { ...base, exitCode, status, error: message };
-  } finally {
-    done = true;
-    clearTimeout(timer);
-    await poller;
-  }
+  if (end.ended === 'completed') return { ...base, exitCode: exitCodeFor(end.result), status: end.result };
+  if (end.ended === 'stopped-waiting')
+    return { ...base, exitCode: ExitCode.stillRunning, error: end.message };
+  const err = end.error;
+  const status = statusFromFailure(err);
+  const type =
+    err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure
+      ? err.cause.type
+      : undefined;
+  const message =
+    err instanceof WorkflowFailedError && err.cause ? err.cause.message : (err as Error).message;
+  return { ...base, exitCode: exitCodeFor(status, type ?? undefined), status, error: message };
 }

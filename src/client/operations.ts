@@ -12,6 +12,7 @@ import { DEPLOY_ENVIRONMENT, DEPLOY_STAGE, DEPLOY_STATUS } from '../shared/searc
 import { workflowUiLink, type Settings } from '../shared/settings';
 import { CliExit } from './cliExit';
 import { ExitCode } from './exitCodes';
+import { followWorkflow } from './follow';
 
 export type OperationWorkflow =
   typeof WorkflowType.backup | typeof WorkflowType.drill | typeof WorkflowType.emergencyDeploy;
@@ -69,8 +70,6 @@ export function operationExitCode(failureType: string | undefined): ExitCode {
   return failureType === 'InvalidInput' ? ExitCode.invalidInput : ExitCode.operationFailed;
 }
 
-class StoppedWaiting extends Error {}
-
 const FINAL_QUERY_MS = 3000;
 
 /**
@@ -82,78 +81,53 @@ export async function followOperation<R>(
   settings: Settings,
   opts: { timeoutMs: number; pollMs?: number; onStatus?: (status: OperationStatus) => void },
 ): Promise<OperationOutcome<R>> {
-  let done = false;
-  let last: OperationStatus | undefined;
-  let lastKey = '';
-  const poll = async () => {
-    while (!done) {
-      try {
-        const status = await handle.query(operationStatusQuery);
-        last = status;
-        const key = JSON.stringify(status.steps.map((s) => [s.name, s.status]));
-        if (key !== lastKey) {
-          lastKey = key;
-          opts.onStatus?.(status);
-        }
-      } catch {
-        // Not picked up by a worker yet, or closed between polls: the result decides.
-      }
-      await new Promise((r) => setTimeout(r, opts.pollMs ?? 1000));
-    }
-  };
-  const poller = poll();
+  const end = await followWorkflow<OperationStatus, R>(handle, {
+    query: operationStatusQuery,
+    changeKey: (status) => JSON.stringify(status.steps.map((s) => [s.name, s.status])),
+    onChange: opts.onStatus,
+    timeoutMs: opts.timeoutMs,
+    pollMs: opts.pollMs,
+    stoppedMessage: `gave up waiting after ${opts.timeoutMs / 1000} s; it goes on`,
+  });
   const base = { workflowId: handle.workflowId, uiLink: workflowUiLink(settings, handle.workflowId) };
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const report = (await Promise.race([
-      handle.result(),
-      new Promise((_, reject) => {
-        timer = setTimeout(
-          () => reject(new StoppedWaiting(`gave up waiting after ${opts.timeoutMs / 1000} s; it goes on`)),
-          opts.timeoutMs,
-        );
-      }),
-    ])) as R;
-    done = true;
-    await poller;
+  if (end.ended === 'completed') {
     // The steps that finished after the last poll: one more answer, read from the closed run
     // (the worker replays it). Best effort, capped: without a worker the report alone must do.
     const final = await Promise.race([
       handle.query(operationStatusQuery).catch(() => undefined),
       new Promise<undefined>((r) => setTimeout(() => r(undefined), FINAL_QUERY_MS).unref()),
     ]);
-    if (final) {
-      last = final;
-      opts.onStatus?.(final);
-    }
-    return { ...base, exitCode: ExitCode.succeeded, outcome: 'succeeded', report, status: last };
-  } catch (err) {
-    if (err instanceof StoppedWaiting)
-      return {
-        ...base,
-        exitCode: ExitCode.stillRunning,
-        outcome: 'still-running',
-        status: last,
-        error: err.message,
-      };
-    if (!(err instanceof WorkflowFailedError)) throw err;
-    const cause = err.cause;
-    const failureType = cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
-    const [details] = cause instanceof ApplicationFailure ? (cause.details ?? []) : [];
+    if (final) opts.onStatus?.(final);
     return {
       ...base,
-      exitCode: operationExitCode(failureType),
-      outcome: 'failed',
-      report: isDrillReport(details) ? (details as R) : undefined,
-      status: isOperationStatus(details) ? details : last,
-      failureType,
-      error: cause?.message ?? err.message,
+      exitCode: ExitCode.succeeded,
+      outcome: 'succeeded',
+      report: end.result,
+      status: final ?? end.last,
     };
-  } finally {
-    done = true;
-    clearTimeout(timer);
-    await poller;
   }
+  if (end.ended === 'stopped-waiting')
+    return {
+      ...base,
+      exitCode: ExitCode.stillRunning,
+      outcome: 'still-running',
+      status: end.last,
+      error: end.message,
+    };
+  const err = end.error;
+  if (!(err instanceof WorkflowFailedError)) throw err;
+  const cause = err.cause;
+  const failureType = cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
+  const [details] = cause instanceof ApplicationFailure ? (cause.details ?? []) : [];
+  return {
+    ...base,
+    exitCode: operationExitCode(failureType),
+    outcome: 'failed',
+    report: isDrillReport(details) ? (details as R) : undefined,
+    status: isOperationStatus(details) ? details : end.last,
+    failureType,
+    error: cause?.message ?? err.message,
+  };
 }
 
 /** How long `backups` / `drills` wait for a worker to read the store. */
