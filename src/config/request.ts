@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { imageRepositorySchema, nameSchema, strategySchema } from './schema';
 import { configErrorFromZod, type KeyName } from './errors';
+import { ACTOR_PATTERN } from '../shared/messages';
 
 export const RELEASE_RULE =
   'letters, digits and . _ - only, starting with a letter or digit, at most 64 characters';
@@ -44,7 +45,7 @@ export function parseImageRef(ref: string): ParsedImageRef | undefined {
   return imageRepositorySchema.safeParse(repository).success ? { repository, tag } : undefined;
 }
 
-export const actorSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/, {
+export const actorSchema = z.string().regex(ACTOR_PATTERN, {
   message: 'must be a user name of letters, digits and . _ @ + -',
 });
 

@@ -9,6 +9,10 @@ export const deploymentStatusQuery = defineQuery<DeploymentStatus>('deploymentSt
  * The one JSON argument of `approve` and `abort`, as an operator types it in the Web UI's
  * Send Signal dialog: {"by": "alice", "comment": "looks good"}.
  */
+/** Who decides or deploys: the CLI's --by and the signals' "by" follow the same rule. */
+export const ACTOR_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/;
+export const ACTOR_RULE = 'a user name of letters, digits and . _ @ + - (at most 64)';
+
 export interface DecisionInput {
   by: string;
   comment?: string;

@@ -578,6 +578,29 @@ describe('approval', () => {
     expect(result?.approval?.decision?.by).toBe('bob');
   });
 
+  test('an approver name with a NUL byte, or a comment with control characters, is ignored and shown', async () => {
+    const { result } = await run({ previous, approvalSeconds: 600 }, async (handle) => {
+      await until(handle, (s) => s.approval?.state === 'waiting');
+      await handle.signal(approveSignal, { by: 'ali\u0000ce' });
+      await handle.signal(approveSignal, { by: 'alice', comment: 'ok\u001b[31m' });
+      await handle.signal(abortSignal, { by: 'eve smith' });
+      const status = await until(handle, (s) => s.ignoredSignals.length === 3);
+      expect(status.ignoredSignals).toEqual([
+        expect.stringMatching(
+          /^approve at .*: "by" "ali\\u0000ce" must be a user name of letters, digits and \. _ @ \+ - \(at most 64\)$/,
+        ),
+        expect.stringMatching(
+          /^approve at .*: "comment" must be text of at most 500 characters without control characters$/,
+        ),
+        expect.stringMatching(/^abort at .*: "by" "eve smith" must be a user name/),
+      ]);
+      expect(status.approval?.state).toBe('waiting');
+      await handle.signal(approveSignal, { by: 'alice', comment: 'looks good\nsecond line' });
+    });
+    expect(result?.outcome).toBe('succeeded');
+    expect(result?.approval?.decision).toMatchObject({ by: 'alice', comment: 'looks good\nsecond line' });
+  });
+
   test('abort while waiting: nothing is touched, the failure says who aborted', async () => {
     const { calls, error } = await run({ previous, approvalSeconds: 600 }, async (handle) => {
       await until(handle, (s) => s.approval?.state === 'waiting');

@@ -2,6 +2,7 @@ import { ApplicationFailure, CancellationScope, condition, setHandler } from '@t
 import type { Decision } from '../../shared/deployment';
 import { abortSignal, approveSignal, SIGNAL_HELP, type DecisionInput } from '../../shared/messages';
 import type { DeploymentTracker } from './tracker';
+import { decisionFrom } from './decisionInput';
 
 /** Operators' decisions on one deployment: an approval to wait for, an abort that cancels. */
 export interface Decisions {
@@ -36,15 +37,12 @@ export function acceptDecisions(tracker: DeploymentTracker, pipeline: Cancellati
   );
 
   function toDecision(signal: string, input: DecisionInput): Decision | undefined {
-    const by = typeof input?.by === 'string' ? input.by.trim().slice(0, 64) : '';
-    if (!by) {
-      state.ignoredSignals.push(
-        `${signal} at ${new Date().toISOString()}: argument must be {"by": "<who>", ...}`,
-      );
+    const parsed = decisionFrom(signal, input);
+    if ('ignored' in parsed) {
+      state.ignoredSignals.push(parsed.ignored);
       return undefined;
     }
-    const comment = typeof input.comment === 'string' ? input.comment.slice(0, 500) : undefined;
-    return { by, comment, at: new Date().toISOString() };
+    return parsed.decision;
   }
 
   async function awaitApproval(timeoutSeconds: number): Promise<void> {

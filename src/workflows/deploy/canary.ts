@@ -18,6 +18,7 @@ import {
 import { analyseStep } from '../../traffic/analysis';
 import { observeCanary } from './activities';
 import type { DeploymentTracker } from './tracker';
+import { decisionFrom } from './decisionInput';
 
 /** "24 h", "15 min", "90 s": the pause deadline as operators read it in the failure. */
 function formatSeconds(seconds: number): string {
@@ -35,11 +36,11 @@ export const CANARY_FAILED = 'CanaryFailed';
  */
 export function acceptCanaryControls(tracker: DeploymentTracker) {
   const controls: { paused?: Decision; promoted?: Decision } = {};
-  const decision = (input: DecisionInput): Decision | undefined => {
-    const by = typeof input?.by === 'string' ? input.by.trim().slice(0, 64) : '';
-    if (!by) return undefined;
-    const comment = typeof input.comment === 'string' ? input.comment.slice(0, 500) : undefined;
-    return { by, comment, at: new Date().toISOString() };
+  const decision = (signal: string, input: DecisionInput): Decision | undefined => {
+    const parsed = decisionFrom(signal, input);
+    if ('decision' in parsed) return parsed.decision;
+    tracker.state.ignoredSignals.push(parsed.ignored);
+    return undefined;
   };
   const mirror = () => {
     if (tracker.state.canary) {
@@ -50,7 +51,7 @@ export function acceptCanaryControls(tracker: DeploymentTracker) {
   setHandler(
     pauseCanarySignal,
     (input) => {
-      controls.paused = decision(input) ?? controls.paused;
+      controls.paused = decision('pauseCanary', input) ?? controls.paused;
       mirror();
     },
     { description: SIGNAL_HELP.pauseCanary },
@@ -58,7 +59,7 @@ export function acceptCanaryControls(tracker: DeploymentTracker) {
   setHandler(
     resumeCanarySignal,
     (input) => {
-      if (decision(input)) controls.paused = undefined;
+      if (decision('resumeCanary', input)) controls.paused = undefined;
       mirror();
     },
     { description: SIGNAL_HELP.resumeCanary },
@@ -66,7 +67,7 @@ export function acceptCanaryControls(tracker: DeploymentTracker) {
   setHandler(
     promoteCanarySignal,
     (input) => {
-      controls.promoted = controls.promoted ?? decision(input);
+      controls.promoted = controls.promoted ?? decision('promoteCanary', input);
       mirror();
     },
     { description: SIGNAL_HELP.promoteCanary },
