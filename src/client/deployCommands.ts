@@ -11,6 +11,7 @@ import { ExitCode } from './exitCodes';
 import { CliExit } from './cliExit';
 import { connect } from './connect';
 import { follow, startOrAttach, type DeployOutcome } from './deploy';
+import { environmentStatusCommand } from './history';
 import { NoWorkerError, waitForWorker } from './workerPresence';
 import { annotation, appendJobSummary, inGithubActions, jobSummary, stepGroup } from './githubActions';
 import { approvalWaitingMessage, formatDuration, releaseDetails, stepTable, summaryLine } from './format';
@@ -204,9 +205,16 @@ async function statusCommand(opts: {
   wait: boolean;
   timeout: number;
 }): Promise<ExitCode> {
+  // An environment alone: what it runs by the record of its deployments.
+  if (!opts.id && !opts.release && opts.env && !opts.wait)
+    return environmentStatusCommand({ env: opts.env, json: opts.json });
   const settings = loadSettings();
   const workflowId = opts.id ?? (opts.release ? workflowIdFor(opts.env, opts.release) : undefined);
-  if (!workflowId) throw new CliExit(ExitCode.invalidInput, 'status needs --id, or --env with --release');
+  if (!workflowId)
+    throw new CliExit(
+      ExitCode.invalidInput,
+      'status needs --env, --env with --release, or --id (--wait: a deployment)',
+    );
   const client = await connect(settings);
   try {
     const handle = client.workflow.getHandle(workflowId);
@@ -332,7 +340,9 @@ export function addDeployCommands(program: Command): void {
 
   program
     .command('status')
-    .description('show the steps of a deployment; --wait follows it to its end')
+    .description(
+      'show the steps of a deployment (--env with --release, or --id); --wait follows it to its end; --env alone: the release of the last deployment that succeeded and those running now',
+    )
     .option('-e, --env <name>', 'environment name')
     .option('-r, --release <id>', 'release id')
     .option('--id <workflowId>', 'deployment (workflow) id')

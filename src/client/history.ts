@@ -146,6 +146,46 @@ export async function listHistory(
   return { query, rows: newestFirst(rows) };
 }
 
+/** What an environment runs by the record of its deployments: the last that succeeded, and any running. */
+export function environmentNow(rows: HistoryRow[]): { lastSucceeded?: HistoryRow; running: HistoryRow[] } {
+  const lastSucceeded = rows
+    .filter((r) => r.status === 'succeeded' && r.closeTime)
+    .sort((a, b) => (b.closeTime ?? '').localeCompare(a.closeTime ?? ''))[0];
+  return { lastSucceeded, running: rows.filter((r) => r.runStatus === 'RUNNING') };
+}
+
+/**
+ * `status --env E` without a release: the release of the last deployment that succeeded (a
+ * rollback included) and the deployments running now, from Temporal visibility.
+ */
+export async function environmentStatusCommand(opts: { env: string; json: boolean }): Promise<ExitCode> {
+  const query = historyQuery(opts.env);
+  const settings = loadSettings();
+  const client = await connect(settings);
+  try {
+    const { rows } = await listHistory(client, settings, opts.env, 200);
+    const { lastSucceeded, running } = environmentNow(rows);
+    if (opts.json) {
+      console.log(
+        JSON.stringify({ environment: opts.env, lastSucceeded: lastSucceeded ?? null, running }, null, 2),
+      );
+      return ExitCode.succeeded;
+    }
+    console.log(
+      lastSucceeded
+        ? `${opts.env}: last succeeded: release ${lastSucceeded.release} (${lastSucceeded.workflowId}, finished ${lastSucceeded.closeTime})`
+        : `${opts.env}: no deployment has succeeded yet`,
+    );
+    if (running.length === 0) console.log('running now: none');
+    for (const r of running)
+      console.log(`running now: ${r.workflowId} (release ${r.release}, since ${r.startTime})`);
+    console.log(`Temporal UI: ${historyUiLink(settings, query)}`);
+    return ExitCode.succeeded;
+  } finally {
+    await client.connection.close();
+  }
+}
+
 function cliArg<T>(parse: (value: string) => T): (value: string) => T {
   return (value) => {
     try {

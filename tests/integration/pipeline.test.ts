@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { follow, laterDeploymentQuery, startOrAttach } from '../../src/client/deploy';
 import { ExitCode } from '../../src/client/exitCodes';
+import { environmentNow, listHistory } from '../../src/client/history';
 import { psql, tableChecksum } from '../../src/commands/database';
 import { readOptionalFile } from '../../src/commands/files';
 import { remoteLayout } from '../../src/commands/layout';
@@ -320,6 +321,18 @@ test('rollback --to returns to a release older than the previous one; unknown an
   // A finished deployment's status exits with its outcome: the refused one above is invalid input.
   const refusedId = /started (rollback-lab-staging-to-never-1-\S+)/.exec(unknown.out)?.[1];
   expect((await deployctl(['status', '--id', refusedId!])).code).toBe(ExitCode.invalidInput);
+
+  // The environment alone: the last deployment that succeeded is the rollback to rb1.
+  // (Visibility learns of its end a moment after the result.)
+  for (let i = 0; i < 50; i++) {
+    const { rows } = await listHistory(harness.env.client, harness.settings, 'lab-staging', 200);
+    if (environmentNow(rows).lastSucceeded?.workflowId === id) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const now = await deployctl(['status', '--env', 'lab-staging']);
+  expect(now.code).toBe(ExitCode.succeeded);
+  expect(now.out).toContain(`lab-staging: last succeeded: release ${rel('rb1')} (${id}, finished `);
+  expect(now.out).toContain('running now: none');
   expect(Object.values(await reportedReleases(lab.staging))).toEqual([rel('rb1'), rel('rb1'), rel('rb1')]);
   expect(await current(lab.staging)).toMatchObject({ release: rel('rb1'), deployedBy: 'oncall' });
 });

@@ -12,6 +12,7 @@ import { temporalAddressProblem } from '../../src/shared/settings';
 import { approvalWaitingMessage, summaryLine } from '../../src/client/format';
 import {
   formatSpan,
+  environmentNow,
   historyQuery,
   historyTable,
   historyUiLink,
@@ -316,6 +317,13 @@ describe('history', () => {
     expect(rows[0].closeTime).toBeUndefined();
   });
 
+  test('what the environment runs: the last that succeeded (not the newest), and what runs now', () => {
+    const { lastSucceeded, running } = environmentNow(rows);
+    expect(lastSucceeded?.workflowId).toBe('deploy-production-r1');
+    expect(running.map((r) => r.workflowId)).toEqual(['deploy-production-r3']);
+    expect(environmentNow([rows[1]])).toEqual({ lastSucceeded: undefined, running: [] });
+  });
+
   test('the table', () => {
     expect(historyTable(rows)).toBe(
       [
@@ -485,6 +493,9 @@ describe('the deployctl process', () => {
     expect(badTo.status).toBe(ExitCode.invalidInput);
     expect(badTo.stderr).toContain('--to: value "../v1" must be letters, digits');
     expect(run(['status', '--id', 'd', '--wait', '--timeout', '0']).status).toBe(ExitCode.invalidInput);
+    const badEnv = run(['status', '--env', 'Prod;x']);
+    expect(badEnv.status).toBe(ExitCode.invalidInput);
+    expect(run(['status']).stderr).toContain('status needs --env, --env with --release, or --id');
     const down = run(['history', '--env', 'production']);
     expect(down.status).toBe(ExitCode.temporalUnreachable);
     expect(down.stderr).toContain('cannot reach Temporal at 127.0.0.1:1');
