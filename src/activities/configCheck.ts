@@ -4,10 +4,10 @@ import { ConfigError } from '../config/errors';
 import { listEnvironments, loadEnvironment } from '../config/load';
 import type { EnvironmentConfig, HostConfig } from '../config/schema';
 import { composeVersion, engineVersion } from '../commands/compose';
-import { freeDiskKib } from '../commands/files';
 import { HostKeyMismatchError, RemoteHost } from '../remote/executor';
 import type { ConfigCheck, ConfigCheckReport } from '../shared/configCheck';
 import { secretProblem } from './envFile';
+import { freeDiskMb } from './plan';
 
 const CONFIG_EXTENSIONS = /\.ya?ml$/;
 
@@ -156,15 +156,18 @@ async function hostChecks(environment: EnvironmentConfig, config: HostConfig): P
         checks.push({ check, where, verdict: 'failed', detail: (err as Error).message });
       }
     }
-    const free = await host.run(freeDiskKib(config.baseDir), { timeoutMs: 30_000 });
-    const freeMb = Math.floor(Number(free.stdout.trim()) / 1024);
     const floor = environment.minFreeDiskMb;
-    checks.push({
-      check: 'free disk',
-      where,
-      verdict: floor && freeMb < floor ? 'failed' : 'ok',
-      detail: `${freeMb} MB free under ${config.baseDir} (minFreeDiskMb: ${floor})`,
-    });
+    try {
+      const freeMb = await freeDiskMb(host);
+      checks.push({
+        check: 'free disk',
+        where,
+        verdict: floor && freeMb < floor ? 'failed' : 'ok',
+        detail: `${freeMb} MB free under ${config.baseDir} (minFreeDiskMb: ${floor})`,
+      });
+    } catch (err) {
+      checks.push({ check: 'free disk', where, verdict: 'failed', detail: (err as Error).message });
+    }
   } finally {
     host.dispose();
   }

@@ -125,6 +125,16 @@ async function readRecordAt(host: RemoteHost, path: string): Promise<ReleaseReco
   }
 }
 
+/** Free MB under the host's baseDir; an answer that is not a number is an error, never "enough". */
+export async function freeDiskMb(host: RemoteHost): Promise<number> {
+  const { config } = host;
+  const { stdout } = await host.run(freeDiskKib(config.baseDir), { timeoutMs: 30_000 });
+  const kib = stdout.trim();
+  if (!/^\d+$/.test(kib))
+    throw new Error(`${config.name}: could not read the free disk under ${config.baseDir}: ${kib}`);
+  return Math.floor(Number(kib) / 1024);
+}
+
 /**
  * Refuse, naming each short host, when a host has less free disk than the environment's floor
  * under its baseDir: a deploy that fills the disk half way breaks the release that runs.
@@ -135,12 +145,7 @@ export async function checkDiskFloor(environment: EnvironmentConfig): Promise<vo
   const short = await Promise.all(
     environment.hosts.map((config) =>
       withHost(config, async (host) => {
-        const { stdout } = await host.run(freeDiskKib(config.baseDir), { timeoutMs: 30_000 });
-        const freeMb = Math.floor(Number(stdout.trim()) / 1024);
-        if (!Number.isFinite(freeMb) || stdout.trim() === '')
-          throw new Error(
-            `${config.name}: could not read the free disk under ${config.baseDir}: ${stdout.trim()}`,
-          );
+        const freeMb = await freeDiskMb(host);
         return freeMb < floorMb ? `${config.name} has ${freeMb} MB free under ${config.baseDir}` : undefined;
       }),
     ),

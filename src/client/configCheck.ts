@@ -4,12 +4,11 @@ import type { ConfigCheck, ConfigCheckReport } from '../shared/configCheck';
 import { WorkflowType } from '../shared/messages';
 import { DEPLOY_ENVIRONMENT } from '../shared/searchAttributes';
 import { loadSettings } from '../shared/settings';
-import { CliExit } from './cliExit';
 import { connect } from './connect';
 import { ExitCode } from './exitCodes';
 import { parseEnvFlag } from './operationInput';
 import { wholeSeconds } from './deployCommands';
-import { NoWorkerError, waitForWorker } from './workerPresence';
+import { requireWorker } from './workerPresence';
 
 const CHECK_TIMEOUT_MS = 4 * 60_000;
 
@@ -40,13 +39,7 @@ async function configCheckCommand(opts: {
   const settings = loadSettings();
   const client = await connect(settings);
   try {
-    await waitForWorker(client, settings, opts.workerWait * 1000, () =>
-      console.error(
-        `waiting up to ${opts.workerWait} s for a worker on task queue "${settings.taskQueue}"...`,
-      ),
-    ).catch((err: unknown) => {
-      throw err instanceof NoWorkerError ? new CliExit(ExitCode.noWorker, err.message) : err;
-    });
+    await requireWorker(client, settings, opts.workerWait, console.error);
     const report = (await client.workflow.execute(WorkflowType.configCheck, {
       taskQueue: settings.taskQueue,
       workflowId: `config-check-${environment}-${randomUUID().slice(0, 8)}`,

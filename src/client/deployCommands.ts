@@ -12,7 +12,7 @@ import { CliExit } from './cliExit';
 import { connect } from './connect';
 import { follow, startOrAttach, type DeployOutcome } from './deploy';
 import { environmentStatusCommand } from './history';
-import { NoWorkerError, waitForWorker } from './workerPresence';
+import { requireWorker } from './workerPresence';
 import { annotation, appendJobSummary, inGithubActions, jobSummary, stepGroup } from './githubActions';
 import { approvalWaitingMessage, formatDuration, releaseDetails, stepTable, summaryLine } from './format';
 
@@ -123,13 +123,7 @@ async function runDeployment(
   const settings = loadSettings();
   const client = await connect(settings);
   try {
-    await waitForWorker(client, settings, opts.workerWait * 1000, () => {
-      const line = `waiting up to ${opts.workerWait} s for a worker on task queue "${settings.taskQueue}"...`;
-      if (opts.json) console.error(line);
-      else console.log(line);
-    }).catch((err: unknown) => {
-      throw err instanceof NoWorkerError ? new CliExit(ExitCode.noWorker, err.message) : err;
-    });
+    await requireWorker(client, settings, opts.workerWait, opts.json ? console.error : console.log);
     const { handle, attached, redeploysAfter } = await startOrAttach(client, settings, request, workflowId);
     const uiLink = workflowUiLink(settings, handle.workflowId);
     if (!opts.json) {

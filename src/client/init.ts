@@ -116,12 +116,7 @@ export function composeSkeleton(o: InitOptions): string {
   ].join('\n');
 }
 
-function write(path: string, text: string, force: boolean): void {
-  if (existsSync(path) && !force)
-    throw new CliExit(
-      ExitCode.invalidInput,
-      `${path} exists; pass --force to replace it (nothing was written)`,
-    );
+function write(path: string, text: string): void {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, text);
 }
@@ -171,8 +166,8 @@ async function initCommand(opts: {
         ExitCode.invalidInput,
         `${path} exists; pass --force to replace it (nothing was written)`,
       );
-  write(envFile, text, opts.force);
-  write(resolve(composeFile), composeSkeleton(options), opts.force);
+  write(envFile, text);
+  write(resolve(composeFile), composeSkeleton(options));
   if (opts.json) {
     console.log(
       JSON.stringify({ environmentFile: envFile, composeFile: resolve(composeFile), hosts }, null, 2),

@@ -1,5 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Settings } from '../shared/settings';
+import { CliExit } from './cliExit';
+import { ExitCode } from './exitCodes';
 
 /** Temporal's enums, by value (TaskQueueType WORKFLOW, TaskQueueKind NORMAL). */
 const WORKFLOW_TASK_QUEUE = 1;
@@ -68,4 +70,21 @@ export async function waitForWorker(
     }
     await new Promise((r) => setTimeout(r, Math.min(1000, Math.max(0, deadline - Date.now()))));
   }
+}
+
+/**
+ * waitForWorker for a command: says once that it waits (through `say`, stdout or stderr as the
+ * command prints), and turns "no worker" into exit 9 with nothing started.
+ */
+export async function requireWorker(
+  client: Client,
+  settings: Settings,
+  waitSeconds: number,
+  say: (line: string) => void,
+): Promise<void> {
+  await waitForWorker(client, settings, waitSeconds * 1000, () =>
+    say(`waiting up to ${waitSeconds} s for a worker on task queue "${settings.taskQueue}"...`),
+  ).catch((err: unknown) => {
+    throw err instanceof NoWorkerError ? new CliExit(ExitCode.noWorker, err.message) : err;
+  });
 }
