@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { Context } from '@temporalio/activity';
 import { parse } from 'yaml';
 import {
   buildColourOverride,
@@ -17,6 +16,7 @@ import type { ReleaseRecord } from '../shared/deployment';
 import { buildEnvFile } from './envFile';
 import { releaseRecordOf } from './release';
 import { onHost, progressReporter, type HostStepInput } from './hostStep';
+import { releaseComposeFiles, type ReleaseFileSources } from './releaseFiles';
 
 export interface ColourStepInput extends HostStepInput {
   colour: Colour;
@@ -34,7 +34,7 @@ const lines = (text: string) =>
     .map((l) => l.trim())
     .filter(Boolean);
 
-export function createColourActivities(deps: { projectRoot: string; workerEnv: NodeJS.ProcessEnv }) {
+export function createColourActivities(deps: ReleaseFileSources & { workerEnv: NodeJS.ProcessEnv }) {
   return {
     /**
      * One colour's files on the host: its compose files, its env file (0600, secrets inside)
@@ -44,23 +44,34 @@ export function createColourActivities(deps: { projectRoot: string; workerEnv: N
     async uploadColour(input: ColourStepInput): Promise<void> {
       const { plan, colour } = input;
       const env = plan.environment;
-      await onHost(input, `upload ${colour}`, async (host) => {
-        const layout = colourLayout(env, host.config, colour);
-        const { content, secretValues } = buildEnvFile(plan, host.config, deps.workerEnv);
-        await host.run(makeDirectory(layout.dir), { timeoutMs: 15_000 });
-        await host.run(makeDirectory(routingDir(env, host.config)), { timeoutMs: 15_000 });
-        let version: string | undefined;
-        for (const [i, file] of env.traffic!.composeFiles.entries()) {
-          const text = readFileSync(resolve(deps.projectRoot, file), 'utf8');
-          if (i === 0) version = composeVersion(text);
-          await host.writeFile(layout.composeFiles[i], text, { timeoutMs: 30_000 });
-        }
-        await host.writeFile(layout.overrideFile, buildColourOverride(env, colour, version), {
-          timeoutMs: 30_000,
-        });
-        await host.writeFile(layout.envFile, content, { mode: 0o600, timeoutMs: 30_000 });
-        secretValues.length = 0;
-      });
+      await onHost(
+        input,
+        `upload ${colour}`,
+        async (host) => {
+          const layout = colourLayout(env, host.config, colour);
+          const { content, secretValues } = buildEnvFile(plan, host.config, deps.workerEnv);
+          await host.run(makeDirectory(layout.dir), { timeoutMs: 15_000 });
+          await host.run(makeDirectory(routingDir(env, host.config)), { timeoutMs: 15_000 });
+          const composed = await releaseComposeFiles(
+            host,
+            plan,
+            'colour',
+            deps,
+            Context.current().cancellationSignal,
+          );
+          for (const [i, text] of composed.texts.entries()) {
+            await host.writeFile(layout.composeFiles[i], text, { timeoutMs: 30_000 });
+          }
+          const version = composeVersion(composed.texts[0]);
+          await host.writeFile(layout.overrideFile, buildColourOverride(env, colour, version), {
+            timeoutMs: 30_000,
+          });
+          await host.writeFile(layout.envFile, content, { mode: 0o600, timeoutMs: 30_000 });
+          secretValues.length = 0;
+          return composed.from;
+        },
+        { detail: (from) => `compose files from ${from}` },
+      );
     },
 
     async pullColour(input: ColourStepInput): Promise<void> {

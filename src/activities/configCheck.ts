@@ -1,5 +1,6 @@
 import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { Context } from '@temporalio/activity';
 import { ConfigError } from '../config/errors';
 import { listEnvironments, loadEnvironment } from '../config/load';
 import type { EnvironmentConfig, HostConfig } from '../config/schema';
@@ -8,6 +9,7 @@ import { HostKeyMismatchError, RemoteHost } from '../remote/executor';
 import type { ConfigCheck, ConfigCheckReport } from '../shared/configCheck';
 import { secretProblem } from './envFile';
 import { freeDiskMb } from './plan';
+import { shownRepository, type SourceCache } from './sourceCache';
 
 const CONFIG_EXTENSIONS = /\.ya?ml$/;
 
@@ -21,6 +23,7 @@ export function createConfigCheckActivities(deps: {
   configDir: string;
   projectRoot: string;
   workerEnv: NodeJS.ProcessEnv;
+  sources: SourceCache;
 }) {
   return {
     async checkEnvironmentConfig(input: { environment: string }): Promise<ConfigCheckReport> {
@@ -38,7 +41,7 @@ export function createConfigCheckActivities(deps: {
         });
         return { environment: input.environment, checks };
       }
-      checks.push(...composeFileChecks(environment, deps.projectRoot));
+      checks.push(await composeFileChecks(environment, deps.projectRoot, deps.sources));
       checks.push(...secretChecks(environment, deps.workerEnv));
       for (const host of environment.hosts) checks.push(...(await hostChecks(environment, host)));
       return { environment: input.environment, checks };
@@ -93,19 +96,38 @@ export function configFileChecks(configDir: string): ConfigCheck[] {
   return checks;
 }
 
-function composeFileChecks(environment: EnvironmentConfig, projectRoot: string): ConfigCheck[] {
+async function composeFileChecks(
+  environment: EnvironmentConfig,
+  projectRoot: string,
+  sources: SourceCache,
+): Promise<ConfigCheck> {
   const files = [...environment.composeFiles, ...(environment.traffic?.composeFiles ?? [])];
+  const { repository } = environment;
+  if (repository) {
+    // Each release reads them at its own commit; the default branch's head is the best guess of the next one.
+    const where = shownRepository(repository);
+    try {
+      const commit = await sources.resolveCommit(repository, 'HEAD', Context.current().cancellationSignal);
+      await sources.readFiles(repository, commit, files, Context.current().cancellationSignal);
+      return {
+        check: 'compose files',
+        where,
+        verdict: 'ok',
+        detail: `${files.join(', ')} at HEAD (${commit.slice(0, 12)})`,
+      };
+    } catch (err) {
+      return { check: 'compose files', where, verdict: 'failed', detail: (err as Error).message };
+    }
+  }
   const missing = files.filter((f) => !existsSync(resolve(projectRoot, f)));
-  return [
-    missing.length
-      ? {
-          check: 'compose files',
-          where: projectRoot,
-          verdict: 'failed',
-          detail: `missing on the worker: ${missing.join(', ')} (paths are relative to ${projectRoot})`,
-        }
-      : { check: 'compose files', where: projectRoot, verdict: 'ok', detail: files.join(', ') },
-  ];
+  return missing.length
+    ? {
+        check: 'compose files',
+        where: projectRoot,
+        verdict: 'failed',
+        detail: `missing on the worker: ${missing.join(', ')} (paths are relative to ${projectRoot})`,
+      }
+    : { check: 'compose files', where: projectRoot, verdict: 'ok', detail: files.join(', ') };
 }
 
 function secretChecks(environment: EnvironmentConfig, workerEnv: NodeJS.ProcessEnv): ConfigCheck[] {

@@ -44,10 +44,13 @@ export function createGateActivities(deps: { workspaceRoot: string }) {
       if (!gates) return [];
       const ctx = Context.current();
       const workspace = join(deps.workspaceRoot, plan.deploymentId);
-      const ref = plan.request.commit ?? plan.request.release;
+      const repository = gates.repository ?? plan.environment.repository!;
+      // The commit validate resolved for the compose files, so gates and files agree even if a branch moved.
+      const resolved = repository === plan.files?.repository ? plan.files.commit : undefined;
+      const ref = resolved ?? plan.request.commit ?? plan.request.release;
       const heartbeat = setInterval(() => ctx.heartbeat({ gates: gates.checks.map((g) => g.name) }), 5_000);
       try {
-        const commit = await prepareWorkspace(gates.repository, workspace, ref, ctx.cancellationSignal);
+        const commit = await prepareWorkspace(repository, workspace, ref, ctx.cancellationSignal);
         const results = await Promise.all(
           gates.checks.map(async (gate): Promise<GateResult> => {
             const r = await runLocal(gate.command, {

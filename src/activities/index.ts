@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { createPlanActivities } from './plan';
 import { createReleaseActivities } from './release';
 import { createHealthActivities } from './health';
@@ -11,11 +12,12 @@ import { createColourActivities } from './colours';
 import { createCanaryActivities } from './canary';
 import { createConfigCheckActivities } from './configCheck';
 import { BackupStore } from '../store/backupStore';
+import { SourceCache } from './sourceCache';
 
 export interface ActivityDeps {
   /** Where environment configs live (DEPLOY_CONFIG_DIR). */
   configDir: string;
-  /** Compose files in configs are relative to this directory. */
+  /** Compose files of environments without a repository are relative to this directory. */
   projectRoot: string;
   /** Secrets are read from here at the moment they are written to a host. */
   workerEnv: NodeJS.ProcessEnv;
@@ -27,9 +29,11 @@ export interface ActivityDeps {
 
 export function createActivities(deps: ActivityDeps) {
   const store = new BackupStore(deps.backupRoot);
+  // Bare copies of app repositories, beside the gates' per-deployment checkouts.
+  const sources = new SourceCache(join(deps.workspaceRoot, '.sources'));
   return {
-    ...createPlanActivities(deps),
-    ...createReleaseActivities(deps),
+    ...createPlanActivities({ ...deps, sources }),
+    ...createReleaseActivities({ ...deps, sources }),
     ...createHealthActivities(),
     ...createDatabaseActivities(deps),
     ...createGateActivities(deps),
@@ -37,9 +41,9 @@ export function createActivities(deps: ActivityDeps) {
     ...createBackupActivities({ ...deps, store }),
     ...createRecoveryActivities({ ...deps, store }),
     ...createTrafficActivities(),
-    ...createColourActivities(deps),
+    ...createColourActivities({ ...deps, sources }),
     ...createCanaryActivities(),
-    ...createConfigCheckActivities(deps),
+    ...createConfigCheckActivities({ ...deps, sources }),
   };
 }
 

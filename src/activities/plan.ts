@@ -1,13 +1,14 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { loadEnvironment } from '../config/load';
 import { ConfigError } from '../config/errors';
 import { parseDeployRequest, parseImageRef, type DeployRequest } from '../config/request';
 import type { EnvironmentConfig } from '../config/schema';
 import { freeDiskKib, listNewestFirst, readOptionalFile } from '../commands/files';
 import { releaseHistoryRecord, remoteLayout } from '../commands/layout';
-import type { DeployPlan, ReleaseRecord } from '../shared/deployment';
+import type { DeployPlan, ReleaseFiles, ReleaseRecord } from '../shared/deployment';
 import { withHost, type RemoteHost } from '../remote/executor';
 import { FailureType, toApplicationFailure } from './failures';
+import type { SourceCache } from './sourceCache';
 
 /** Resolve each requested image to a full reference, and fill services not requested from the running release. */
 export function resolveImages(
@@ -161,7 +162,25 @@ export async function checkDiskFloor(environment: EnvironmentConfig): Promise<vo
   }
 }
 
-export function createPlanActivities(deps: { configDir: string }) {
+/** Where the release's compose files come from; a ref the app's repository lacks is refused here. */
+async function releaseFilesOf(
+  environment: EnvironmentConfig,
+  request: DeployRequest,
+  target: ReleaseRecord | undefined,
+  sources: SourceCache,
+): Promise<ReleaseFiles> {
+  const { repository } = environment;
+  if (!repository) return { release: request.release };
+  if (target) {
+    // A rollback returns to the commit the release was deployed from, when the host recorded it.
+    return { release: request.release, ...(target.commit ? { repository, commit: target.commit } : {}) };
+  }
+  const ref = request.commit ?? request.release;
+  const commit = await sources.resolveCommit(repository, ref, Context.current().cancellationSignal);
+  return { release: request.release, repository, commit };
+}
+
+export function createPlanActivities(deps: { configDir: string; sources: SourceCache }) {
   return {
     /** Validate the request against the environment's config and the hosts' current state. */
     async resolvePlan(input: { request: DeployRequest; deploymentId: string }): Promise<DeployPlan> {
@@ -186,11 +205,12 @@ export function createPlanActivities(deps: { configDir: string }) {
         // A rollback is never held back for disk: in an incident it usually needs nothing new.
         if (!request.rollback) await checkDiskFloor(environment);
         const previous = await readReleaseRecord(environment, 'currentRelease');
+        let target: ReleaseRecord | undefined;
         if (request.rollback && request.rollbackTo) {
-          const target = await releaseToReturnTo(environment, request.rollbackTo, previous);
+          target = await releaseToReturnTo(environment, request.rollbackTo, previous);
           request = { ...request, release: target.release, images: target.images };
         } else if (request.rollback) {
-          const target = await readReleaseRecord(environment, 'previousRelease');
+          target = await readReleaseRecord(environment, 'previousRelease');
           if (!target) {
             throw new ConfigError(
               `nothing to roll back to: no previous release is recorded for "${environment.name}"`,
@@ -201,7 +221,8 @@ export function createPlanActivities(deps: { configDir: string }) {
           request = { ...request, release: target.release, images: target.images };
         }
         const images = resolveImages(request, environment, previous);
-        return { deploymentId: input.deploymentId, request, environment, images, previous, strategy };
+        const files = await releaseFilesOf(environment, request, target, deps.sources);
+        return { deploymentId: input.deploymentId, request, environment, images, previous, strategy, files };
       } catch (err) {
         throw toApplicationFailure(err);
       }

@@ -47,14 +47,26 @@ function validated(raw: unknown, what: string): EnvironmentConfig {
   return parsed.data;
 }
 
-function releaseOf(backup: StoredBackup): { release: string; images: Record<string, string> } {
+function releaseOf(backup: StoredBackup): {
+  release: string;
+  images: Record<string, string>;
+  commit?: string;
+} {
   if (!backup.release) {
     throw ApplicationFailure.nonRetryable(
       `backup ${backup.id} records no live release (nothing was deployed when it was taken): there is no release to start against it`,
       OperationFailureType.noVerifiedBackup,
     );
   }
-  return { release: backup.release.release, images: backup.release.images };
+  const { release, images, commit } = backup.release;
+  return { release, images, ...(commit ? { commit } : {}) };
+}
+
+/** A recovery starts the release with the compose files it ran with: the app's repository at its recorded commit. */
+function withReleaseFiles(plan: DeployPlan, commit: string | undefined): DeployPlan {
+  const { repository } = plan.environment;
+  if (!repository || !commit) return plan;
+  return { ...plan, files: { release: plan.request.release, repository, commit } };
 }
 
 /** Every configured environment; none when the folder cannot be read (the guard then has nothing to compare). */
@@ -126,7 +138,7 @@ export function createRecoveryActivities(deps: {
           OperationFailureType.notConfigured,
         );
       }
-      const { release, images } = releaseOf(input.backup);
+      const { release, images, commit } = releaseOf(input.backup);
       const drillHost = env.drills.host ?? env.hosts[0];
       const project = `${env.project}${SCRATCH_INFIX}${input.suffix}`;
       const scratch = validated(
@@ -144,7 +156,10 @@ export function createRecoveryActivities(deps: {
         },
         `the drill's scratch stack of ${env.name}`,
       );
-      return operationPlan(scratch, input.drillId, input.requestedBy, release, images);
+      return withReleaseFiles(
+        operationPlan(scratch, input.drillId, input.requestedBy, release, images),
+        commit,
+      );
     },
 
     /** Refuse a target that is a configured server of any environment: its data would be overwritten. */
@@ -172,12 +187,15 @@ export function createRecoveryActivities(deps: {
       operationId: string;
       requestedBy: string;
     }): Promise<DeployPlan> {
-      const { release, images } = releaseOf(input.backup);
+      const { release, images, commit } = releaseOf(input.backup);
       const target = validated(
         { ...input.environment, hosts: [input.host], gates: undefined },
         `${input.environment.name} on ${input.host.name}`,
       );
-      return operationPlan(target, input.operationId, input.requestedBy, release, images);
+      return withReleaseFiles(
+        operationPlan(target, input.operationId, input.requestedBy, release, images),
+        commit,
+      );
     },
 
     /** The store's copy to `<appDir>/backups/<operation id>.dump` on the host (SFTP, atomic). */

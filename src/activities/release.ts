@@ -1,11 +1,11 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { Context } from '@temporalio/activity';
 import { composeDown, composePull, composeUpAll, composeUpService } from '../commands/compose';
 import { copyIfExists, makeDirectory, readOptionalFile } from '../commands/files';
 import { releaseHistoryRecord, remoteLayout } from '../commands/layout';
 import type { DeployPlan, ReleaseRecord } from '../shared/deployment';
 import { buildEnvFile } from './envFile';
 import { onHost, progressReporter, type HostStepInput } from './hostStep';
+import { releaseComposeFiles, type ReleaseFileSources } from './releaseFiles';
 
 export type { HostStepInput };
 
@@ -17,26 +17,44 @@ export function releaseRecordOf(plan: DeployPlan): ReleaseRecord {
     deployedAt: new Date().toISOString(),
     deployedBy: plan.request.requestedBy,
     deploymentId: plan.deploymentId,
+    ...(plan.files?.release === plan.request.release && plan.files.commit
+      ? { commit: plan.files.commit }
+      : {}),
   };
 }
 
-export function createReleaseActivities(deps: { projectRoot: string; workerEnv: NodeJS.ProcessEnv }) {
+export function createReleaseActivities(deps: ReleaseFileSources & { workerEnv: NodeJS.ProcessEnv }) {
   return {
-    /** Compose files and the env file (0600, secrets inside) to the host; atomic, so safe to repeat. */
+    /**
+     * The release's compose files (releaseFiles.ts says from where) and the env file (0600,
+     * secrets inside) to the host; atomic, so safe to repeat.
+     */
     async uploadRelease(input: HostStepInput): Promise<void> {
       const { plan } = input;
-      await onHost(input, 'upload', async (host) => {
-        const layout = remoteLayout(plan.environment, host.config);
-        const { content, secretValues } = buildEnvFile(plan, host.config, deps.workerEnv);
-        await host.run(makeDirectory(layout.releasesDir), { timeoutMs: 15_000 });
-        for (const [i, file] of plan.environment.composeFiles.entries()) {
-          const text = readFileSync(resolve(deps.projectRoot, file), 'utf8');
-          await host.writeFile(layout.composeFiles[i], text, { timeoutMs: 30_000 });
-        }
-        await host.writeFile(layout.envFile, content, { mode: 0o600, timeoutMs: 30_000 });
-        // Secret values are only known here; nothing below may echo them.
-        secretValues.length = 0;
-      });
+      await onHost(
+        input,
+        'upload',
+        async (host) => {
+          const layout = remoteLayout(plan.environment, host.config);
+          const { content, secretValues } = buildEnvFile(plan, host.config, deps.workerEnv);
+          await host.run(makeDirectory(layout.releasesDir), { timeoutMs: 15_000 });
+          const composed = await releaseComposeFiles(
+            host,
+            plan,
+            'stack',
+            deps,
+            Context.current().cancellationSignal,
+          );
+          for (const [i, text] of composed.texts.entries()) {
+            await host.writeFile(layout.composeFiles[i], text, { timeoutMs: 30_000 });
+          }
+          await host.writeFile(layout.envFile, content, { mode: 0o600, timeoutMs: 30_000 });
+          // Secret values are only known here; nothing below may echo them.
+          secretValues.length = 0;
+          return composed.from;
+        },
+        { detail: (from) => `compose files from ${from}` },
+      );
     },
 
     async pullImages(input: HostStepInput): Promise<void> {

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { parse } from 'yaml';
 import { ConfigError } from '../config/errors';
@@ -18,6 +18,8 @@ export interface InitOptions {
   baseDir: string;
   services: { name: string; image: string; port: number }[];
   composeFile: string;
+  /** The app's git repository, when compose files are read from it at each release's commit. */
+  repository?: string;
 }
 
 /** `web-1=deploy@203.0.113.10[:22]` */
@@ -74,7 +76,14 @@ export function environmentYaml(o: InitOptions): string {
     `name: ${q(o.env)}`,
     `project: ${q(o.project)} # the compose project name on every host`,
     'composeCommand: [docker, compose]',
-    `composeFiles: [${q(o.composeFile)}] # relative to the worker's DEPLOY_FILES_DIR (the app's checkout)`,
+    ...(o.repository
+      ? [
+          `repository: ${q(o.repository)} # compose files are read from it at each release's commit (--commit)`,
+          `composeFiles: [${q(o.composeFile)}] # paths in the repository`,
+        ]
+      : [
+          `composeFiles: [${q(o.composeFile)}] # relative to the worker's DEPLOY_FILES_DIR (the app's checkout)`,
+        ]),
     'strategy: recreate # blue-green and canary need a traffic section (see README)',
     'hosts:',
     ...hosts,
@@ -131,6 +140,7 @@ async function initCommand(opts: {
   service: InitOptions['services'];
   configDir: string;
   composeFile?: string;
+  repository?: string;
   force: boolean;
   json: boolean;
 }): Promise<ExitCode> {
@@ -148,7 +158,13 @@ async function initCommand(opts: {
       }));
     hosts.push({ ...host, hostKey });
   }
-  const options: InitOptions = { ...opts, hosts, services: opts.service, composeFile };
+  const options: InitOptions = {
+    ...opts,
+    hosts,
+    services: opts.service,
+    // In a repository the file is named from its root: init runs there.
+    composeFile: opts.repository ? relative(process.cwd(), resolve(composeFile)) : composeFile,
+  };
   const envFile = resolve(opts.configDir, `${opts.env}.yaml`);
   const text = environmentYaml(options);
   // Never write a config the worker would refuse: the same schema checks it first.
@@ -213,6 +229,10 @@ export function addInitCommand(program: Command): void {
       process.env.DEPLOY_CONFIG_DIR ?? 'config/environments',
     )
     .option('--compose-file <path>', 'the compose file to write (default compose/<project>.yml)')
+    .option(
+      '--repository <url>',
+      "the app's git repository (run init at its root): each release's compose files are read from it at the release's commit",
+    )
     .option('--force', 'replace files that exist', false)
     .option('--json', 'print what was written as JSON', false)
     .addHelpText(

@@ -14,3 +14,29 @@ export function gitResolveCommit(workspace: string, ref: string): Argv {
 export function gitCheckout(workspace: string, commit: string): Argv {
   return ['git', '-C', workspace, 'checkout', '--quiet', '--force', '--detach', commit];
 }
+
+/** A bare copy of the app's repository: the worker's cache of release files, one per repository. */
+export function gitCloneBare(repository: string, dir: string): Argv {
+  return ['git', 'clone', '--quiet', '--bare', '--', repository, dir];
+}
+
+/** Every branch and tag of the cached repository as the origin has them now (moved tags included). */
+export function gitFetchAll(dir: string): Argv {
+  return [
+    'git',
+    '-C',
+    dir,
+    'fetch',
+    '--quiet',
+    '--prune',
+    '--force',
+    'origin',
+    '+refs/heads/*:refs/heads/*',
+    '+refs/tags/*:refs/tags/*',
+  ];
+}
+
+/** One file's content at a commit (exit 128 when the path is not in that commit). */
+export function gitShowFile(dir: string, commit: string, path: string): Argv {
+  return ['git', '-C', dir, 'cat-file', 'blob', `${commit}:${path}`];
+}

@@ -6,7 +6,8 @@ import type { EnvironmentConfig, HostConfig } from '../config/schema';
  *   <baseDir>/<project>/            compose files, uploaded as-is
  *   <baseDir>/<project>/.env        settings, images and secrets (mode 0600)
  *   <baseDir>/<project>/releases/   current.json and previous.json release records, and
- *                                   history/<release>.json: every release deployed, for rollback --to
+ *                                   history/<release>.json: every release deployed, for rollback --to;
+ *                                   files/<release>/{stack,colour}/: the compose files it ran with
  *   <baseDir>/<project>/audit.log   append-only audit trail
  */
 export interface RemoteLayout {
@@ -38,4 +39,12 @@ export function remoteLayout(env: EnvironmentConfig, host: HostConfig): RemoteLa
 /** The record a host keeps of one release it ran (release ids are validated: letters, digits, . _ -). */
 export function releaseHistoryRecord(layout: RemoteLayout, release: string): string {
   return posix.join(layout.releaseHistoryDir, `${release}.json`);
+}
+
+/** The environment's own compose files, or one colour's (traffic.composeFiles). */
+export type ReleaseFileSet = 'stack' | 'colour';
+
+/** Where a host keeps the compose files a release ran with, so going back to it uses them again. */
+export function keptReleaseFilesDir(layout: RemoteLayout, release: string, set: ReleaseFileSet): string {
+  return posix.join(layout.releasesDir, 'files', release, set);
 }

@@ -125,19 +125,22 @@ export const gateSchema = z
   })
   .strict();
 
+/** The app's git repository: a path on the worker, or an https/ssh URL the worker can clone. */
+export const repositorySchema = z
+  .string()
+  .max(300)
+  .regex(
+    /^(\/[A-Za-z0-9_./-]+|https:\/\/[A-Za-z0-9_.:/@-]+|ssh:\/\/[A-Za-z0-9_.:/@-]+|git@[A-Za-z0-9_.-]+:[A-Za-z0-9_./-]+)$/,
+    {
+      message: 'must be an absolute path or an https://, ssh:// or git@host:path URL',
+    },
+  )
+  .refine((r) => !r.split('/').includes('..'), { message: 'must not contain ".." segments' });
+
 export const gatesSchema = z
   .object({
-    /** The app's git repository: a path on the worker, or an https/ssh URL the worker can clone. */
-    repository: z
-      .string()
-      .max(300)
-      .regex(
-        /^(\/[A-Za-z0-9_./-]+|https:\/\/[A-Za-z0-9_.:/@-]+|ssh:\/\/[A-Za-z0-9_.:/@-]+|git@[A-Za-z0-9_.-]+:[A-Za-z0-9_./-]+)$/,
-        {
-          message: 'must be an absolute path or an https://, ssh:// or git@host:path URL',
-        },
-      )
-      .refine((r) => !r.split('/').includes('..'), { message: 'must not contain ".." segments' }),
+    /** Where the gates check out the release; the environment's `repository` when absent. */
+    repository: repositorySchema.optional(),
     /** Checks run concurrently; any failure stops the deployment before a host is touched. */
     checks: z.array(gateSchema).min(1),
   })
@@ -397,7 +400,16 @@ export const environmentSchema = z
     strategy: strategySchema.default('recreate'),
     /** Colours behind Traefik, for blue-green and canary. */
     traffic: trafficSchema.optional(),
-    /** Compose files, relative to the project root on the worker, uploaded to every host. */
+    /**
+     * The app's git repository. When set, compose files (`composeFiles`, `traffic.composeFiles`)
+     * are paths in it, read at the release's commit (`--commit`, else the release as a git ref),
+     * the commit the gates check out; when absent they are read from the worker's files dir.
+     */
+    repository: repositorySchema.optional(),
+    /**
+     * Compose files uploaded to every host: paths in `repository` when it is set, else relative
+     * to the worker's files dir (DEPLOY_FILES_DIR). Each host keeps every release's own files.
+     */
     composeFiles: z
       .array(z.string().regex(/^[A-Za-z0-9_./-]+\.ya?ml$/, { message: 'must be a relative .yml/.yaml path' }))
       .min(1),
@@ -460,6 +472,13 @@ export const environmentSchema = z
   })
   .strict()
   .superRefine((env, ctx) => {
+    if (env.gates && !env.gates.repository && !env.repository) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['gates', 'repository'],
+        message: 'is required when the environment has no repository (the gates check out the release there)',
+      });
+    }
     const seen = new Set<string>();
     env.services.forEach((s, i) => {
       if (seen.has(s.name)) {

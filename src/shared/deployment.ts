@@ -9,6 +9,19 @@ export interface ReleaseRecord {
   deployedAt: string;
   deployedBy: string;
   deploymentId: string;
+  /** The app repository's commit its compose files were read at (environments with a repository). */
+  commit?: string;
+}
+
+/**
+ * Where a release's compose files come from: the app's repository at `commit` when the
+ * environment has one, else the worker's files dir. Absent in plans from before per-release files.
+ */
+export interface ReleaseFiles {
+  /** The release these files belong to; an undo that returns to another release uses that one's kept files. */
+  release: string;
+  repository?: string;
+  commit?: string;
 }
 
 /** Everything the activities need, resolved once by the validate step and then fixed for the run. */
@@ -22,6 +35,8 @@ export interface DeployPlan {
   previous?: ReleaseRecord;
   /** How the release reaches users (the request's, else the environment's); absent in old plans: recreate. */
   strategy?: Strategy;
+  /** Where this release's compose files come from. */
+  files?: ReleaseFiles;
 }
 
 /** One quality gate's verdict at the release's commit. */

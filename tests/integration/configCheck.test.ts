@@ -6,16 +6,25 @@
  * a missing compose file and a disk floor too high are each named, and exit 2. Uses lab-2
  * only, so it may run beside the files that cut lab-1's SSH. Fails (never skips) without the lab.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { ExitCode } from '../../src/client/exitCodes';
-import { LAB_CONFIG_DIR, requireLab, runDeployctl, startHarness, type Harness } from './harness';
+import {
+  LAB_CONFIG_DIR,
+  PROJECT_ROOT,
+  requireLab,
+  runDeployctl,
+  startHarness,
+  type Harness,
+} from './harness';
 
 const lab = requireLab();
 let harness: Harness;
 const configDir = mkdtempSync(join(tmpdir(), 'config-check-'));
+const appRepo = mkdtempSync(join(tmpdir(), 'config-check-app-'));
 const production = parse(readFileSync(join(LAB_CONFIG_DIR, 'lab-production.yaml'), 'utf8'));
 const variant = (name: string, change: (doc: typeof production) => void) => {
   const doc = structuredClone(production);
@@ -36,6 +45,21 @@ beforeAll(async () => {
   variant('no-compose', (doc) => {
     doc.composeFiles = ['compose/shared.yml', 'compose/not-there.yml'];
   });
+  // The app's own repository holding the compose files (at HEAD), and one that lacks one of them.
+  mkdirSync(join(appRepo, 'compose'), { recursive: true });
+  for (const file of ['shared.yml', 'migrate.yml', 'web.yml'])
+    copyFileSync(join(PROJECT_ROOT, 'compose', file), join(appRepo, 'compose', file));
+  const git = (...args: string[]) => execFileSync('git', ['-C', appRepo, ...args], { encoding: 'utf8' });
+  execFileSync('git', ['init', '--quiet', '-b', 'main', appRepo]);
+  git('add', '.');
+  git('-c', 'user.email=ci@example.invalid', '-c', 'user.name=ci', 'commit', '--quiet', '-m', 'app');
+  variant('from-repo', (doc) => {
+    doc.repository = appRepo;
+  });
+  variant('repo-lacks-file', (doc) => {
+    doc.repository = appRepo;
+    doc.composeFiles = ['compose/shared.yml', 'compose/db.yml'];
+  });
   variant('full-disk', (doc) => {
     doc.minFreeDiskMb = 10_000_000;
   });
@@ -53,7 +77,7 @@ test('a good environment passes every check; an ignored file is only a warning',
   const { code, out } = await check('lab-production');
   expect(code).toBe(ExitCode.succeeded);
   expect(out).toMatch(
-    /^OK +config files .* 5 environment\(s\) valid: full-disk, lab-production, no-compose, no-secret, wrong-key$/m,
+    /^OK +config files .* 7 environment\(s\) valid: from-repo, full-disk, lab-production, no-compose, no-secret, repo-lacks-file, wrong-key$/m,
   );
   expect(out).toMatch(/^WARN +config file +README\.txt +ignored: only \*\.yaml and \*\.yml files/m);
   expect(out).toMatch(
@@ -79,7 +103,7 @@ test('a host key that does not match names the host and prints the key the serve
   expect(out).not.toMatch(/^OK +container engine/m);
 });
 
-test('a missing secret, a missing compose file and a disk below the floor are each named', async () => {
+test('a missing secret, a missing compose file (on the worker or in the app repository) and a disk below the floor are each named', async () => {
   const secret = await check('no-secret');
   expect(secret.code).toBe(ExitCode.invalidInput);
   expect(secret.out).toMatch(
@@ -89,6 +113,16 @@ test('a missing secret, a missing compose file and a disk below the floor are ea
   expect(compose.code).toBe(ExitCode.invalidInput);
   expect(compose.out).toMatch(/^FAILED +compose files .* missing on the worker: compose\/not-there\.yml/m);
   const disk = await check('full-disk');
+  const fromRepo = await check('from-repo');
+  expect(fromRepo.code).toBe(ExitCode.succeeded);
+  expect(fromRepo.out).toMatch(
+    /^OK +compose files +\S+config-check-app-\S+ +compose\/shared\.yml, compose\/migrate\.yml, compose\/web\.yml at HEAD \([0-9a-f]{12}\)$/m,
+  );
+  const lacking = await check('repo-lacks-file');
+  expect(lacking.code).toBe(ExitCode.invalidInput);
+  expect(lacking.out).toMatch(
+    /^FAILED +compose files +\S+ +compose\/db\.yml is not in \S+config-check-app-\S+ at [0-9a-f]{12}/m,
+  );
   expect(disk.code).toBe(ExitCode.invalidInput);
   expect(disk.out).toMatch(/^FAILED +free disk +lab-2 .* MB free under \S+ \(minFreeDiskMb: 10000000\)$/m);
   expect(lines(disk.out)).toContain('1 check(s) failed: full-disk is not ready to deploy');

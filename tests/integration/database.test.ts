@@ -5,12 +5,14 @@
  * the `demo` project the deploy test uses on the same host is never touched.
  * Fails (never skips) when the lab is not up.
  */
-import { posix } from 'node:path';
+import os from 'node:os';
+import { join, posix } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createDatabaseActivities } from '../../src/activities/database';
 import type { HostStepInput } from '../../src/activities/hostStep';
 import { createReleaseActivities } from '../../src/activities/release';
+import { SourceCache } from '../../src/activities/sourceCache';
 import { composeBase, composeDown, composeUpService } from '../../src/commands/compose';
 import { tableChecksum } from '../../src/commands/database';
 import { remoteLayout } from '../../src/commands/layout';
@@ -57,7 +59,11 @@ function plan(tag: string): DeployPlan {
   };
 }
 
-const release = createReleaseActivities({ projectRoot: PROJECT_ROOT, workerEnv: lab.workerEnv });
+const release = createReleaseActivities({
+  projectRoot: PROJECT_ROOT,
+  workerEnv: lab.workerEnv,
+  sources: new SourceCache(join(os.tmpdir(), 'database-test-sources')),
+});
 const database = createDatabaseActivities({ workerEnv: lab.workerEnv });
 const heartbeats: unknown[] = [];
 function activityEnv(): MockActivityEnvironment {

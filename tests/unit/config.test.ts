@@ -49,6 +49,16 @@ describe('environment config', () => {
     ],
     ['host key not pinned', (d: any) => delete d.hosts[0].hostKey, 'hosts.0.hostKey: value missing'],
     [
+      'gates with nowhere to check out',
+      (d: any) => (d.gates = { checks: [{ name: 'unit', command: ['npm', 'test'] }] }),
+      'gates.repository: value missing is required when the environment has no repository',
+    ],
+    [
+      'a repository that is not a path or URL',
+      (d: any) => (d.repository = 'acme/shop'),
+      'repository: value "acme/shop" must be an absolute path or an https://, ssh:// or git@host:path URL',
+    ],
+    [
       'image with a tag',
       (d: any) => (d.services[0].image = 'ghcr.io/acme/site:latest'),
       'services.0.image: value "ghcr.io/acme/site:latest" must be a lowercase registry/path',

@@ -83,6 +83,15 @@ test('the environment it writes is one the worker accepts, with the contract fil
   );
 });
 
+test('with --repository, the environment reads its compose files from the app repository', () => {
+  const text = environmentYaml({ ...options, repository: 'git@github.com:acme/shop.git' });
+  expect(text).toContain("# compose files are read from it at each release's commit (--commit)");
+  const env = parseEnvironment(text, 'staging.yaml', 'staging');
+  expect(env.repository).toBe('git@github.com:acme/shop.git');
+  expect(env.composeFiles).toEqual(['compose/shop.yml']);
+  expect(parseEnvironment(environmentYaml(options), 'staging.yaml', 'staging').repository).toBeUndefined();
+});
+
 test('the compose file takes each image from <SERVICE>_IMAGE and publishes the probed port', () => {
   const compose = parse(composeSkeleton(options));
   expect(compose.services.web).toEqual({
