@@ -19,7 +19,7 @@ import { BackupStore, sha256File } from '../store/backupStore';
 import { runLocal } from './localCommand';
 import { ensureDatabase, parseBackupLine, secretsOf } from './database';
 import { toApplicationFailure } from './failures';
-import { onHost, progressReporter } from './hostStep';
+import { onHost, progressReporter, runUnderHostLock } from './hostStep';
 import { readReleaseRecordOn } from './plan';
 
 /**
@@ -154,7 +154,7 @@ export function createBackupActivities(deps: {
             // A retried attempt dumps again: a dump from an earlier attempt would not match this
             // attempt's fingerprints.
             await host.run(removeBackupFiles(dump), { timeoutMs: 30_000 });
-            const r = await host.run(snapshotBackup(env, host.config, input.backupId), {
+            const r = await runUnderHostLock(host, env, snapshotBackup(env, host.config, input.backupId), {
               timeoutMs: 60 * 60_000,
               ...progress,
               secrets,

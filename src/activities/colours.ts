@@ -15,7 +15,7 @@ import type { Colour } from '../config/schema';
 import type { ReleaseRecord } from '../shared/deployment';
 import { buildEnvFile } from './envFile';
 import { releaseRecordOf } from './release';
-import { onHost, progressReporter, type HostStepInput } from './hostStep';
+import { onHost, progressReporter, runUnderHostLock, type HostStepInput } from './hostStep';
 import { releaseComposeFiles, type ReleaseFileSources } from './releaseFiles';
 
 export interface ColourStepInput extends HostStepInput {
@@ -93,7 +93,8 @@ export function createColourActivities(deps: ReleaseFileSources & { workerEnv: N
       await onHost(input, `start ${input.colour}`, async (host) => {
         const progress = progressReporter('start');
         try {
-          await host.run(colourUp(input.plan.environment, host.config, input.colour), {
+          const env = input.plan.environment;
+          await runUnderHostLock(host, env, colourUp(env, host.config, input.colour), {
             timeoutMs: 9 * 60_000,
             ...progress,
           });
@@ -118,7 +119,9 @@ export function createColourActivities(deps: ReleaseFileSources & { workerEnv: N
           const runs = record.trim() ? (JSON.parse(record) as ReleaseRecord).release : undefined;
           if (runs !== input.onlyRelease) return 'taken-over';
         }
-        await host.run(colourDown(plan.environment, host.config, colour), { timeoutMs: 4 * 60_000 });
+        await runUnderHostLock(host, plan.environment, colourDown(plan.environment, host.config, colour), {
+          timeoutMs: 4 * 60_000,
+        });
         return 'stopped';
       });
     },
@@ -149,7 +152,8 @@ export function createColourActivities(deps: ReleaseFileSources & { workerEnv: N
       await onHost(input, 'start shared', async (host) => {
         const progress = progressReporter('start shared');
         try {
-          await host.run(composeUpAll(input.plan.environment, host.config), {
+          const env = input.plan.environment;
+          await runUnderHostLock(host, env, composeUpAll(env, host.config), {
             timeoutMs: 9 * 60_000,
             ...progress,
           });

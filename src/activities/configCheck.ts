@@ -5,6 +5,7 @@ import { ConfigError } from '../config/errors';
 import { listEnvironments, loadEnvironment } from '../config/load';
 import type { EnvironmentConfig, HostConfig } from '../config/schema';
 import { composeVersion, engineVersion } from '../commands/compose';
+import { hostLockVersion } from '../commands/hostLock';
 import { HostKeyMismatchError, RemoteHost } from '../remote/executor';
 import type { ConfigCheck, ConfigCheckReport } from '../shared/configCheck';
 import { secretProblem } from './envFile';
@@ -16,7 +17,7 @@ const CONFIG_EXTENSIONS = /\.ya?ml$/;
 /**
  * Everything a deployment of one environment needs, checked from the worker without changing
  * anything: every config file, the compose files, the secrets, then per host the key file,
- * SSH with the pinned host key, the container engine, compose and the free disk. Each finding
+ * SSH with the pinned host key, the container engine, compose, flock (the host lock) and the free disk. Each finding
  * names what to fix; a secret's value never appears, only the variable that should hold it.
  */
 export function createConfigCheckActivities(deps: {
@@ -170,6 +171,7 @@ async function hostChecks(environment: EnvironmentConfig, config: HostConfig): P
     for (const [check, argv] of [
       ['container engine', engineVersion()],
       ['compose', composeVersion(environment)],
+      ['flock', hostLockVersion()],
     ] as const) {
       try {
         const { stdout } = await host.run(argv, { timeoutMs: 30_000 });

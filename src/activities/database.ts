@@ -22,7 +22,7 @@ import type {
   MigrationReport,
   PendingMigration,
 } from '../shared/deployment';
-import { onHost, progressReporter, type HostStepInput } from './hostStep';
+import { onHost, progressReporter, runUnderHostLock, type HostStepInput } from './hostStep';
 
 /** Failure types of this module; the workflow branches on them. */
 export const DatabaseFailureType = {
@@ -190,7 +190,7 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
             await ensureDatabase(host, env, progress, secrets);
             const tables = await host.run(countUserTables(env, host.config), { timeoutMs: 60_000, secrets });
             if (Number(tables.stdout.trim()) === 0) return undefined;
-            const r = await host.run(backupDatabase(env, host.config, plan.deploymentId), {
+            const r = await runUnderHostLock(host, env, backupDatabase(env, host.config, plan.deploymentId), {
               timeoutMs: 60 * 60_000,
               ...progress,
               secrets,
@@ -236,12 +236,17 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
           const progress = progressReporter('migrate');
           try {
             if (env.database) await ensureDatabase(host, env, progress, secrets);
-            const r = await host.run(runMigrations(env, host.config, input.phase ?? 'all'), {
-              timeoutMs: 30 * 60_000,
-              okCodes: ANY_EXIT_CODE,
-              ...progress,
-              secrets,
-            });
+            const r = await runUnderHostLock(
+              host,
+              env,
+              runMigrations(env, host.config, input.phase ?? 'all'),
+              {
+                timeoutMs: 30 * 60_000,
+                okCodes: ANY_EXIT_CODE,
+                ...progress,
+                secrets,
+              },
+            );
             const applied = parseMigrationOutput(r.stdout);
             if (r.code !== 0) {
               const before = applied.length ? applied.map((m) => m.id).join(', ') : 'none';
@@ -335,12 +340,17 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
           const progress = progressReporter('restore');
           try {
             await ensureDatabase(host, env, progress, secrets);
-            const r = await host.run(restoreDatabase(env, host.config, backup.path, backup.sha256), {
-              timeoutMs: 60 * 60_000,
-              okCodes: [0, RESTORE_REFUSED],
-              ...progress,
-              secrets,
-            });
+            const r = await runUnderHostLock(
+              host,
+              env,
+              restoreDatabase(env, host.config, backup.path, backup.sha256),
+              {
+                timeoutMs: 60 * 60_000,
+                okCodes: [0, RESTORE_REFUSED],
+                ...progress,
+                secrets,
+              },
+            );
             if (r.code === RESTORE_REFUSED) {
               throw ApplicationFailure.nonRetryable(
                 `${host.config.name}: ${failureText(r.stderr, r.stdout)}`,

@@ -1,7 +1,11 @@
 import { Context } from '@temporalio/activity';
 import type { HostConfig } from '../config/schema';
 import type { DeployPlan } from '../shared/deployment';
-import { withHost, type RemoteHost } from '../remote/executor';
+import { withHost, type RemoteHost, type RunOptions, type RunResult } from '../remote/executor';
+import type { Argv } from '../commands/compose';
+import { hostLockFile, underHostLock } from '../commands/hostLock';
+import { remoteLayout } from '../commands/layout';
+import type { EnvironmentConfig } from '../config/schema';
 import { audit } from './audit';
 import { toApplicationFailure } from './failures';
 
@@ -15,6 +19,22 @@ export function hostOf(plan: DeployPlan, name: string): HostConfig {
   const host = plan.environment.hosts.find((h) => h.name === name);
   if (!host) throw new Error(`host "${name}" is not part of environment "${plan.environment.name}"`);
   return host;
+}
+
+/**
+ * A step's command that changes the project's containers or data, run holding the project's
+ * host lock: a retry after a killed worker waits (up to half the command's deadline) for the
+ * killed attempt's command, still running on the host, instead of running beside it.
+ */
+export function runUnderHostLock(
+  host: RemoteHost,
+  environment: EnvironmentConfig,
+  argv: Argv,
+  opts: RunOptions,
+): Promise<RunResult> {
+  const lockFile = hostLockFile(remoteLayout(environment, host.config));
+  const waitSeconds = Math.max(1, Math.floor(opts.timeoutMs / 2000));
+  return host.run(underHostLock(lockFile, waitSeconds, argv), opts);
 }
 
 /** Heartbeat while a long remote command runs, carrying the last line of output as progress. */

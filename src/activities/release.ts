@@ -4,7 +4,7 @@ import { copyIfExists, makeDirectory, readOptionalFile } from '../commands/files
 import { releaseHistoryRecord, remoteLayout } from '../commands/layout';
 import type { DeployPlan, ReleaseRecord } from '../shared/deployment';
 import { buildEnvFile } from './envFile';
-import { onHost, progressReporter, type HostStepInput } from './hostStep';
+import { onHost, progressReporter, runUnderHostLock, type HostStepInput } from './hostStep';
 import { releaseComposeFiles, type ReleaseFileSources } from './releaseFiles';
 
 export type { HostStepInput };
@@ -78,12 +78,20 @@ export function createReleaseActivities(deps: ReleaseFileSources & { workerEnv: 
         const progress = progressReporter('start');
         try {
           for (const service of environment.services) {
-            await host.run(composeUpService(environment, host.config, service.name), {
-              timeoutMs: 4 * 60_000,
-              ...progress,
-            });
+            await runUnderHostLock(
+              host,
+              environment,
+              composeUpService(environment, host.config, service.name),
+              {
+                timeoutMs: 4 * 60_000,
+                ...progress,
+              },
+            );
           }
-          await host.run(composeUpAll(environment, host.config), { timeoutMs: 4 * 60_000, ...progress });
+          await runUnderHostLock(host, environment, composeUpAll(environment, host.config), {
+            timeoutMs: 4 * 60_000,
+            ...progress,
+          });
         } finally {
           progress.stop();
         }
@@ -93,7 +101,8 @@ export function createReleaseActivities(deps: ReleaseFileSources & { workerEnv: 
     /** Compensation for a first deployment that failed: there is no previous release to return to. */
     async stopRelease(input: HostStepInput): Promise<void> {
       await onHost(input, 'stop', async (host) => {
-        await host.run(composeDown(input.plan.environment, host.config), { timeoutMs: 4 * 60_000 });
+        const env = input.plan.environment;
+        await runUnderHostLock(host, env, composeDown(env, host.config), { timeoutMs: 4 * 60_000 });
       });
     },
 

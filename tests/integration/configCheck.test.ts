@@ -84,7 +84,7 @@ test('a good environment passes every check; an ignored file is only a warning',
     /^OK +compose files .* compose\/shared\.yml, compose\/migrate\.yml, compose\/web\.yml$/m,
   );
   expect(out).toMatch(/^OK +secret +DB_PASSWORD +set in the worker's LAB_DB_PASSWORD$/m);
-  for (const what of ['ssh', 'container engine', 'compose', 'free disk'])
+  for (const what of ['ssh', 'container engine', 'compose', 'flock', 'free disk'])
     expect(out).toMatch(new RegExp(`^OK +${what} +lab-2 \\(root@127\\.0\\.0\\.3:2222\\) `, 'm'));
   expect(out).toMatch(/free disk +lab-2 .* \d+ MB free under \S+ \(minFreeDiskMb: 1024\)/);
   expect(lines(out)).toContain('lab-production is ready to deploy (nothing was changed on any host)');
