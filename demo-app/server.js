@@ -5,7 +5,7 @@
  *
  *   GET /health/live   200 while the process runs
  *   GET /health/ready  200 only when the database answers and has the columns this code reads
- *                      (503 otherwise);
+ *                      (503 otherwise), or always with APP_DATABASE=none (an app without one);
  *                      always 503 when the image was built with APP_FORCE_UNREADY=1
  *   GET /version       {"service", "version", "release"}
  *   GET /metrics       Prometheus text
@@ -30,6 +30,8 @@ const VERSION = process.env.APP_VERSION || 'dev';
 const RELEASE = process.env.APP_RELEASE || '';
 const PORT = Number(process.env.PORT || 8080);
 const FORCE_UNREADY = process.env.APP_FORCE_UNREADY === '1';
+// A stateless app (the lab's second, differently shaped app) has no database to wait for.
+const NO_DATABASE = process.env.APP_DATABASE === 'none';
 const ERROR_EVERY = Number(process.env.APP_ERROR_EVERY || 0);
 const DELAY_MS = Number(process.env.APP_DELAY_MS || 0);
 const DB_TIMEOUT_MS = Number(process.env.DB_CHECK_TIMEOUT_MS || 3000);
@@ -69,6 +71,7 @@ const SCHEMA_CHECK = `select coalesce(string_agg('missing ' || t || '.' || c, ',
    and not exists (select 1 from information_schema.columns where table_schema = 'public' and table_name = t and column_name = c)`;
 
 async function databaseReady() {
+  if (NO_DATABASE) return { ok: true, detail: 'no database (APP_DATABASE=none)' };
   if (!process.env.PGHOST) return { ok: false, detail: 'PGHOST is not set' };
   try {
     const out = await psql(['-c', SCHEMA_CHECK], DB_TIMEOUT_MS);

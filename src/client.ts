@@ -7,6 +7,7 @@ import { addHistoryCommand } from './client/history';
 import { addOperationCommands } from './client/operationCommands';
 import { addConfigCommands } from './client/configCheck';
 import { addInitCommand } from './client/init';
+import { addSetupCommand } from './client/setup';
 import { annotation, inGithubActions } from './client/githubActions';
 
 /** deployctl: the program, its commands (each in its module under src/client/) and the exit. */
@@ -40,6 +41,7 @@ DEPLOY_TASK_QUEUE (deployments), TEMPORAL_UI_URL (http://127.0.0.1:8233)`,
   addOperationCommands(program);
   addConfigCommands(program);
   addInitCommand(program);
+  addSetupCommand(program);
 
   return program;
 }

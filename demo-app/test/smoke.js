@@ -38,6 +38,7 @@ async function main() {
     APP_RELEASE: 'gate',
   };
   delete env.PGHOST;
+  delete env.APP_DATABASE;
   const server = spawn(process.execPath, [path.join(__dirname, '..', 'server.js')], {
     env,
     stdio: 'inherit',

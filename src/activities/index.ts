@@ -13,6 +13,7 @@ import { createCanaryActivities } from './canary';
 import { createConfigCheckActivities } from './configCheck';
 import { BackupStore } from '../store/backupStore';
 import { SourceCache } from './sourceCache';
+import { createSetupActivities } from './serverSetup';
 
 export interface ActivityDeps {
   /** Where environment configs live (DEPLOY_CONFIG_DIR). */
@@ -44,6 +45,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createColourActivities({ ...deps, sources }),
     ...createCanaryActivities(),
     ...createConfigCheckActivities({ ...deps, sources }),
+    ...createSetupActivities(),
   };
 }
 

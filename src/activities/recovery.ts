@@ -1,5 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { statSync } from 'node:fs';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { colourDown, missingColourFile } from '../commands/colours';
 import { composeDestroy } from '../commands/compose';
@@ -7,7 +6,6 @@ import { backupPaths, missingStackFile } from '../commands/database';
 import { removeDirectory } from '../commands/files';
 import { listEnvironments } from '../config/load';
 import { remoteLayout } from '../commands/layout';
-import { parseSetupOutput, SERVER_SETUP_SCRIPT, serverSetup } from '../commands/serverSetup';
 import { COLOURS, environmentSchema, type EnvironmentConfig, type HostConfig } from '../config/schema';
 import {
   OperationFailureType,
@@ -15,14 +13,15 @@ import {
   type CatalogInput,
   type CatalogResult,
   type DrillReport,
-  type SetupStep,
   type StoredBackup,
   type TableFingerprint,
 } from '../shared/backups';
 import type { BackupRecord, DeployPlan } from '../shared/deployment';
+import type { SetupStep } from '../shared/setup';
 import { BackupStore, sha256File } from '../store/backupStore';
 import { compareFingerprints, fingerprints, operationPlan } from './backups';
-import { ANY_EXIT_CODE, failureText, secretsOf } from './database';
+import { secretsOf } from './database';
+import { runServerSetup } from './serverSetup';
 import { hostOf, onHost, type HostStepInput } from './hostStep';
 import { readReleaseRecordOn } from './plan';
 import { toApplicationFailure } from './failures';
@@ -290,7 +289,6 @@ export function createRecoveryActivities(deps: {
     /** Run the idempotent server-setup script on a new host; each step reports done or skipped. */
     async setupServer(input: HostStepInput): Promise<SetupStep[]> {
       const env = input.plan.environment;
-      const script = readFileSync(resolve(deps.projectRoot, SERVER_SETUP_SCRIPT), 'utf8');
       return onHost(
         input,
         'server-setup',
@@ -303,23 +301,7 @@ export function createRecoveryActivities(deps: {
               'InvalidInput',
             );
           }
-          const r = await host.run(
-            serverSetup(script, {
-              baseDir: host.config.baseDir,
-              project: env.project,
-              composeCommand: env.composeCommand,
-              deployUser: host.config.user,
-            }),
-            { timeoutMs: 20 * 60_000, okCodes: ANY_EXIT_CODE },
-          );
-          if (r.code !== 0) {
-            throw ApplicationFailure.nonRetryable(
-              `${host.config.name}: server setup failed (exit ${r.code}): ${failureText(r.stderr, r.stdout)}`,
-              OperationFailureType.serverSetupFailed,
-              { steps: parseSetupOutput(r.stdout) },
-            );
-          }
-          return parseSetupOutput(r.stdout);
+          return runServerSetup(host, env);
         },
         { detail: (steps) => steps.map((s) => `${s.step} ${s.result}`).join(', ') },
       );

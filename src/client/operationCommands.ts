@@ -50,7 +50,7 @@ const exitHelp = (failed: string) => `
 Exit codes: 0 succeeded, 2 invalid input (nothing started), 4 Temporal unreachable,
 7 stopped waiting (--timeout; the workflow goes on), 8 ${failed}.`;
 
-function parseBy(value: string): string {
+export function parseBy(value: string): string {
   const parsed = actorSchema.safeParse(value);
   if (!parsed.success || value.length > 64)
     throw new CliExit(

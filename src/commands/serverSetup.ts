@@ -1,7 +1,7 @@
-import type { SetupStep } from '../shared/backups';
+import type { SetupStep } from '../shared/setup';
 
 /**
- * The server-setup script, relative to the project root. The worker sends its text as one
+ * The server-setup script, relative to this tool's root (it ships with the package). The worker sends its text as one
  * argument of `sh -c`, so nothing has to be installed on a brand-new server before it runs.
  */
 export const SERVER_SETUP_SCRIPT = 'scripts/server-setup.sh';

@@ -1,3 +1,4 @@
+import type { SetupStep } from './setup';
 import type { HostConfig } from '../config/schema';
 import type { ReleaseRecord, StepState } from './deployment';
 
@@ -101,13 +102,6 @@ export interface EmergencyDeployInput {
   host: HostConfig;
   /** A backup id from the store; the latest verified one when absent. */
   backupId?: string;
-}
-
-/** One line of the server-setup script: each step says whether it did something. */
-export interface SetupStep {
-  step: string;
-  result: 'done' | 'skipped';
-  detail: string;
 }
 
 export interface EmergencyDeployReport {

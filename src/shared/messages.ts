@@ -63,4 +63,6 @@ export const WorkflowType = {
   catalog: 'readCatalog',
   /** Checks an environment's config, secrets and hosts from a worker, for `deployctl config check`. */
   configCheck: 'checkEnvironment',
+  /** Runs the server-setup script on every host of an environment, for `deployctl setup`. */
+  setup: 'setupEnvironment',
 } as const;

@@ -116,6 +116,12 @@ export const activityPolicies = {
     heartbeatTimeout: '20s',
     retry: { ...retry, maximumAttempts: 3 },
   },
+  /** The same script on a configured host (`deployctl setup`); a failed step is not retried blindly. */
+  setupEnvironmentHost: {
+    startToCloseTimeout: '30m',
+    heartbeatTimeout: '20s',
+    retry: { ...retry, maximumAttempts: 3 },
+  },
   recordDrillReport: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 5 } },
   readCatalog: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 3 } },
   /** Read-only checks, each with its own short deadline; a finding is a result, not a retry. */

@@ -6,3 +6,4 @@ export { emergencyDeploy } from './emergencyDeploy';
 export { readCatalog } from './readCatalog';
 export { retireColour } from './retireColour';
 export { checkEnvironment } from './checkEnvironment';
+export { setupEnvironment } from './setupEnvironment';

@@ -1,3 +1,4 @@
+import { pathToFileURL } from 'node:url';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -195,23 +196,32 @@ export async function waitForStatus(
   }
 }
 
-/** Run the real CLI as CI would, against the given Temporal and task queue; bounded to 5 minutes. */
+/**
+ * Run the real CLI as CI would, against the given Temporal and task queue; bounded to 5 minutes.
+ * `cwd`: where it runs (an app's repository, for init); this project's root by default.
+ */
 export function runDeployctl(
   settings: Settings,
   args: string[],
   env: NodeJS.ProcessEnv = {},
+  cwd: string = PROJECT_ROOT,
 ): Promise<{ code: number | null; out: string }> {
   return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/client.ts', ...args], {
-      cwd: PROJECT_ROOT,
-      env: {
-        ...process.env,
-        TEMPORAL_ADDRESS: settings.temporalAddress,
-        DEPLOY_TASK_QUEUE: settings.taskQueue,
-        ...env,
+    const tsx = pathToFileURL(require.resolve('tsx')).href;
+    const child = spawn(
+      process.execPath,
+      ['--import', tsx, join(PROJECT_ROOT, 'src', 'client.ts'), ...args],
+      {
+        cwd,
+        env: {
+          ...process.env,
+          TEMPORAL_ADDRESS: settings.temporalAddress,
+          DEPLOY_TASK_QUEUE: settings.taskQueue,
+          ...env,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    );
     let out = '';
     child.stdout?.on('data', (d) => (out += d));
     child.stderr?.on('data', (d) => (out += d));

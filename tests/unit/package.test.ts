@@ -38,9 +38,13 @@ test('npm pack holds the built CLI and worker, and its deployctl runs', () => {
     'dist/src/client.js',
     'dist/src/worker.js',
     'dist/src/workflows/index.js',
+    // deployctl setup and emergency deploys run it on servers: it ships with the tool.
+    'scripts/server-setup.sh',
   ])
     expect(paths).toContain(needed);
-  expect(paths.filter((p) => !/^(package\.json|README\.md|bin\/|dist\/src\/)/.test(p))).toEqual([]);
+  expect(
+    paths.filter((p) => !/^(package\.json|README\.md|bin\/|dist\/src\/|scripts\/server-setup\.sh$)/.test(p)),
+  ).toEqual([]);
 
   const installed = join(out, 'node_modules', 'durable-deploy');
   mkdirSync(installed, { recursive: true });
