@@ -2,16 +2,18 @@ import { resolve } from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { projectRoot } from './devserver/paths';
+import { HEARTBEAT_FLUSH_MS, STICKY_QUEUE_TIMEOUT_MS } from './shared/heartbeats';
 import { loadSettings, temporalAddressProblem, type Settings } from './shared/settings';
 
 /**
- * Heartbeats reach the server at most a second apart (the SDK's default is 80 % of the
- * heartbeat timeout, 16 s): a cancelled step learns of it, and stops, within about a second,
- * so an abort's compensation (which waits for it to stop) starts soon after.
+ * Heartbeats are flushed to the server every HEARTBEAT_FLUSH_MS (the SDK's default is 80 % of
+ * the heartbeat timeout): a live step is never taken for a dead one, and a cancelled step
+ * learns of it, and stops, within about a second, so an abort's compensation (which waits for
+ * it to stop) starts soon after.
  */
 export const HEARTBEAT_THROTTLE = {
-  maxHeartbeatThrottleInterval: '1s',
-  defaultHeartbeatThrottleInterval: '1s',
+  maxHeartbeatThrottleInterval: HEARTBEAT_FLUSH_MS,
+  defaultHeartbeatThrottleInterval: HEARTBEAT_FLUSH_MS,
 } as const;
 
 export async function createWorker(
@@ -24,6 +26,9 @@ export async function createWorker(
     namespace: settings.namespace,
     taskQueue: settings.taskQueue,
     ...HEARTBEAT_THROTTLE,
+    // A deployment's next step waits for its workflow task; on a dead worker's sticky queue it
+    // would sit 10 s (the default) before another worker may take it.
+    stickyQueueScheduleToStartTimeout: STICKY_QUEUE_TIMEOUT_MS,
     workflowsPath: require.resolve('./workflows'),
     activities: createActivities({
       configDir: resolve(settings.configDir),

@@ -20,6 +20,7 @@ import { runLocal } from './localCommand';
 import { ensureDatabase, parseBackupLine, secretsOf } from './database';
 import { toApplicationFailure } from './failures';
 import { onHost, progressReporter, runUnderHostLock } from './hostStep';
+import { keepAlive } from './heartbeat';
 import { readReleaseRecordOn } from './plan';
 
 /**
@@ -200,7 +201,7 @@ export function createBackupActivities(deps: {
       const location = store.dumpPath(env.name, input.backupId);
       const ctx = Context.current();
       // Hashing a large dump takes longer than the heartbeat timeout: keep telling Temporal we live.
-      const alive = setInterval(() => ctx.heartbeat({ step: 'backup-copy' }), 5_000);
+      const stopHeartbeats = keepAlive(() => ({ step: 'backup-copy' }));
       try {
         if (existsSync(location) && (await sha256File(location)) === input.dump.sha256) {
           return { location, durationMs: Date.now() - started };
@@ -231,7 +232,7 @@ export function createBackupActivities(deps: {
         renameSync(partial, location);
         return { location, durationMs: Date.now() - started };
       } finally {
-        clearInterval(alive);
+        stopHeartbeats();
       }
     },
 

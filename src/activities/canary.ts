@@ -5,6 +5,7 @@ import type { DeployPlan } from '../shared/deployment';
 import { colourService } from '../traffic/colours';
 import { parsePrometheusText, serviceSnapshot, type ServiceSnapshot } from '../traffic/metrics';
 import { TraefikAdmin } from '../traffic/traefikApi';
+import { keepAlive } from './heartbeat';
 
 export interface ObserveInput {
   plan: DeployPlan;
@@ -72,42 +73,48 @@ export function createCanaryActivities() {
       const ctx = Context.current();
       const headers = { [env.traffic!.previewHeader]: colour };
       const urls = env.hosts.flatMap((host) => env.services.map((s) => expandUrl(s.readinessUrl, env, host)));
-      const before = await snapshotAll(plan, colour);
       const probes = { ok: 0, failed: 0, proxyUnreachable: 0 };
-      const failedProbes: string[] = [];
-      const end = Date.now() + input.dwellSeconds * 1000;
-      while (Date.now() < end) {
-        const results = await Promise.all(
-          urls.map(async (url): Promise<ProbeOutcome> => {
-            try {
-              const res = await fetch(url, {
-                headers,
-                signal: AbortSignal.timeout(5_000),
-                redirect: 'manual',
-              });
-              await res.arrayBuffer();
-              return res.ok ? { kind: 'ok' } : { kind: 'failed', problem: `${url}: HTTP ${res.status}` };
-            } catch (err) {
-              const code = (err as { cause?: { code?: string } }).cause?.code;
-              return {
-                kind: code && PROXY_UNREACHABLE.has(code) ? 'proxyUnreachable' : 'failed',
-                problem: `${url}: ${code ?? (err as Error).message}`,
-              };
+      // Snapshots and probes wait up to their own timeouts: the timer keeps the heartbeats coming.
+      const stopHeartbeats = keepAlive(() => ({ probes }));
+      try {
+        const before = await snapshotAll(plan, colour);
+        const failedProbes: string[] = [];
+        const end = Date.now() + input.dwellSeconds * 1000;
+        while (Date.now() < end) {
+          const results = await Promise.all(
+            urls.map(async (url): Promise<ProbeOutcome> => {
+              try {
+                const res = await fetch(url, {
+                  headers,
+                  signal: AbortSignal.timeout(5_000),
+                  redirect: 'manual',
+                });
+                await res.arrayBuffer();
+                return res.ok ? { kind: 'ok' } : { kind: 'failed', problem: `${url}: HTTP ${res.status}` };
+              } catch (err) {
+                const code = (err as { cause?: { code?: string } }).cause?.code;
+                return {
+                  kind: code && PROXY_UNREACHABLE.has(code) ? 'proxyUnreachable' : 'failed',
+                  problem: `${url}: ${code ?? (err as Error).message}`,
+                };
+              }
+            }),
+          );
+          for (const result of results) {
+            if (result.kind === 'ok') probes.ok += 1;
+            else {
+              probes[result.kind] += 1;
+              failedProbes.push(result.problem);
             }
-          }),
-        );
-        for (const result of results) {
-          if (result.kind === 'ok') probes.ok += 1;
-          else {
-            probes[result.kind] += 1;
-            failedProbes.push(result.problem);
           }
+          ctx.heartbeat({ probes });
+          await sleep(Math.max(0, Math.min(1_000, end - Date.now())));
         }
-        ctx.heartbeat({ probes });
-        await sleep(Math.max(0, Math.min(1_000, end - Date.now())));
+        const after = await snapshotAll(plan, colour);
+        return { before, after, probes, failedProbes: failedProbes.slice(-5) };
+      } finally {
+        stopHeartbeats();
       }
-      const after = await snapshotAll(plan, colour);
-      return { before, after, probes, failedProbes: failedProbes.slice(-5) };
     },
   };
 }

@@ -5,6 +5,7 @@ import type { Colour, EnvironmentConfig, HostConfig, HttpCheckConfig } from '../
 import type { CheckResult, DeployPlan } from '../shared/deployment';
 import { expandUrl } from '../config/urls';
 import { onHost } from './hostStep';
+import { keepAlive } from './heartbeat';
 
 export const POST_DEPLOY_CHECKS_FAILED = 'PostDeployChecksFailed';
 
@@ -67,48 +68,55 @@ export function createCheckActivities() {
       const headers: Record<string, string> =
         colour && plan.environment.traffic ? { [plan.environment.traffic.previewHeader]: colour } : {};
       const results: CheckResult[] = [];
-      for (const host of plan.environment.hosts) {
-        for (const check of plan.environment.postDeployChecks?.http ?? [])
-          results.push(await httpCheck(check, plan.environment, host, headers));
-        if (input.httpOnly) continue;
-        results.push(
-          await onHost({ plan, hostName: host.name }, 'checks', async (remote) => {
-            const env = plan.environment;
-            // The migrations service is a one-off (`run --rm`), never meant to stay up.
-            const oneOff = env.migrations?.service;
-            const configured = lines(
-              (await remote.run(composeConfiguredServices(env, host), { timeoutMs: 60_000 })).stdout,
-            );
-            const running = new Set(
-              lines((await remote.run(composeRunningServices(env, host), { timeoutMs: 60_000 })).stdout),
-            );
-            // With colours, the web services run in the colour's own project, the rest in the shared one.
-            const web = env.services.map((s) => s.name);
-            const expected = colour
-              ? configured.filter((s) => s !== oneOff)
-              : [...new Set([...configured, ...web])].filter(
-                  (s) => s !== oneOff || env.services.some((w) => w.name === s),
-                );
-            const down = expected.filter((s) => !running.has(s));
-            if (colour) {
-              const colourRunning = new Set(
-                lines(
-                  (await remote.run(colourRunningServices(env, host, colour), { timeoutMs: 60_000 })).stdout,
-                ),
+      // HTTP checks wait up to their own timeouts: the timer keeps the heartbeats coming.
+      const stopHeartbeats = keepAlive(() => ({ checked: results.length }));
+      try {
+        for (const host of plan.environment.hosts) {
+          for (const check of plan.environment.postDeployChecks?.http ?? [])
+            results.push(await httpCheck(check, plan.environment, host, headers));
+          if (input.httpOnly) continue;
+          results.push(
+            await onHost({ plan, hostName: host.name }, 'checks', async (remote) => {
+              const env = plan.environment;
+              // The migrations service is a one-off (`run --rm`), never meant to stay up.
+              const oneOff = env.migrations?.service;
+              const configured = lines(
+                (await remote.run(composeConfiguredServices(env, host), { timeoutMs: 60_000 })).stdout,
               );
-              down.push(...web.filter((s) => !colourRunning.has(s)).map((s) => `${s} (${colour})`));
-              expected.push(...web.map((s) => `${s} (${colour})`));
-            }
-            return {
-              name: 'services-running',
-              host: host.name,
-              ok: down.length === 0,
-              detail: down.length
-                ? `not running: ${down.join(', ')}`
-                : `running: ${expected.sort().join(', ')}`,
-            };
-          }),
-        );
+              const running = new Set(
+                lines((await remote.run(composeRunningServices(env, host), { timeoutMs: 60_000 })).stdout),
+              );
+              // With colours, the web services run in the colour's own project, the rest in the shared one.
+              const web = env.services.map((s) => s.name);
+              const expected = colour
+                ? configured.filter((s) => s !== oneOff)
+                : [...new Set([...configured, ...web])].filter(
+                    (s) => s !== oneOff || env.services.some((w) => w.name === s),
+                  );
+              const down = expected.filter((s) => !running.has(s));
+              if (colour) {
+                const colourRunning = new Set(
+                  lines(
+                    (await remote.run(colourRunningServices(env, host, colour), { timeoutMs: 60_000 }))
+                      .stdout,
+                  ),
+                );
+                down.push(...web.filter((s) => !colourRunning.has(s)).map((s) => `${s} (${colour})`));
+                expected.push(...web.map((s) => `${s} (${colour})`));
+              }
+              return {
+                name: 'services-running',
+                host: host.name,
+                ok: down.length === 0,
+                detail: down.length
+                  ? `not running: ${down.join(', ')}`
+                  : `running: ${expected.sort().join(', ')}`,
+              };
+            }),
+          );
+        }
+      } finally {
+        stopHeartbeats();
       }
       const failed = results.filter((r) => !r.ok);
       if (failed.length) {

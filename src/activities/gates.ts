@@ -5,6 +5,7 @@ import { gitCheckout, gitClone, gitResolveCommit } from '../commands/git';
 import type { DeployPlan, GateResult } from '../shared/deployment';
 import { FailureType } from './failures';
 import { runLocal } from './localCommand';
+import { keepAlive } from './heartbeat';
 
 async function prepareWorkspace(
   repository: string,
@@ -48,7 +49,7 @@ export function createGateActivities(deps: { workspaceRoot: string }) {
       // The commit validate resolved for the compose files, so gates and files agree even if a branch moved.
       const resolved = repository === plan.files?.repository ? plan.files.commit : undefined;
       const ref = resolved ?? plan.request.commit ?? plan.request.release;
-      const heartbeat = setInterval(() => ctx.heartbeat({ gates: gates.checks.map((g) => g.name) }), 5_000);
+      const stopHeartbeats = keepAlive(() => ({ gates: gates.checks.map((g) => g.name) }));
       try {
         const commit = await prepareWorkspace(repository, workspace, ref, ctx.cancellationSignal);
         const results = await Promise.all(
@@ -84,7 +85,7 @@ export function createGateActivities(deps: { workspaceRoot: string }) {
         }
         return results;
       } finally {
-        clearInterval(heartbeat);
+        stopHeartbeats();
         rmSync(workspace, { recursive: true, force: true });
       }
     },

@@ -1,4 +1,5 @@
 import { ApplicationFailure, Context, sleep } from '@temporalio/activity';
+import { keepAlive } from './heartbeat';
 import type { EnvironmentConfig } from '../config/schema';
 import { FailureType } from './failures';
 import { expandUrl } from '../config/urls';
@@ -83,23 +84,31 @@ export function createHealthActivities() {
       const deadlineMs = (input.deadlineSeconds ?? input.environment.deadlines.healthSeconds) * 1000;
       const started = Date.now();
       let attempts = 0;
-      for (;;) {
-        attempts += 1;
-        const probes = await probeAll(input.environment, input.release, input.headers);
-        const failing = probes.filter((p) => !p.ok);
-        const elapsedMs = Date.now() - started;
-        if (failing.length === 0) return { elapsedMs, attempts, probes };
-        ctx.heartbeat({ attempts, failing: failing.map((p) => `${p.url}: ${p.detail}`) });
-        if (elapsedMs >= deadlineMs) {
-          throw ApplicationFailure.nonRetryable(
-            `not healthy after ${Math.round(elapsedMs / 1000)} s (deadline ${deadlineMs / 1000} s): ${failing
-              .map((p) => `${p.url} ${p.detail}`)
-              .join('; ')}`,
-            FailureType.healthDeadline,
-            { attempts, failing },
-          );
+      let failingNow: string[] = [];
+      // A probe waits up to its own timeout: the timer keeps the heartbeats coming meanwhile.
+      const stopHeartbeats = keepAlive(() => ({ attempts, failing: failingNow }));
+      try {
+        for (;;) {
+          attempts += 1;
+          const probes = await probeAll(input.environment, input.release, input.headers);
+          const failing = probes.filter((p) => !p.ok);
+          const elapsedMs = Date.now() - started;
+          if (failing.length === 0) return { elapsedMs, attempts, probes };
+          failingNow = failing.map((p) => `${p.url}: ${p.detail}`);
+          ctx.heartbeat({ attempts, failing: failingNow });
+          if (elapsedMs >= deadlineMs) {
+            throw ApplicationFailure.nonRetryable(
+              `not healthy after ${Math.round(elapsedMs / 1000)} s (deadline ${deadlineMs / 1000} s): ${failing
+                .map((p) => `${p.url} ${p.detail}`)
+                .join('; ')}`,
+              FailureType.healthDeadline,
+              { attempts, failing },
+            );
+          }
+          await sleep(Math.min(1_000, Math.max(0, deadlineMs - elapsedMs)));
         }
-        await sleep(Math.min(1_000, Math.max(0, deadlineMs - elapsedMs)));
+      } finally {
+        stopHeartbeats();
       }
     },
   };

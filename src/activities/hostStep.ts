@@ -8,6 +8,7 @@ import { remoteLayout } from '../commands/layout';
 import type { EnvironmentConfig } from '../config/schema';
 import { audit } from './audit';
 import { toApplicationFailure } from './failures';
+import { keepAlive } from './heartbeat';
 
 /** The input of every activity that acts on one host of the plan. */
 export interface HostStepInput {
@@ -41,7 +42,7 @@ export function runUnderHostLock(
 export function progressReporter(step: string) {
   const ctx = Context.current();
   let last = '';
-  const timer = setInterval(() => ctx.heartbeat({ step, last }), 5_000);
+  const stop = keepAlive(() => ({ step, last }));
   return {
     onOutput: (chunk: string) => {
       const lines = chunk.trim().split('\n');
@@ -49,7 +50,7 @@ export function progressReporter(step: string) {
       ctx.heartbeat({ step, last });
     },
     signal: ctx.cancellationSignal,
-    stop: () => clearInterval(timer),
+    stop,
   };
 }
 
@@ -65,8 +66,7 @@ export async function onHost<T>(
 ): Promise<T> {
   // Every host step heartbeats, so a killed worker is noticed within the heartbeat timeout
   // (activityPolicies) even while one long remote command prints nothing.
-  const ctx = Context.current();
-  const heartbeat = setInterval(() => ctx.heartbeat({ step }), 5_000);
+  const stopHeartbeats = keepAlive(() => ({ step }));
   try {
     return await withHost(hostOf(input.plan, input.hostName), async (host) => {
       await audit(host, input.plan, { step, result: 'started' });
@@ -86,6 +86,6 @@ export async function onHost<T>(
   } catch (err) {
     throw toApplicationFailure(err);
   } finally {
-    clearInterval(heartbeat);
+    stopHeartbeats();
   }
 }

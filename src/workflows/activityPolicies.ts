@@ -1,11 +1,17 @@
 import type { ActivityOptions } from '@temporalio/workflow';
+import { HEARTBEAT_TIMEOUT_MS, RETRY_INITIAL_INTERVAL_MS } from '../shared/heartbeats';
 
 /**
- * Timeouts and retries of every activity, in one table. Anything that waits heartbeats (at
- * least every 5 s), so a dead worker is noticed within heartbeatTimeout (20 s) instead of
- * startToCloseTimeout, and the step is retried on another worker.
+ * Timeouts and retries of every activity, in one table. Anything that waits heartbeats (every
+ * HEARTBEAT_INTERVAL_MS), so a dead worker is noticed within the heartbeat timeout instead of
+ * startToCloseTimeout, and the step is retried on another worker soon after (shared/heartbeats.ts).
  */
-const retry = { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s' } as const;
+const retry = {
+  initialInterval: RETRY_INITIAL_INTERVAL_MS,
+  backoffCoefficient: 2,
+  maximumInterval: '30s',
+} as const;
+const heartbeatTimeout = HEARTBEAT_TIMEOUT_MS;
 
 export const activityPolicies = {
   /** Reads config and the current release record: quick, and a bad request is not retried. */
@@ -15,59 +21,59 @@ export const activityPolicies = {
   /** Image pulls can be slow; heartbeats show it is alive. */
   pullImages: {
     startToCloseTimeout: '15m',
-    heartbeatTimeout: '20s',
+    heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 5 },
   },
   startServices: {
     startToCloseTimeout: '10m',
-    heartbeatTimeout: '20s',
+    heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 3 },
   },
   /** Its own deadline comes from the environment config; this is only the outer bound. */
   waitForHealth: {
     startToCloseTimeout: '65m',
-    heartbeatTimeout: '20s',
+    heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 2 },
   },
   recordRelease: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 5 } },
   /** Gates have their own deadlines (config); this bounds the checkout plus the slowest gate. */
   runQualityGates: {
     startToCloseTimeout: '70m',
-    heartbeatTimeout: '20s',
+    heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 2 },
   },
   /** A dump of a large database takes a while; heartbeats show it is alive. Idempotent by deployment. */
   backupDatabase: {
     startToCloseTimeout: '60m',
-    heartbeatTimeout: '20s',
+    heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 3 },
   },
   /** MigrationFailed is non-retryable (no blind retry of a failed migration); transport errors retry. */
   runMigrations: {
     startToCloseTimeout: '30m',
-    heartbeatTimeout: '20s',
+    heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 2 },
   },
   /** Lists pending migrations (the database may start first); applies nothing, so retries are safe. */
   listPendingMigrations: {
     startToCloseTimeout: '10m',
-    heartbeatTimeout: '20s',
+    heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 3 },
   },
   restoreDatabase: {
     startToCloseTimeout: '60m',
-    heartbeatTimeout: '20s',
+    heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 3 },
   },
   /** Read-only HTTP checks and `compose ps`: safe to retry. */
   postDeployChecks: {
     startToCloseTimeout: '5m',
-    heartbeatTimeout: '20s',
+    heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 3 },
   },
   stopRelease: {
     startToCloseTimeout: '5m',
-    heartbeatTimeout: '20s',
+    heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 3 },
   },
   /** Reads config on the worker. */
@@ -75,13 +81,13 @@ export const activityPolicies = {
   /** pg_dump plus fingerprints; a write during the dump makes it retry. Idempotent by backup id. */
   dumpDatabase: {
     startToCloseTimeout: '60m',
-    heartbeatTimeout: '20s',
+    heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 4 },
   },
   /** SFTP download; a checksum mismatch (cut transfer) retries from scratch. */
   copyBackupToStore: {
     startToCloseTimeout: '60m',
-    heartbeatTimeout: '20s',
+    heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 4 },
   },
   /** Local checksum and pg_restore --list; BackupCorrupt is not retried. */
@@ -96,30 +102,30 @@ export const activityPolicies = {
   planEmergency: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 3 } },
   uploadBackupToHost: {
     startToCloseTimeout: '60m',
-    heartbeatTimeout: '20s',
+    heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 4 },
   },
   checkRestoredData: {
     startToCloseTimeout: '15m',
-    heartbeatTimeout: '20s',
+    heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 3 },
   },
   /** Teardown must happen: many attempts, each bounded. */
   destroyScratchStack: {
     startToCloseTimeout: '10m',
-    heartbeatTimeout: '20s',
+    heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 10 },
   },
   /** May install packages on a new server; idempotent (each step skips what is done). */
   setupServer: {
     startToCloseTimeout: '30m',
-    heartbeatTimeout: '20s',
+    heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 3 },
   },
   /** The same script on a configured host (`deployctl setup`); a failed step is not retried blindly. */
   setupEnvironmentHost: {
     startToCloseTimeout: '30m',
-    heartbeatTimeout: '20s',
+    heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 3 },
   },
   recordDrillReport: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 5 } },
@@ -131,29 +137,29 @@ export const activityPolicies = {
   /** One routing write plus its confirmation through Traefik's API (15 s); RoutingRefused is final. */
   switchTraffic: {
     startToCloseTimeout: '2m',
-    heartbeatTimeout: '20s',
+    heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 3 },
   },
   /** A colour's files: compose files, env file, the generated override. Idempotent. */
   uploadColour: { startToCloseTimeout: '2m', retry: { ...retry, maximumAttempts: 5 } },
   pullColour: {
     startToCloseTimeout: '15m',
-    heartbeatTimeout: '20s',
+    heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 5 },
   },
   startColour: {
     startToCloseTimeout: '10m',
-    heartbeatTimeout: '20s',
+    heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 3 },
   },
   startSharedStack: {
     startToCloseTimeout: '10m',
-    heartbeatTimeout: '20s',
+    heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 3 },
   },
   stopColour: {
     startToCloseTimeout: '5m',
-    heartbeatTimeout: '20s',
+    heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 5 },
   },
   inspectColour: { startToCloseTimeout: '2m', retry: { ...retry, maximumAttempts: 5 } },
@@ -161,7 +167,7 @@ export const activityPolicies = {
   /** One canary step: snapshots around a dwell (config, at most an hour) with probes every second. */
   observeCanary: {
     startToCloseTimeout: '65m',
-    heartbeatTimeout: '20s',
+    heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 3 },
   },
   /** One scrape of Traefik's metrics. */

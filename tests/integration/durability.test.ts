@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { optionalTsToMs } from '@temporalio/common/lib/time';
 import { follow, startOrAttach } from '../../src/client/deploy';
 import { ExitCode } from '../../src/client/exitCodes';
 import { psql } from '../../src/commands/database';
@@ -81,7 +82,59 @@ const killPoints: [string, string, RegExp | string, 'recreate' | undefined][] = 
   ['migrate', 'v2', 'migrate', 'recreate'],
   ['start', 'v1', START_COLOUR, undefined],
   ['health', 'v2', 'health', undefined],
+  ['pull', 'v1', /^pull (blue|green) lab-1$/, undefined],
 ];
+interface RunningActivity {
+  type: string;
+  attempt: number;
+  worker: string;
+}
+
+type Described = { describe(): Promise<{ raw: { pendingActivities?: PendingActivity[] | null } }> };
+interface PendingActivity {
+  activityType?: { name?: string | null } | null;
+  attempt?: number | null;
+  state?: number | null;
+  lastWorkerIdentity?: string | null;
+  lastStartedTime?: Parameters<typeof optionalTsToMs>[0];
+}
+// temporal.api.enums.v1.PendingActivityState
+const STARTED = 2;
+
+/** The activity running now (the step's), from Temporal's own record of the workflow. */
+async function runningActivity(handle: Described): Promise<RunningActivity> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const pending = (await handle.describe()).raw.pendingActivities ?? [];
+    const started = pending.find((a) => a.state === STARTED && a.lastWorkerIdentity);
+    if (started)
+      return {
+        type: started.activityType?.name ?? '?',
+        attempt: started.attempt ?? 1,
+        worker: started.lastWorkerIdentity!,
+      };
+    if (Date.now() > deadline) throw new Error(`no activity is running: ${JSON.stringify(pending)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * When the killed step's next attempt started (on the surviving worker), as Temporal recorded
+ * it; undefined when the step was no longer pending (it ended before the kill took effect).
+ */
+async function rerunStartedAt(handle: Described, killed: RunningActivity): Promise<number | undefined> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const pending = (await handle.describe()).raw.pendingActivities ?? [];
+    const same = pending.find((a) => a.activityType?.name === killed.type);
+    if (!same) return undefined;
+    if ((same.attempt ?? 1) > killed.attempt && same.state === STARTED)
+      return optionalTsToMs(same.lastStartedTime);
+    if (Date.now() > deadline) throw new Error(`${killed.type} never ran again: ${JSON.stringify(same)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 const matches = (name: string, step: RegExp | string) =>
   typeof step === 'string' ? name === step : step.test(name);
 
@@ -91,23 +144,34 @@ test.each(killPoints)(
     const before = JSON.parse((await remote('currentRelease')) || '{"release":null}').release as
       string | null;
     const release = `dur-${label}-${stamp}`;
-    const first = spawnWorker(harness.settings, lab.workerEnv);
-    let second: ReturnType<typeof spawnWorker> | undefined;
+    // Two workers poll, as a team runs them: the one running the step is killed, the other takes over.
+    const workers = [
+      spawnWorker(harness.settings, lab.workerEnv),
+      spawnWorker(harness.settings, lab.workerEnv),
+    ];
     try {
+      await Promise.all(workers.map((w) => w.ready()));
       const handle = await deployOnce(tag, release, strategy);
       await waitForStatus(handle, (s) =>
         s.steps.some((x) => matches(x.name, step) && x.status === 'running'),
       );
-      await first.kill();
-      // The worker itself is gone (not just a wrapper around it).
-      expect(() => process.kill(first.child.pid!, 0)).toThrow();
+      const running = await runningActivity(handle);
+      const victim = workers.find((w) => w.identity === running.worker);
+      if (!victim) throw new Error(`the step runs on ${running.worker}, none of this test's workers`);
+      await victim.kill();
       const killedAt = Date.now();
-      second = spawnWorker(harness.settings, lab.workerEnv);
+      // The worker itself is gone (not just a wrapper around it).
+      expect(() => process.kill(victim.child.pid!, 0)).toThrow();
+      const resumedAt = await rerunStartedAt(handle, running);
       const outcome = await follow(handle, harness.settings, { timeoutMs: 300_000 });
       expect(outcome.error).toBeUndefined();
       expect(outcome.exitCode).toBe(ExitCode.succeeded);
       console.log(
-        `killed during ${label}: finished ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`,
+        `killed during ${label} (${running.type}, attempt ${running.attempt}): ` +
+          (resumedAt
+            ? `running again ${((resumedAt - killedAt) / 1000).toFixed(1)} s after the kill`
+            : 'it had ended before the kill') +
+          `, deployment finished ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`,
       );
 
       expect(Object.values(await reportedReleases(lab.staging))).toEqual([release, release, release]);
@@ -127,8 +191,7 @@ test.each(killPoints)(
       const ledger = await migrationLedger();
       expect(new Set(ledger).size).toBe(ledger.length);
     } finally {
-      await first.kill();
-      await second?.kill();
+      await Promise.all(workers.map((w) => w.kill()));
     }
   },
 );

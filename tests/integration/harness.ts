@@ -1,6 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -147,7 +148,15 @@ export async function reportedReleases(environment: EnvironmentConfig): Promise<
 export function spawnWorker(
   settings: Settings,
   workerEnv: NodeJS.ProcessEnv,
-): { child: ChildProcess; output: () => string; kill: () => Promise<void> } {
+): {
+  child: ChildProcess;
+  output: () => string;
+  /** The worker identity Temporal records (the SDK's default: pid@hostname). */
+  identity: string;
+  /** Resolves once the worker has connected and is about to poll (bounded: 60 s). */
+  ready: () => Promise<void>;
+  kill: () => Promise<void>;
+} {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
     cwd: PROJECT_ROOT,
     env: {
@@ -168,6 +177,15 @@ export function spawnWorker(
   return {
     child,
     output: () => out,
+    identity: `${child.pid}@${hostname()}`,
+    ready: async () => {
+      const deadline = Date.now() + 60_000;
+      while (!out.includes('worker: task queue')) {
+        if (child.exitCode !== null || Date.now() > deadline)
+          throw new Error(`the worker did not start: ${out.slice(-2000)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
     kill: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
