@@ -2,7 +2,7 @@ import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ConfigError } from '../config/errors';
-import { listEnvironments, loadEnvironment } from '../config/load';
+import { environmentName, isEnvironmentFile, listEnvironments, loadEnvironment } from '../config/load';
 import type { EnvironmentConfig, HostConfig } from '../config/schema';
 import { composeVersion, engineVersion } from '../commands/compose';
 import { hostLockVersion } from '../commands/hostLock';
@@ -11,8 +11,6 @@ import type { ConfigCheck, ConfigCheckReport } from '../shared/configCheck';
 import { secretProblem } from './envFile';
 import { freeDiskMb } from './plan';
 import { shownRepository, type SourceCache } from './sourceCache';
-
-const CONFIG_EXTENSIONS = /\.ya?ml$/;
 
 /**
  * Everything a deployment of one environment needs, checked from the worker without changing
@@ -64,14 +62,14 @@ export function configFileChecks(configDir: string): ConfigCheck[] {
     ];
   const checks: ConfigCheck[] = [];
   const files = readdirSync(dir).sort();
-  for (const file of files.filter((f) => !CONFIG_EXTENSIONS.test(f) && !f.startsWith('.')))
+  for (const file of files.filter((f) => !isEnvironmentFile(f) && !f.startsWith('.')))
     checks.push({
       check: 'config file',
       where: file,
       verdict: 'warn',
       detail: `ignored: only *.yaml and *.yml files in ${dir} are environments`,
     });
-  const configs = files.filter((f) => CONFIG_EXTENSIONS.test(f));
+  const configs = files.filter(isEnvironmentFile);
   try {
     const environments = listEnvironments(dir);
     checks.push({
@@ -85,7 +83,7 @@ export function configFileChecks(configDir: string): ConfigCheck[] {
     // listEnvironments stops at the first bad file: name each bad one with its own problems.
     for (const file of configs) {
       try {
-        loadEnvironment(dir, file.replace(CONFIG_EXTENSIONS, ''));
+        loadEnvironment(dir, environmentName(file));
       } catch (fileErr) {
         if (!(fileErr instanceof ConfigError)) throw fileErr;
         checks.push({ check: 'config file', where: file, verdict: 'failed', detail: fileErr.message });

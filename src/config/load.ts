@@ -7,7 +7,11 @@ import { ConfigError, configErrorFromZod } from './errors';
 /** Environment files end in .yaml or .yml; both spellings of one name are refused. */
 const EXTENSIONS = ['.yaml', '.yml'] as const;
 
-const environmentName = (file: string) => EXTENSIONS.reduce((n, ext) => basename(n, ext), file);
+/** The environment a config file names (`staging.yml` -> `staging`). */
+export const environmentName = (file: string) => EXTENSIONS.reduce((n, ext) => basename(n, ext), file);
+
+/** Whether the loader reads this file of the config dir as an environment. */
+export const isEnvironmentFile = (file: string) => EXTENSIONS.some((ext) => file.endsWith(ext));
 
 /** `<configDir>/<name>.yaml` or `<name>.yml`, whichever exists; undefined when neither does. */
 function environmentFile(configDir: string, name: string): string | undefined {
@@ -53,9 +57,7 @@ export function listEnvironments(configDir: string): EnvironmentConfig[] {
       `${dir}: directory not found`,
     ]);
   }
-  const files = readdirSync(dir)
-    .filter((f) => EXTENSIONS.some((ext) => f.endsWith(ext)))
-    .sort();
+  const files = readdirSync(dir).filter(isEnvironmentFile).sort();
   const names = files.map(environmentName);
   const twice = names.find((n, i) => names.indexOf(n) !== i);
   if (twice !== undefined)
