@@ -82,7 +82,6 @@ const killPoints: [string, string, RegExp | string, 'recreate' | undefined][] = 
   ['migrate', 'v2', 'migrate', 'recreate'],
   ['start', 'v1', START_COLOUR, undefined],
   ['health', 'v2', 'health', undefined],
-  ['pull', 'v1', /^pull (blue|green) lab-1$/, undefined],
 ];
 interface RunningActivity {
   type: string;
