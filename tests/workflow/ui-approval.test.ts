@@ -185,6 +185,21 @@ async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): P
   }
 }
 
+/**
+ * Open a workflow's page in the UI. Under CI's load the UI server has answered a page load with
+ * its "500 Internal Error" page; an operator would reload, and so does this, at most 3 times.
+ */
+async function openWorkflowPage(page: Page, link: string, workflowId: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    await page.goto(link, { timeout: 30_000 });
+    const heading = page.getByRole('heading', { name: workflowId });
+    await heading.or(page.getByText('Internal Error')).first().waitFor({ timeout: 30_000 });
+    if (await heading.isVisible()) return;
+    if (attempt === 3) throw new Error(`the Web UI answered "Internal Error" ${attempt} times`);
+    await new Promise((r) => setTimeout(r, 2_000));
+  }
+}
+
 /** Run one browser step; on failure keep a screenshot and name it in the error. */
 async function browserStep<T>(page: Page, name: string, fn: () => Promise<T>): Promise<T> {
   try {
@@ -250,16 +265,7 @@ test('an operator approves a waiting deployment with "Send a Signal" in the Web 
   const link = workflowUiLink(settings, handle.workflowId);
 
   await browserStep(page, '1-open-workflow', async () => {
-    // Under CI's load the UI server has answered its first page with its "500 Internal Error"
-    // page; an operator would reload, and so does this, a bounded number of times.
-    for (let attempt = 1; ; attempt++) {
-      await page.goto(link, { timeout: 30_000 });
-      const heading = page.getByRole('heading', { name: handle.workflowId });
-      await heading.or(page.getByText('Internal Error')).first().waitFor({ timeout: 30_000 });
-      if (await heading.isVisible()) break;
-      if (attempt === 3) throw new Error(`the Web UI answered "Internal Error" ${attempt} times`);
-      await new Promise((r) => setTimeout(r, 2_000));
-    }
+    await openWorkflowPage(page, link, handle.workflowId);
     await waitForText(page, [/RUNNING/]);
   });
 
@@ -313,8 +319,7 @@ test('an operator approves a waiting deployment with "Send a Signal" in the Web 
   expect(result.ignoredSignals).toEqual([]);
 
   await browserStep(page, '5-completed', async () => {
-    await page.goto(link, { timeout: 30_000 });
-    await page.getByRole('heading', { name: handle.workflowId }).waitFor({ timeout: 30_000 });
+    await openWorkflowPage(page, link, handle.workflowId);
     await waitForText(page, [/COMPLETED/]);
     await openTab(page, 'User Metadata');
     await waitForText(page, [/stage: done \(succeeded\)/, /approval: succeeded/]);
