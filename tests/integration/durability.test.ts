@@ -71,18 +71,30 @@ async function deployOnce(tag: string, release: string, strategy?: 'recreate') {
   return handle;
 }
 
-/** The step that starts the new colour on lab-1 (blue or green, whichever is idle). */
+/** The step that starts a colour on lab-1: the idle one, or the live one for a recreate in place. */
 const START_COLOUR = /^start (blue|green) lab-1$/;
 
-// Each case kills the worker while the named step runs; tags alternate so every deploy changes
-// the stack. lab-staging releases blue-green; the migration case recreates in place, where the
-// migrate step always runs (blue-green runs one only when an expand migration is pending).
-const killPoints: [string, string, RegExp | string, 'recreate' | undefined][] = [
-  ['backup', 'v1', 'backup', undefined],
-  ['migrate', 'v2', 'migrate', 'recreate'],
-  ['start', 'v1', START_COLOUR, undefined],
-  ['health', 'v2', 'health', undefined],
+// Each deployment is killed once in each of its listed steps, in turn. The recreate in place runs
+// the migrate step always (blue-green runs one only when an expand migration is pending) but
+// its health wait is over in a moment; blue-green's waits for the new colour to come up. Tags
+// alternate so every deployment changes the stack. A kill during blue-green's routing is
+// colourFailures.test's.
+const deployments: [string, 'recreate' | undefined, string, { label: string; step: RegExp | string }[]][] = [
+  [
+    'recreate',
+    'recreate',
+    'v2',
+    [
+      { label: 'backup', step: 'backup' },
+      { label: 'migrate', step: 'migrate' },
+      { label: 'start', step: START_COLOUR },
+    ],
+  ],
+  ['blue-green', undefined, 'v1', [{ label: 'health', step: 'health' }]],
 ];
+const matches = (name: string, step: RegExp | string) =>
+  typeof step === 'string' ? name === step : step.test(name);
+
 interface RunningActivity {
   type: string;
   attempt: number;
@@ -134,44 +146,49 @@ async function rerunStartedAt(handle: Described, killed: RunningActivity): Promi
   }
 }
 
-const matches = (name: string, step: RegExp | string) =>
-  typeof step === 'string' ? name === step : step.test(name);
-
-test.each(killPoints)(
-  'a worker killed during "%s" is replaced and the deployment finishes once',
-  async (label, tag, step, strategy) => {
+test.each(deployments)(
+  '%s: a worker killed during each long step is replaced and the deployment finishes once',
+  async (label, strategy, tag, killPoints) => {
     const before = JSON.parse((await remote('currentRelease')) || '{"release":null}').release as
       string | null;
     const release = `dur-${label}-${stamp}`;
-    // Two workers poll, as a team runs them: the one running the step is killed, the other takes over.
-    const workers = [
-      spawnWorker(harness.settings, lab.workerEnv),
-      spawnWorker(harness.settings, lab.workerEnv),
-    ];
+    // Workers poll as a team runs them: the one running the step is killed, another takes over,
+    // and a replacement starts at once so that a survivor is always polling at the next kill.
+    const workers = [1, 2, 3].map(() => spawnWorker(harness.settings, lab.workerEnv));
     try {
       await Promise.all(workers.map((w) => w.ready()));
       const handle = await deployOnce(tag, release, strategy);
-      await waitForStatus(handle, (s) =>
-        s.steps.some((x) => matches(x.name, step) && x.status === 'running'),
-      );
-      const running = await runningActivity(handle);
-      const victim = workers.find((w) => w.identity === running.worker);
-      if (!victim) throw new Error(`the step runs on ${running.worker}, none of this test's workers`);
-      await victim.kill();
-      const killedAt = Date.now();
-      // The worker itself is gone (not just a wrapper around it).
-      expect(() => process.kill(victim.child.pid!, 0)).toThrow();
-      const resumedAt = await rerunStartedAt(handle, running);
+      const kills: { step: string; running: RunningActivity; killedAt: number; resumedAt?: number }[] = [];
+      for (const { label: step, step: name } of killPoints) {
+        await waitForStatus(handle, (s) =>
+          s.steps.some((x) => matches(x.name, name) && x.status === 'running'),
+        );
+        const running = await runningActivity(handle);
+        const victim = workers.find((w) => w.identity === running.worker);
+        if (!victim) throw new Error(`${step} runs on ${running.worker}, none of this test's workers`);
+        await victim.kill();
+        const killedAt = Date.now();
+        // The worker itself is gone (not just a wrapper around it).
+        expect(() => process.kill(victim.child.pid!, 0)).toThrow();
+        workers.push(spawnWorker(harness.settings, lab.workerEnv));
+        kills.push({ step, running, killedAt, resumedAt: await rerunStartedAt(handle, running) });
+      }
       const outcome = await follow(handle, harness.settings, { timeoutMs: 300_000 });
       expect(outcome.error).toBeUndefined();
       expect(outcome.exitCode).toBe(ExitCode.succeeded);
+      const finishedAt = Date.now();
+      for (const { step, running, killedAt, resumedAt } of kills)
+        console.log(
+          `killed during ${step} (${running.type}, attempt ${running.attempt}): ` +
+            (resumedAt
+              ? `running again ${((resumedAt - killedAt) / 1000).toFixed(1)} s after the kill`
+              : 'it had ended before the kill'),
+        );
       console.log(
-        `killed during ${label} (${running.type}, attempt ${running.attempt}): ` +
-          (resumedAt
-            ? `running again ${((resumedAt - killedAt) / 1000).toFixed(1)} s after the kill`
-            : 'it had ended before the kill') +
-          `, deployment finished ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`,
+        `deployment finished ${((finishedAt - kills[0].killedAt) / 1000).toFixed(1)} s after the first kill`,
       );
+      // Every kill hit its step while it ran, and each step ran again on another worker.
+      expect(kills.filter((k) => k.resumedAt === undefined).map((k) => k.step)).toEqual([]);
 
       expect(Object.values(await reportedReleases(lab.staging))).toEqual([release, release, release]);
       // Recorded once: previous.json holds the release before this one, not this one again.
