@@ -31,6 +31,17 @@ bash scripts/bootstrap.sh
 # shellcheck source=/dev/null
 source .tools/env
 
+mkdir -p .data
+# The lab starts while the static checks and the build run: it needs neither, and it is mostly
+# waiting on the container engine.
+step "lab up (in the background, log in .data/lab-up.log)"
+npx tsx lab/main.ts up >.data/lab-up.log 2>&1 &
+lab_pid=$!
+if [ "$keep_lab" = 0 ]; then
+  # A failed static check exits here too: the lab is brought down once it has finished coming up.
+  trap 'wait "$lab_pid" 2>/dev/null || true; step "lab down"; npx tsx lab/main.ts down || true' EXIT
+fi
+
 step "static checks: types, lint, format, shell scripts"
 npx tsc --noEmit -p .
 npx eslint .
@@ -40,21 +51,17 @@ npx prettier --check .
 step "build"
 npm run --silent build
 
-mkdir -p .data
 # Unit and workflow tests need no lab: they run alongside the lab's start and the integration
-# tests. --forceExit: a handle some
-# library leaves open must not hold CI until its time limit.
+# tests. --forceExit: a handle some library leaves open must not hold CI until its time limit.
 step "tests: unit and workflow (in the background, log in .data/jest-unit-workflow.log)"
 npx jest --ci --runInBand --forceExit --selectProjects unit workflow \
   --json --outputFile=.data/jest-unit-workflow.json >.data/jest-unit-workflow.log 2>&1 &
 unit_workflow_pid=$!
 
-step "lab up"
+step "lab up (waiting for it)"
 lab_status=0
-npx tsx lab/main.ts up || lab_status=$?
-if [ "$keep_lab" = 0 ]; then
-  trap 'step "lab down"; npx tsx lab/main.ts down || true' EXIT
-fi
+wait "$lab_pid" || lab_status=$?
+cat .data/lab-up.log
 
 # Two integration shards at once, on different lab hosts: the files that use only lab-2 (or no
 # host) under their own projects and addresses, and the rest (lab-staging on lab-1, whose SSH
