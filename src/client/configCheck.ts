@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import type { ConfigCheck, ConfigCheckReport } from '../shared/configCheck';
 import { WorkflowType } from '../shared/messages';
 import { DEPLOY_ENVIRONMENT } from '../shared/searchAttributes';
@@ -7,7 +7,7 @@ import { loadSettings } from '../shared/settings';
 import { connect } from './connect';
 import { ExitCode } from './exitCodes';
 import { parseEnvFlag } from './operationInput';
-import { wholeSeconds } from './deployCommands';
+import { workerWaitOption } from './options';
 import { requireWorker } from './workerPresence';
 
 const CHECK_TIMEOUT_MS = 4 * 60_000;
@@ -75,11 +75,7 @@ export function addConfigCommands(program: Command): void {
     )
     .requiredOption('-e, --env <name>', 'environment name')
     .option('--json', 'print the findings as JSON', false)
-    .addOption(
-      new Option('--worker-wait <seconds>', 'how long to wait for a worker on the task queue')
-        .default(30)
-        .argParser(wholeSeconds(0)),
-    )
+    .addOption(workerWaitOption())
     .addHelpText(
       'after',
       `

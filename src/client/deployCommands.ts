@@ -12,6 +12,7 @@ import { CliExit } from './cliExit';
 import { connect } from './connect';
 import { follow, startOrAttach, type DeployOutcome } from './deploy';
 import { environmentStatusCommand } from './history';
+import { byOption, wholeSeconds, workerWaitOption } from './options';
 import { requireWorker } from './workerPresence';
 import { annotation, appendJobSummary, inGithubActions, jobSummary, stepGroup } from './githubActions';
 import { approvalWaitingMessage, formatDuration, releaseDetails, stepTable, summaryLine } from './format';
@@ -249,11 +250,7 @@ async function statusCommand(opts: {
 /** What deploy and rollback share: who asks, what to do when busy, how to wait. */
 function addDeploymentOptions(command: Command): Command {
   return command
-    .addOption(
-      new Option('--by <name>', 'who asks (recorded in the audit trail)').default(
-        process.env.GITHUB_ACTOR || process.env.USER || 'unknown',
-      ),
-    )
+    .addOption(byOption('in the audit trail'))
     .addOption(
       new Option(
         '--on-busy <mode>',
@@ -269,27 +266,7 @@ function addDeploymentOptions(command: Command): Command {
         .default(3600)
         .argParser(wholeSeconds(1)),
     )
-    .addOption(
-      new Option(
-        '--worker-wait <seconds>',
-        'how long to wait for a worker on the task queue before giving up with nothing started',
-      )
-        .default(30)
-        .argParser(wholeSeconds(0)),
-    );
-}
-
-export function wholeSeconds(min: number) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min)
-      throw new InvalidArgumentError(
-        min > 0
-          ? 'must be a positive whole number of seconds'
-          : 'must be a whole number of seconds, 0 or more',
-      );
-    return n;
-  };
+    .addOption(workerWaitOption());
 }
 
 /** Registers deploy, rollback and status on the program. */

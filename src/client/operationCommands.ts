@@ -42,6 +42,7 @@ import {
 import { compactStamp } from '../shared/stamps';
 import { parseBackupId, parseEnvFlag, parseHostFile, parseSeconds } from './operationInput';
 import { followOperation, readCatalog, startOperation, type OperationOutcome } from './operations';
+import { byOption } from './options';
 
 const DEFAULT_TIMEOUT_SECONDS = 3600;
 const CATALOG_DEFAULT_LIMIT = 20;
@@ -356,10 +357,6 @@ export async function schedulesListCommand(opts: { json?: boolean }): Promise<Ex
   return ExitCode.succeeded;
 }
 
-const byOption = () =>
-  new Option('--by <name>', 'who asks (recorded with the operation)').default(
-    process.env.GITHUB_ACTOR || process.env.USER || 'unknown',
-  );
 const timeoutOption = () =>
   new Option(
     '--timeout <seconds>',
@@ -397,7 +394,7 @@ export function addOperationCommands(program: Command): void {
       "take a verified backup of an environment's database now: dump, copy to the worker's store, verify",
     )
     .requiredOption('-e, --env <name>', 'environment name')
-    .addOption(byOption())
+    .addOption(byOption('with the operation'))
     .option('--no-wait', 'start and exit without waiting for the result')
     .option('--json', 'print one JSON document instead of progress lines', false)
     .addOption(timeoutOption())
@@ -425,7 +422,7 @@ export function addOperationCommands(program: Command): void {
     .option('--backup <id>', 'the backup to restore (default: the latest verified one)')
     .option('--rpo-target <seconds>', "the backup's maximum age for this drill (default: the environment's)")
     .option('--rto-target <seconds>', "restore to app answering, at most (default: the environment's)")
-    .addOption(byOption())
+    .addOption(byOption('with the operation'))
     .option('--no-wait', 'start and exit without waiting for the result')
     .option('--json', 'print one JSON document instead of progress lines', false)
     .addOption(timeoutOption())
@@ -452,7 +449,7 @@ export function addOperationCommands(program: Command): void {
       'the new server, YAML or JSON: name, address, port, user, privateKeyPath, hostKey, baseDir, env',
     )
     .option('--backup <id>', 'the backup to restore (default: the latest verified one)')
-    .addOption(byOption())
+    .addOption(byOption('with the operation'))
     .option('--json', 'print one JSON document instead of progress lines', false)
     .addOption(timeoutOption())
     .addHelpText('after', exitHelp('the emergency deploy failed (the report says at which step and why)'))

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  ActivityFailure,
   ApplicationFailure,
   TimeoutFailure,
   WorkflowFailedError,
@@ -65,6 +66,15 @@ function isDrillReport(value: unknown): value is DrillReport {
   return !!value && typeof value === 'object' && 'passed' in value && 'failures' in value;
 }
 
+/**
+ * The ApplicationFailure that ended a workflow: the one it raised, or the one its activity
+ * raised when the workflow let that activity's failure end it.
+ */
+export function workflowFailure(err: WorkflowFailedError): ApplicationFailure | undefined {
+  const cause = err.cause instanceof ActivityFailure ? err.cause.cause : err.cause;
+  return cause instanceof ApplicationFailure ? cause : undefined;
+}
+
 /** InvalidInput ends before anything was done (as for deploy); every other failure is exit 8. */
 export function operationExitCode(failureType: string | undefined): ExitCode {
   return failureType === 'InvalidInput' ? ExitCode.invalidInput : ExitCode.operationFailed;
@@ -116,9 +126,9 @@ export async function followOperation<R>(
     };
   const err = end.error;
   if (!(err instanceof WorkflowFailedError)) throw err;
-  const cause = err.cause;
-  const failureType = cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
-  const [details] = cause instanceof ApplicationFailure ? (cause.details ?? []) : [];
+  const cause = workflowFailure(err);
+  const failureType = cause?.type ?? undefined;
+  const [details] = cause?.details ?? [];
   return {
     ...base,
     exitCode: operationExitCode(failureType),
@@ -126,7 +136,7 @@ export async function followOperation<R>(
     report: isDrillReport(details) ? (details as R) : undefined,
     status: isOperationStatus(details) ? details : end.last,
     failureType,
-    error: cause?.message ?? err.message,
+    error: cause?.message ?? err.cause?.message ?? err.message,
   };
 }
 

@@ -1,15 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
-import { Option, type Command } from 'commander';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { Command } from 'commander';
 import { WorkflowType } from '../shared/messages';
 import { DEPLOY_ENVIRONMENT } from '../shared/searchAttributes';
 import type { SetupReport } from '../shared/setup';
 import { loadSettings } from '../shared/settings';
 import { connect } from './connect';
-import { wholeSeconds } from './deployCommands';
 import { ExitCode } from './exitCodes';
 import { parseBy } from './operationCommands';
 import { parseEnvFlag } from './operationInput';
+import { workflowFailure } from './operations';
+import { byOption, workerWaitOption } from './options';
 import { requireWorker } from './workerPresence';
 
 const SETUP_TIMEOUT_MS = 60 * 60_000;
@@ -54,10 +55,8 @@ async function setupCommand(opts: {
       })) as SetupReport;
     } catch (err) {
       // An environment the worker does not know (or cannot read) fails the config read.
-      const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
-      const root =
-        cause && 'cause' in cause && cause.cause instanceof ApplicationFailure ? cause.cause : cause;
-      if (root instanceof ApplicationFailure && root.type === 'InvalidInput') {
+      const root = err instanceof WorkflowFailedError ? workflowFailure(err) : undefined;
+      if (root?.type === 'InvalidInput') {
         console.error(`${root.message}\nnothing was changed on any host`);
         return ExitCode.invalidInput;
       }
@@ -87,17 +86,9 @@ export function addSetupCommand(program: Command): void {
       "prepare every host of an environment from a worker: the container engine and compose (installed when missing), the deploy user, the project's directories, and the firewall's SSH rule and the ports the worker probes (when ufw is active)",
     )
     .requiredOption('-e, --env <name>', 'environment name')
-    .addOption(
-      new Option('--by <name>', 'who asks (recorded in the hosts audit log)').default(
-        process.env.GITHUB_ACTOR || process.env.USER || 'unknown',
-      ),
-    )
+    .addOption(byOption("in the hosts' audit log"))
     .option('--json', 'print the report as JSON', false)
-    .addOption(
-      new Option('--worker-wait <seconds>', 'how long to wait for a worker on the task queue')
-        .default(30)
-        .argParser(wholeSeconds(0)),
-    )
+    .addOption(workerWaitOption())
     .addHelpText(
       'after',
       `
