@@ -106,15 +106,19 @@ export class SourceCache {
   readFiles(repository: string, commit: string, files: string[], signal?: AbortSignal): Promise<string[]> {
     const dir = this.dirOf(repository);
     return this.serialized(dir, async () => {
-      const cloned = await this.ensureClone(repository, dir, signal);
-      // Another worker may have resolved the commit: this copy fetches what it lacks.
-      if (!cloned && !(await this.tryResolve(dir, commit, signal))) await this.fetch(repository, dir, signal);
+      let fetched = await this.ensureClone(repository, dir, signal);
+      const show = (file: string) =>
+        runLocal(gitShowFile(dir, commit, pathInRepository(file)), { timeoutMs: 30_000, signal });
       const texts: string[] = [];
       for (const file of files) {
-        const shown = await runLocal(gitShowFile(dir, commit, pathInRepository(file)), {
-          timeoutMs: 30_000,
-          signal,
-        });
+        let shown = await show(file);
+        // Another worker may have resolved the commit: this copy fetches it once, and only
+        // when a read fails for want of it.
+        if (shown.code !== 0 && !fetched && !(await this.tryResolve(dir, commit, signal))) {
+          await this.fetch(repository, dir, signal);
+          fetched = true;
+          shown = await show(file);
+        }
         if (shown.code !== 0) {
           throw ApplicationFailure.nonRetryable(
             `${file} is not in ${shownRepository(repository)} at ${commit.slice(0, 12)}: composeFiles are read from the app's repository at the release's commit`,
