@@ -29,6 +29,7 @@ import {
   writeKnownHosts,
 } from './hosts';
 import { FRESH_HOSTS, HOSTS, hostPaths, LabHost, labPaths, LabPaths, SSH_PORT } from './paths';
+import { reclaimKilledHost } from './reclaim';
 import { ensureSystem } from './system';
 import {
   LabError,
@@ -105,6 +106,9 @@ async function wipe(host: LabHost, p: LabPaths): Promise<string> {
   const hp = hostPaths(host, p.root);
   fs.rmSync(freshHostFile(p, host.name), { force: true });
   if (!fs.existsSync(hp.dir)) return 'nothing to remove';
+  // A host killed without down leaves processes, firewall rules, bridges and podman's belief
+  // that its containers still run.
+  await reclaimKilledHost(host, hp);
 
   const listener = sshdPid(hp);
   const sessions = listener ? descendants(listener) : [];

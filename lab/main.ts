@@ -45,6 +45,7 @@ import {
 } from './paths';
 import { listRegistry, registryAnswers, registryPid, startRegistry, stopRegistry } from './registry';
 import { HostState, LabState, readState, writeState } from './state';
+import { reclaimKilledHost } from './reclaim';
 import { ensureSystem } from './system';
 import { LabError, progress, seconds, setQuiet, step, unmountUnder } from './util';
 
@@ -79,6 +80,7 @@ async function up(opts: { skipImages?: boolean }): Promise<void> {
     const hp = hostPaths(host, p.root);
     const label = `host ${host.name} (${host.address}:${SSH_PORT})`;
     const state = await step(label, async () => {
+      await reclaimKilledHost(host, hp);
       const engine = await startEngine(host, p, wroteSettings);
       const sshd = await startSshd(host, p);
       const stopped = previous?.hosts.find((h) => h.name === host.name)?.stoppedContainers ?? [];
