@@ -105,8 +105,8 @@ function readOr(file: string, fallback = ''): string {
 
 /**
  * Processes of a host of this name, from any lab directory: its engines and conmons (their
- * command lines name the host's storage), the containers those conmons ran (their cgroups name
- * the container ids) and the aardvark-dns whose /run/containers/networks is the host's own.
+ * command lines name the host's storage), its containers' processes, and the aardvark-dns whose
+ * /run/containers/networks is the host's own.
  */
 export function hostProcesses(host: LabHost): number[] {
   const storage = new RegExp(`/hosts/${host.name}/storage(?:/|\\s|$)`);
@@ -128,11 +128,16 @@ export function hostProcesses(host: LabHost): number[] {
       if (line && `${line.split(' ')[3]} `.endsWith(networks)) found.add(pid);
     }
   }
-  if (containerIds.size)
-    for (const pid of pids) {
-      const cgroup = /libpod-([0-9a-f]{64})/.exec(readOr(`/proc/${pid}/cgroup`))?.[1];
-      if (cgroup && containerIds.has(cgroup)) found.add(pid);
-    }
+  // A container's processes: in a libpod cgroup, and either of a container one of those conmons
+  // ran or (its conmon killed too) on a root filesystem from the host's storage.
+  for (const pid of pids) {
+    const id = /libpod-([0-9a-f]{64})/.exec(readOr(`/proc/${pid}/cgroup`))?.[1];
+    if (!id) continue;
+    const root = readOr(`/proc/${pid}/mountinfo`)
+      .split('\n')
+      .find((l) => l.split(' ')[4] === '/');
+    if (containerIds.has(id) || (root && storage.test(root.replace(/,/g, ' ')))) found.add(pid);
+  }
   return [...found].map(Number).sort((x, y) => x - y);
 }
 
