@@ -191,6 +191,15 @@ export function reportReclaimed(name: string, r: Reclaimed): void {
   );
 }
 
+/** The ids of the containers in the host's storage. */
+function containerIds(hp: HostPaths): string[] {
+  try {
+    return fs.readdirSync(`${hp.storage}/overlay-containers`).filter((e) => /^[0-9a-f]{64}$/.test(e));
+  } catch {
+    return [];
+  }
+}
+
 /**
  * Before a host's engine starts: when it is not running, take back what a killed run left, and
  * when that run did not stop cleanly (its engine's pid file is still there, or something was
@@ -203,6 +212,12 @@ export async function reclaimKilledHost(host: LabHost, hp: HostPaths): Promise<v
   reportReclaimed(host.name, reclaimed);
   const left = reclaimed.processes || reclaimed.firewallRules || reclaimed.bridges.length;
   if (left || fs.existsSync(hp.enginePid)) {
+    // runc keeps container state machine-wide (/run/runc/<id>): a container killed with its
+    // engine would otherwise fail to start again ("container with given ID already exists").
+    for (const id of containerIds(hp)) {
+      if (fs.existsSync(`/run/runc/${id}`))
+        await run(['runc', 'delete', '--force', id], { allowFailure: true, timeoutMs: 30_000 });
+    }
     for (const dir of [hp.runroot, hp.tmp, hp.netavarkRun]) fs.rmSync(dir, { recursive: true, force: true });
     fs.rmSync(hp.enginePid, { force: true });
   }
