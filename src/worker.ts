@@ -1,9 +1,11 @@
 import { resolve } from 'node:path';
+import { Command } from 'commander';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { projectRoot } from './devserver/paths';
 import { HEARTBEAT_FLUSH_MS, STICKY_QUEUE_TIMEOUT_MS } from './shared/heartbeats';
 import { loadSettings, temporalAddressProblem, type Settings } from './shared/settings';
+import { needsReport, workerNeeds } from './worker/needs';
 
 /**
  * Heartbeats are flushed to the server every HEARTBEAT_FLUSH_MS (the SDK's default is 80 % of
@@ -40,9 +42,30 @@ export async function createWorker(
   });
 }
 
-async function main(): Promise<void> {
+async function main(argv: string[]): Promise<void> {
+  const opts = new Command()
+    .name('worker')
+    .description(
+      'the deployment worker: runs the workflows and activities of the task queue DEPLOY_TASK_QUEUE on TEMPORAL_ADDRESS (settings from the environment, see the README)',
+    )
+    .option(
+      '--check',
+      'check what the worker needs (configs, tools, directories, key files, secrets), print every finding and exit: 0 nothing failed, 1 something did',
+    )
+    .parse(argv)
+    .opts<{ check?: boolean }>();
   const settings = loadSettings();
   const problem = temporalAddressProblem(settings.temporalAddress);
+  // What the environments need of this worker, reported before it takes work: a missing tool or
+  // secret is named now, not when a deployment reaches the step that needs it.
+  const needs = await workerNeeds(settings, process.env);
+  if (opts.check) {
+    console.log(needsReport(needs, true).join('\n'));
+    if (problem) console.log(`  FAILED temporal ${settings.temporalAddress}  ${problem}`);
+    process.exitCode = problem || needs.some((c) => c.verdict === 'failed') ? 1 : 0;
+    return;
+  }
+  console.error(needsReport(needs).join('\n'));
   if (problem) throw new Error(problem);
   const connection = await NativeConnection.connect({ address: settings.temporalAddress });
   try {
@@ -58,7 +81,7 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
-  main().catch((err) => {
+  main(process.argv).catch((err) => {
     console.error(`worker failed: ${(err as Error).message}`);
     process.exit(1);
   });

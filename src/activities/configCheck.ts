@@ -129,7 +129,7 @@ async function composeFileChecks(
     : { check: 'compose files', where: projectRoot, verdict: 'ok', detail: files.join(', ') };
 }
 
-function secretChecks(environment: EnvironmentConfig, workerEnv: NodeJS.ProcessEnv): ConfigCheck[] {
+export function secretChecks(environment: EnvironmentConfig, workerEnv: NodeJS.ProcessEnv): ConfigCheck[] {
   return Object.entries(environment.secrets).map(([key, { fromEnv }]): ConfigCheck => {
     const problem = secretProblem(key, fromEnv, workerEnv);
     return problem
@@ -138,20 +138,28 @@ function secretChecks(environment: EnvironmentConfig, workerEnv: NodeJS.ProcessE
   });
 }
 
-async function hostChecks(environment: EnvironmentConfig, config: HostConfig): Promise<ConfigCheck[]> {
-  const where = `${config.name} (${config.user}@${config.address}:${config.port})`;
+const hostWhere = (config: HostConfig) => `${config.name} (${config.user}@${config.address}:${config.port})`;
+
+/** The host's SSH key is a file the worker can read. */
+export function keyFileCheck(config: HostConfig): ConfigCheck {
+  const where = hostWhere(config);
   try {
     accessSync(config.privateKeyPath, constants.R_OK);
+    return { check: 'ssh key', where, verdict: 'ok', detail: `${config.privateKeyPath} is readable` };
   } catch {
-    return [
-      {
-        check: 'ssh key',
-        where,
-        verdict: 'failed',
-        detail: `privateKeyPath ${config.privateKeyPath} is not a readable file on the worker`,
-      },
-    ];
+    return {
+      check: 'ssh key',
+      where,
+      verdict: 'failed',
+      detail: `privateKeyPath ${config.privateKeyPath} is not a readable file on the worker`,
+    };
   }
+}
+
+async function hostChecks(environment: EnvironmentConfig, config: HostConfig): Promise<ConfigCheck[]> {
+  const where = hostWhere(config);
+  const key = keyFileCheck(config);
+  if (key.verdict === 'failed') return [key];
   let host: RemoteHost;
   try {
     host = await RemoteHost.connect(config, { timeoutMs: 10_000 });
