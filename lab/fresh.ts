@@ -29,6 +29,7 @@ import {
   writeKnownHosts,
 } from './hosts';
 import { FRESH_HOSTS, HOSTS, hostPaths, LabHost, labPaths, LabPaths, SSH_PORT } from './paths';
+import { descendants } from './processes';
 import { reclaimKilledHost } from './reclaim';
 import { ensureSystem } from './system';
 import {
@@ -72,30 +73,6 @@ export function existingFreshHosts(p: LabPaths = labPaths()): LabHost[] {
 /** Every lab host whose host key exists, for known_hosts: the regular hosts and fresh ones. */
 export function hostsWithKeys(p: LabPaths): LabHost[] {
   return [...HOSTS, ...FRESH_HOSTS].filter((h) => fs.existsSync(`${hostPaths(h, p.root).hostKey}.pub`));
-}
-
-/** Every process below `pid` (an sshd listener's per-connection children and their commands). */
-function descendants(pid: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      // The command name is in parentheses and may contain spaces: the ppid follows the last ')'.
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-    } catch {
-      // exited while we looked
-    }
-  }
-  const out: number[] = [];
-  const todo = [...(children.get(pid) ?? [])];
-  while (todo.length) {
-    const next = todo.pop() as number;
-    out.push(next);
-    todo.push(...(children.get(next) ?? []));
-  }
-  return out;
 }
 
 /**

@@ -14,6 +14,7 @@
 import * as fs from 'node:fs';
 import { BRIDGE_BLOCK, enginePid, subnetPool } from './hosts';
 import type { HostPaths, LabHost } from './paths';
+import { allPids, cmdline, hostStoragePattern, inHostContainer, procFile } from './processes';
 import { progress, run } from './util';
 
 /** The host's network identity: its subnet prefix ("10.103.") and its bridge names. */
@@ -87,42 +88,26 @@ export function staleBridges(ipAddrJson: string, net: HostNetwork): string[] {
     .map((l) => l.ifname);
 }
 
-function cmdline(pid: string): string {
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-  } catch {
-    return '';
-  }
-}
-
-function readOr(file: string, fallback = ''): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return fallback;
-  }
-}
-
 /**
  * Processes of a host of this name, from any lab directory: its engines and conmons (their
  * command lines name the host's storage), its containers' processes, and the aardvark-dns whose
  * /run/containers/networks is the host's own.
  */
 export function hostProcesses(host: LabHost): number[] {
-  const storage = new RegExp(`/hosts/${host.name}/storage(?:/|\\s|$)`);
+  const storage = hostStoragePattern(host.name);
   const networks = `/hosts/${host.name}/netavark-run `;
-  const pids = fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e) && Number(e) !== process.pid);
-  const found = new Set<string>();
+  const pids = allPids();
+  const found = new Set<number>();
   const containerIds = new Set<string>();
   for (const pid of pids) {
     const cmd = cmdline(pid);
-    const comm = readOr(`/proc/${pid}/comm`).trim();
+    const comm = procFile(pid, 'comm').trim();
     if ((comm === 'conmon' || comm === 'podman') && storage.test(cmd)) {
       found.add(pid);
       const id = /(?:^|\s)-c ([0-9a-f]{64})(?:\s|$)/.exec(cmd)?.[1];
       if (id) containerIds.add(id);
     } else if (comm === 'aardvark-dns') {
-      const line = readOr(`/proc/${pid}/mountinfo`)
+      const line = procFile(pid, 'mountinfo')
         .split('\n')
         .find((l) => l.split(' ')[4] === '/run/containers/networks');
       if (line && `${line.split(' ')[3]} `.endsWith(networks)) found.add(pid);
@@ -131,14 +116,10 @@ export function hostProcesses(host: LabHost): number[] {
   // A container's processes: in a libpod cgroup, and either of a container one of those conmons
   // ran or (its conmon killed too) on a root filesystem from the host's storage.
   for (const pid of pids) {
-    const id = /libpod-([0-9a-f]{64})/.exec(readOr(`/proc/${pid}/cgroup`))?.[1];
-    if (!id) continue;
-    const root = readOr(`/proc/${pid}/mountinfo`)
-      .split('\n')
-      .find((l) => l.split(' ')[4] === '/');
-    if (containerIds.has(id) || (root && storage.test(root.replace(/,/g, ' ')))) found.add(pid);
+    const id = /libpod-([0-9a-f]{64})/.exec(procFile(pid, 'cgroup'))?.[1];
+    if (id && (containerIds.has(id) || inHostContainer(pid, host.name))) found.add(pid);
   }
-  return [...found].map(Number).sort((x, y) => x - y);
+  return [...found].sort((x, y) => x - y);
 }
 
 export interface Reclaimed {
