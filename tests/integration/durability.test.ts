@@ -8,6 +8,7 @@ import { psql } from '../../src/commands/database';
 import { readOptionalFile } from '../../src/commands/files';
 import { remoteLayout } from '../../src/commands/layout';
 import { withHost } from '../../src/remote/executor';
+import { allPids, cmdline, descendants, inHostContainer, procFile } from '../../lab/processes';
 import {
   LAB_DIR,
   reportedReleases,
@@ -146,6 +147,38 @@ async function rerunStartedAt(handle: Described, killed: RunningActivity): Promi
   }
 }
 
+/**
+ * lab-1's process list, sampled every 20 ms: how many `compose up` (below lab-1's sshd) and
+ * `pg_dump` (in lab-1's containers) run at once, and which ones were seen. A retried step
+ * must never run beside the killed attempt's command, still running on the host.
+ */
+function watchHostCommands() {
+  const master = Number(readFileSync(join(LAB_DIR, 'hosts', 'lab-1', 'sshd.pid'), 'utf8').trim());
+  const commands = {
+    'compose up': () =>
+      descendants(master).filter(
+        (pid) => procFile(pid, 'comm').trim() === 'docker-compose' && / up( |$)/.test(cmdline(pid)),
+      ),
+    pg_dump: () =>
+      allPids().filter((pid) => procFile(pid, 'comm').trim() === 'pg_dump' && inHostContainer(pid, 'lab-1')),
+  };
+  const most: Record<string, number> = { 'compose up': 0, pg_dump: 0 };
+  const seen: Record<string, Set<number>> = { 'compose up': new Set(), pg_dump: new Set() };
+  const timer = setInterval(() => {
+    for (const [name, list] of Object.entries(commands)) {
+      const running = list();
+      running.forEach((pid) => seen[name].add(pid));
+      most[name] = Math.max(most[name], running.length);
+    }
+  }, 20);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Object.keys(commands).map((name) => ({ name, most: most[name], processes: seen[name].size }));
+    },
+  };
+}
+
 test.each(deployments)(
   '%s: a worker killed during each long step is replaced and the deployment finishes once',
   async (label, strategy, tag, killPoints) => {
@@ -159,10 +192,12 @@ test.each(deployments)(
       await Promise.all(workers.map((w) => w.ready()));
       const handle = await deployOnce(tag, release, strategy);
       const kills: { step: string; running: RunningActivity; killedAt: number; resumedAt?: number }[] = [];
+      const watched: { name: string; most: number; processes: number }[] = [];
       for (const { label: step, step: name } of killPoints) {
         await waitForStatus(handle, (s) =>
           s.steps.some((x) => matches(x.name, name) && x.status === 'running'),
         );
+        const watch = watchHostCommands();
         const running = await runningActivity(handle);
         const victim = workers.find((w) => w.identity === running.worker);
         if (!victim) throw new Error(`${step} runs on ${running.worker}, none of this test's workers`);
@@ -172,6 +207,11 @@ test.each(deployments)(
         expect(() => process.kill(victim.child.pid!, 0)).toThrow();
         workers.push(spawnWorker(harness.settings, lab.workerEnv));
         kills.push({ step, running, killedAt, resumedAt: await rerunStartedAt(handle, running) });
+        // Watched until the step's retry has finished.
+        await waitForStatus(handle, (s) =>
+          s.steps.some((x) => matches(x.name, name) && x.status === 'succeeded'),
+        );
+        watched.push(...watch.stop().map((w) => ({ ...w, name: `${w.name} (kill during ${step})` })));
       }
       const outcome = await follow(handle, harness.settings, { timeoutMs: 300_000 });
       expect(outcome.error).toBeUndefined();
@@ -187,6 +227,19 @@ test.each(deployments)(
       console.log(
         `deployment finished ${((finishedAt - kills[0].killedAt) / 1000).toFixed(1)} s after the first kill`,
       );
+      for (const w of watched)
+        console.log(`${w.name}: ${w.processes} process(es) seen, at most ${w.most} at once`);
+      // The killed attempt's command and its retry's never ran together on the host.
+      expect(watched.filter((w) => w.most > 1)).toEqual([]);
+      // The watch saw what it counts: pg_dump when killed during backup, compose up during start.
+      for (const [step, command] of [
+        ['backup', 'pg_dump'],
+        ['start', 'compose up'],
+      ])
+        if (killPoints.some((k) => k.label === step))
+          expect(
+            watched.find((w) => w.name === `${command} (kill during ${step})`)?.processes,
+          ).toBeGreaterThan(0);
       // Every kill hit its step while it ran, and each step ran again on another worker.
       expect(kills.filter((k) => k.resumedAt === undefined).map((k) => k.step)).toEqual([]);
 
