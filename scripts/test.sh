@@ -67,7 +67,7 @@ cat .data/lab-up.log
 # host) under their own projects and addresses, and the rest (lab-staging on lab-1, whose SSH
 # durability cuts; drills on lab-2 under their own project). Each shard runs its files one at
 # a time.
-lab2_files='tests/integration/(colours|colourFailures|traffic|configCheck|temporalRestart|database|gates|releaseFiles|hostLock|firstDay|labReclaim)\.test\.ts$'
+lab2_files='tests/integration/(colours|colourFailures|traffic|configCheck|temporalRestart|database|gates|releaseFiles|hostLock|firstDay|labReclaim|encryption)\.test\.ts$'
 integration_status=0
 lab2_status=0
 if [ "$lab_status" = 0 ]; then

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from './activities';
+import { dataConverterFor } from './codec/dataConverter';
 import { projectRoot } from './devserver/paths';
 import { HEARTBEAT_FLUSH_MS, STICKY_QUEUE_TIMEOUT_MS } from './shared/heartbeats';
 import { loadSettings, temporalAddressProblem, type Settings } from './shared/settings';
@@ -32,6 +33,7 @@ export async function createWorker(
     // would sit 10 s (the default) before another worker may take it.
     stickyQueueScheduleToStartTimeout: STICKY_QUEUE_TIMEOUT_MS,
     workflowsPath: require.resolve('./workflows'),
+    dataConverter: dataConverterFor(workerEnv),
     activities: createActivities({
       configDir: resolve(settings.configDir),
       projectRoot: settings.filesRoot ? resolve(settings.filesRoot) : projectRoot(),

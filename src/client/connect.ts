@@ -1,4 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
+import { dataConverterFor } from '../codec/dataConverter';
+import { EncryptionConfigError } from '../codec/encryption';
 import { temporalAddressProblem, type Settings } from '../shared/settings';
 import { CliExit } from './cliExit';
 import { ExitCode } from './exitCodes';
@@ -8,9 +10,16 @@ export async function connect(settings: Settings): Promise<Client> {
   // A mistyped address is the user's to fix, not a reason for CI to retry (exit 4 invites that).
   const problem = temporalAddressProblem(settings.temporalAddress);
   if (problem) throw new CliExit(ExitCode.invalidInput, `${problem}; nothing was started`);
+  let dataConverter: ReturnType<typeof dataConverterFor>;
+  try {
+    dataConverter = dataConverterFor(process.env);
+  } catch (err) {
+    if (!(err instanceof EncryptionConfigError)) throw err;
+    throw new CliExit(ExitCode.invalidInput, `${err.message}; nothing was started`);
+  }
   try {
     const connection = await Connection.connect({ address: settings.temporalAddress, connectTimeout: '5s' });
-    return new Client({ connection, namespace: settings.namespace });
+    return new Client({ connection, namespace: settings.namespace, dataConverter });
   } catch (err) {
     throw new CliExit(
       ExitCode.temporalUnreachable,

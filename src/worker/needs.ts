@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { configFileChecks, keyFileCheck, secretChecks } from '../activities/configCheck';
+import { EncryptionConfigError, loadEncryptionKeys } from '../codec/encryption';
 import { ConfigError } from '../config/errors';
 import { listEnvironments } from '../config/load';
 import type { EnvironmentConfig } from '../config/schema';
@@ -78,6 +79,30 @@ function writableDir(check: string, dir: string, setting: string): ConfigCheck {
   }
 }
 
+/** Whether payloads are encrypted, and with which key; never a key itself. */
+function encryptionCheck(workerEnv: NodeJS.ProcessEnv): ConfigCheck {
+  try {
+    const keys = loadEncryptionKeys(workerEnv);
+    return keys
+      ? {
+          check: 'encryption',
+          where: 'payloads',
+          verdict: 'ok',
+          detail: `AES-256-GCM with key "${keys[keys.length - 1].id}" (${keys.length} key(s) decrypt)`,
+        }
+      : {
+          check: 'encryption',
+          where: 'payloads',
+          verdict: 'warn',
+          detail:
+            'off: workflow history holds environment values and hosts in clear (set DEPLOY_ENCRYPTION_KEYS_FILE, the same for deployctl)',
+        };
+  } catch (err) {
+    if (!(err instanceof EncryptionConfigError)) throw err;
+    return { check: 'encryption', where: 'payloads', verdict: 'failed', detail: err.message };
+  }
+}
+
 /**
  * What this worker needs for the environments it serves, checked at start-up without touching a
  * server: the configs, git and pg_restore where an environment uses them, its directories,
@@ -94,6 +119,7 @@ export async function workerNeeds(settings: Settings, workerEnv: NodeJS.ProcessE
     if (!(err instanceof ConfigError)) throw err;
   }
   checks.push(...(await toolChecks(environments, workerEnv.PATH)));
+  checks.push(encryptionCheck(workerEnv));
   checks.push(writableDir('workspace dir', settings.workspaceRoot, 'DEPLOY_WORKSPACE_DIR'));
   checks.push(writableDir('backup store', settings.backupRoot, 'DEPLOY_BACKUP_DIR'));
   for (const environment of environments) {

@@ -36,18 +36,23 @@ function keyFile(): string {
 
 test('everything there: each need is ok and the report is one summary line', async () => {
   const settings = setup(keyFile());
-  const checks = await workerNeeds(settings, { PATH: process.env.PATH, EXAMPLE_DB_PASSWORD: 's3cret' });
+  const checks = await workerNeeds(settings, {
+    PATH: process.env.PATH,
+    EXAMPLE_DB_PASSWORD: 's3cret',
+    DEPLOY_ENCRYPTION_KEYS: `k1=${Buffer.alloc(32, 7).toString('base64')}`,
+  });
   expect(checks.filter((c) => c.verdict !== 'ok')).toEqual([]);
   expect(checks.map((c) => `${c.check} ${c.where}`)).toEqual([
     `config files ${settings.configDir}`,
     'tool git',
     'tool pg_restore',
+    'encryption payloads',
     `workspace dir ${settings.workspaceRoot}`,
     `backup store ${settings.backupRoot}`,
     'ssh key example/web-1',
     'secret example/DB_PASSWORD',
   ]);
-  expect(needsReport(checks)).toEqual([`worker check: 7 ok, 0 warning(s), 0 failed`]);
+  expect(needsReport(checks)).toEqual([`worker check: 8 ok, 0 warning(s), 0 failed`]);
 });
 
 test('missing tools, key file and secret are each named with what needs them', async () => {
@@ -76,7 +81,7 @@ test('missing tools, key file and secret are each named with what needs them', a
       "secret DB_PASSWORD: the worker's environment variable EXAMPLE_DB_PASSWORD is not set",
     ],
   ]);
-  expect(needsReport(checks)[0]).toBe('worker check: 3 ok, 0 warning(s), 4 failed');
+  expect(needsReport(checks)[0]).toBe('worker check: 3 ok, 1 warning(s), 4 failed');
 });
 
 test('the worker binary: --check prints every finding and exits 1 on a failed need, 0 when all are met', () => {
@@ -100,7 +105,8 @@ test('the worker binary: --check prints every finding and exits 1 on a failed ne
   expect(missing.stdout).toContain('FAILED secret example/DB_PASSWORD');
   expect(missing.stdout).toContain('OK     tool git');
   const met = run({ EXAMPLE_DB_PASSWORD: 'value-never-printed' });
-  expect(met.stdout).toContain('worker check: 7 ok, 0 warning(s), 0 failed');
+  expect(met.stdout).toContain('worker check: 7 ok, 1 warning(s), 0 failed');
+  expect(met.stdout).toContain('WARN   encryption payloads');
   expect(met.stdout).not.toContain('value-never-printed');
   expect(met.status).toBe(0);
 });
