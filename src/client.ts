@@ -8,6 +8,7 @@ import { addOperationCommands } from './client/operationCommands';
 import { addConfigCommands } from './client/configCheck';
 import { addInitCommand } from './client/init';
 import { addSetupCommand } from './client/setup';
+import { addCodecServerCommand } from './client/codecServer';
 import { annotation, inGithubActions } from './client/githubActions';
 
 /** deployctl: the program, its commands (each in its module under src/client/) and the exit. */
@@ -42,6 +43,7 @@ DEPLOY_TASK_QUEUE (deployments), TEMPORAL_UI_URL (http://127.0.0.1:8233)`,
   addConfigCommands(program);
   addInitCommand(program);
   addSetupCommand(program);
+  addCodecServerCommand(program);
 
   return program;
 }
