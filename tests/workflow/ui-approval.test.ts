@@ -10,12 +10,12 @@
  * aborted, `history` lists what happened.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import type { DeployActivities } from '../../src/activities';
 import { startOrAttach } from '../../src/client/deploy';
 import { loadEnvironment } from '../../src/config/load';
@@ -25,22 +25,12 @@ import { findFreePort } from '../../src/devserver/ports';
 import type { DeploymentStatus, DeployPlan } from '../../src/shared/deployment';
 import { deploymentStatusQuery } from '../../src/shared/messages';
 import { loadSettings, workflowUiLink, type Settings } from '../../src/shared/settings';
+import { browserStep, launchBrowser, openWorkflowPage, waitForText } from './browser';
 
 jest.setTimeout(240_000);
 
 const ROOT = join(__dirname, '..', '..');
 const SHOTS = join(ROOT, '.data', 'ui-approval');
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-quic',
-  '--no-first-run',
-];
 const fixture = loadEnvironment(join(ROOT, 'tests', 'fixtures', 'environments'), 'staging');
 
 /** Every activity the pipeline may call, stubbed: the plan requires approval; all else succeeds. */
@@ -103,7 +93,6 @@ beforeAll(async () => {
   } catch {
     // Already installed by another test file in this process.
   }
-  mkdirSync(SHOTS, { recursive: true });
   dataDir = mkdtempSync(join(tmpdir(), 'ui-approval-'));
   const port = await findFreePort();
   let uiPort = await findFreePort();
@@ -127,14 +116,7 @@ beforeAll(async () => {
     workflowFailureErrorTypes: { '*': ['NondeterminismError', 'DeterminismViolationError'] },
   });
   workerRun = worker.run();
-  userDataDir = mkdtempSync(join(tmpdir(), 'ui-approval-chromium-'));
-  browser = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    args: CHROMIUM_ARGS,
-    headless: true,
-    viewport: { width: 1400, height: 1000 },
-    timeout: 30_000,
-  });
+  ({ browser, userDataDir } = await launchBrowser('ui-approval'));
 }, 180_000);
 
 afterAll(async () => {
@@ -185,63 +167,8 @@ async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): P
   }
 }
 
-/**
- * Open a workflow's page in the UI. Under CI's load the UI server has answered a page load with
- * its "500 Internal Error" page; an operator would reload, and so does this, at most 3 times.
- */
-async function openWorkflowPage(page: Page, link: string, workflowId: string): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    await page.goto(link, { timeout: 30_000 });
-    const heading = page.getByRole('heading', { name: workflowId });
-    await heading.or(page.getByText('Internal Error')).first().waitFor({ timeout: 30_000 });
-    if (await heading.isVisible()) return;
-    if (attempt === 3) throw new Error(`the Web UI answered "Internal Error" ${attempt} times`);
-    await new Promise((r) => setTimeout(r, 2_000));
-  }
-}
-
-/** Run one browser step; on failure keep a screenshot and name it in the error. */
-async function browserStep<T>(page: Page, name: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    const path = join(SHOTS, `${name}.png`);
-    await page.screenshot({ path, fullPage: true, timeout: 10_000 }).catch(() => undefined);
-    (err as Error).message = `${name}: ${(err as Error).message}\n(screenshot: ${path})`;
-    throw err;
-  }
-}
-
 function request(release: string): DeployRequest {
   return { environment: 'production', release, images: { site: 'v2', api: 'v2' }, requestedBy: 'ci' };
-}
-
-/** The visible text of the page and of its frames (the UI renders markdown details in a frame). */
-async function pageText(page: Page): Promise<string> {
-  const texts = await Promise.all(
-    page.frames().map((f) =>
-      f
-        .locator('body')
-        .innerText({ timeout: 5_000 })
-        .catch(() => ''),
-    ),
-  );
-  return texts.join('\n');
-}
-
-/** Wait until the page shows every pattern (the UI refreshes itself); bounded. */
-async function waitForText(page: Page, patterns: RegExp[], timeoutMs = 30_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  let text = '';
-  for (;;) {
-    text = await pageText(page);
-    if (patterns.every((p) => p.test(text))) return text;
-    if (Date.now() >= deadline) {
-      const missing = patterns.filter((p) => !p.test(text)).map(String);
-      throw new Error(`the page does not show ${missing.join(', ')} within ${timeoutMs} ms`);
-    }
-    await page.waitForTimeout(500);
-  }
 }
 
 async function openTab(page: Page, name: string): Promise<void> {
