@@ -75,8 +75,12 @@ if [ "$lab_status" = 0 ]; then
   npx jest --ci --runInBand --forceExit --selectProjects integration --testPathPattern "$lab2_files" \
     --json --outputFile=.data/jest-integration-lab2.json >.data/jest-integration-lab2.log 2>&1 &
   lab2_pid=$!
+  # Shown as it runs and kept in .data/jest-integration.log, which the secrets sweep reads.
+  set +e
   npx jest --ci --runInBand --forceExit --selectProjects integration --testPathIgnorePatterns "$lab2_files" \
-    --json --outputFile=.data/jest-integration.json || integration_status=$?
+    --json --outputFile=.data/jest-integration.json 2>&1 | tee .data/jest-integration.log
+  integration_status=${PIPESTATUS[0]}
+  set -e
   step "tests: integration, lab-2 files (waiting for them)"
   wait "$lab2_pid" || lab2_status=$?
   cat .data/jest-integration-lab2.log
@@ -102,7 +106,14 @@ node -e '
     }
   }
 ' || true
+# Nothing the run left behind (test and lab logs, the hosts' audit logs and app directories,
+# workspaces, backup stores) may hold a secret's value.
+step "secrets sweep"
+sweep_status=0
+npx tsx scripts/sweep-secrets.ts || sweep_status=$?
+
 step "done"
 if [ "$unit_workflow_status" != 0 ]; then exit "$unit_workflow_status"; fi
+if [ "$sweep_status" != 0 ]; then exit "$sweep_status"; fi
 if [ "$lab2_status" != 0 ]; then exit "$lab2_status"; fi
 exit "$integration_status"
