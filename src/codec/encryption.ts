@@ -62,12 +62,14 @@ export function parseEncryptionKeys(text: string, setting: string): EncryptionKe
   const keys = entries.map((entry, i): EncryptionKey => {
     const eq = entry.indexOf('=');
     const id = eq > 0 ? entry.slice(0, eq) : '';
-    const where = `${setting}: entry ${i + 1}${KEY_ID.test(id) ? ` (key id "${id}")` : ''}`;
-    if (!KEY_ID.test(id))
+    const encoded = entry.slice(eq + 1);
+    // A bare key ends in "=" (base64 padding): its characters must never be shown as an id.
+    const wellFormed = KEY_ID.test(id) && encoded !== '';
+    const where = `${setting}: entry ${i + 1}${wellFormed ? ` (key id "${id}")` : ''}`;
+    if (!wellFormed)
       throw new EncryptionConfigError(
         `${where}: must be <id>=<key>, the id 1 to 64 letters, digits, '.', '_' or '-'`,
       );
-    const encoded = entry.slice(eq + 1);
     const key = Buffer.from(encoded, 'base64');
     if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded) || key.length !== 32)
       throw new EncryptionConfigError(
