@@ -130,7 +130,7 @@ export function createBackupActivities(deps: {
         );
       }
       const plan = operationPlan(env, input.backupId, input.requestedBy);
-      const secrets = secretsOf(plan, deps.workerEnv);
+      const secrets = await secretsOf(plan, deps.workerEnv);
       const hostConfig = env.hosts[0];
       const started = Date.now();
       return onHost(

@@ -14,6 +14,7 @@ import { makeDirectory, readOptionalFile } from '../commands/files';
 import type { Colour } from '../config/schema';
 import type { ReleaseRecord } from '../shared/deployment';
 import { buildEnvFile } from './envFile';
+import { resolveSecrets } from './secrets';
 import { releaseRecordOf } from './release';
 import { onHost, progressReporter, runUnderHostLock, type HostStepInput } from './hostStep';
 import { releaseComposeFiles, type ReleaseFileSources } from './releaseFiles';
@@ -49,7 +50,11 @@ export function createColourActivities(deps: ReleaseFileSources & { workerEnv: N
         `upload ${colour}`,
         async (host) => {
           const layout = colourLayout(env, host.config, colour);
-          const { content, secretValues } = buildEnvFile(plan, host.config, deps.workerEnv);
+          const { content, secretValues } = buildEnvFile(
+            plan,
+            host.config,
+            await resolveSecrets(plan.environment, deps.workerEnv),
+          );
           await host.run(makeDirectory(layout.dir), { timeoutMs: 15_000 });
           await host.run(makeDirectory(routingDir(env, host.config)), { timeoutMs: 15_000 });
           const composed = await releaseComposeFiles(

@@ -8,7 +8,7 @@ import { composeVersion, engineVersion } from '../commands/compose';
 import { hostLockVersion } from '../commands/hostLock';
 import { HostKeyMismatchError, RemoteHost } from '../remote/executor';
 import type { ConfigCheck, ConfigCheckReport } from '../shared/configCheck';
-import { secretProblem } from './envFile';
+import { readSecret, secretSourceText } from './secrets';
 import { freeDiskMb } from './plan';
 import { shownRepository, type SourceCache } from './sourceCache';
 
@@ -41,7 +41,7 @@ export function createConfigCheckActivities(deps: {
         return { environment: input.environment, checks };
       }
       checks.push(await composeFileChecks(environment, deps.projectRoot, deps.sources));
-      checks.push(...secretChecks(environment, deps.workerEnv));
+      checks.push(...(await secretChecks(environment, deps.workerEnv)));
       for (const host of environment.hosts) checks.push(...(await hostChecks(environment, host)));
       return { environment: input.environment, checks };
     },
@@ -129,13 +129,21 @@ async function composeFileChecks(
     : { check: 'compose files', where: projectRoot, verdict: 'ok', detail: files.join(', ') };
 }
 
-export function secretChecks(environment: EnvironmentConfig, workerEnv: NodeJS.ProcessEnv): ConfigCheck[] {
-  return Object.entries(environment.secrets).map(([key, { fromEnv }]): ConfigCheck => {
-    const problem = secretProblem(key, fromEnv, workerEnv);
-    return problem
-      ? { check: 'secret', where: key, verdict: 'failed', detail: problem }
-      : { check: 'secret', where: key, verdict: 'ok', detail: `set in the worker's ${fromEnv}` };
-  });
+/** Each secret can be read where the config says and written to an env file; values never shown. */
+export async function secretChecks(
+  environment: EnvironmentConfig,
+  workerEnv: NodeJS.ProcessEnv,
+): Promise<ConfigCheck[]> {
+  return Promise.all(
+    Object.entries(environment.secrets).map(async ([key, source]): Promise<ConfigCheck> => {
+      const { problem } = await readSecret(key, source, workerEnv);
+      if (problem) return { check: 'secret', where: key, verdict: 'failed', detail: problem };
+      const detail = source.fromEnv
+        ? `set in the worker's ${source.fromEnv}`
+        : `read from ${secretSourceText(source)}`;
+      return { check: 'secret', where: key, verdict: 'ok', detail };
+    }),
+  );
 }
 
 const hostWhere = (config: HostConfig) => `${config.name} (${config.user}@${config.address}:${config.port})`;

@@ -23,6 +23,7 @@ import type {
   PendingMigration,
 } from '../shared/deployment';
 import { onHost, progressReporter, runUnderHostLock, type HostStepInput } from './hostStep';
+import { secretValuesOf } from './secrets';
 
 /** Failure types of this module; the workflow branches on them. */
 export const DatabaseFailureType = {
@@ -108,11 +109,9 @@ export function failureText(stderr: string, stdout: string): string {
   return lines.slice(-5).join(' | ').slice(-1000) || 'no output';
 }
 
-/** Values that must not appear in any message: the environment's secrets, as the worker knows them. */
-export function secretsOf(plan: DeployPlan, workerEnv: NodeJS.ProcessEnv): string[] {
-  return Object.values(plan.environment.secrets)
-    .map(({ fromEnv }) => workerEnv[fromEnv])
-    .filter((v): v is string => typeof v === 'string' && v.length > 0);
+/** Values that must not appear in any message: the environment's secrets, as the worker reads them. */
+export function secretsOf(plan: DeployPlan, workerEnv: NodeJS.ProcessEnv): Promise<string[]> {
+  return secretValuesOf(plan.environment, workerEnv);
 }
 
 export type Progress = ReturnType<typeof progressReporter>;
@@ -160,7 +159,7 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
       const { plan } = input;
       const env = plan.environment;
       if (!env.database) return undefined;
-      const secrets = secretsOf(plan, deps.workerEnv);
+      const secrets = await secretsOf(plan, deps.workerEnv);
       const started = Date.now();
       let reused = false;
       let noStackYet = false;
@@ -228,7 +227,7 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
       const { plan } = input;
       const env = plan.environment;
       if (!env.migrations) return { applied: [] };
-      const secrets = secretsOf(plan, deps.workerEnv);
+      const secrets = await secretsOf(plan, deps.workerEnv);
       return onHost(
         input,
         'migrate',
@@ -277,7 +276,7 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
       const { plan } = input;
       const env = plan.environment;
       if (!env.migrations?.phases) return [];
-      const secrets = secretsOf(plan, deps.workerEnv);
+      const secrets = await secretsOf(plan, deps.workerEnv);
       return onHost(
         input,
         'pending migrations',
@@ -321,7 +320,7 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
           DatabaseFailureType.noDatabase,
         );
       }
-      const secrets = secretsOf(plan, deps.workerEnv);
+      const secrets = await secretsOf(plan, deps.workerEnv);
       await onHost(
         input,
         'restore',

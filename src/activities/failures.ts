@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { ConfigError } from '../config/errors';
 import { HostKeyMismatchError } from '../remote/executor';
-import { MissingSecretError } from './envFile';
+import { MissingSecretError } from './secrets';
 
 /** Failure types a retry cannot fix; the workflow and the client branch on these names. */
 export const FailureType = {

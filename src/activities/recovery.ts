@@ -227,7 +227,7 @@ export function createRecoveryActivities(deps: {
     async checkRestoredData(
       input: HostStepInput & { expected: TableFingerprint[] },
     ): Promise<{ matched: boolean; tables: number; mismatches: string[] }> {
-      const secrets = secretsOf(input.plan, deps.workerEnv);
+      const secrets = await secretsOf(input.plan, deps.workerEnv);
       return onHost(
         input,
         'data-check',
@@ -274,7 +274,7 @@ export function createRecoveryActivities(deps: {
         if (!files.stdout.trim()) {
           await host.run(composeDestroy(env, host.config), {
             timeoutMs: 5 * 60_000,
-            secrets: secretsOf(input.plan, deps.workerEnv),
+            secrets: await secretsOf(input.plan, deps.workerEnv),
           });
         }
       });

@@ -4,6 +4,7 @@ import { copyIfExists, makeDirectory, readOptionalFile } from '../commands/files
 import { releaseHistoryRecord, remoteLayout } from '../commands/layout';
 import type { DeployPlan, ReleaseRecord } from '../shared/deployment';
 import { buildEnvFile } from './envFile';
+import { resolveSecrets } from './secrets';
 import { onHost, progressReporter, runUnderHostLock, type HostStepInput } from './hostStep';
 import { releaseComposeFiles, type ReleaseFileSources } from './releaseFiles';
 
@@ -36,7 +37,11 @@ export function createReleaseActivities(deps: ReleaseFileSources & { workerEnv: 
         'upload',
         async (host) => {
           const layout = remoteLayout(plan.environment, host.config);
-          const { content, secretValues } = buildEnvFile(plan, host.config, deps.workerEnv);
+          const { content, secretValues } = buildEnvFile(
+            plan,
+            host.config,
+            await resolveSecrets(plan.environment, deps.workerEnv),
+          );
           await host.run(makeDirectory(layout.releasesDir), { timeoutMs: 15_000 });
           const composed = await releaseComposeFiles(
             host,

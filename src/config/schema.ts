@@ -15,6 +15,28 @@ export const envKeySchema = z
   .string()
   .regex(/^[A-Z][A-Z0-9_]{0,63}$/, { message: `must be ${ENV_KEY_RULE}` });
 
+/**
+ * Where the worker reads a secret: `fromEnv` (its environment variable), `fromFile` (an
+ * absolute path on the worker, e.g. a mounted secret) or `fromCommand` (argv of a secret
+ * manager's CLI, run without a shell; its output is the value). Exactly one.
+ */
+export const secretSourceSchema = z
+  .object({
+    fromEnv: envKeySchema.optional(),
+    fromFile: z
+      .string()
+      .regex(/^\/[^\0]*$/, { message: 'must be an absolute path on the worker' })
+      .optional(),
+    fromCommand: z
+      .array(z.string().min(1, { message: 'must not be empty' }))
+      .min(1, { message: 'must name a program and its arguments' })
+      .optional(),
+  })
+  .strict()
+  .refine((s) => [s.fromEnv, s.fromFile, s.fromCommand].filter((x) => x !== undefined).length === 1, {
+    message: 'must name exactly one of fromEnv, fromFile, fromCommand',
+  });
+
 /** Values written into the env file: printable, single line, no quotes or shell expansion characters. */
 export const envValueSchema = z
   .string()
@@ -420,9 +442,9 @@ export const environmentSchema = z
     env: z.record(envKeySchema, envValueSchema).default({}),
     /**
      * Secrets written to the env file (mode 0600). Values never appear in config: each names
-     * an environment variable of the worker that holds it.
+     * where the worker reads it: an environment variable, a file, or a command's output.
      */
-    secrets: z.record(envKeySchema, z.object({ fromEnv: envKeySchema }).strict()).default({}),
+    secrets: z.record(envKeySchema, secretSourceSchema).default({}),
     /**
      * A deployment is refused before anything runs when a host has less free disk than this
      * under its baseDir (images, dumps and logs fill a small disk); 0 turns the check off.

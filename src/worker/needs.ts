@@ -127,7 +127,10 @@ export async function workerNeeds(settings: Settings, workerEnv: NodeJS.ProcessE
     for (const host of keys.values())
       checks.push({ ...keyFileCheck(host), where: `${environment.name}/${host.name}` });
     checks.push(
-      ...secretChecks(environment, workerEnv).map((c) => ({ ...c, where: `${environment.name}/${c.where}` })),
+      ...(await secretChecks(environment, workerEnv)).map((c) => ({
+        ...c,
+        where: `${environment.name}/${c.where}`,
+      })),
     );
   }
   return checks;

@@ -83,7 +83,7 @@ test('a config check with encryption: deployctl reads the report, the stored his
   const history = readable(exportedHistory('config-check-lab-production-'));
   expect(history).toContain('binary/encrypted');
   // The host, its key path and base dir, a compose file of the environment, and a secret's value.
-  const password = lab.workerEnv[lab.production.secrets.DB_PASSWORD.fromEnv]!;
+  const password = lab.workerEnv[lab.production.secrets.DB_PASSWORD.fromEnv!]!;
   expect(password.length).toBeGreaterThan(8);
   for (const secret of [
     host.address,
