@@ -93,7 +93,7 @@ export function environmentYaml(o: InitOptions): string {
     "  # The worker probes the services' ports from its own machine: publish them where it can",
     '  # reach them, and let the firewall admit only the worker.',
     '  BIND_ADDRESS: "0.0.0.0"',
-    'secrets: {} # NAME: { fromEnv: WORKER_VARIABLE }: values come from the worker, never this file',
+    'secrets: {} # NAME: { fromEnv: VAR } | { fromFile: /path } | { fromCommand: [cli, args] }, read on the worker',
     'minFreeDiskMb: 1024 # refuse a deploy when a host has less free disk under baseDir',
     'deadlines:',
     '  healthSeconds: 120',
