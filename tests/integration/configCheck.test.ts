@@ -9,7 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { ExitCode } from '../../src/client/exitCodes';
 import {
@@ -63,6 +63,16 @@ beforeAll(async () => {
   variant('full-disk', (doc) => {
     doc.minFreeDiskMb = 10_000_000;
   });
+  // Secrets from a file and from a command's output (a secret manager's CLI), one command failing.
+  const secretFile = join(configDir, '..', `${basename(configDir)}-secret`);
+  writeFileSync(secretFile, 'from-a-file-7f3a\n', { mode: 0o600 });
+  variant('other-sources', (doc) => {
+    doc.secrets = {
+      FILE_SECRET: { fromFile: secretFile },
+      COMMAND_SECRET: { fromCommand: ['printf', '%s', 'from-a-command-9c1d'] },
+      FAILING_COMMAND: { fromCommand: ['sh', '-c', 'echo vault: permission denied >&2; exit 4'] },
+    };
+  });
   harness = await startHarness({ configDir, workerEnv: lab.workerEnv });
 }, 120_000);
 
@@ -77,7 +87,7 @@ test('a good environment passes every check; an ignored file is only a warning',
   const { code, out } = await check('lab-production');
   expect(code).toBe(ExitCode.succeeded);
   expect(out).toMatch(
-    /^OK +config files .* 7 environment\(s\) valid: from-repo, full-disk, lab-production, no-compose, no-secret, repo-lacks-file, wrong-key$/m,
+    /^OK +config files .* 8 environment\(s\) valid: from-repo, full-disk, lab-production, no-compose, no-secret, other-sources, repo-lacks-file, wrong-key$/m,
   );
   expect(out).toMatch(/^WARN +config file +README\.txt +ignored: only \*\.yaml and \*\.yml files/m);
   expect(out).toMatch(
@@ -92,6 +102,17 @@ test('a good environment passes every check; an ignored file is only a warning',
   const secret = lab.workerEnv.LAB_DB_PASSWORD;
   expect(secret).toMatch(/^.{8,}$/);
   expect(out).not.toContain(secret!);
+});
+
+test('secrets from a file and a command are read by the worker; a failing command is named with its output, no value shown', async () => {
+  const { code, out } = await check('other-sources');
+  expect(out).toMatch(/^OK +secret +FILE_SECRET +read from file \S+-secret$/m);
+  expect(out).toMatch(/^OK +secret +COMMAND_SECRET +read from command `printf %s from-a-command-9c1d`$/m);
+  expect(out).toMatch(
+    /^FAILED +secret +FAILING_COMMAND +secret FAILING_COMMAND: command `sh -c echo vault: permission denied >&2; exit 4` exited 4: vault: permission denied$/m,
+  );
+  expect(out).not.toContain('from-a-file-7f3a');
+  expect(code).toBe(ExitCode.invalidInput);
 });
 
 test('a host key that does not match names the host and prints the key the server presented', async () => {
