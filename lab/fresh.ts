@@ -82,10 +82,10 @@ export function hostsWithKeys(p: LabPaths): LabHost[] {
 async function wipe(host: LabHost, p: LabPaths): Promise<string> {
   const hp = hostPaths(host, p.root);
   fs.rmSync(freshHostFile(p, host.name), { force: true });
-  if (!fs.existsSync(hp.dir)) return 'nothing to remove';
   // A host killed without down leaves processes, firewall rules, bridges and podman's belief
-  // that its containers still run.
+  // that its containers still run; one from another lab directory leaves the first three.
   await reclaimKilledHost(host, hp);
+  if (!fs.existsSync(hp.dir)) return 'nothing to remove';
 
   const listener = sshdPid(hp);
   const sessions = listener ? descendants(listener) : [];
