@@ -1,5 +1,10 @@
-import { Client, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
-import type { SignalDefinition } from '@temporalio/common';
+import {
+  Client,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import type { SignalDefinition, UpdateDefinition } from '@temporalio/common';
 import { actorSchema, releaseSchema } from '../config/request';
 import { nameSchema } from '../config/schema';
 import {
@@ -10,11 +15,14 @@ import {
 } from '../shared/deployment';
 import {
   abortSignal,
+  abortUpdate,
   approveSignal,
+  approveUpdate,
   deploymentStatusQuery,
   pauseCanarySignal,
   promoteCanarySignal,
   resumeCanarySignal,
+  type DecisionAnswer,
   type DecisionInput,
 } from '../shared/messages';
 import { DEPLOY_ENVIRONMENT, DEPLOY_RELEASE } from '../shared/searchAttributes';
@@ -38,6 +46,8 @@ export const CANARY_ACTIONS = {
 
 interface DecisionSpec {
   definition: SignalDefinition<[DecisionInput]>;
+  /** Sent as this Update, whose answer (or refusal) the caller reads; the signal for older deployments. */
+  update?: UpdateDefinition<DecisionAnswer, [DecisionInput]>;
   /** The deployctl command that sends it, as messages name it. */
   command: string;
   /** The flag that carries the free text (sent as "comment"). */
@@ -52,6 +62,7 @@ interface DecisionSpec {
 export const DECISIONS: Record<DecisionSignal, DecisionSpec> = {
   approve: {
     definition: approveSignal,
+    update: approveUpdate,
     command: 'approve',
     textFlag: '--comment',
     canaryOnly: false,
@@ -60,6 +71,7 @@ export const DECISIONS: Record<DecisionSignal, DecisionSpec> = {
   },
   abort: {
     definition: abortSignal,
+    update: abortUpdate,
     command: 'abort',
     textFlag: '--reason',
     canaryOnly: false,
@@ -170,6 +182,8 @@ export interface DecisionResult {
   workflowId: string;
   runId: string;
   sent: DecisionInput;
+  /** What the deployment answered (approve and abort, sent as Updates); absent for a signal. */
+  answer?: DecisionAnswer;
   uiLink: string;
   /** Canary controls: the deployment's stage, colours and canary as its status shows them after sending. */
   stage?: string;
@@ -255,13 +269,15 @@ export async function sendDecision(
     );
   const spec = DECISIONS[decision.signal];
   let status: DeploymentStatus | undefined;
+  let answer: DecisionAnswer | undefined;
   try {
     if (spec.canaryOnly) {
       status = await statusOf(handle);
       const refusal = canaryRefusal(status);
       if (refusal) throw new CliExit(ExitCode.invalidInput, `${refusal}; nothing was sent`);
     }
-    await handle.signal(spec.definition, decision.input);
+    if (spec.update) answer = await sendUpdate(handle, spec, decision);
+    else await handle.signal(spec.definition, decision.input);
   } catch (err) {
     // It finished between describe and query or signal.
     if (err instanceof WorkflowNotFoundError) throw notFound();
@@ -272,6 +288,7 @@ export async function sendDecision(
     workflowId,
     runId: description.runId,
     sent: decision.input,
+    ...(answer ? { answer } : {}),
     uiLink: workflowUiLink(settings, workflowId),
   };
   if (status) {
@@ -280,4 +297,27 @@ export async function sendDecision(
     Object.assign(result, { stage: now.stage, colours: now.colours, canary: now.canary });
   }
   return result;
+}
+
+/**
+ * The decision as an Update: the deployment's answer, or its refusal as invalid input (nothing
+ * was recorded). A deployment started before the Updates existed has no handler for them: it
+ * gets the signal, as before.
+ */
+async function sendUpdate(
+  handle: WorkflowHandle,
+  spec: DecisionSpec,
+  decision: ParsedDecision,
+): Promise<DecisionAnswer | undefined> {
+  try {
+    return await handle.executeUpdate(spec.update!, { args: [decision.input] });
+  } catch (err) {
+    if (!(err instanceof WorkflowUpdateFailedError)) throw err;
+    const reason = err.cause?.message ?? err.message;
+    if (reason.startsWith('No registered handler for update')) {
+      await handle.signal(spec.definition, decision.input);
+      return undefined;
+    }
+    throw new CliExit(ExitCode.invalidInput, `the deployment refused: ${reason}; nothing was recorded`);
+  }
 }

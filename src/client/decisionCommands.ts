@@ -37,7 +37,11 @@ async function decisionCommand(
     if (opts.json) {
       console.log(JSON.stringify(result, null, 2));
     } else {
-      console.log(`sent ${signal} ${JSON.stringify(result.sent)} to ${result.workflowId}`);
+      console.log(
+        result.answer
+          ? `${result.workflowId}: ${result.answer.effect} (${result.answer.decision} by ${result.answer.by} at ${result.answer.at})`
+          : `sent ${signal} ${JSON.stringify(result.sent)} to ${result.workflowId}`,
+      );
       if (DECISIONS[signal].canaryOnly) for (const line of canaryNow(result)) console.log(line);
       console.log(`Temporal UI: ${result.uiLink}`);
     }
@@ -61,8 +65,13 @@ function decisionHelp(signal: DecisionSignal): string {
 Sends the "${signal}" signal with one JSON argument {"by": "<who>", "comment": "<text>"}, the same
 as the Temporal UI's "Send a Signal".`;
   if (!DECISIONS[signal].canaryOnly)
-    return `${sends} Exit codes: 0 sent, 2 invalid input or no such running
-deployment (nothing sent), 4 Temporal unreachable.`;
+    return `
+Sends "${signal}" with one JSON argument {"by": "<who>", "comment": "<text>"} as an Update: the
+deployment checks it and answers what it recorded, or refuses it with the reason (malformed, an
+approver not in approval.approvers, nothing left to decide) and records nothing. A deployment
+started before Updates existed gets the "${signal}" signal, as the Temporal UI's "Send a Signal"
+sends it. Exit codes: 0 recorded, 2 invalid input, refused, or no such running deployment
+(nothing recorded), 4 Temporal unreachable.`;
   return `${sends} Sent only to a running canary: the deployment's status
 must show strategy canary, a live colour to compare against and a weight below 100 %. Prints
 what was sent, the colours, the canary's weight and its analysed steps. Exit codes: 0 sent,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ACTOR_PATTERN, ACTOR_RULE } from '../shared/messages';
 
 /**
  * The one shape of an environment. Every value here may end up in a remote argv, so each
@@ -467,6 +468,11 @@ export const environmentSchema = z
     approval: z
       .object({
         required: z.boolean().default(false),
+        /** Who may approve (user names as `--by` gives them); anyone when absent. */
+        approvers: z
+          .array(z.string().regex(ACTOR_PATTERN, { message: `must be ${ACTOR_RULE}` }))
+          .min(1, { message: 'must name at least one approver (leave the key out to let anyone approve)' })
+          .optional(),
         timeoutSeconds: z
           .number()
           .int()

@@ -1,4 +1,4 @@
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { OperationStatus } from './backups';
 import type { DeploymentStatus } from './deployment';
 
@@ -22,6 +22,23 @@ export interface DecisionInput {
 export const approveSignal = defineSignal<[DecisionInput]>('approve');
 /** Abort a deployment: before approval it never starts; later, the current step is cancelled and undone. */
 export const abortSignal = defineSignal<[DecisionInput]>('abort');
+
+/** What a deployment answers an approve or abort sent as an Update: what it recorded and what follows. */
+export interface DecisionAnswer {
+  decision: 'approve' | 'abort';
+  by: string;
+  at: string;
+  /** What happens now, in the deployment's words. */
+  effect: string;
+}
+
+/**
+ * approve and abort as Updates: the deployment checks them first (a validator) and answers; a
+ * refused one (malformed, not allowed, nothing to decide) never enters history and the caller
+ * reads why. The signals stay for older callers and the Web UI's Send Signal dialog.
+ */
+export const approveUpdate = defineUpdate<DecisionAnswer, [DecisionInput]>('approveDeployment');
+export const abortUpdate = defineUpdate<DecisionAnswer, [DecisionInput]>('abortDeployment');
 
 /** Canary controls: hold at the current weight after this step's analysis, go on, or go to 100 % now. */
 export const pauseCanarySignal = defineSignal<[DecisionInput]>('pauseCanary');

@@ -42,7 +42,9 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
   const tracker = trackDeployment(request);
   const { state, step, show } = tracker;
   const pipeline = new CancellationScope();
-  const decisions = acceptDecisions(tracker, pipeline);
+  // Declared before the handlers: a signal sent with the start runs as soon as its handler is set.
+  let plan: DeployPlan | undefined;
+  const decisions = acceptDecisions(tracker, pipeline, () => plan);
   const lock = new EnvironmentLock({
     release: () => state.release,
     waiting: () => {
@@ -52,7 +54,6 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
   });
   const compensations = new CompensationStack(tracker);
 
-  let plan: DeployPlan | undefined;
   try {
     await pipeline.run(async () => {
       const p = await step('validate', () => resolvePlan({ request, deploymentId: workflowId }));

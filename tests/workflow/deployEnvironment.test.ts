@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { DeployActivities } from '../../src/activities';
@@ -14,7 +14,14 @@ import { loadEnvironment } from '../../src/config/load';
 import type { DeployRequest } from '../../src/config/request';
 import type { DeploymentStatus, DeployPlan, ReleaseRecord } from '../../src/shared/deployment';
 import { HEARTBEAT_THROTTLE } from '../../src/worker';
-import { abortSignal, approveSignal, deploymentStatusQuery } from '../../src/shared/messages';
+import {
+  abortSignal,
+  abortUpdate,
+  approveSignal,
+  approveUpdate,
+  deploymentStatusQuery,
+  type DecisionInput,
+} from '../../src/shared/messages';
 import { DEPLOY_ENVIRONMENT, DEPLOY_STATUS } from '../../src/shared/searchAttributes';
 import { startOrAttach } from '../../src/client/deploy';
 import type { Settings } from '../../src/shared/settings';
@@ -53,6 +60,8 @@ interface Script {
   failRollback?: boolean;
   /** Require approval with this deadline. */
   approvalSeconds?: number;
+  /** Only these may approve (approval.approvers). */
+  approvers?: string[];
   /** Health waits (until cancelled) for these releases, to abort mid-step. */
   hangingHealth?: string[];
   /** A cancelled health wait takes this long to stop (a command still finishing on the host). */
@@ -74,7 +83,13 @@ function stubActivities(script: Script, calls: string[]): Partial<DeployActiviti
       // The request names the environment (staging, production, ...); the fixture gives its shape.
       name: input.request.environment,
       ...(script.approvalSeconds
-        ? { approval: { required: true, timeoutSeconds: script.approvalSeconds } }
+        ? {
+            approval: {
+              required: true,
+              timeoutSeconds: script.approvalSeconds,
+              ...(script.approvers ? { approvers: script.approvers } : {}),
+            },
+          }
         : {}),
       ...(script.migration
         ? {
@@ -599,6 +614,89 @@ describe('approval', () => {
     });
     expect(result?.outcome).toBe('succeeded');
     expect(result?.approval?.decision).toMatchObject({ by: 'alice', comment: 'looks good\nsecond line' });
+  });
+
+  /** Why the deployment refused an Update (its validator's message); fails if it was accepted. */
+  async function refusal(
+    handle: WorkflowHandle,
+    update: typeof approveUpdate,
+    input: unknown,
+  ): Promise<string> {
+    try {
+      await handle.executeUpdate(update, { args: [input as DecisionInput] });
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) return err.cause?.message ?? err.message;
+      throw err;
+    }
+    throw new Error(`the update ${JSON.stringify(input)} was accepted`);
+  }
+
+  /** Update events in the deployment's history: a refused Update leaves none. */
+  async function updateEvents(handle: WorkflowHandle): Promise<number> {
+    const { events } = await handle.fetchHistory();
+    return (events ?? []).filter((e) =>
+      Object.entries(e).some(([k, v]) => /^workflowExecutionUpdate/.test(k) && v),
+    ).length;
+  }
+
+  test('approve as an Update: a malformed one, an approver not in approval.approvers and a second approval are refused with the reason, leaving no trace; the allowed one is answered', async () => {
+    const { result } = await run(
+      { previous, approvalSeconds: 600, approvers: ['alice', 'bob'] },
+      async (handle) => {
+        await until(handle, (s) => s.approval?.state === 'waiting');
+        expect(await refusal(handle, approveUpdate, { comment: 'who am I' })).toMatch(
+          /^approve at .*: argument must be \{"by": "<who>", \.\.\.\}$/,
+        );
+        expect(await refusal(handle, approveUpdate, { by: 'mallory' })).toBe(
+          'mallory may not approve deployments of staging (approval.approvers: alice, bob)',
+        );
+        expect(await updateEvents(handle)).toBe(0);
+        // The signal from someone not allowed is ignored and shown, as a malformed one is.
+        await handle.signal(approveSignal, { by: 'mallory' });
+        const status = await until(handle, (s) => s.ignoredSignals.length > 0);
+        expect(status.ignoredSignals[0]).toMatch(
+          /^approve at .*: mallory may not approve deployments of staging/,
+        );
+        const answer = await handle.executeUpdate(approveUpdate, {
+          args: [{ by: 'alice', comment: 'ship it' }],
+        });
+        expect(answer).toMatchObject({
+          decision: 'approve',
+          by: 'alice',
+          effect: 'approved: the deployment goes on',
+        });
+        expect(await refusal(handle, approveUpdate, { by: 'bob' })).toMatch(
+          /is already approved by alice$|is not waiting for approval \(approved\)$/,
+        );
+      },
+    );
+    expect(result?.outcome).toBe('succeeded');
+    expect(result?.approval).toMatchObject({
+      state: 'approved',
+      decision: { by: 'alice', comment: 'ship it' },
+    });
+    expect(result?.ignoredSignals).toHaveLength(1);
+  });
+
+  test('approving a deployment that needs no approval is refused; abort as an Update is answered and cancels it', async () => {
+    const { error } = await run({ previous, hangingHealth: ['r2'] }, async (handle) => {
+      await until(handle, (s) => s.steps.some((x) => x.name === 'health' && x.status === 'running'));
+      expect(await refusal(handle, approveUpdate, { by: 'alice' })).toMatch(
+        /^deployment .* needs no approval \(environment staging does not require one\)$/,
+      );
+      const answer = await handle.executeUpdate(abortUpdate, { args: [{ by: 'carol', comment: 'freeze' }] });
+      expect(answer).toMatchObject({
+        decision: 'abort',
+        by: 'carol',
+        effect: 'aborted: the current step is cancelled and what the deployment changed is undone',
+      });
+      expect(await refusal(handle, abortUpdate, { by: 'dave' })).toMatch(
+        /is already aborted by carol$|has ended/,
+      );
+    });
+    const failure = failureOf(error);
+    expect(failure.type).toBe('DeploymentAborted');
+    expect(failure.status.abort).toMatchObject({ by: 'carol', comment: 'freeze' });
   });
 
   test('abort while waiting: nothing is touched, the failure says who aborted', async () => {

@@ -352,6 +352,7 @@ describe('deployctl against the same server', () => {
       signal: 'approve',
       workflowId: 'deploy-production-cli1',
       sent: { by: 'dave', comment: 'ok from the CLI' },
+      answer: { decision: 'approve', by: 'dave', effect: 'approved: the deployment goes on' },
       uiLink: `${settings.uiUrl}/namespaces/default/workflows/deploy-production-cli1`,
     });
     const done = await deploy;
@@ -385,7 +386,10 @@ describe('deployctl against the same server', () => {
       'freeze',
     ]);
     expect(abort.code).toBe(0);
-    expect(abort.stdout).toContain('sent abort {"by":"carol","comment":"freeze"} to deploy-production-cli2');
+    // Sent as an Update: the deployment's own answer, not just "sent".
+    expect(abort.stdout).toMatch(
+      /^deploy-production-cli2: aborted: the current step is cancelled and what the deployment changed is undone \(abort by carol at \S+\)$/m,
+    );
     const done = await deploy;
     expect(done.code).toBe(3);
     expect(done.stdout).toContain('waiting for approval');

@@ -31,6 +31,19 @@ export function decisionFrom(
     const comment = typeof input.comment === 'string' ? input.comment.slice(0, 500) : undefined;
     return { decision: { by, comment, at } };
   }
+  return strictDecisionFrom(signal, input);
+}
+
+/**
+ * The CLI's rules for a decision's argument, without a patch check: what Updates (which came
+ * after the patch) use, also in their validators, where nothing may be recorded.
+ */
+export function strictDecisionFrom(
+  signal: string,
+  input: DecisionInput,
+): { decision: Decision } | { ignored: string } {
+  const at = new Date().toISOString();
+  const rawBy: unknown = input?.by;
   if (typeof rawBy !== 'string' || rawBy === '')
     return { ignored: `${signal} at ${at}: argument must be {"by": "<who>", ...}` };
   if (!ACTOR_PATTERN.test(rawBy))
