@@ -285,6 +285,12 @@ describe('sending', () => {
       })),
       query: jest.fn(async () => current),
       signal: jest.fn(async () => undefined),
+      executeUpdate: jest.fn(async (_update: { name: string }, opts: { args: [{ by: string }] }) => ({
+        decision: 'approve',
+        by: opts.args[0].by,
+        at: '2026-12-04T00:00:00.000Z',
+        effect: 'approved: the deployment goes on',
+      })),
     };
     const client = { workflow: { getHandle: () => handle } } as unknown as Client;
     return { client, handle };
@@ -327,11 +333,19 @@ describe('sending', () => {
     expect(fake.handle.signal).not.toHaveBeenCalled();
   });
 
-  test('approve does not need a canary, and reports no canary', async () => {
+  test('approve does not need a canary: sent as an Update, it reports the answer and no canary', async () => {
     const { fake, sent } = send('approve', status({}));
-    expect(await sent).not.toHaveProperty('canary');
+    const result = await sent;
+    expect(result).not.toHaveProperty('canary');
+    expect(result.answer).toEqual({
+      decision: 'approve',
+      by: 'alice',
+      at: '2026-12-04T00:00:00.000Z',
+      effect: 'approved: the deployment goes on',
+    });
     expect(fake.handle.query).not.toHaveBeenCalled();
-    expect((fake.handle.signal.mock.calls[0] as unknown as [{ name: string }])[0].name).toBe('approve');
+    expect(fake.handle.signal).not.toHaveBeenCalled();
+    expect(fake.handle.executeUpdate.mock.calls[0][0].name).toBe('approveDeployment');
   });
 });
 
