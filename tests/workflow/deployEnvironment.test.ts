@@ -678,6 +678,24 @@ describe('approval', () => {
     expect(result?.ignoredSignals).toHaveLength(1);
   });
 
+  test('an early approval by someone approval.approvers leaves out does not count: it is dropped and shown once the plan is known', async () => {
+    const { result } = await run({ previous, approvalSeconds: 600, approvers: ['alice'] }, async (handle) => {
+      await handle.signal(approveSignal, { by: 'mallory' });
+      const status = await until(
+        handle,
+        (s) => s.approval?.state === 'waiting' && s.ignoredSignals.length > 0,
+      );
+      expect(status.ignoredSignals).toEqual([
+        expect.stringMatching(
+          /^approve at .*: mallory may not approve deployments of staging \(approval.approvers: alice\)$/,
+        ),
+      ]);
+      await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
+    });
+    expect(result?.outcome).toBe('succeeded');
+    expect(result?.approval?.decision?.by).toBe('alice');
+  });
+
   test('approving a deployment that needs no approval is refused; abort as an Update is answered and cancels it', async () => {
     const { error } = await run({ previous, hangingHealth: ['r2'] }, async (handle) => {
       await until(handle, (s) => s.steps.some((x) => x.name === 'health' && x.status === 'running'));

@@ -146,6 +146,13 @@ export function acceptDecisions(
 
   async function awaitApproval(timeoutSeconds: number): Promise<void> {
     const deadline = new Date(Date.now() + timeoutSeconds * 1000).toISOString();
+    // An approval kept from before the plan was known met no allow-list: it is checked now.
+    const approvers = plan()?.environment.approval?.approvers;
+    if (approval && approvers && !approvers.includes(approval.by)) {
+      const early = approval;
+      approval = undefined;
+      state.ignoredSignals.push(`approve at ${early.at}: ${approvalRefusal(early.by)}`);
+    }
     state.approval = { state: 'waiting', deadline };
     try {
       await step('approval', async () => {
