@@ -41,6 +41,15 @@ export function acceptDecisions(
   let approval: Decision | undefined;
   const id = workflowInfo().workflowId;
 
+  /** Why `by` may not approve at all (the environment's allow-list), once the plan is known. */
+  function notAllowed(by: string): string | undefined {
+    const p = plan();
+    const approvers = p?.environment.approval?.approvers;
+    if (p && approvers && !approvers.includes(by))
+      return `${by} may not approve deployments of ${p.environment.name} (approval.approvers: ${approvers.join(', ')})`;
+    return undefined;
+  }
+
   /** Why an approval cannot be taken now; undefined when it can. */
   function approvalRefusal(by: string): string | undefined {
     const p = plan();
@@ -51,10 +60,7 @@ export function acceptDecisions(
     if (approval) return `deployment ${id} is already approved by ${approval.by}`;
     if (state.approval && state.approval.state !== 'waiting')
       return `deployment ${id} is not waiting for approval (${state.approval.state})`;
-    const approvers = p?.environment.approval?.approvers;
-    if (approvers && !approvers.includes(by))
-      return `${by} may not approve deployments of ${p!.environment.name} (approval.approvers: ${approvers.join(', ')})`;
-    return undefined;
+    return notAllowed(by);
   }
 
   function abortRefusal(): string | undefined {
@@ -93,9 +99,9 @@ export function acceptDecisions(
       const decision = toDecision('approve', input);
       if (!decision || approval) return;
       // Only an allow-list refuses a signal here: the rest keeps the signal's old behaviour.
-      const approvers = plan()?.environment.approval?.approvers;
-      if (approvers && !approvers.includes(decision.by)) {
-        state.ignoredSignals.push(`approve at ${decision.at}: ${approvalRefusal(decision.by)}`);
+      const refusal = notAllowed(decision.by);
+      if (refusal) {
+        state.ignoredSignals.push(`approve at ${decision.at}: ${refusal}`);
         return;
       }
       approve(decision);
@@ -147,11 +153,10 @@ export function acceptDecisions(
   async function awaitApproval(timeoutSeconds: number): Promise<void> {
     const deadline = new Date(Date.now() + timeoutSeconds * 1000).toISOString();
     // An approval kept from before the plan was known met no allow-list: it is checked now.
-    const approvers = plan()?.environment.approval?.approvers;
-    if (approval && approvers && !approvers.includes(approval.by)) {
-      const early = approval;
+    const refusal = approval && notAllowed(approval.by);
+    if (approval && refusal) {
+      state.ignoredSignals.push(`approve at ${approval.at}: ${refusal}`);
       approval = undefined;
-      state.ignoredSignals.push(`approve at ${early.at}: ${approvalRefusal(early.by)}`);
     }
     state.approval = { state: 'waiting', deadline };
     try {
