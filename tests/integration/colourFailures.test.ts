@@ -21,7 +21,14 @@ import { startLoad, summarize, type LoadRun } from '../../src/load/loadGenerator
 import { withHost } from '../../src/remote/executor';
 import { colourEnvironment, destroyColourEnvironment } from '../../lab/colourEnvironment';
 import { demoRequest, releaseAnswering, routingOnHost } from './colourHelpers';
-import { requireLab, spawnWorker, startHarness, waitForStatus, type Harness } from './harness';
+import {
+  requireLab,
+  runningActivity,
+  spawnWorker,
+  startHarness,
+  waitForStatus,
+  type Harness,
+} from './harness';
 
 const lab = requireLab();
 const stamp = Date.now().toString(36);
@@ -64,17 +71,27 @@ type Handle = Awaited<ReturnType<typeof start>>;
 
 const finish = (handle: Handle) => follow(handle, harness.settings, { timeoutMs: 240_000 });
 
-/** Kill the worker once the step matching `when` runs, start a new one; the seconds it took to finish. */
-async function killDuring(handle: Handle, when: (name: string) => boolean) {
-  const seen = await waitForStatus(handle, (s) =>
-    s.steps.some((x) => when(x.name) && x.status === 'running'),
-  );
+/**
+ * Kill the worker once the step runs, start a new one; the seconds it took to finish. A step of
+ * a second or two (a routing write) is found by its activity, which Temporal reports without a
+ * worker; a longer one (a canary analysis, mostly a timer) by its name in the status.
+ */
+async function killDuring(handle: Handle, during: { step: string } | { activity: string }) {
+  let killedIn: string;
+  if ('activity' in during) {
+    const running = await runningActivity(handle, { type: during.activity, timeoutMs: 120_000 });
+    killedIn = `${running.type}, attempt ${running.attempt}`;
+  } else {
+    const seen = await waitForStatus(handle, (s) =>
+      s.steps.some((x) => x.name.startsWith(during.step) && x.status === 'running'),
+    );
+    killedIn = seen.steps.find((x) => x.name.startsWith(during.step) && x.status === 'running')!.name;
+  }
   await worker!.kill();
   expect(() => process.kill(worker!.child.pid!, 0)).toThrow();
   const killedAt = Date.now();
   worker = spawnWorker(harness.settings, lab.workerEnv);
   const outcome = await finish(handle);
-  const killedIn = seen.steps.find((x) => when(x.name) && x.status === 'running')!.name;
   return { outcome, killedIn, afterKillSeconds: (Date.now() - killedAt) / 1000 };
 }
 
@@ -112,7 +129,7 @@ test('the first release goes to blue', async () => {
 
 test('a worker killed while blue-green routes to green is replaced; no request fails and one colour is live', async () => {
   const { outcome, summary } = await underLoad(async () =>
-    killDuring(await start('v2'), (name) => name.startsWith('route to ')),
+    killDuring(await start('v2'), { activity: 'switchTraffic' }),
   );
   console.log(
     `killed during "${outcome.killedIn}": finished ${outcome.afterKillSeconds.toFixed(1)} s after the kill; ${summary.total} requests, ${summary.failed} failed ${JSON.stringify(summary.failedByReason)}, shares ${JSON.stringify(summary.releaseShares)}`,
@@ -130,7 +147,7 @@ test('a worker killed while blue-green routes to green is replaced; no request f
 test('a worker killed during a canary analysis is replaced; the canary completes with no failed request', async () => {
   const release = `v2-canary-${stamp}`;
   const { outcome, summary } = await underLoad(async () =>
-    killDuring(await start('v2', { strategy: 'canary', release }), (name) => name.startsWith('analyse 10 %')),
+    killDuring(await start('v2', { strategy: 'canary', release }), { step: 'analyse 10 %' }),
   );
   const canary = outcome.outcome.status?.canary;
   console.log(

@@ -13,10 +13,14 @@ import {
   LAB_DIR,
   reportedReleases,
   requireLab,
+  runningActivity,
   spawnWorker,
   startHarness,
+  STARTED,
   waitForStatus,
+  type Described,
   type Harness,
+  type RunningActivity,
 } from './harness';
 
 /**
@@ -95,40 +99,6 @@ const deployments: [string, 'recreate' | undefined, string, { label: string; ste
 ];
 const matches = (name: string, step: RegExp | string) =>
   typeof step === 'string' ? name === step : step.test(name);
-
-interface RunningActivity {
-  type: string;
-  attempt: number;
-  worker: string;
-}
-
-type Described = { describe(): Promise<{ raw: { pendingActivities?: PendingActivity[] | null } }> };
-interface PendingActivity {
-  activityType?: { name?: string | null } | null;
-  attempt?: number | null;
-  state?: number | null;
-  lastWorkerIdentity?: string | null;
-  lastStartedTime?: Parameters<typeof optionalTsToMs>[0];
-}
-// temporal.api.enums.v1.PendingActivityState
-const STARTED = 2;
-
-/** The activity running now (the step's), from Temporal's own record of the workflow. */
-async function runningActivity(handle: Described): Promise<RunningActivity> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const pending = (await handle.describe()).raw.pendingActivities ?? [];
-    const started = pending.find((a) => a.state === STARTED && a.lastWorkerIdentity);
-    if (started)
-      return {
-        type: started.activityType?.name ?? '?',
-        attempt: started.attempt ?? 1,
-        worker: started.lastWorkerIdentity!,
-      };
-    if (Date.now() > deadline) throw new Error(`no activity is running: ${JSON.stringify(pending)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /**
  * When the killed step's next attempt started (on the surviving worker), as Temporal recorded

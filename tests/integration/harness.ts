@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { optionalTsToMs } from '@temporalio/common/lib/time';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Runtime, DefaultLogger } from '@temporalio/worker';
 import { createWorker } from '../../src/worker';
@@ -211,6 +212,50 @@ export async function waitForStatus(
     if (Date.now() > deadline)
       throw new Error(`status never matched; last seen: ${JSON.stringify(last?.steps)}`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export interface RunningActivity {
+  type: string;
+  attempt: number;
+  worker: string;
+}
+
+export interface PendingActivity {
+  activityType?: { name?: string | null } | null;
+  attempt?: number | null;
+  state?: number | null;
+  lastWorkerIdentity?: string | null;
+  lastStartedTime?: Parameters<typeof optionalTsToMs>[0];
+}
+export type Described = { describe(): Promise<{ raw: { pendingActivities?: PendingActivity[] | null } }> };
+// temporal.api.enums.v1.PendingActivityState
+export const STARTED = 2;
+
+/**
+ * The activity running now (of `type`, when given), from Temporal's own record of the workflow.
+ * Unlike the status query it needs no workflow task on a worker, so a loaded machine cannot
+ * make it slower than a step of a second or two and miss it.
+ */
+export async function runningActivity(
+  handle: Described,
+  { type, timeoutMs = 10_000 }: { type?: string; timeoutMs?: number } = {},
+): Promise<RunningActivity> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const pending = (await handle.describe()).raw.pendingActivities ?? [];
+    const started = pending.find(
+      (a) => a.state === STARTED && a.lastWorkerIdentity && (!type || a.activityType?.name === type),
+    );
+    if (started)
+      return {
+        type: started.activityType?.name ?? '?',
+        attempt: started.attempt ?? 1,
+        worker: started.lastWorkerIdentity!,
+      };
+    if (Date.now() > deadline)
+      throw new Error(`no ${type ?? ''} activity is running: ${JSON.stringify(pending)}`);
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
