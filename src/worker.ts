@@ -3,6 +3,12 @@ import { Command } from 'commander';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { dataConverterFor } from './codec/dataConverter';
+import {
+  connectFailureHint,
+  connectionConfigProblem,
+  connectOptions,
+  loadTemporalConnection,
+} from './connection/profile';
 import { projectRoot } from './devserver/paths';
 import { HEARTBEAT_FLUSH_MS, STICKY_QUEUE_TIMEOUT_MS } from './shared/heartbeats';
 import { loadSettings, temporalAddressProblem, type Settings } from './shared/settings';
@@ -57,7 +63,7 @@ async function main(argv: string[]): Promise<void> {
     .parse(argv)
     .opts<{ check?: boolean }>();
   const settings = loadSettings();
-  const problem = temporalAddressProblem(settings.temporalAddress);
+  const problem = temporalAddressProblem(settings.temporalAddress) ?? connectionConfigProblem(process.env);
   // What the environments need of this worker, reported before it takes work: a missing tool or
   // secret is named now, not when a deployment reaches the step that needs it.
   const needs = await workerNeeds(settings, process.env);
@@ -69,7 +75,19 @@ async function main(argv: string[]): Promise<void> {
   }
   console.error(needsReport(needs).join('\n'));
   if (problem) throw new Error(problem);
-  const connection = await NativeConnection.connect({ address: settings.temporalAddress });
+  // TLS and API key from the Temporal profile and TEMPORAL_TLS_*/TEMPORAL_API_KEY, checked here.
+  const profile = loadTemporalConnection(process.env);
+  const connection = await NativeConnection.connect({
+    ...connectOptions(profile),
+    address: settings.temporalAddress,
+  }).catch((err: Error) => {
+    const hint = connectFailureHint(profile, err.message);
+    throw new Error(
+      hint
+        ? `${hint} (${err.message})`
+        : `cannot reach Temporal at ${settings.temporalAddress}: ${err.message}`,
+    );
+  });
   try {
     const worker = await createWorker(settings, connection);
     console.log(

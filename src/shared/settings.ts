@@ -1,3 +1,5 @@
+import { addressAndNamespace } from '../connection/profile';
+
 /**
  * Where the worker and client find Temporal and the environment configs. Read from the
  * process environment, with defaults that match the embedded dev server and the lab.
@@ -20,9 +22,11 @@ export interface Settings {
 }
 
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  // Address and namespace from the Temporal profile, with TEMPORAL_ADDRESS/TEMPORAL_NAMESPACE over it.
+  const { address, namespace } = addressAndNamespace(env);
   return {
-    temporalAddress: env.TEMPORAL_ADDRESS || '127.0.0.1:7233',
-    namespace: env.TEMPORAL_NAMESPACE || 'default',
+    temporalAddress: address,
+    namespace,
     taskQueue: env.DEPLOY_TASK_QUEUE || 'deployments',
     uiUrl: (env.TEMPORAL_UI_URL || 'http://127.0.0.1:8233').replace(/\/+$/, ''),
     configDir: env.DEPLOY_CONFIG_DIR || 'config/environments',
