@@ -52,8 +52,7 @@ step "build"
 npm run --silent build
 
 # Unit and workflow tests need no lab: they run alongside the lab's start and the integration
-# tests, and once they are done a third integration shard takes their place (below).
-# --forceExit: a handle some library leaves open must not hold CI until its time limit.
+# tests. --forceExit: a handle some library leaves open must not hold CI until its time limit.
 step "tests: unit and workflow (in the background, log in .data/jest-unit-workflow.log)"
 npx jest --ci --runInBand --forceExit --selectProjects unit workflow \
   --json --outputFile=.data/jest-unit-workflow.json >.data/jest-unit-workflow.log 2>&1 &
@@ -64,56 +63,41 @@ lab_status=0
 wait "$lab_pid" || lab_status=$?
 cat .data/lab-up.log
 
-# Three integration shards at once, each running its files one at a time, on hosts and under
-# projects and addresses that keep them apart: the files on lab-1 (lab-staging, whose SSH
-# durability cuts, and the drills on lab-2 under their own project); the colour files on
-# lab-2; and the rest (lab-2 and the fresh hosts, each under its own project), which starts
-# once the unit and workflow tests are done, so that no more than three test processes share
-# the machine's CPUs.
-lab2_files='tests/integration/(colours|colourFailures|traffic|hostLock|gates)\.test\.ts$'
-late_files='tests/integration/(database|temporalRestart|configCheck|releaseFiles|firstDay|encryption|labReclaim)\.test\.ts$'
+# Two integration shards at once, on different lab hosts: the files that use only lab-2 (or no
+# host) under their own projects and addresses, and the rest (lab-staging on lab-1, whose SSH
+# durability cuts; drills on lab-2 under their own project). Each shard runs its files one at
+# a time.
+lab2_files='tests/integration/(colours|colourFailures|traffic|configCheck|temporalRestart|database|gates|releaseFiles|hostLock|firstDay|labReclaim|encryption)\.test\.ts$'
 integration_status=0
 lab2_status=0
-late_status=0
-unit_workflow_status=0
 if [ "$lab_status" = 0 ]; then
-  step "tests: integration (lab-2 colour files in the background, log in .data/jest-integration-lab2.log)"
+  step "tests: integration (lab-2 files in the background, log in .data/jest-integration-lab2.log)"
   npx jest --ci --runInBand --forceExit --selectProjects integration --testPathPattern "$lab2_files" \
     --json --outputFile=.data/jest-integration-lab2.json >.data/jest-integration-lab2.log 2>&1 &
   lab2_pid=$!
-  (
-    # Not this subshell's child, so not something it can `wait` for.
-    while kill -0 "$unit_workflow_pid" 2>/dev/null; do sleep 2; done
-    npx jest --ci --runInBand --forceExit --selectProjects integration --testPathPattern "$late_files" \
-      --json --outputFile=.data/jest-integration-late.json >.data/jest-integration-late.log 2>&1
-  ) &
-  late_pid=$!
   # Shown as it runs and kept in .data/jest-integration.log, which the secrets sweep reads.
   set +e
-  npx jest --ci --runInBand --forceExit --selectProjects integration \
-    --testPathIgnorePatterns "$lab2_files" "$late_files" \
+  npx jest --ci --runInBand --forceExit --selectProjects integration --testPathIgnorePatterns "$lab2_files" \
     --json --outputFile=.data/jest-integration.json 2>&1 | tee .data/jest-integration.log
   integration_status=${PIPESTATUS[0]}
   set -e
-  step "tests: integration, lab-2 colour files (waiting for them)"
+  step "tests: integration, lab-2 files (waiting for them)"
   wait "$lab2_pid" || lab2_status=$?
   cat .data/jest-integration-lab2.log
-  step "tests: integration, the shard after the unit tests (waiting for it)"
-  wait "$late_pid" || late_status=$?
-  cat .data/jest-integration-late.log
 else
   echo "lab up failed (exit $lab_status): the integration tests cannot run" >&2
   integration_status=$lab_status
 fi
 
-step "tests: unit and workflow (their log)"
+step "tests: unit and workflow (waiting for them)"
+unit_workflow_status=0
 wait "$unit_workflow_pid" || unit_workflow_status=$?
 cat .data/jest-unit-workflow.log
 
 # The summary is JavaScript: its ${...} are template literals, not shell expansions.
 # shellcheck disable=SC2016
 node -e '
-  for (const [what, file] of [["unit and workflow", "./.data/jest-unit-workflow.json"], ["integration", "./.data/jest-integration.json"], ["integration, lab-2 colour files", "./.data/jest-integration-lab2.json"], ["integration, after the unit tests", "./.data/jest-integration-late.json"]]) {
+  for (const [what, file] of [["unit and workflow", "./.data/jest-unit-workflow.json"], ["integration", "./.data/jest-integration.json"], ["integration, lab-2 files", "./.data/jest-integration-lab2.json"]]) {
     try {
       const r = require(file);
       console.log(`${what}: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : ""));
@@ -132,5 +116,4 @@ step "done"
 if [ "$unit_workflow_status" != 0 ]; then exit "$unit_workflow_status"; fi
 if [ "$sweep_status" != 0 ]; then exit "$sweep_status"; fi
 if [ "$lab2_status" != 0 ]; then exit "$lab2_status"; fi
-if [ "$late_status" != 0 ]; then exit "$late_status"; fi
 exit "$integration_status"
