@@ -4,9 +4,9 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { dataConverterFor } from './codec/dataConverter';
 import {
-  connectFailureHint,
   connectionConfigProblem,
   connectOptions,
+  explainConnectFailure,
   loadTemporalConnection,
 } from './connection/profile';
 import { projectRoot } from './devserver/paths';
@@ -77,16 +77,10 @@ async function main(argv: string[]): Promise<void> {
   if (problem) throw new Error(problem);
   // TLS and API key from the Temporal profile and TEMPORAL_TLS_*/TEMPORAL_API_KEY, checked here.
   const profile = loadTemporalConnection(process.env);
-  const connection = await NativeConnection.connect({
-    ...connectOptions(profile),
-    address: settings.temporalAddress,
-  }).catch((err: Error) => {
-    const hint = connectFailureHint(profile, err.message);
-    throw new Error(
-      hint
-        ? `${hint} (${err.message})`
-        : `cannot reach Temporal at ${settings.temporalAddress}: ${err.message}`,
-    );
+  const reached = { ...profile, address: settings.temporalAddress };
+  const connection = await NativeConnection.connect(connectOptions(reached)).catch(async (err: Error) => {
+    const explained = await explainConnectFailure(reached, err.message);
+    throw new Error(explained ?? `cannot reach Temporal at ${settings.temporalAddress}: ${err.message}`);
   });
   try {
     const worker = await createWorker(settings, connection);

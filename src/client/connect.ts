@@ -1,8 +1,8 @@
 import { Client, Connection } from '@temporalio/client';
 import {
   ConnectionConfigError,
-  connectFailureHint,
   connectOptions,
+  explainConnectFailure,
   loadTemporalConnection,
   type TemporalConnection,
 } from '../connection/profile';
@@ -31,21 +31,22 @@ export async function connect(settings: Settings): Promise<Client> {
     if (!(err instanceof ConnectionConfigError)) throw err;
     throw new CliExit(ExitCode.invalidInput, `${err.message}; nothing was started`);
   }
+  const reached = { ...profile, address: settings.temporalAddress };
+  let connection: Connection | undefined;
   try {
-    const connection = await Connection.connect({
-      ...connectOptions(profile),
-      address: settings.temporalAddress,
-      connectTimeout: '5s',
-    });
+    connection = await Connection.connect({ ...connectOptions(reached), connectTimeout: '5s' });
+    // Connecting only opens the channel: a call shows whether the server takes our credentials.
+    await connection.workflowService.getSystemInfo({});
     return new Client({ connection, namespace: settings.namespace, dataConverter });
   } catch (err) {
+    await connection?.close().catch(() => undefined);
+    const message = (err as Error).message;
     // A certificate or key the server refuses is the user's to fix, like a mistyped address.
-    const hint = connectFailureHint(profile, (err as Error).message);
-    if (hint)
-      throw new CliExit(ExitCode.invalidInput, `${hint} (${(err as Error).message}); nothing was started`);
+    const explained = await explainConnectFailure(reached, message);
+    if (explained) throw new CliExit(ExitCode.invalidInput, `${explained}; nothing was started`);
     throw new CliExit(
       ExitCode.temporalUnreachable,
-      `cannot reach Temporal at ${settings.temporalAddress}: ${(err as Error).message} (set TEMPORAL_ADDRESS, or start it with npm run temporal -- start)`,
+      `cannot reach Temporal at ${settings.temporalAddress}: ${message} (set TEMPORAL_ADDRESS, or start it with npm run temporal -- start)`,
     );
   }
 }

@@ -8,6 +8,7 @@ import {
   type ConfigDataSource,
 } from '@temporalio/envconfig';
 import type { TLSConfig } from '@temporalio/common/lib/internal-non-workflow';
+import { tlsHandshakeError } from './tlsHandshake';
 
 /**
  * How the worker and deployctl reach Temporal: a profile of Temporal's own client config
@@ -244,26 +245,49 @@ export function connectOptions(connection: TemporalConnection) {
   };
 }
 
+/** What to check when the TLS handshake with the server fails, from the settings in use. */
+export function tlsFailureHint(connection: TemporalConnection): string {
+  const { origins } = connection;
+  const settings = [
+    origins.serverCA
+      ? `the server's certificate must be signed by the CA of ${origins.serverCA}`
+      : 'no server CA is set, so the server must present a certificate the system trusts (TEMPORAL_TLS_SERVER_CA_CERT_PATH)',
+    'its name must match the address or TEMPORAL_TLS_SERVER_NAME',
+    origins.clientCert
+      ? `the server must accept the client certificate of ${origins.clientCert}`
+      : 'a server that asks for a client certificate needs TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH',
+  ];
+  return `TLS with ${connection.address} failed: ${settings.join('; ')}`;
+}
+
 /**
  * A failed connect explained by the settings that can cause it: a TLS failure names the server
  * CA, server name and client certificate settings in use; a refusal with an API key names it.
  * Undefined when nothing in the settings explains it (the server is down or unreachable).
  */
 export function connectFailureHint(connection: TemporalConnection, message: string): string | undefined {
-  const { origins } = connection;
-  if (connection.tls && /certificate|UnknownIssuer|handshake|tls|alert|ssl|x509/i.test(message)) {
-    const settings = [
-      origins.serverCA
-        ? `the server's certificate must be signed by the CA of ${origins.serverCA}`
-        : 'no server CA is set, so the server must present a certificate the system trusts (TEMPORAL_TLS_SERVER_CA_CERT_PATH)',
-      'its name must match the address or TEMPORAL_TLS_SERVER_NAME',
-      origins.clientCert
-        ? `the server must accept the client certificate of ${origins.clientCert}`
-        : 'a server that asks for a client certificate needs TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH',
-    ];
-    return `TLS with ${connection.address} failed: ${settings.join('; ')}`;
-  }
-  if (origins.apiKey && /unauthenticated|permission|unauthori[sz]ed|401|403|404|unimplemented/i.test(message))
-    return `Temporal at ${connection.address} refused the request: check the API key of ${origins.apiKey}`;
+  if (connection.tls && /certificate|UnknownIssuer|handshake|tls|alert|ssl|x509/i.test(message))
+    return tlsFailureHint(connection);
+  if (
+    connection.origins.apiKey &&
+    /unauthenticated|permission|unauthori[sz]ed|401|403|404|unimplemented/i.test(message)
+  )
+    return `Temporal at ${connection.address} refused the request: check the API key of ${connection.origins.apiKey}`;
   return undefined;
+}
+
+/**
+ * Why connecting failed, when the settings explain it: the SDK's gRPC client reports a refused
+ * handshake only as a deadline, so a handshake of our own with the same materials finds the
+ * TLS error (an unknown issuer, a name mismatch, a client certificate the server requires).
+ * The whole message, ending in the underlying error; undefined when the server is unreachable.
+ */
+export async function explainConnectFailure(
+  connection: TemporalConnection,
+  message: string,
+): Promise<string | undefined> {
+  const tlsError = connection.tls ? await tlsHandshakeError(connection) : undefined;
+  if (tlsError) return `${tlsFailureHint(connection)} (${tlsError})`;
+  const hint = connectFailureHint(connection, message);
+  return hint ? `${hint} (${message})` : undefined;
 }
