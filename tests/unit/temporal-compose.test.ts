@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { resolveTemporalCli } from '../../src/devserver/binaries';
 import { ALL_SEARCH_ATTRIBUTES } from '../../src/shared/searchAttributes';
 
 const COMPOSE_FILE = join(__dirname, '..', '..', 'docker-compose.temporal.yml');
@@ -107,6 +108,17 @@ describe('docker-compose.temporal.yml', () => {
     for (const tools of ['temporal-schema', 'temporal-setup', 'temporal-admin-tools']) {
       expect(version(services[tools].image)).toBe(version(services.temporal.image));
     }
+  });
+
+  test('the server and UI are the versions the tests run: those of the CLI dev server the bootstrap installs', () => {
+    const cli = spawnSync(resolveTemporalCli(), ['--version'], { encoding: 'utf8', timeout: 30_000 });
+    const tested = /\(Server ([\d.]+), UI ([\d.]+)\)/.exec(cli.stdout);
+    if (!tested) throw new Error(`temporal --version said ${JSON.stringify(cli.stdout + cli.stderr)}`);
+    const version = (image: string) => image.split(':')[1];
+    expect([version(services.temporal.image), version(services['temporal-ui'].image)]).toEqual([
+      tested[1],
+      tested[2],
+    ]);
   });
 
   test('PostgreSQL keeps its data in a named volume and is not published', () => {

@@ -5,6 +5,9 @@
  * finishes. Activities are stubbed (as in deployEnvironment.test.ts); Temporal, the UI and the
  * browser are real. A failing step leaves a screenshot in .data/ (named in the error).
  *
+ * The same operator then approves another with "Send an Update", after a malformed one is
+ * refused in the dialog by the workflow's validator.
+ *
  * The same server then serves deployctl itself, run as CI and operators run it: approve/abort
  * refuse bad input and unknown deployments, `deploy` prints the approve hint and exits 3 when
  * aborted, `history` lists what happened.
@@ -256,6 +259,73 @@ test('an operator approves a waiting deployment with "Send a Signal" in the Web 
   console.log(`approved through the Web UI; deployment took ${Date.now() - started} ms`);
 });
 
+test('an operator approves by "Send an Update" in the Web UI; a malformed one is refused in the dialog and never enters history', async () => {
+  const { handle } = await startOrAttach(client, settings, request('ui-update'));
+  await until(handle, (s) => s.approval?.state === 'waiting');
+  const page = await browser.newPage();
+  page.setDefaultTimeout(15_000);
+  const link = workflowUiLink(settings, handle.workflowId);
+
+  await browserStep(page, '1-open-workflow-for-update', async () => {
+    await openWorkflowPage(page, link, handle.workflowId);
+    await waitForText(page, [/RUNNING/]);
+  });
+
+  const dialog = page.getByRole('dialog').filter({ hasText: 'Send an Update' });
+  const data = dialog.getByRole('textbox', { name: 'Data' });
+  const submit = dialog.getByTestId('confirm-modal-button');
+  /** Open "Send an Update" and pick approveDeployment (the worker reports it, with its description). */
+  const openApproveDialog = async () => {
+    await page.getByRole('button', { name: 'More Actions' }).click();
+    await page.getByRole('menuitem', { name: 'Send an Update' }).click();
+    await dialog.waitFor();
+    await dialog.getByTestId('update-select-button').click();
+    await waitForText(page, [/Refused, with the reason, when it is malformed, the approver is not allowed/]);
+    await dialog
+      .getByRole('option')
+      .filter({ has: page.getByText('approveDeployment', { exact: true }) })
+      .click();
+    await expect(dialog.getByTestId('update-select').inputValue()).resolves.toBe('approveDeployment');
+  };
+  await browserStep(page, '2-update-dialog', openApproveDialog);
+
+  await browserStep(page, '3-update-refused', async () => {
+    await data.click();
+    await page.keyboard.insertText('{"comment":"no approver named"}');
+    await submit.click();
+    // The validator's reason, shown in the dialog, which stays open.
+    await waitForText(page, [/approve at .*: argument must be \{"by": "<who>", \.\.\.\}/]);
+    await page.screenshot({ path: join(SHOTS, 'update-refused.png') });
+    expect(await dialog.isVisible()).toBe(true);
+  });
+  expect((await handle.query(deploymentStatusQuery)).approval?.state).toBe('waiting');
+
+  await browserStep(page, '4-update-accepted', async () => {
+    // The dialog stays open with what was sent: replace it.
+    await data.click();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.insertText('{"by":"ui-operator","comment":"approved by update"}');
+    expect(await data.innerText()).toBe('{"by":"ui-operator","comment":"approved by update"}');
+    // Leaving the editor reformats the JSON and grows the dialog: leave it before aiming at Submit.
+    await data.blur();
+    await expect(data.innerText()).resolves.toContain('"by": "ui-operator"');
+    await submit.click();
+    await dialog.waitFor({ state: 'hidden' });
+  });
+
+  const result = await withDeadline(handle.result() as Promise<DeploymentStatus>, 60_000, 'the result');
+  expect(result.outcome).toBe('succeeded');
+  expect(result.approval?.decision).toMatchObject({ by: 'ui-operator', comment: 'approved by update' });
+  // The refused Update left nothing in history; the accepted one is there once.
+  const events = (await handle.fetchHistory()).events ?? [];
+  const accepted = events.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
+  expect(
+    accepted.map((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name),
+  ).toEqual(['approveDeployment']);
+  expect(events.filter((e) => e.workflowExecutionUpdateRejectedEventAttributes)).toEqual([]);
+  await page.close();
+});
+
 interface CliRun {
   code: number | null;
   stdout: string;
@@ -399,17 +469,18 @@ describe('deployctl against the same server', () => {
   test('history lists the environment newest first with release, status and times', async () => {
     let rows: Array<{ workflowId: string; release: string; status: string; closeTime?: string }> = [];
     const deadline = Date.now() + 30_000;
-    // Visibility is eventually consistent: wait (bounded) until it has all three closed.
+    // Visibility is eventually consistent: wait (bounded) until it has all four closed.
     while (Date.now() < deadline) {
       const run = await deployctl(['history', '--env', 'production', '--json']);
       expect(run.code).toBe(0);
       rows = JSON.parse(run.stdout).deployments;
-      if (rows.length === 3 && rows.every((r) => r.closeTime)) break;
+      if (rows.length === 4 && rows.every((r) => r.closeTime)) break;
       await new Promise((r) => setTimeout(r, 500));
     }
     expect(rows.map((r) => [r.workflowId, r.release, r.status])).toEqual([
       ['deploy-production-cli2', 'cli2', 'aborted'],
       ['deploy-production-cli1', 'cli1', 'succeeded'],
+      ['deploy-production-ui-update', 'ui-update', 'succeeded'],
       ['deploy-production-ui1', 'ui1', 'succeeded'],
     ]);
     const table = await deployctl(['history', '--env', 'production', '--limit', '2']);
