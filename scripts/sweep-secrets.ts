@@ -1,6 +1,7 @@
 /**
  * After a full test run: no secret value may appear in what the run left behind (test and lab
- * logs, the hosts' audit logs and app directories, workspaces, backup catalogs), except where
+ * logs, the integration tests' workflow histories, the hosts' audit logs and app directories,
+ * workspaces, backup catalogs), except where
  * secrets belong: the lab's secrets file and the env files deployctl writes for compose on each
  * host. Secret values are those of the lab's secrets file; a finding names the file and the
  * variable, never the value.
@@ -10,12 +11,13 @@
  * Exit codes: 0 nothing found, 1 a secret value was found, 2 the secrets file is missing.
  */
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
-import { basename, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { labDir, PROJECT_ROOT } from '../lab/paths';
 
 /** Directories of the lab's engines (container storage, runtime state): the servers' own disks. */
 const ENGINE_DIRS = new Set(['storage', 'run', 'tmp', 'netavark-run', 'networks', 'registry']);
 const MIN_SECRET_LENGTH = 8;
+const EXPORT_FAILED = '.export-failed';
 const MAX_FILE_BYTES = 256 * 1024 * 1024;
 
 function secretValues(file: string): Map<string, string> {
@@ -59,10 +61,19 @@ function main(): void {
     ? process.argv.slice(2).map((p) => resolve(p))
     : [join(PROJECT_ROOT, '.data'), lab];
   let swept = 0;
+  let histories = 0;
   const found: string[] = [];
   for (const root of roots)
     for (const file of files(root)) {
       if (isSecretStore(file, secretsFile)) continue;
+      // Written by tests/integration/historyExport.ts: a history it could not read is not one without secrets.
+      if (basename(file) === EXPORT_FAILED) {
+        found.push(
+          `${relative(PROJECT_ROOT, file) || file}: workflow histories not all exported: ${readFileSync(file, 'utf8').trim()}`,
+        );
+        continue;
+      }
+      if (basename(dirname(dirname(file))) === 'histories') histories++;
       swept++;
       let bytes: Buffer;
       try {
@@ -76,7 +87,7 @@ function main(): void {
     }
   for (const line of found) console.error(`sweep-secrets: ${line}`);
   console.log(
-    `sweep-secrets: ${swept} file(s) under ${roots.map((r) => relative(PROJECT_ROOT, r) || r).join(', ')} swept for ${secrets.size} secret value(s): ${found.length ? `${found.length} finding(s)` : 'none found'}`,
+    `sweep-secrets: ${swept} file(s) under ${roots.map((r) => relative(PROJECT_ROOT, r) || r).join(', ')} (${histories} of them workflow histories) swept for ${secrets.size} secret value(s): ${found.length ? `${found.length} finding(s)` : 'none found'}`,
   );
   process.exit(found.length ? 1 : 0);
 }

@@ -8,6 +8,7 @@ import { optionalTsToMs } from '@temporalio/common/lib/time';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Runtime, DefaultLogger } from '@temporalio/worker';
 import { createWorker } from '../../src/worker';
+import { exportHistories } from './historyExport';
 import { readLabSecrets } from '../../lab/config';
 import { loadEnvironment } from '../../src/config/load';
 import { expandUrl } from '../../src/config/urls';
@@ -106,6 +107,7 @@ export async function startHarness(opts: {
     settings,
     async stop() {
       await stopWorker();
+      await exportHistories(env.client, expect.getState().testPath ?? 'unknown');
       await env.teardown();
     },
   };

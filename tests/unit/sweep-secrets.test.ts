@@ -45,3 +45,21 @@ test("the hosts' env files, where secrets belong, and the engines' storage are n
   expect(out).toContain('none found');
   expect(status).toBe(0);
 });
+
+test('exported workflow histories are swept, and a history that could not be exported fails the sweep', () => {
+  const found = sweep({
+    'histories/pipeline.test-abc/deploy-x-run1.json': `{"events":[{"input":{"payloads":[{"data":"{\\"password\\":\\"${SECRET}\\"}"}]}}]}`,
+    'histories/pipeline.test-abc/deploy-y-run2.json': '{"events":[]}',
+  });
+  expect(found.out).toContain('(2 of them workflow histories)');
+  expect(found.out).toMatch(
+    /histories\/pipeline\.test-abc\/deploy-x-run1\.json: holds the value of LAB_DB_PASSWORD/,
+  );
+  expect(found.status).toBe(1);
+
+  const failed = sweep({ 'histories/deploy.test-abc/.export-failed': 'not done within 60000 ms\n' });
+  expect(failed.out).toMatch(
+    /histories\/deploy\.test-abc\/\.export-failed: workflow histories not all exported: not done within 60000 ms/,
+  );
+  expect(failed.status).toBe(1);
+});
