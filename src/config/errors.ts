@@ -27,6 +27,9 @@ function valueAt(root: unknown, path: PropertyKey[]): unknown {
   return cur;
 }
 
+export const SECRET_SOURCE_RULE =
+  'must say where the worker reads the secret: {fromEnv: VARIABLE}, {fromFile: /path} or {fromCommand: [argv]}';
+
 /** How a problem names where the value came from: a config key path, or the flag a user typed. */
 export type KeyName = (path: PropertyKey[]) => string;
 
@@ -42,6 +45,14 @@ export function describeZodIssues(
     const key = keyName(issue.path);
     if (issue.code === 'unrecognized_keys') {
       return `${key}: unknown key(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} are not allowed`;
+    }
+    // A secret written into the file as its value: the error must not carry it into CI logs.
+    if (issue.path.length === 2 && issue.path[0] === 'secrets') {
+      return `${key}: ${SECRET_SOURCE_RULE} (the value given is not shown: move it out of this file)`;
+    }
+    if (issue.code === 'invalid_key') {
+      const rule = issue.issues[0]?.message ?? issue.message;
+      return `${key}: the key ${JSON.stringify(String(issue.path[issue.path.length - 1]))} ${rule}`;
     }
     return `${key}: value ${describeValue(valueAt(input, issue.path))} ${issue.message}`;
   });

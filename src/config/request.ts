@@ -99,6 +99,7 @@ const REQUEST_FLAGS: Record<string, string> = {
 };
 
 export const requestFlagName: KeyName = ([key, service]) => {
+  if (key === undefined) return '(request)';
   if (key === 'images') return service === undefined ? '--image' : `--image ${String(service)}=`;
   return REQUEST_FLAGS[String(key)] ?? String(key);
 };
