@@ -1,5 +1,5 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -62,6 +62,19 @@ function profileName(env: NodeJS.ProcessEnv): string {
 
 /** The profile with the variables applied, as envconfig merges them; its errors made ours. */
 function loadProfile(env: NodeJS.ProcessEnv): ClientConfigProfile {
+  // envconfig reads a missing file as an empty one: named here, a typo would otherwise quietly
+  // connect to the default address instead.
+  if (env.TEMPORAL_CONFIG_FILE && !existsSync(env.TEMPORAL_CONFIG_FILE))
+    throw new ConnectionConfigError(`TEMPORAL_CONFIG_FILE ${env.TEMPORAL_CONFIG_FILE}: no such file`);
+  // envconfig fails on a file without any profile (an empty one, say): only the variables then.
+  const file = configFile(env);
+  if (existsSync(file) && !/\bprofile\b/.test(readFileSync(file, 'utf8'))) {
+    if (env.TEMPORAL_PROFILE)
+      throw new ConnectionConfigError(
+        `TEMPORAL_PROFILE ${JSON.stringify(env.TEMPORAL_PROFILE)}: ${file} has no profiles`,
+      );
+    return loadClientConfigProfile({ disableFile: true, overrideEnvVars: env as Record<string, string> });
+  }
   try {
     return loadClientConfigProfile({
       overrideEnvVars: env as Record<string, string>,

@@ -23,7 +23,8 @@ beforeAll(() => {
   client = issue(ca, { name: 'client', use: 'client' });
   other = issue(ca, { name: 'other', use: 'client' });
   expired = issue(ca, { name: 'old', use: 'client', expired: true });
-  noFile = join(dir, 'no-such.toml');
+  noFile = join(dir, 'empty.toml');
+  writeFileSync(noFile, '');
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -97,12 +98,20 @@ test('a profile that is not in the file, and a file that is not TOML, are named'
       `^Temporal connection profile "prod" in ${file} \\(TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE\\): .*prod`,
     ),
   );
-  writeFileSync(file, 'address = [\n');
+  writeFileSync(file, '[profile.default]\naddress = [\n');
   expect(failure({ TEMPORAL_CONFIG_FILE: file })).toContain(
     `Temporal connection profile "default" in ${file}`,
   );
   // Settings read by every command fall back to the variables; the error comes once, at connect.
   expect(loadSettings({ TEMPORAL_CONFIG_FILE: file, TEMPORAL_ADDRESS: 'a:1' }).temporalAddress).toBe('a:1');
+});
+
+test('a TEMPORAL_CONFIG_FILE that does not exist is named, not read as empty', () => {
+  const missing = join(dir, 'typo.toml');
+  expect(failure({ TEMPORAL_CONFIG_FILE: missing })).toBe(`TEMPORAL_CONFIG_FILE ${missing}: no such file`);
+  // An empty file has no profiles: the variables alone, unless a profile is asked for.
+  expect(load({ TEMPORAL_ADDRESS: 'a:1' }).address).toBe('a:1');
+  expect(failure({ TEMPORAL_PROFILE: 'prod' })).toBe(`TEMPORAL_PROFILE "prod": ${noFile} has no profiles`);
 });
 
 test('a certificate without its key, a key without its certificate, and unreadable files name the variable', () => {

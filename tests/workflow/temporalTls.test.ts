@@ -49,7 +49,7 @@ function envWith(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
     DEPLOY_TASK_QUEUE: TASK_QUEUE,
     DEPLOY_CONFIG_DIR: configDir,
     // No profile file of the machine's user is read.
-    TEMPORAL_CONFIG_FILE: join(dir, 'none.toml'),
+    TEMPORAL_CONFIG_FILE: join(dir, 'empty.toml'),
     ...extra,
   };
   return Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== undefined));
@@ -118,6 +118,7 @@ function ranOnWorker(out: string): boolean {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'temporal-tls-'));
+  writeFileSync(join(dir, 'empty.toml'), '');
   labCa = makeCa(dir, 'lab-ca');
   otherCa = makeCa(dir, 'other-ca');
   const serverCert = issue(labCa, { name: 'frontend', use: 'server', altNames: [MTLS_NAME, API_KEY_NAME] });
