@@ -4,10 +4,11 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { dataConverterFor } from './codec/dataConverter';
 import {
-  connectionConfigProblem,
+  ConnectionConfigError,
   connectOptions,
   explainConnectFailure,
   loadTemporalConnection,
+  type TemporalConnection,
 } from './connection/profile';
 import { projectRoot } from './devserver/paths';
 import { HEARTBEAT_FLUSH_MS, STICKY_QUEUE_TIMEOUT_MS } from './shared/heartbeats';
@@ -63,7 +64,16 @@ async function main(argv: string[]): Promise<void> {
     .parse(argv)
     .opts<{ check?: boolean }>();
   const settings = loadSettings();
-  const problem = temporalAddressProblem(settings.temporalAddress) ?? connectionConfigProblem(process.env);
+  // TLS and API key from the Temporal profile and TEMPORAL_TLS_*/TEMPORAL_API_KEY, read and checked once.
+  let profile: TemporalConnection | undefined;
+  let connectionProblem: string | undefined;
+  try {
+    profile = loadTemporalConnection(process.env);
+  } catch (err) {
+    if (!(err instanceof ConnectionConfigError)) throw err;
+    connectionProblem = err.message;
+  }
+  const problem = temporalAddressProblem(settings.temporalAddress) ?? connectionProblem;
   // What the environments need of this worker, reported before it takes work: a missing tool or
   // secret is named now, not when a deployment reaches the step that needs it.
   const needs = await workerNeeds(settings, process.env);
@@ -74,9 +84,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   console.error(needsReport(needs).join('\n'));
-  if (problem) throw new Error(problem);
-  // TLS and API key from the Temporal profile and TEMPORAL_TLS_*/TEMPORAL_API_KEY, checked here.
-  const profile = loadTemporalConnection(process.env);
+  if (problem || !profile) throw new Error(problem);
   const reached = { ...profile, address: settings.temporalAddress };
   const connection = await NativeConnection.connect(connectOptions(reached)).catch(async (err: Error) => {
     const explained = await explainConnectFailure(reached, err.message);

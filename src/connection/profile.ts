@@ -29,7 +29,6 @@ export interface TemporalConnection {
 }
 
 export interface Origins {
-  address: string;
   clientCert?: string;
   clientKey?: string;
   serverCA?: string;
@@ -82,7 +81,7 @@ function loadProfile(env: NodeJS.ProcessEnv): ClientConfigProfile {
     });
   } catch (err) {
     throw new ConnectionConfigError(
-      `Temporal connection profile "${profileName(env)}" in ${configFile(env)} (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE): ${(err as Error).message}`,
+      `Temporal connection profile "${profileName(env)}" in ${file} (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE): ${(err as Error).message}`,
     );
   }
 }
@@ -197,6 +196,11 @@ function tlsOf(
   return result;
 }
 
+/** The profile's address and namespace, or the local dev server's when it names none. */
+function withDefaults(profile: ClientConfigProfile): { address: string; namespace: string } {
+  return { address: profile.address || DEFAULT_TEMPORAL_ADDRESS, namespace: profile.namespace || 'default' };
+}
+
 /**
  * The connection the worker and deployctl use, from the profile and the variables. Throws
  * ConnectionConfigError naming the setting when one cannot be used; nothing has connected.
@@ -206,28 +210,16 @@ export function loadTemporalConnection(
   now: Date = new Date(),
 ): TemporalConnection {
   const profile = loadProfile(env);
-  const origins: Origins = { address: originOf(env, [['TEMPORAL_ADDRESS', 'address']]) };
+  const origins: Origins = {};
   if (profile.apiKey !== undefined) origins.apiKey = originOf(env, [['TEMPORAL_API_KEY', 'api_key']]);
   const tls = tlsOf(profile, env, origins, now);
   return {
-    address: profile.address || DEFAULT_TEMPORAL_ADDRESS,
-    namespace: profile.namespace || 'default',
+    ...withDefaults(profile),
     tls,
     ...(profile.apiKey ? { apiKey: profile.apiKey } : {}),
     ...(profile.grpcMeta && Object.keys(profile.grpcMeta).length ? { metadata: profile.grpcMeta } : {}),
     origins,
   };
-}
-
-/** Why the connection settings cannot be used; undefined when they can. */
-export function connectionConfigProblem(env: NodeJS.ProcessEnv, now: Date = new Date()): string | undefined {
-  try {
-    loadTemporalConnection(env, now);
-    return undefined;
-  } catch (err) {
-    if (err instanceof ConnectionConfigError) return err.message;
-    throw err;
-  }
 }
 
 /**
@@ -242,10 +234,7 @@ export function addressAndNamespace(env: NodeJS.ProcessEnv): { address: string; 
   } catch {
     profile = { address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE };
   }
-  return {
-    address: profile.address || DEFAULT_TEMPORAL_ADDRESS,
-    namespace: profile.namespace || 'default',
-  };
+  return withDefaults(profile);
 }
 
 /** What the connection's options are, for the SDKs' connect calls. */
