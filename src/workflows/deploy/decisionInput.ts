@@ -23,15 +23,13 @@ export function decisionFrom(
   signal: string,
   input: DecisionInput,
 ): { decision: Decision } | { ignored: string } {
+  if (patched(STRICT_DECISION_INPUT)) return strictDecisionFrom(signal, input);
   const at = new Date().toISOString();
   const rawBy: unknown = input?.by;
-  if (!patched(STRICT_DECISION_INPUT)) {
-    const by = typeof rawBy === 'string' ? rawBy.trim().slice(0, 64) : '';
-    if (!by) return { ignored: `${signal} at ${at}: argument must be {"by": "<who>", ...}` };
-    const comment = typeof input.comment === 'string' ? input.comment.slice(0, 500) : undefined;
-    return { decision: { by, comment, at } };
-  }
-  return strictDecisionFrom(signal, input);
+  const by = typeof rawBy === 'string' ? rawBy.trim().slice(0, 64) : '';
+  if (!by) return { ignored: `${signal} at ${at}: argument must be {"by": "<who>", ...}` };
+  const comment = typeof input.comment === 'string' ? input.comment.slice(0, 500) : undefined;
+  return { decision: { by, comment, at } };
 }
 
 /**
