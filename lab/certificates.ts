@@ -20,6 +20,9 @@ export interface Issued {
   key: string;
 }
 
+/** `openssl req` arguments for a new EC P-256 key, written unencrypted. */
+const NEW_EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+
 function openssl(args: string[], cwd: string): void {
   try {
     execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
@@ -38,11 +41,7 @@ export function makeCa(dir: string, name: string): LabCa {
     [
       'req',
       '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
+      ...NEW_EC_KEY,
       '-keyout',
       ca.key,
       '-out',
@@ -96,20 +95,7 @@ export function issue(ca: LabCa, options: IssueOptions): Issued {
   const stem = join(ca.dir, options.name);
   const issued = { cert: `${stem}.pem`, key: `${stem}.key` };
   openssl(
-    [
-      'req',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      issued.key,
-      '-out',
-      `${stem}.csr`,
-      '-subj',
-      `/CN=${options.name}`,
-    ],
+    ['req', ...NEW_EC_KEY, '-keyout', issued.key, '-out', `${stem}.csr`, '-subj', `/CN=${options.name}`],
     ca.dir,
   );
   const extensions = [
