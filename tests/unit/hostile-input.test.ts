@@ -143,13 +143,13 @@ const yamlRows: Row[] = [
     'hosts[0].address',
     'a command after the host',
     env(['hosts', 0, 'address'], 'web-1;id'),
-    /hosts\.0\.address/,
+    /hosts\.0\.address: value "web-1;id" must be a hostname or IP address/,
   ],
   [
     'hosts[0].address',
     'an ssh option',
     env(['hosts', 0, 'address'], '-oProxyCommand=id'),
-    /hosts\.0\.address/,
+    /hosts\.0\.address: value "-oProxyCommand=id" must be a hostname or IP address/,
   ],
   ['hosts[0].port', 'out of range', env(['hosts', 0, 'port'], 70000), /hosts\.0\.port: value 70000 .*65535/],
   [
@@ -192,13 +192,13 @@ const yamlRows: Row[] = [
     'services[0].image',
     'a semicolon',
     env(['services', 0, 'image'], 'ghcr.io/acme/site;id'),
-    /services\.0\.image/,
+    /services\.0\.image: value "ghcr\.io\/acme\/site;id" must be a lowercase registry/,
   ],
   [
     'composeFiles[0]',
     'outside the checkout',
     env(['composeFiles', 0], '../../etc/passwd'),
-    /composeFiles\.0/,
+    /composeFiles\.0: value "\.\.\/\.\.\/etc\/passwd" must be a relative/,
   ],
   [
     'composeFiles[0]',
