@@ -20,7 +20,7 @@ import {
   REGISTRY_ADDR,
   ROLE_IMAGES,
   SSH_PORT,
-  SSH_USER,
+  deployUserOf,
   WEB_SERVICES,
 } from './paths';
 import { LabError, writeFileAtomic } from './util';
@@ -43,7 +43,7 @@ export function labHostConfig(host: LabHost, p: LabPaths): HostConfig {
     name: host.name,
     address: host.address,
     port: SSH_PORT,
-    user: SSH_USER,
+    user: deployUserOf(host),
     privateKeyPath: p.deployKey,
     hostKey: publicHostKey(host, p.root),
     baseDir: hostPaths(host, p.root).srv,

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { HostPaths, hostPaths, LabHost, LabPaths, PROJECT_ROOT, SSH_PORT } from './paths';
+import { deployUserOf, HostPaths, hostPaths, LabHost, LabPaths, PROJECT_ROOT, SSH_PORT } from './paths';
 import {
   bootId,
   LabError,
@@ -80,13 +80,13 @@ function reservedNetworks(host: LabHost, hp: HostPaths): void {
   }
 }
 
-export function sshdConfig(host: LabHost, hp: HostPaths, p: LabPaths): string {
+export function sshdConfig(host: LabHost, hp: HostPaths): string {
   return [
     `# sshd of lab host ${host.name} (written by \`npm run lab -- up\`)`,
     `ListenAddress ${host.address}:${SSH_PORT}`,
     `HostKey ${hp.hostKey}`,
     `PidFile ${hp.sshdPid}`,
-    `AuthorizedKeysFile ${p.deployPub}`,
+    `AuthorizedKeysFile ${hp.authorizedKeys}`,
     'StrictModes no',
     'PermitRootLogin prohibit-password',
     'PasswordAuthentication no',
@@ -239,7 +239,10 @@ export async function startSshd(host: LabHost, p: LabPaths): Promise<number> {
     ]);
   }
   fs.chmodSync(hp.hostKey, 0o600);
-  const config = sshdConfig(host, hp, p);
+  // sshd opens the authorized keys as the user logging in, who cannot enter the private keys dir.
+  writeFileAtomic(hp.authorizedKeys, fs.readFileSync(p.deployPub, 'utf8'));
+  fs.chmodSync(hp.authorizedKeys, 0o644);
+  const config = sshdConfig(host, hp);
   const changed = !fs.existsSync(hp.sshdConfig) || fs.readFileSync(hp.sshdConfig, 'utf8') !== config;
   writeFileAtomic(hp.sshdConfig, config);
   // /run/sshd is sshd's privilege-separation directory; Debian creates it from its unit file.
@@ -274,7 +277,7 @@ export function writeKnownHosts(hosts: LabHost[], p: LabPaths): void {
   writeFileAtomic(p.knownHosts, `${lines.join('\n')}\n`);
 }
 
-/** Runs a command over real SSH with the deploy key and the pinned known_hosts file. */
+/** Runs a command over real SSH as the host's deploy user, with the deploy key and the pinned known_hosts file. */
 export function sshArgv(host: LabHost, p: LabPaths, ...remote: string[]): string[] {
   return [
     'ssh',
@@ -292,22 +295,26 @@ export function sshArgv(host: LabHost, p: LabPaths, ...remote: string[]): string
     'ConnectTimeout=5',
     '-o',
     'LogLevel=ERROR',
-    `root@${host.address}`,
+    `${deployUserOf(host)}@${host.address}`,
     ...remote,
   ];
 }
 
 export async function checkSsh(host: LabHost, p: LabPaths): Promise<void> {
-  await waitFor(`ssh root@${host.address}:${SSH_PORT} to run docker info`, 20_000, async () => {
-    const r = await run(sshArgv(host, p, 'docker', 'info', '--format', '{{.DockerRootDir}}'), {
-      allowFailure: true,
-      timeoutMs: 15_000,
-    });
-    const want = hostPaths(host, p.root).storage;
-    if (r.code !== 0) return (r.stderr || r.stdout).trim();
-    if (r.stdout.trim() !== want) return `reached the wrong engine: ${r.stdout.trim()} (want ${want})`;
-    return true;
-  });
+  await waitFor(
+    `ssh ${deployUserOf(host)}@${host.address}:${SSH_PORT} to run docker info`,
+    20_000,
+    async () => {
+      const r = await run(sshArgv(host, p, 'docker', 'info', '--format', '{{.DockerRootDir}}'), {
+        allowFailure: true,
+        timeoutMs: 15_000,
+      });
+      const want = hostPaths(host, p.root).storage;
+      if (r.code !== 0) return (r.stderr || r.stdout).trim();
+      if (r.stdout.trim() !== want) return `reached the wrong engine: ${r.stdout.trim()} (want ${want})`;
+      return true;
+    },
+  );
 }
 
 export interface ContainerInfo {

@@ -17,6 +17,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { COMPOSE_FILE, configFile, ensureSecrets, writeEnvironmentConfigs } from './config';
 import { ensureAppRepository } from './appRepo';
+import { engineGroupId, ensureDeployUser, giveBaseDir, shareEngineSocket } from './deployUser';
 import {
   checkSsh,
   enginePid,
@@ -34,6 +35,7 @@ import { createFreshHost, existingFreshHosts, freshHostFile, hostsWithKeys } fro
 import { BuildEngine, buildImages, ensureBaseImage, imageSizes, pushImages } from './images';
 import {
   cacheDir,
+  deployUserOf,
   FRESH_HOSTS,
   hostPaths,
   HOSTS,
@@ -75,13 +77,21 @@ async function up(opts: { skipImages?: boolean }): Promise<void> {
     sizes = await imageSizes(engine, [...refs, base]);
   }
 
+  const deployUsers = [...new Set(HOSTS.flatMap((h) => (h.deployUser ? [h.deployUser] : [])))];
+  for (const user of deployUsers) {
+    await step(`non-root deploy user ${user}`, () => ensureDeployUser(user));
+  }
   const hosts: HostState[] = [];
   for (const host of HOSTS) {
     const hp = hostPaths(host, p.root);
-    const label = `host ${host.name} (${host.address}:${SSH_PORT})`;
+    const label = `host ${host.name} (${deployUserOf(host)}@${host.address}:${SSH_PORT})`;
     const state = await step(label, async () => {
       await reclaimKilledHost(host, hp);
       const engine = await startEngine(host, p, wroteSettings);
+      if (host.deployUser) {
+        shareEngineSocket(hp, await engineGroupId());
+        await giveBaseDir(hp, host.deployUser);
+      }
       const sshd = await startSshd(host, p);
       const stopped = previous?.hosts.find((h) => h.name === host.name)?.stoppedContainers ?? [];
       if (stopped.length) {
@@ -99,6 +109,7 @@ async function up(opts: { skipImages?: boolean }): Promise<void> {
         dockerHost: `unix://${hp.socket}`,
         baseDir: hp.srv,
         hostKey: publicHostKey(host, p.root),
+        deployUser: deployUserOf(host),
       };
     });
     hosts.push(state);
@@ -138,7 +149,7 @@ async function up(opts: { skipImages?: boolean }): Promise<void> {
       `deploy key:  ${p.deployKey}`,
       ...HOSTS.map(
         (h) =>
-          `${h.name}:       ssh -i ${p.deployKey} -p ${SSH_PORT} -o UserKnownHostsFile=${p.knownHosts} root@${h.address} docker ps`,
+          `${h.name}:       ssh -i ${p.deployKey} -p ${SSH_PORT} -o UserKnownHostsFile=${p.knownHosts} ${deployUserOf(h)}@${h.address} docker ps`,
       ),
       `state:       ${p.stateFile}`,
     ].join('\n'),

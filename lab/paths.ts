@@ -23,20 +23,35 @@ export const REGISTRY_ADDR = '127.0.0.1:5000';
 export const SSH_PORT = 2222;
 export const SSH_USER = 'root';
 
+/**
+ * The least-privileged deploy user a lab host can be reached as: no sudo, no password, a home
+ * of its own, the host's base directory, and the engine's socket through LAB_ENGINE_GROUP (a
+ * real server's `docker` group). `lab up` creates both on this machine.
+ */
+export const LAB_DEPLOY_USER = 'lab-deploy';
+export const LAB_ENGINE_GROUP = 'lab-engine';
+
 /** What it takes to run a lab host: its own sshd, engine, storage and networks. */
 export interface LabHost {
   name: string;
   address: string;
   /** 0-based, picks this host's subnet pool and bridge-name range; unique across all lab hosts. */
   index: number;
+  /** Who the pipeline logs in as; root when absent. */
+  deployUser?: string;
+}
+
+export function deployUserOf(host: LabHost): string {
+  return host.deployUser ?? SSH_USER;
 }
 
 export interface HostSpec extends LabHost {
   environment: 'lab-staging' | 'lab-production';
 }
 
+// Staging deploys as a non-root user, production as root: the pipeline must work both ways.
 export const HOSTS: HostSpec[] = [
-  { name: 'lab-1', address: '127.0.0.2', index: 0, environment: 'lab-staging' },
+  { name: 'lab-1', address: '127.0.0.2', index: 0, environment: 'lab-staging', deployUser: LAB_DEPLOY_USER },
   { name: 'lab-2', address: '127.0.0.3', index: 1, environment: 'lab-production' },
 ];
 
@@ -116,6 +131,8 @@ export function labPaths(root = labDir()): LabPaths {
 export interface HostPaths {
   dir: string;
   sshdConfig: string;
+  /** A copy of the deploy key's public half that any login user can read (sshd reads it as them). */
+  authorizedKeys: string;
   hostKey: string;
   sshdPid: string;
   enginePid: string;
@@ -136,6 +153,7 @@ export function hostPaths(host: LabHost, root = labDir()): HostPaths {
   return {
     dir,
     sshdConfig: path.join(dir, 'sshd_config'),
+    authorizedKeys: path.join(dir, 'authorized_keys'),
     hostKey: path.join(dir, 'ssh_host_ed25519_key'),
     sshdPid: path.join(dir, 'sshd.pid'),
     enginePid: path.join(dir, 'podman.pid'),

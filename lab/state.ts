@@ -13,6 +13,8 @@ export interface HostState {
   dockerHost: string;
   baseDir: string;
   hostKey: string;
+  /** Who the pipeline logs in as (root, or a user with the engine's socket group and the base dir). */
+  deployUser: string;
   /** Containers `down` stopped, started again by the next `up`. */
   stoppedContainers?: string[];
 }

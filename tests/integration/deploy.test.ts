@@ -10,7 +10,7 @@ import { readOptionalFile } from '../../src/commands/files';
 import { remoteLayout } from '../../src/commands/layout';
 import type { EnvironmentConfig } from '../../src/config/schema';
 import { workflowIdFor } from '../../src/shared/deployment';
-import { withHost } from '../../src/remote/executor';
+import { HostKeyMismatchError, withHost } from '../../src/remote/executor';
 import {
   LAB_CONFIG_DIR,
   reportedReleases,
@@ -152,6 +152,56 @@ test('v1 then v2 to lab-staging: every service answers the new release', async (
   expect(dumps).toContain(`${workflowIdFor('lab-staging', release('v2'))}.dump`);
   // The env file holds the secret on the host; the audit trail never does.
   expect(JSON.stringify(audit)).not.toContain(lab.workerEnv.LAB_DB_PASSWORD);
+});
+
+test('lab-staging deploys as a user that is not root: the engine and its base dir, nothing more', async () => {
+  // Runs after the v1/v2 deploys above, which wrote everything under the app dir as this user.
+  const host = lab.staging.hosts[0];
+  expect(host.user).not.toBe('root');
+  const { appDir } = remoteLayout(lab.staging, host);
+  const elsewhere = lab.production.hosts[0].baseDir;
+  const facts = await withHost(host, async (h) => {
+    const run = (argv: string[]) => h.run(argv, { timeoutMs: 15_000, okCodes: [0, 1, 2, 126, 127] });
+    const out = async (argv: string[]) => (await run(argv)).stdout.trim();
+    return {
+      uid: await out(['id', '-u']),
+      groups: await out(['id', '-Gn']),
+      engine: await out(['docker', 'info', '--format', '{{.OSType}}']),
+      writeEtc: (await run(['touch', '/etc/deploy-user-probe'])).code,
+      writeOtherBaseDir: (await run(['touch', `${elsewhere}/deploy-user-probe`])).code,
+      sudo: (await run(['sh', '-c', 'sudo -n true'])).code,
+      notMine: await out(['find', appDir, '!', '-user', host.user]),
+      readableByOthers: await out([
+        'find',
+        appDir,
+        '(',
+        '-name',
+        '.env*',
+        '-o',
+        '-name',
+        'backups',
+        ')',
+        '-perm',
+        '/077',
+      ]),
+    };
+  });
+  console.log(`lab-1 deploy user: ${JSON.stringify(facts)}`);
+  expect(facts.uid).toMatch(/^[1-9]\d*$/);
+  // The engine's socket group only: no docker-and-sudo, no wheel, no adm.
+  expect(facts.groups.split(' ')).toEqual(['lab-engine']);
+  expect(facts.engine).toBe('linux');
+  expect(facts.writeEtc).not.toBe(0);
+  expect(facts.writeOtherBaseDir).not.toBe(0);
+  expect(facts.sudo).not.toBe(0);
+  // Everything the deploys wrote is the deploy user's; env files and dumps are for it alone.
+  expect(facts.notMine).toBe('');
+  expect(facts.readableByOthers).toBe('');
+  // Its host key stays pinned: lab-1 presenting a key other than the pinned one is refused.
+  const wrongKey = { ...host, hostKey: lab.production.hosts[0].hostKey };
+  await expect(withHost(wrongKey, (h) => h.run(['true'], { timeoutMs: 15_000 }))).rejects.toThrow(
+    HostKeyMismatchError,
+  );
 });
 
 test('a CI retry of the same release attaches instead of deploying twice', async () => {
