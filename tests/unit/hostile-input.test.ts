@@ -5,8 +5,9 @@
  * surface, before anything runs, with a message that names the field and the rule (and the value
  * where it can be shown). Each validator is pure: nothing else happens on refusal. What the
  * refusals look like end to end (exit 2, nothing started, nothing in history) is tested where the
- * process and Temporal are real: tests/workflow/ui-approval.test.ts, tests/integration/deploy.test.ts,
- * tests/integration/pipeline.test.ts.
+ * process and Temporal are real: tests/workflow/hostileInput.test.ts (a row per surface, with the
+ * history, workflows and schedules compared before and after), tests/workflow/ui-approval.test.ts,
+ * tests/integration/deploy.test.ts, tests/integration/pipeline.test.ts.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +16,7 @@ import { parseDecision } from '../../src/client/decision';
 import { parseBackupId, parseEnvFlag, parseSeconds } from '../../src/client/operationInput';
 import { parseEnvironment } from '../../src/config/load';
 import { parseDeployRequest, requestFlagName } from '../../src/config/request';
-import { strictDecisionFrom } from '../../src/workflows/deploy/decisionInput';
+import { strictDecisionFrom, unknownDecisionKeys } from '../../src/workflows/deploy/decisionInput';
 
 const FIXTURE = readFileSync(join(__dirname, '..', 'fixtures', 'environments', 'staging.yaml'), 'utf8');
 
@@ -308,6 +309,27 @@ const updateRows: Row[] = [
     /"comment" must be text/,
   ],
 ];
+
+/** The Updates' validators also refuse keys a decision does not have. */
+const validatorKeys = (name: string, input: unknown) => () => {
+  const refusal = unknownDecisionKeys(name, input);
+  if (refusal) throw new Error(refusal);
+  return strictDecisionFrom(name, input as never);
+};
+updateRows.push(
+  [
+    'approve Update argument',
+    'a key to smuggle a command',
+    validatorKeys('approve', { by: 'ops', run: '$(id)' }),
+    /approve: unknown key\(s\) "run" are not allowed/,
+  ],
+  [
+    'abort Update argument',
+    'a prototype key',
+    validatorKeys('abort', JSON.parse('{"by": "ops", "__proto__": {"admin": true}}')),
+    /abort: unknown key\(s\) "__proto__" are not allowed/,
+  ],
+);
 
 const rows = [...flagRows, ...yamlRows, ...updateRows];
 

@@ -16,7 +16,7 @@ import {
   type DecisionInput,
 } from '../../shared/messages';
 import type { DeploymentTracker } from './tracker';
-import { decisionFrom, strictDecisionFrom } from './decisionInput';
+import { decisionFrom, strictDecisionFrom, unknownDecisionKeys } from './decisionInput';
 
 /** Operators' decisions on one deployment: an approval to wait for, an abort that cancels. */
 export interface Decisions {
@@ -120,6 +120,7 @@ export function acceptDecisions(
   setHandler(approveUpdate, (input: DecisionInput) => approve(validDecision('approve', input)), {
     description: `${SIGNAL_HELP.approve}. Refused, with the reason, when it is malformed, the approver is not allowed or there is nothing to approve.`,
     validator: (input: DecisionInput) => {
+      refuseUnknownKeys('approve', input);
       const decision = validDecision('approve', input);
       const refusal = approvalRefusal(decision.by);
       if (refusal) throw new Error(refusal);
@@ -128,11 +129,17 @@ export function acceptDecisions(
   setHandler(abortUpdate, (input: DecisionInput) => abort(validDecision('abort', input)), {
     description: `${SIGNAL_HELP.abort}. Refused, with the reason, when it is malformed or the deployment has ended.`,
     validator: (input: DecisionInput) => {
+      refuseUnknownKeys('abort', input);
       validDecision('abort', input);
       const refusal = abortRefusal();
       if (refusal) throw new Error(refusal);
     },
   });
+
+  function refuseUnknownKeys(name: string, input: unknown): void {
+    const refusal = unknownDecisionKeys(name, input);
+    if (refusal) throw new Error(refusal);
+  }
 
   /** The decision an Update carries; a malformed one throws (the validator's refusal). */
   function validDecision(name: string, input: DecisionInput): Decision {

@@ -55,3 +55,19 @@ export function strictDecisionFrom(
     };
   return { decision: { by: rawBy, comment, at } };
 }
+
+/** The keys a decision's argument may have: the CLI sends exactly these. */
+const DECISION_KEYS: readonly string[] = ['by', 'comment'];
+
+/**
+ * Why an Update's argument has keys a decision does not know (the Web UI sends any JSON), or
+ * undefined. Only the Updates' validators ask: refusing there records nothing, while a signal's
+ * handler that started to refuse would change what recorded histories replay to.
+ */
+export function unknownDecisionKeys(name: string, input: unknown): string | undefined {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return undefined;
+  const unknown = Object.keys(input).filter((key) => !DECISION_KEYS.includes(key));
+  if (!unknown.length) return undefined;
+  const shown = unknown.map((key) => JSON.stringify(key.slice(0, 40))).join(', ');
+  return `${name}: unknown key(s) ${shown} are not allowed: the argument is {"by": "<who>", "comment": "<text>"}`;
+}
