@@ -282,6 +282,12 @@ step_firewall() {
     skipped firewall 'no ufw on this host'
     return
   fi
+  # A non-root deploy user re-running setup: the first, root run did the firewall; ufw refuses
+  # everyone else, even to read its status.
+  if [ "$(id -u)" != 0 ]; then
+    skipped firewall "ufw needs root, not $(id -un): a run as root allows tcp 22${open_ports:+ $open_ports}"
+    return
+  fi
   status=$(ufw status 2>&1) || fail firewall "ufw status failed: $(first_line "$status")"
   case $status in
   'Status: active'*) ;;

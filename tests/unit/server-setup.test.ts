@@ -97,6 +97,9 @@ describe('server-setup.sh', () => {
   let tools: string;
   let stubs: string;
 
+  /** util-linux's setpriv runs the script as `nobody` (65534 on Debian), a user that is not root. */
+  const SETPRIV = '/usr/bin/setpriv';
+  const NOBODY = 65534;
   const TOOLS = ['sh', 'id', 'mkdir', 'chmod', 'chown', 'grep', 'sleep', 'timeout'];
   const SYSTEM_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'];
 
@@ -180,8 +183,8 @@ describe('server-setup.sh', () => {
     expect(steps[3].detail).toBe(`${app} exists`);
   });
 
-  test('an active ufw gets 22 and the open ports once', () => {
-    const rules = path.join(tmp, 'ufw-rules');
+  /** An active ufw that keeps its rules in `rules`, one "PORT/tcp" per line. */
+  function activeUfw(rules: string): void {
     stub(
       'ufw',
       [
@@ -198,6 +201,11 @@ describe('server-setup.sh', () => {
         'esac',
       ].join('\n'),
     );
+  }
+
+  test('an active ufw gets 22 and the open ports once', () => {
+    const rules = path.join(tmp, 'ufw-rules');
+    activeUfw(rules);
     const first = runArgv(argv({ openPorts: [18080, 22] }));
     expect(first.code).toBe(0);
     expect(lines(first.stdout).pop()).toBe('setup firewall done allowed tcp 22 18080');
@@ -206,6 +214,40 @@ describe('server-setup.sh', () => {
     const second = runArgv(argv({ openPorts: [18080, 22] }));
     expect(second.code).toBe(0);
     expect(lines(second.stdout).pop()).toBe('setup firewall skipped tcp 22 18080 already allowed');
+    expect(fs.readFileSync(rules, 'utf8')).toBe('22/tcp\n18080/tcp\n');
+  });
+
+  test('root creates the directories for a non-root deploy user, whose own runs then only skip', () => {
+    const rules = path.join(tmp, 'ufw-rules');
+    activeUfw(rules);
+    const asRoot = runArgv(argv({ deployUser: 'nobody', openPorts: [18080] }));
+    expect(asRoot.code).toBe(0);
+    const app = path.join(base, 'demo');
+    expect(lines(asRoot.stdout)).toContain(
+      `setup directories done created ${app}/releases and ${app}/backups (0750, owner nobody)`,
+    );
+    for (const d of ['', 'releases', 'backups']) expect(fs.statSync(path.join(app, d)).uid).toBe(NOBODY);
+    // The deploy user itself, as `deployctl setup` logs in once root is no longer used.
+    fs.chmodSync(tmp, 0o755);
+    const asUser = runArgv([
+      SETPRIV,
+      `--reuid=${NOBODY}`,
+      `--regid=${NOBODY}`,
+      '--clear-groups',
+      ...argv({ deployUser: 'nobody', openPorts: [18080] }),
+    ]);
+    expect(asUser.stderr).toBe('');
+    expect(asUser.code).toBe(0);
+    expect(parseSetupOutput(asUser.stdout).map((s) => `${s.step} ${s.result}`)).toEqual([
+      'engine skipped',
+      'compose skipped',
+      'deploy-user skipped',
+      'directories skipped',
+      'firewall skipped',
+    ]);
+    expect(lines(asUser.stdout).pop()).toBe(
+      'setup firewall skipped ufw needs root, not nobody: a run as root allows tcp 22 18080',
+    );
     expect(fs.readFileSync(rules, 'utf8')).toBe('22/tcp\n18080/tcp\n');
   });
 
