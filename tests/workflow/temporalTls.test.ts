@@ -29,6 +29,8 @@ const MTLS_NAME = 'temporal-mtls.lab.test';
 const API_KEY_NAME = 'temporal-apikey.lab.test';
 const API_KEY = `lab-key-${randomBytes(12).toString('hex')}`;
 const TASK_QUEUE = 'tls-check';
+/** Polled only by the worker that connects with the API key. */
+const API_KEY_QUEUE = 'tls-check-api-key';
 const ENV_NAME = 'tls-check';
 
 let dir: string;
@@ -39,7 +41,8 @@ let otherCa: LabCa;
 let client: Issued;
 let expired: Issued;
 let configDir: string;
-let worker: ChildProcess | undefined;
+/** Every worker process a test started, stopped after all of them. */
+const workers: ChildProcess[] = [];
 let direct: Connection;
 
 /** Only what the test sets (an undefined value unsets): the runner's own TEMPORAL_* must not leak in. */
@@ -83,6 +86,16 @@ function deployctl(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: numb
   });
 }
 
+/** Resolves once the worker polls its task queue; fails with its output if it exits or takes a minute. */
+async function polling(started: ReturnType<typeof startWorker>, how: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!started.output().includes('worker: task queue')) {
+    if (started.child.exitCode !== null || Date.now() > deadline)
+      throw new Error(`the worker did not start through ${how}: ${started.output().slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 function startWorker(env: NodeJS.ProcessEnv) {
   const child = spawn(
     process.execPath,
@@ -93,6 +106,7 @@ function startWorker(env: NodeJS.ProcessEnv) {
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
+  workers.push(child);
   let out = '';
   child.stdout?.on('data', (d) => (out += d));
   child.stderr?.on('data', (d) => (out += d));
@@ -157,11 +171,10 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  if (worker && worker.exitCode === null) {
-    worker.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 2_000));
-    if (worker.exitCode === null) worker.kill('SIGKILL');
-  }
+  const running = workers.filter((w) => w.exitCode === null);
+  for (const w of running) w.kill('SIGTERM');
+  if (running.length) await new Promise((r) => setTimeout(r, 2_000));
+  for (const w of running) if (w.exitCode === null) w.kill('SIGKILL');
   await proxy?.stop();
   await direct?.close().catch(() => undefined);
   if (server) await stopDevServer({ dataDir: join(dir, 'temporal'), port: server.port });
@@ -169,14 +182,7 @@ afterAll(async () => {
 });
 
 test('with mTLS variables, the worker and deployctl reach Temporal through the proxy and a check runs on the worker', async () => {
-  const started = startWorker(mtlsEnv());
-  worker = started.child;
-  const deadline = Date.now() + 60_000;
-  while (!started.output().includes('worker: task queue')) {
-    if (worker.exitCode !== null || Date.now() > deadline)
-      throw new Error(`the worker did not start through mTLS: ${started.output().slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await polling(startWorker(mtlsEnv()), 'mTLS');
   const { out } = await configCheck(mtlsEnv());
   expect(ranOnWorker(out)).toBe(true);
 });
@@ -216,14 +222,20 @@ test('a TOML profile (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE) with the same sett
   expect(missing.out).toMatch(/profile "prod" .*'prod' not found/);
 });
 
-test('an API key in TEMPORAL_API_KEY reaches Temporal; a wrong one is refused, and neither is printed', async () => {
+test('with an API key in TEMPORAL_API_KEY the worker and deployctl reach Temporal; a wrong one is refused, and neither is printed', async () => {
   const keyEnv = {
     TEMPORAL_ADDRESS: proxy.address,
     TEMPORAL_TLS_SERVER_NAME: API_KEY_NAME,
     TEMPORAL_TLS_SERVER_CA_CERT_PATH: labCa.cert,
+    DEPLOY_TASK_QUEUE: API_KEY_QUEUE,
   };
+  // Only this worker polls API_KEY_QUEUE: the check below runs on it or not at all.
+  const keyWorker = startWorker({ ...keyEnv, TEMPORAL_API_KEY: API_KEY });
+  await polling(keyWorker, 'an API key');
   const good = await configCheck({ ...keyEnv, TEMPORAL_API_KEY: API_KEY });
   expect(ranOnWorker(good.out)).toBe(true);
+  expect(keyWorker.output()).not.toContain(API_KEY);
+  expect(good.out).not.toContain(API_KEY);
 
   const before = await workflowsStarted();
   const wrongKey = `wrong-${randomBytes(8).toString('hex')}`;
