@@ -21,7 +21,7 @@ import type { DeployRequest } from '../../src/config/request';
 import { startDevServer, stopDevServer, type StartResult } from '../../src/devserver/devServer';
 import { findFreePort } from '../../src/devserver/ports';
 import type { DeployPlan } from '../../src/shared/deployment';
-import { approveUpdate, deploymentStatusQuery } from '../../src/shared/messages';
+import { abortUpdate, approveUpdate, deploymentStatusQuery } from '../../src/shared/messages';
 import { loadSettings, type Settings } from '../../src/shared/settings';
 
 jest.setTimeout(300_000);
@@ -336,21 +336,34 @@ async function updateRefusal(sent: Promise<unknown>): Promise<string> {
 }
 
 /** Update arguments as the Web UI's "Send an Update" sends them: any JSON at all. */
-const updateRows: [what: string, arg: unknown, expected: RegExp][] = [
-  ['a NUL byte in by', { by: 'ops\u0000root' }, /by/],
-  ['a comment over 500 characters', { by: 'alice', comment: 'x'.repeat(501) }, /comment.*500/],
-  ['an unknown key', { by: 'alice', run: '$(id)' }, /unknown key\(s\) "run" are not allowed/],
-  ['a bare string', 'alice', /object|by/],
-  ['an approver outside approval.approvers', { by: 'mallory' }, /mallory may not approve/],
+const updateRows: [update: 'approve' | 'abort', what: string, arg: unknown, expected: RegExp][] = [
+  ['approve', 'a NUL byte in by', { by: 'ops\u0000root' }, /"by" "ops\\u0000root" must be a user name/],
+  [
+    'approve',
+    'a comment over 500 characters',
+    { by: 'alice', comment: 'x'.repeat(501) },
+    /"comment" must be text of at most 500/,
+  ],
+  ['approve', 'an unknown key', { by: 'alice', run: '$(id)' }, /unknown key\(s\) "run" are not allowed/],
+  ['approve', 'a bare string', 'alice', /argument must be \{"by"/],
+  ['approve', 'an approver outside approval.approvers', { by: 'mallory' }, /mallory may not approve/],
+  [
+    'abort',
+    "the CLI's flag name as a key",
+    { by: 'alice', reason: 'oops' },
+    /unknown key\(s\) "reason" are not allowed/,
+  ],
+  ['abort', 'HTML in by', { by: '<img src=x>' }, /"by" "<img src=x>" must be a user name/],
 ];
 
 test.each(updateRows)(
-  'the approve Update with %s is refused by its validator and never enters history',
-  async (_what, arg, expected) => {
+  'the %s Update with %s is refused by its validator and never enters history',
+  async (update, _what, arg, expected) => {
     const before = await sideEffects();
-    expect(await updateRefusal(held.executeUpdate(approveUpdate, { args: [arg as never] }))).toMatch(
-      expected,
-    );
+    const sent = held.executeUpdate(update === 'approve' ? approveUpdate : abortUpdate, {
+      args: [arg as never],
+    });
+    expect(await updateRefusal(sent)).toMatch(expected);
     expect(await sideEffects()).toEqual(before);
   },
 );
