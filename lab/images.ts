@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import {
   cacheDir,
   DEMO_TAGS,
+  LAB_WORKER_BASE,
   demoImage,
   PROJECT_ROOT,
   ROLE_IMAGES,
@@ -23,6 +24,9 @@ export const PACKAGES = [
   'postgresql-15',
   'postgresql-client-15',
   'nodejs',
+  // For the worker image: git (gates, app repositories, over SSH too); pg_restore is in the client above.
+  'git',
+  'openssh-client',
   'redis-server',
   'nginx-light',
   'curl',
@@ -251,16 +255,12 @@ function demoContext(genDir: string, tag: LabDemoTag): string {
  * The traefik image's build context: its Containerfile's folder plus the upstream binary, copied
  * only when it changed (it is large), so buildah's layer cache keeps the image when nothing did.
  */
-function traefikContext(engine: BuildEngine, source: string): string {
-  const binary = traefikBinary();
-  if (!fs.existsSync(binary))
-    throw new LabError(
-      `the Traefik binary ${binary} is missing: run scripts/bootstrap.sh (or set TRAEFIK_PATH)`,
-    );
-  const dir = path.join(engine.dir, 'contexts', 'traefik');
+/** A build context of a role's Containerfile and one binary from this machine, copied only when it changed. */
+function binaryContext(engine: BuildEngine, role: string, binary: string, name: string): string {
+  const dir = path.join(engine.dir, 'contexts', role);
   fs.mkdirSync(dir, { recursive: true });
-  fs.copyFileSync(path.join(source, 'Containerfile'), path.join(dir, 'Containerfile'));
-  const target = path.join(dir, 'traefik');
+  fs.copyFileSync(path.join(IMAGES_DIR, role, 'Containerfile'), path.join(dir, 'Containerfile'));
+  const target = path.join(dir, name);
   const from = fs.statSync(binary);
   const to = fs.existsSync(target) ? fs.statSync(target) : undefined;
   if (!to || to.size !== from.size || to.mtimeMs !== from.mtimeMs) {
@@ -269,6 +269,37 @@ function traefikContext(engine: BuildEngine, source: string): string {
     fs.utimesSync(target, from.atime, from.mtime);
   }
   return dir;
+}
+
+function traefikContext(engine: BuildEngine): string {
+  const binary = traefikBinary();
+  if (!fs.existsSync(binary))
+    throw new LabError(
+      `the Traefik binary ${binary} is missing: run scripts/bootstrap.sh (or set TRAEFIK_PATH)`,
+    );
+  return binaryContext(engine, 'traefik', binary, 'traefik');
+}
+
+/**
+ * The base the worker image is built on in the lab (see its Containerfile). It stays in the
+ * build engine: the worker image is built from this clone's dist/ when a test asks for it.
+ */
+export async function buildWorkerBase(engine: BuildEngine, base: string): Promise<string> {
+  const context = binaryContext(engine, 'worker-base', process.execPath, 'node');
+  await engine.podman([
+    'build',
+    '--pull=never',
+    '--layers',
+    '--quiet',
+    '--build-arg',
+    `BASE=${base}`,
+    '-t',
+    LAB_WORKER_BASE,
+    '-f',
+    path.join(context, 'Containerfile'),
+    context,
+  ]);
+  return LAB_WORKER_BASE;
 }
 
 export interface BuiltImage {
@@ -296,7 +327,7 @@ export async function buildImages(engine: BuildEngine, base: string): Promise<st
   const refs: string[] = [];
   for (const [role, ref] of Object.entries(ROLE_IMAGES)) {
     const dir = path.join(IMAGES_DIR, role);
-    const context = role === 'traefik' ? traefikContext(engine, dir) : dir;
+    const context = role === 'traefik' ? traefikContext(engine) : dir;
     await build(ref, path.join(dir, 'Containerfile'), context);
     refs.push(ref);
   }

@@ -32,7 +32,7 @@ import {
   writeKnownHosts,
 } from './hosts';
 import { createFreshHost, existingFreshHosts, freshHostFile, hostsWithKeys } from './fresh';
-import { BuildEngine, buildImages, ensureBaseImage, imageSizes, pushImages } from './images';
+import { BuildEngine, buildImages, buildWorkerBase, ensureBaseImage, imageSizes, pushImages } from './images';
 import {
   cacheDir,
   deployUserOf,
@@ -72,6 +72,7 @@ async function up(opts: { skipImages?: boolean }): Promise<void> {
     engine.prepare();
     base = await step('base image (debootstrap, cached by recipe hash)', () => ensureBaseImage(engine));
     const refs = await step('role and demo images (podman build)', () => buildImages(engine, base));
+    await step('worker base image (podman build)', () => buildWorkerBase(engine, base));
     await step(`push ${refs.length} images to ${REGISTRY_ADDR}`, () => pushImages(engine, refs));
     pushed = refs;
     sizes = await imageSizes(engine, [...refs, base]);

@@ -82,6 +82,12 @@ export const ROLE_IMAGES = {
   traefik: `${REGISTRY_ADDR}/lab/traefik:3.7.15`,
 } as const;
 
+/**
+ * The lab's base for the worker image: Debian with git, the PostgreSQL client and this machine's
+ * Node.js (tagged with its version). Kept in the build engine, never pushed.
+ */
+export const LAB_WORKER_BASE = `localhost/lab/worker-base:node-${process.version}`;
+
 /** The upstream Traefik binary the lab's traefik image packs: bootstrap's, or $TRAEFIK_PATH. */
 export function traefikBinary(): string {
   return process.env.TRAEFIK_PATH || path.join(PROJECT_ROOT, '.tools', 'venv', 'bin', 'traefik');
