@@ -4,7 +4,8 @@
  * strategies benchmark deploy the demo app to it.
  */
 import { posix } from 'node:path';
-import { colourDown } from '../src/commands/colours';
+import { colourDown, missingColourFile } from '../src/commands/colours';
+import { remoteLayout } from '../src/commands/layout';
 import { composeBase } from '../src/commands/compose';
 import { environmentSchema, type EnvironmentConfig, type HostConfig } from '../src/config/schema';
 import { withHost } from '../src/remote/executor';
@@ -78,15 +79,45 @@ export function colourEnvironment(opts: ColourEnvironmentOptions): EnvironmentCo
   });
 }
 
-/** Both colours, the shared stack with its volumes, and the base directory: gone. */
+/**
+ * Both colours, the shared stack with its volumes, and the base directory: gone. A colour or
+ * stack that was never deployed is skipped; anything that fails to go is reported, after the
+ * rest was still tried, so a leak shows instead of confusing the next test.
+ */
 export async function destroyColourEnvironment(environment: EnvironmentConfig): Promise<void> {
   const host = environment.hosts[0];
+  const failures: string[] = [];
+  const attempt = async (what: string, work: () => Promise<unknown>) => {
+    try {
+      await work();
+    } catch (err) {
+      failures.push(`${what}: ${(err as Error).message}`);
+    }
+  };
   await withHost(host, async (h) => {
-    for (const colour of ['blue', 'green'] as const)
-      await h.run(colourDown(environment, host, colour), { timeoutMs: 120_000 }).catch(() => undefined);
-    await h
-      .run([...composeBase(environment, host), 'down', '--volumes', '--timeout', '5'], { timeoutMs: 120_000 })
-      .catch(() => undefined);
-    await h.run(['rm', '-rf', '--', host.baseDir], { timeoutMs: 60_000 }).catch(() => undefined);
+    for (const colour of ['blue', 'green'] as const) {
+      const missing = await h.run(missingColourFile(environment, host, colour), {
+        timeoutMs: 30_000,
+        okCodes: [0, 1],
+      });
+      if (missing.code === 0)
+        await attempt(`${colour} down`, () =>
+          h.run(colourDown(environment, host, colour), { timeoutMs: 120_000 }),
+        );
+    }
+    const { appDir } = remoteLayout(environment, host);
+    if ((await h.run(['test', '-d', appDir], { timeoutMs: 30_000, okCodes: [0, 1] })).code === 0)
+      await attempt('shared stack down', () =>
+        h.run([...composeBase(environment, host), 'down', '--volumes', '--timeout', '5'], {
+          timeoutMs: 120_000,
+        }),
+      );
+    await attempt(`rm -rf ${host.baseDir}`, () =>
+      h.run(['rm', '-rf', '--', host.baseDir], { timeoutMs: 60_000 }),
+    );
   });
+  if (failures.length)
+    throw new Error(
+      `destroying ${environment.name} on ${host.name} left things behind:\n  ${failures.join('\n  ')}`,
+    );
 }

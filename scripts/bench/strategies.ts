@@ -223,7 +223,7 @@ async function main(opts: { rate: number; dwell: number; json?: boolean }): Prom
       );
   } finally {
     await harness?.stop().catch(() => undefined);
-    await destroyColourEnvironment(environment).catch(() => undefined);
+    await destroyColourEnvironment(environment).catch((err: Error) => console.error(`bench: ${err.message}`));
   }
 }
 
