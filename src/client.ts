@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { ExitCode } from './client/exitCodes';
+import { ExitCode, exitCodesHelp } from './client/exitCodes';
 import { CliExit } from './client/cliExit';
 import { addDeployCommands } from './client/deployCommands';
 import { addDecisionCommands } from './client/decisionCommands';
@@ -19,18 +19,7 @@ export function buildProgram(): Command {
     .addHelpText(
       'after',
       `
-Exit codes:
-  0  succeeded (approve/abort/canary: sent; history: listed)
-  1  deployment failed; the previous release was restored and is healthy
-  2  invalid input, or no such running deployment; nothing was started or sent
-  3  aborted by an operator, or the approval deadline passed
-  4  Temporal unreachable
-  5  deployment failed (or was aborted) and the environment is not known to be healthy
-  6  refused before any host was touched: a quality gate failed, the environment was busy,
-     its hosts disagree on the live colour, or a host has less free disk than minFreeDiskMb
-  7  stopped waiting (--timeout); the deployment goes on
-  8  a backup, restore drill or emergency deploy failed (or their catalog could not be read)
-  9  no worker polls the task queue (deploy, rollback: --worker-wait); nothing was started
+${exitCodesHelp()}
 
 Environment: TEMPORAL_ADDRESS (127.0.0.1:7233), TEMPORAL_NAMESPACE (default),
 DEPLOY_TASK_QUEUE (deployments), TEMPORAL_UI_URL (http://127.0.0.1:8233)`,

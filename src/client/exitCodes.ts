@@ -25,3 +25,41 @@ export const ExitCode = {
   noWorker: 9,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/**
+ * What each exit code means, in one line: deployctl's help prints exactly this and the README's
+ * table says the same (with code formatting); tests/unit/exit-codes.test.ts holds them together.
+ */
+export const EXIT_CODE_MEANINGS: Record<ExitCode, string> = {
+  0: 'succeeded (approve/abort/canary: sent; history: listed)',
+  1: 'deployment failed; the previous release was restored and is healthy',
+  2: 'invalid input, or no such running deployment; nothing was started or sent',
+  3: 'aborted by an operator, or the approval deadline passed; nothing stays changed',
+  4: 'Temporal unreachable',
+  5: 'deployment failed (or was aborted) and the environment is not known to be healthy',
+  6:
+    'refused before any host was touched: a quality gate failed, the environment was busy, its hosts ' +
+    'disagree on the live colour, or a host has less free disk than minFreeDiskMb',
+  7: 'deployctl stopped waiting (--timeout); the deployment goes on',
+  8: 'a backup, restore drill, emergency deploy or server setup failed (or their catalog could not be read)',
+  9:
+    'no worker polls the task queue (deploy, rollback: waited --worker-wait, 30 s by default); ' +
+    'nothing was started',
+};
+
+/** The "Exit codes:" block of deployctl's help: each meaning wrapped under its code. */
+export function exitCodesHelp(width = 96): string {
+  const lines = ['Exit codes:'];
+  for (const [code, meaning] of Object.entries(EXIT_CODE_MEANINGS)) {
+    let line = `  ${code}  `;
+    for (const word of meaning.split(' ')) {
+      if (line.trim().length > 1 && line.length + word.length + 1 > width) {
+        lines.push(line.trimEnd());
+        line = '     ';
+      }
+      line += `${word} `;
+    }
+    lines.push(line.trimEnd());
+  }
+  return lines.join('\n');
+}
