@@ -13,7 +13,7 @@ import { follow, startOrAttach, type DeployOutcome } from '../src/client/deploy'
 import { coloursLine, formatDuration, stepTable, summaryLine } from '../src/client/format';
 import { loadEnvironment } from '../src/config/load';
 import { startDevServer, stopDevServer } from '../src/devserver/devServer';
-import { projectRoot } from '../src/devserver/paths';
+import { projectRoot } from '../src/shared/projectRoot';
 import { isAlive, signal, waitForExit } from '../src/devserver/processes';
 import { expandUrl } from '../src/config/urls';
 import { readLabSecrets } from '../lab/config';

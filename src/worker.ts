@@ -10,7 +10,7 @@ import {
   loadTemporalConnection,
   type TemporalConnection,
 } from './connection/profile';
-import { projectRoot } from './devserver/paths';
+import { projectRoot } from './shared/projectRoot';
 import { HEARTBEAT_FLUSH_MS, STICKY_QUEUE_TIMEOUT_MS } from './shared/heartbeats';
 import { loadSettings, temporalAddressProblem, type Settings } from './shared/settings';
 import { needsReport, workerNeeds } from './worker/needs';

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import { parseSetupOutput, SERVER_SETUP_SCRIPT, serverSetup } from '../commands/serverSetup';
 import type { EnvironmentConfig } from '../config/schema';
-import { projectRoot } from '../devserver/paths';
+import { projectRoot } from '../shared/projectRoot';
 import type { RemoteHost } from '../remote/executor';
 import { OperationFailureType } from '../shared/backups';
 import type { SetupStep } from '../shared/setup';

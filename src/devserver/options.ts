@@ -1,5 +1,5 @@
 import { isAbsolute, join, resolve } from 'node:path';
-import { projectRoot } from './paths';
+import { projectRoot } from '../shared/projectRoot';
 
 export const DEFAULT_PORT = 7233;
 export const DEFAULT_UI_PORT = 8233;
