@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { ApplicationFailure, sleep } from '@temporalio/activity';
 import {
-  backupDatabase,
+  backupDatabaseArgv,
   backupPaths,
   countUserTables,
   databaseReady,
@@ -9,8 +9,8 @@ import {
   missingStackFile,
   pruneHostDumps,
   RESTORE_REFUSED,
-  restoreDatabase,
-  runMigrations,
+  restoreDatabaseArgv,
+  runMigrationsArgv,
 } from '../commands/database';
 import { remoteLayout } from '../commands/layout';
 import type { EnvironmentConfig, MigrationPhase } from '../config/schema';
@@ -189,11 +189,16 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
             await ensureDatabase(host, env, progress, secrets);
             const tables = await host.run(countUserTables(env, host.config), { timeoutMs: 60_000, secrets });
             if (Number(tables.stdout.trim()) === 0) return undefined;
-            const r = await runUnderHostLock(host, env, backupDatabase(env, host.config, plan.deploymentId), {
-              timeoutMs: 60 * 60_000,
-              ...progress,
-              secrets,
-            });
+            const r = await runUnderHostLock(
+              host,
+              env,
+              backupDatabaseArgv(env, host.config, plan.deploymentId),
+              {
+                timeoutMs: 60 * 60_000,
+                ...progress,
+                secrets,
+              },
+            );
             const result = parseBackupLine(r.stdout);
             reused = result.reused;
             // The dump just written is the newest, so it is kept; older deployments' go.
@@ -238,7 +243,7 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
             const r = await runUnderHostLock(
               host,
               env,
-              runMigrations(env, host.config, input.phase ?? 'all'),
+              runMigrationsArgv(env, host.config, input.phase ?? 'all'),
               {
                 timeoutMs: 30 * 60_000,
                 okCodes: ANY_EXIT_CODE,
@@ -284,7 +289,7 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
           const progress = progressReporter('pending migrations');
           try {
             if (env.database) await ensureDatabase(host, env, progress, secrets);
-            const r = await host.run(runMigrations(env, host.config, 'pending'), {
+            const r = await host.run(runMigrationsArgv(env, host.config, 'pending'), {
               timeoutMs: 5 * 60_000,
               okCodes: ANY_EXIT_CODE,
               ...progress,
@@ -342,7 +347,7 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
             const r = await runUnderHostLock(
               host,
               env,
-              restoreDatabase(env, host.config, backup.path, backup.sha256),
+              restoreDatabaseArgv(env, host.config, backup.path, backup.sha256),
               {
                 timeoutMs: 60 * 60_000,
                 okCodes: [0, RESTORE_REFUSED],

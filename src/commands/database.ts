@@ -172,7 +172,7 @@ export const BACKUP_SCRIPT = [
   'report created',
 ].join('\n');
 
-export function backupDatabase(env: EnvironmentConfig, host: HostConfig, deploymentId: string): Argv {
+export function backupDatabaseArgv(env: EnvironmentConfig, host: HostConfig, deploymentId: string): Argv {
   const { dump } = backupPaths(env, host, deploymentId);
   return ['sh', '-c', BACKUP_SCRIPT, 'backup', dump, ...pgDump(env, host)];
 }
@@ -196,7 +196,7 @@ export const RESTORE_SCRIPT = [
   'echo "restored $dump"',
 ].join('\n');
 
-export function restoreDatabase(
+export function restoreDatabaseArgv(
   env: EnvironmentConfig,
   host: HostConfig,
   dumpPath: string,
@@ -211,7 +211,7 @@ export function restoreDatabase(
  * The migration command in a one-off container of the new image: every pending migration
  * (`all`, recreate), one phase of them, or the list of pending ones (`pending`, applies nothing).
  */
-export function runMigrations(
+export function runMigrationsArgv(
   env: EnvironmentConfig,
   host: HostConfig,
   which: 'all' | 'pending' | MigrationPhase = 'all',

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   BACKUP_SCRIPT,
-  backupDatabase,
+  backupDatabaseArgv,
   backupPaths,
   countUserTables,
   databaseReady,
@@ -26,8 +26,8 @@ import {
   pruneHostDumps,
   RESTORE_REFUSED,
   RESTORE_SCRIPT,
-  restoreDatabase,
-  runMigrations,
+  restoreDatabaseArgv,
+  runMigrationsArgv,
   tableChecksum,
 } from '../../src/commands/database';
 import {
@@ -87,13 +87,15 @@ describe('migrations in expand/contract form', () => {
   const phased = environmentSchema.parse({ ...plain, migrations: { phases } });
   const run = [...base, 'run', '--rm', '--no-deps', '-T', 'api'];
   test('each phase runs its own argv in the one-off container; "all" stays the plain command', () => {
-    expect(runMigrations(phased, host, 'pending')).toEqual([...run, ...phases.pending]);
-    expect(runMigrations(phased, host, 'expand')).toEqual([...run, ...phases.expand]);
-    expect(runMigrations(phased, host, 'contract')).toEqual([...run, ...phases.contract]);
-    expect(runMigrations(phased, host)).toEqual([...run, 'node', 'server.js', 'migrate']);
+    expect(runMigrationsArgv(phased, host, 'pending')).toEqual([...run, ...phases.pending]);
+    expect(runMigrationsArgv(phased, host, 'expand')).toEqual([...run, ...phases.expand]);
+    expect(runMigrationsArgv(phased, host, 'contract')).toEqual([...run, ...phases.contract]);
+    expect(runMigrationsArgv(phased, host)).toEqual([...run, 'node', 'server.js', 'migrate']);
   });
   test('without phases only "all" can be built', () => {
-    expect(() => runMigrations(env, host, 'expand')).toThrow('migrations.phases is needed to run "expand"');
+    expect(() => runMigrationsArgv(env, host, 'expand')).toThrow(
+      'migrations.phases is needed to run "expand"',
+    );
   });
   test('pending list: JSON lines with an id; a missing or odd phase is "undeclared"', () => {
     const stdout = [
@@ -194,7 +196,7 @@ describe('database commands: exact argv', () => {
     ]);
   });
   test('backup: constant script, dump path and pg_dump argv as arguments', () => {
-    expect(backupDatabase(env, host, 'deploy-staging-r1')).toEqual([
+    expect(backupDatabaseArgv(env, host, 'deploy-staging-r1')).toEqual([
       'sh',
       '-c',
       BACKUP_SCRIPT,
@@ -209,7 +211,7 @@ describe('database commands: exact argv', () => {
     ]);
   });
   test('restore: constant script, dump path, recorded checksum, pg_restore argv', () => {
-    expect(restoreDatabase(env, host, '/srv/apps/shop/backups/d.dump', SHA)).toEqual([
+    expect(restoreDatabaseArgv(env, host, '/srv/apps/shop/backups/d.dump', SHA)).toEqual([
       'sh',
       '-c',
       RESTORE_SCRIPT,
@@ -228,10 +230,10 @@ describe('database commands: exact argv', () => {
     ]);
   });
   test('restore refuses a value that is not a sha256', () => {
-    expect(() => restoreDatabase(env, host, '/x.dump', 'abc')).toThrow('is not a sha256 checksum');
+    expect(() => restoreDatabaseArgv(env, host, '/x.dump', 'abc')).toThrow('is not a sha256 checksum');
   });
   test('migrations: one-off container of the service, no deps, no TTY', () => {
-    expect(runMigrations(env, host)).toEqual([
+    expect(runMigrationsArgv(env, host)).toEqual([
       ...base,
       'run',
       '--rm',
@@ -264,7 +266,7 @@ describe('database commands: exact argv', () => {
   });
   test('an environment without the sections cannot build these commands', () => {
     expect(() => pgDump(plain, host)).toThrow('has no database section');
-    expect(() => runMigrations(plain, host)).toThrow('has no migrations section');
+    expect(() => runMigrationsArgv(plain, host)).toThrow('has no migrations section');
   });
 });
 
