@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import type { HostConfig } from '../config/schema';
 import type { DeployPlan } from '../shared/deployment';
 import { withHost, type RemoteHost, type RunOptions, type RunResult } from '../remote/executor';
-import type { Argv } from '../commands/compose';
+import type { Argv } from '../commands/argv';
 import { hostLockFile, underHostLock } from '../commands/hostLock';
 import { remoteLayout } from '../commands/layout';
 import type { EnvironmentConfig } from '../config/schema';

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import type { Argv } from '../commands/compose';
+import type { Argv } from '../commands/argv';
 
 const TAIL_CHARS = 4000;
 

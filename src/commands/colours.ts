@@ -2,7 +2,7 @@ import { posix } from 'node:path';
 import { stringify } from 'yaml';
 import type { Colour, EnvironmentConfig, HostConfig } from '../config/schema';
 import { colourAlias, colourProject } from '../traffic/colours';
-import type { Argv } from './compose';
+import type { Argv } from './argv';
 import { firstMissingFile } from './files';
 import { remoteLayout } from './layout';
 

@@ -1,7 +1,6 @@
 import type { EnvironmentConfig, HostConfig } from '../config/schema';
+import type { Argv } from './argv';
 import { remoteLayout } from './layout';
-
-export type Argv = readonly string[];
 
 /** The compose invocation every command shares: project name, directory, env file and files pinned. */
 export function composeBase(env: EnvironmentConfig, host: HostConfig): string[] {

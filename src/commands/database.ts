@@ -6,7 +6,8 @@ import type {
   MigrationPhase,
   MigrationsConfig,
 } from '../config/schema';
-import { composeBase, type Argv } from './compose';
+import type { Argv } from './argv';
+import { composeBase } from './compose';
 import { remoteLayout } from './layout';
 import { firstMissingFile } from './files';
 

@@ -1,4 +1,4 @@
-import type { Argv } from './compose';
+import type { Argv } from './argv';
 
 export function makeDirectory(dir: string): Argv {
   return ['mkdir', '-p', dir];

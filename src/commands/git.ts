@@ -1,4 +1,4 @@
-import type { Argv } from './compose';
+import type { Argv } from './argv';
 
 /** Git commands for the worker's gate workspace (run locally, never through a shell). */
 

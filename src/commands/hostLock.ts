@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import type { Argv } from './compose';
+import type { Argv } from './argv';
 import type { RemoteLayout } from './layout';
 
 /** flock's exit code when the lock stayed held past the wait: an earlier attempt still runs. */

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { NodeSSH } from 'node-ssh';
 import { quote } from 'shell-quote';
 import type { HostConfig } from '../config/schema';
-import type { Argv } from '../commands/compose';
+import type { Argv } from '../commands/argv';
 import { makeDirectory, moveIntoPlace, restrictToOwner } from '../commands/files';
 import { redact } from './redact';
 
