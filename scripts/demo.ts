@@ -24,12 +24,8 @@ import {
   operationFailureText,
   stepPrinter,
 } from '../src/client/operationFormat';
-import {
-  backupWorkflowId,
-  drillWorkflowId,
-  type BackupReport,
-  type DrillReport,
-} from '../src/shared/backups';
+import { backupWorkflowId, type BackupReport } from '../src/shared/backups';
+import { drillWorkflowId, type DrillReport } from '../src/shared/drills';
 import { WorkflowType } from '../src/shared/messages';
 import { compactStamp } from '../src/shared/stamps';
 import { loadSettings, workflowUiLink, type Settings } from '../src/shared/settings';

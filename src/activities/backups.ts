@@ -12,7 +12,7 @@ import { loadEnvironment } from '../config/load';
 import type { EnvironmentConfig } from '../config/schema';
 import type { RemoteHost } from '../remote/executor';
 import type { RetentionResult, StoredBackup, TableFingerprint } from '../shared/backups';
-import { OperationFailureType } from '../shared/backups';
+import { OperationFailureType } from '../shared/operations';
 import type { DeployPlan, ReleaseRecord } from '../shared/deployment';
 import { selectRetained } from '../store/retention';
 import { BackupStore, sha256File } from '../store/backupStore';

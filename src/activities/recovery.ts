@@ -7,15 +7,10 @@ import { removeDirectory } from '../commands/files';
 import { listEnvironments } from '../config/load';
 import { remoteLayout } from '../commands/layout';
 import { COLOURS, environmentSchema, type EnvironmentConfig, type HostConfig } from '../config/schema';
-import {
-  OperationFailureType,
-  catalogPage,
-  type CatalogInput,
-  type CatalogResult,
-  type DrillReport,
-  type StoredBackup,
-  type TableFingerprint,
-} from '../shared/backups';
+import { type StoredBackup, type TableFingerprint } from '../shared/backups';
+import { catalogPage, type CatalogInput, type CatalogResult } from '../shared/catalog';
+import { type DrillReport } from '../shared/drills';
+import { OperationFailureType } from '../shared/operations';
 import type { BackupRecord, DeployPlan } from '../shared/deployment';
 import type { SetupStep } from '../shared/setup';
 import { BackupStore, sha256File } from '../store/backupStore';

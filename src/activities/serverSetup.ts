@@ -5,7 +5,7 @@ import { parseSetupOutput, SERVER_SETUP_SCRIPT, serverSetup } from '../commands/
 import type { EnvironmentConfig } from '../config/schema';
 import { projectRoot } from '../shared/projectRoot';
 import type { RemoteHost } from '../remote/executor';
-import { OperationFailureType } from '../shared/backups';
+import { OperationFailureType } from '../shared/operations';
 import type { SetupStep } from '../shared/setup';
 import { ANY_EXIT_CODE, failureText } from './database';
 import { onHost, type HostStepInput } from './hostStep';

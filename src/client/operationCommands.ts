@@ -6,20 +6,14 @@ import { actorSchema } from '../config/request';
 import type { EnvironmentConfig } from '../config/schema';
 import { applySchedules, type ApplyResult } from '../schedules/apply';
 import { listSchedules, type ScheduleRow } from '../schedules/list';
+import { backupWorkflowId, type BackupInput, type BackupReport, type StoredBackup } from '../shared/backups';
+import { type CatalogInput } from '../shared/catalog';
+import { drillWorkflowId, type DrillInput, type DrillReport, type DrillTargets } from '../shared/drills';
 import {
-  backupWorkflowId,
-  drillWorkflowId,
   emergencyWorkflowId,
-  type BackupInput,
-  type BackupReport,
-  type CatalogInput,
-  type DrillInput,
-  type DrillReport,
-  type DrillTargets,
   type EmergencyDeployInput,
   type EmergencyDeployReport,
-  type StoredBackup,
-} from '../shared/backups';
+} from '../shared/emergency';
 import type { StepState } from '../shared/deployment';
 import { WorkflowType } from '../shared/messages';
 import { loadSettings, workflowUiLink, type Settings } from '../shared/settings';

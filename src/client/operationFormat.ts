@@ -1,10 +1,7 @@
-import type {
-  BackupReport,
-  DrillReport,
-  EmergencyDeployReport,
-  OperationStatus,
-  StoredBackup,
-} from '../shared/backups';
+import type { BackupReport, StoredBackup } from '../shared/backups';
+import type { DrillReport } from '../shared/drills';
+import type { EmergencyDeployReport } from '../shared/emergency';
+import type { OperationStatus } from '../shared/operations';
 import type { StepState } from '../shared/deployment';
 import { formatDuration, stepTable } from './format';
 import { formatSpan, formatTime } from './history';

@@ -7,7 +7,9 @@ import {
   type Client,
   type WorkflowHandle,
 } from '@temporalio/client';
-import type { CatalogInput, CatalogResult, DrillReport, OperationStatus } from '../shared/backups';
+import type { CatalogInput, CatalogResult } from '../shared/catalog';
+import type { DrillReport } from '../shared/drills';
+import type { OperationStatus } from '../shared/operations';
 import { operationStatusQuery, WorkflowType } from '../shared/messages';
 import { DEPLOY_ENVIRONMENT, DEPLOY_STAGE, DEPLOY_STATUS } from '../shared/searchAttributes';
 import { workflowUiLink, type Settings } from '../shared/settings';

@@ -7,8 +7,10 @@ import type {
 } from '@temporalio/client';
 import type { Workflow } from '@temporalio/common';
 import type { EnvironmentConfig, ScheduleConfig } from '../config/schema';
-import type { BackupInput, DrillInput } from '../shared/backups';
-import { backupScheduleId, drillScheduleId } from '../shared/backups';
+import type { BackupInput } from '../shared/backups';
+import type { DrillInput } from '../shared/drills';
+import { backupScheduleId } from '../shared/backups';
+import { drillScheduleId } from '../shared/drills';
 import { WorkflowType } from '../shared/messages';
 import { DEPLOY_ENVIRONMENT, DEPLOY_STAGE, DEPLOY_STATUS } from '../shared/searchAttributes';
 import type { Settings } from '../shared/settings';

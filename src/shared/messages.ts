@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { OperationStatus } from './backups';
+import type { OperationStatus } from './operations';
 import type { DeploymentStatus } from './deployment';
 
 /** Queries, signals and updates shared by the workflows and the client: one definition each. */

@@ -10,7 +10,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { DrillReport, StoredBackup } from '../shared/backups';
+import type { StoredBackup } from '../shared/backups';
+import type { DrillReport } from '../shared/drills';
 
 /**
  * The worker's backup store: verified copies of database dumps, off the database host, and the

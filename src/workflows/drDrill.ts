@@ -7,7 +7,8 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { DeployActivities } from '../activities';
-import type { DrillInput, DrillReport, StoredBackup } from '../shared/backups';
+import type { StoredBackup } from '../shared/backups';
+import type { DrillInput, DrillReport } from '../shared/drills';
 import type { DeployPlan } from '../shared/deployment';
 import { activityPolicies } from './activityPolicies';
 import { restoredRelease } from './restoredRelease';

@@ -1,6 +1,6 @@
 import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { DeployActivities } from '../activities';
-import type { EmergencyDeployInput, EmergencyDeployReport } from '../shared/backups';
+import type { EmergencyDeployInput, EmergencyDeployReport } from '../shared/emergency';
 import { activityPolicies } from './activityPolicies';
 import { restoredRelease } from './restoredRelease';
 import { compactStamp } from '../shared/stamps';

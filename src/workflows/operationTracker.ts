@@ -5,7 +5,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { OperationStatus } from '../shared/backups';
+import type { OperationStatus } from '../shared/operations';
 import type { StepState } from '../shared/deployment';
 import { operationStatusQuery } from '../shared/messages';
 import { DEPLOY_ENVIRONMENT, DEPLOY_STAGE, DEPLOY_STATUS } from '../shared/searchAttributes';

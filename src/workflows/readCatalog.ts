@@ -1,6 +1,6 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { DeployActivities } from '../activities';
-import type { CatalogInput, CatalogResult } from '../shared/backups';
+import type { CatalogInput, CatalogResult } from '../shared/catalog';
 import { activityPolicies } from './activityPolicies';
 
 const { readCatalog: readStore } = proxyActivities<DeployActivities>(activityPolicies.readCatalog);

@@ -18,13 +18,10 @@ import { psql, tableChecksum } from '../../src/commands/database';
 import { pgRestoreList } from '../../src/commands/database';
 import type { HostConfig } from '../../src/config/schema';
 import { withHost } from '../../src/remote/executor';
-import type {
-  BackupReport,
-  DrillReport,
-  EmergencyDeployReport,
-  OperationStatus,
-  StoredBackup,
-} from '../../src/shared/backups';
+import type { BackupReport, StoredBackup } from '../../src/shared/backups';
+import type { DrillReport } from '../../src/shared/drills';
+import type { EmergencyDeployReport } from '../../src/shared/emergency';
+import type { OperationStatus } from '../../src/shared/operations';
 import { operationStatusQuery } from '../../src/shared/messages';
 import { BackupStore, sha256File } from '../../src/store/backupStore';
 import { startOrAttach } from '../../src/client/deploy';

@@ -3,7 +3,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BackupStore, checkId, sha256File, writeJsonAtomic } from '../../src/store/backupStore';
-import { catalogPage, type DrillReport, type StoredBackup } from '../../src/shared/backups';
+import { type StoredBackup } from '../../src/shared/backups';
+import { catalogPage } from '../../src/shared/catalog';
+import { type DrillReport } from '../../src/shared/drills';
 
 let root: string;
 let store: BackupStore;

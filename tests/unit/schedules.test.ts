@@ -31,7 +31,8 @@ import {
   stableStringify,
 } from '../../src/schedules/desired';
 import { describeSpec } from '../../src/schedules/list';
-import type { DrillReport, StoredBackup } from '../../src/shared/backups';
+import type { StoredBackup } from '../../src/shared/backups';
+import type { DrillReport } from '../../src/shared/drills';
 import { DEPLOY_ENVIRONMENT, DEPLOY_STAGE, DEPLOY_STATUS } from '../../src/shared/searchAttributes';
 import { FIXTURES, stagingFixture } from './helpers';
 
