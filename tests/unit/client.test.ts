@@ -1,5 +1,4 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TypedSearchAttributes } from '@temporalio/common';
 import { buildProgram } from '../../src/client';
@@ -169,20 +168,6 @@ describe('deploy exit codes', () => {
       operationFailed: 8,
       noWorker: 9,
     });
-  });
-
-  test('every code is in the README table and the --help text, and nothing else is', () => {
-    const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
-    const tableCodes = [...readme.matchAll(/^\| (\d+) +\| /gm)].map((m) => Number(m[1]));
-    let help = '';
-    const program = buildProgram().configureOutput({ writeOut: (text) => (help += text) });
-    program.outputHelp();
-    const helpCodes = [...help.slice(help.indexOf('Exit codes:')).matchAll(/^ {2}(\d+) {2}\S/gm)].map((m) =>
-      Number(m[1]),
-    );
-    const codes = Object.values(ExitCode).sort((a, b) => a - b);
-    expect(tableCodes).toEqual(codes);
-    expect(helpCodes).toEqual(codes);
   });
 
   test('a failed gate or a busy environment is "refused": no host was touched', () => {
