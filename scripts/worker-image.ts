@@ -1,8 +1,8 @@
 /**
  * Builds the worker's container image from this checkout (worker.Dockerfile): stages what the
- * package ships (dist/src, bin, scripts/server-setup.sh), package.json, the lockfile and the
- * node_modules already installed here, pruned of dev dependencies offline (nothing downloads),
- * then runs the engine's build.
+ * package ships (dist/src, bin, scripts/server-setup.sh), package.json, the lockfile and, of the
+ * node_modules already installed here, the packages the production tree needs (nothing
+ * downloads), then runs the engine's build.
  *
  *   npm run build && npm run worker-image -- --tag ghcr.io/acme/deployctl-worker:0.1.0
  */
@@ -60,6 +60,28 @@ function run(
   });
 }
 
+/**
+ * The installed packages the production tree needs (`npm ls --omit=dev`), as top-level names
+ * under node_modules: each is copied whole, its own nested dependencies with it.
+ */
+async function productionPackages(): Promise<string[]> {
+  // Without the npm_* settings an `npm run` or `npx` above passes down: they are not this call's.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key)));
+  const listed = await run(['npm', 'ls', '--omit=dev', '--all', '--parseable'], {
+    cwd: ROOT,
+    env,
+    timeoutMs: 120_000,
+  });
+  const modules = path.join(ROOT, 'node_modules') + path.sep;
+  const names = new Set<string>();
+  for (const line of listed.split('\n')) {
+    if (!line.startsWith(modules)) continue;
+    const [first, second] = line.slice(modules.length).split(path.sep);
+    names.add(first.startsWith('@') ? `${first}/${second}` : first);
+  }
+  return [...names].sort();
+}
+
 /** The build context: the package's files and its production dependencies, no dev ones. */
 export async function stageWorkerContext(dir: string, log: (line: string) => void = () => {}): Promise<void> {
   if (!fs.existsSync(path.join(ROOT, 'dist', 'src', 'worker.js')))
@@ -68,19 +90,14 @@ export async function stageWorkerContext(dir: string, log: (line: string) => voi
     throw new Error('node_modules is missing: run "npm ci" first');
   fs.mkdirSync(dir, { recursive: true });
   for (const rel of SHIPPED) fs.cpSync(path.join(ROOT, rel), path.join(dir, rel), { recursive: true });
-  fs.cpSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), {
-    recursive: true,
-    verbatimSymlinks: true,
-  });
+  const packages = await productionPackages();
+  for (const name of packages)
+    fs.cpSync(path.join(ROOT, 'node_modules', name), path.join(dir, 'node_modules', name), {
+      recursive: true,
+      verbatimSymlinks: true,
+    });
   fs.copyFileSync(WORKER_DOCKERFILE, path.join(dir, 'Dockerfile'));
-  // Without the npm_* settings an `npm run` or `npx` above passes down: they are not this prune's.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key)));
-  await run(['npm', 'prune', '--omit=dev', '--offline', '--no-audit', '--no-fund'], {
-    cwd: dir,
-    env,
-    timeoutMs: 300_000,
-  });
-  log(`staged the build context in ${dir}`);
+  log(`staged the build context in ${dir} (${packages.length} production packages)`);
 }
 
 /** Stages the context and builds the image; resolves to the tag. */
