@@ -17,7 +17,14 @@ import { colourRunningContainers, lastGoodRoutingFile } from '../../src/commands
 import { composeBase } from '../../src/commands/compose';
 import type { EnvironmentConfig } from '../../src/config/schema';
 import type { DeployRequest } from '../../src/config/request';
-import { startLoad, summarize, type LoadRun } from '../../src/load/loadGenerator';
+import {
+  failureReason,
+  startLoad,
+  summarize,
+  type LoadRecord,
+  type LoadRun,
+} from '../../src/load/loadGenerator';
+import type { StepState } from '../../src/shared/deployment';
 import { withHost } from '../../src/remote/executor';
 import { colourEnvironment, destroyColourEnvironment } from '../../lab/colourEnvironment';
 import { demoRequest, releaseAnswering, routingOnHost } from './colourHelpers';
@@ -96,7 +103,30 @@ async function killDuring(handle: Handle, during: { step: string } | { activity:
 }
 
 /** Bounded open-loop load on the api through the proxy (this environment's address only). */
+/**
+ * Each failed request with the deployment step that was running when it was sent: what a failed
+ * "no request fails" needs to be read (the load's `t` counts from `loadStartedAt`).
+ */
+function failuresAlongSteps(
+  records: readonly LoadRecord[],
+  loadStartedAt: number,
+  steps: StepState[] = [],
+): string[] {
+  return records.flatMap((r) => {
+    const reason = failureReason(r);
+    if (reason === undefined) return [];
+    const at = loadStartedAt + r.t;
+    const step = steps.find(
+      (s) => s.startedAt && Date.parse(s.startedAt) <= at && (!s.endedAt || at <= Date.parse(s.endedAt)),
+    );
+    return [
+      `+${(r.t / 1000).toFixed(1)} s ${reason} after ${r.latencyMs} ms, during "${step?.name ?? '(between steps)'}"`,
+    ];
+  });
+}
+
 async function underLoad<T>(during: () => Promise<T>) {
+  const loadStartedAt = Date.now();
   const run: LoadRun = startLoad({
     url: `${PROXY}/api/version`,
     mode: { kind: 'open', ratePerSecond: 100, maxInFlight: 200 },
@@ -108,7 +138,8 @@ async function underLoad<T>(during: () => Promise<T>) {
   try {
     const outcome = await during();
     run.stop();
-    return { outcome, summary: summarize((await run.result).records) };
+    const { records } = await run.result;
+    return { outcome, summary: summarize(records), records, loadStartedAt };
   } finally {
     run.stop();
   }
@@ -226,11 +257,12 @@ test('a deployment that died after starting the idle colour leaves both colours 
   expect(await running('blue')).toEqual(['api', 'saas', 'site']);
   expect(await running('green')).toEqual(['api', 'saas', 'site']);
   expect((await routing()).weights).toEqual(live.weights);
-  const { outcome, summary } = await underLoad(async () =>
+  const { outcome, summary, records, loadStartedAt } = await underLoad(async () =>
     finish(await start('v2', { release: `v2-after-crash-${stamp}` })),
   );
+  const failures = failuresAlongSteps(records, loadStartedAt, outcome.status?.steps);
   console.log(
-    `after the crash: ${outcome.status?.outcome}, colours ${JSON.stringify(outcome.status?.colours)}; ${summary.total} requests, ${summary.failed} failed, shares ${JSON.stringify(summary.releaseShares)}`,
+    `after the crash: ${outcome.status?.outcome}, colours ${JSON.stringify(outcome.status?.colours)}; ${summary.total} requests, ${summary.failed} failed${failures.length ? ` (${failures.join('; ')})` : ''}, shares ${JSON.stringify(summary.releaseShares)}`,
   );
   expect(outcome.status?.outcome).toBe('succeeded');
   expect(outcome.status?.colours).toEqual(
