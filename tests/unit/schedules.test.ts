@@ -499,7 +499,9 @@ describe('the deployctl process', () => {
       expect(result.stdout).toContain(`Usage: deployctl ${command.join(' ')}`);
       expect(result.stdout).toContain('--json');
     }
-    expect(run(['--help']).stdout).toContain('8  a backup, restore drill, emergency deploy or server setup failed');
+    expect(run(['--help']).stdout).toContain(
+      '8  a backup, restore drill, emergency deploy or server setup failed',
+    );
   }, 90_000);
 
   test('bad flags and bad files exit 2 before connecting; an unreachable Temporal exits 4', () => {
