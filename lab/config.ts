@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { environmentSchema, hostSchema, type EnvironmentConfig, type HostConfig } from '../src/config/schema';
 import { appRepoPath } from './appRepo';
-import { publicHostKey } from './hosts';
+import { publicHostKey } from './sshd';
 import {
   demoImage,
   hostPaths,

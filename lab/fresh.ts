@@ -14,20 +14,16 @@ import { stringify } from 'yaml';
 import type { HostConfig } from '../src/config/schema';
 import { labHostConfig } from './config';
 import {
-  checkSsh,
   dockerEnv,
   enginePid,
   engineEnv,
-  ensureKeys,
   inHostMounts,
   listContainers,
   podmanArgv,
-  sshdPid,
   startEngine,
-  startSshd,
-  stopHost,
-  writeKnownHosts,
-} from './hosts';
+} from './engine';
+import { stopHost } from './hosts';
+import { checkSsh, ensureKeys, sshdPid, startSshd, writeKnownHosts } from './sshd';
 import { FRESH_HOSTS, HOSTS, hostPaths, LabHost, labPaths, LabPaths, SSH_PORT } from './paths';
 import { descendants } from './processes';
 import { reclaimKilledHost } from './reclaim';

@@ -18,19 +18,9 @@ import * as path from 'node:path';
 import { COMPOSE_FILE, configFile, ensureSecrets, writeEnvironmentConfigs } from './config';
 import { ensureAppRepository } from './appRepo';
 import { engineGroupId, ensureDeployUser, giveBaseDir, shareEngineSocket } from './deployUser';
-import {
-  checkSsh,
-  enginePid,
-  ensureKeys,
-  listContainers,
-  publicHostKey,
-  sshdPid,
-  startContainers,
-  startEngine,
-  startSshd,
-  stopHost,
-  writeKnownHosts,
-} from './hosts';
+import { enginePid, listContainers, startContainers, startEngine } from './engine';
+import { stopHost } from './hosts';
+import { checkSsh, ensureKeys, publicHostKey, sshdPid, startSshd, writeKnownHosts } from './sshd';
 import { createFreshHost, existingFreshHosts, freshHostFile, hostsWithKeys } from './fresh';
 import { BuildEngine, buildImages, buildWorkerBase, ensureBaseImage, imageSizes, pushImages } from './images';
 import {

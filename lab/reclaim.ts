@@ -12,7 +12,7 @@
  * whichever lab directory made it.
  */
 import * as fs from 'node:fs';
-import { BRIDGE_BLOCK, enginePid, subnetPool } from './hosts';
+import { BRIDGE_BLOCK, enginePid, subnetPool } from './engine';
 import type { HostPaths, LabHost } from './paths';
 import { allPids, cmdline, hostStoragePattern, inHostContainer, procFile } from './processes';
 import { progress, run } from './util';

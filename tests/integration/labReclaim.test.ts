@@ -8,7 +8,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createFreshHost } from '../../lab/fresh';
-import { dockerEnv, enginePid, sshdPid } from '../../lab/hosts';
+import { dockerEnv, enginePid } from '../../lab/engine';
+import { sshdPid } from '../../lab/sshd';
 import { FRESH_HOSTS, demoImage, hostPaths, labPaths } from '../../lab/paths';
 import { hostNetwork, hostProcesses, reclaimHost } from '../../lab/reclaim';
 import { pidAlive } from '../../lab/util';
