@@ -10,107 +10,32 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Connection, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { type Client, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { parse, stringify } from 'yaml';
-import type { DeployActivities } from '../../src/activities';
 import { startOrAttach } from '../../src/client/deploy';
 import { ExitCode } from '../../src/client/exitCodes';
-import { loadEnvironment } from '../../src/config/load';
-import type { DeployRequest } from '../../src/config/request';
-import { startDevServer, stopDevServer, type StartResult } from '../../src/devserver/devServer';
-import { findFreePort } from '../../src/devserver/ports';
-import type { DeployPlan } from '../../src/shared/deployment';
 import { abortUpdate, approveUpdate, deploymentStatusQuery } from '../../src/shared/messages';
-import { loadSettings, type Settings } from '../../src/shared/settings';
+import type { Settings } from '../../src/shared/settings';
+import { startApprovalStack, type ApprovalStack } from './approvalStack';
 
 jest.setTimeout(300_000);
 
 const ROOT = join(__dirname, '..', '..');
 const FIXTURES = join(ROOT, 'tests', 'fixtures', 'environments');
-const fixture = loadEnvironment(FIXTURES, 'staging');
 const APPROVERS = ['alice', 'bob'];
 
-/** The plan requires approval from APPROVERS; every other activity succeeds at once. */
-function stubActivities(): DeployActivities {
-  const stubs = {
-    async resolvePlan(input: { request: DeployRequest; deploymentId: string }): Promise<DeployPlan> {
-      return {
-        deploymentId: input.deploymentId,
-        request: input.request,
-        environment: {
-          ...fixture,
-          name: input.request.environment,
-          approval: { required: true, timeoutSeconds: 600, approvers: APPROVERS },
-        },
-        images: Object.fromEntries(
-          Object.entries(input.request.images).map(([service, tag]) => [
-            service,
-            `ghcr.io/acme/${service}:${tag}`,
-          ]),
-        ),
-      };
-    },
-    async uploadRelease() {},
-    async pullImages() {},
-    async startServices() {},
-    async stopRelease() {},
-    async waitForHealth() {
-      return { elapsedMs: 1, attempts: 1, probes: [] };
-    },
-    async postDeployChecks() {
-      return [{ name: 'services-running', host: 'web-1', ok: true, detail: 'running: site' }];
-    },
-    async recordRelease(i: { plan: DeployPlan }) {
-      return {
-        release: i.plan.request.release,
-        images: i.plan.images,
-        deployedAt: new Date().toISOString(),
-        deployedBy: i.plan.request.requestedBy,
-        deploymentId: i.plan.deploymentId,
-      };
-    },
-  };
-  return stubs as unknown as DeployActivities;
-}
-
-let dataDir: string;
+let stack: ApprovalStack;
 let configDir: string;
-let server: StartResult;
 let settings: Settings;
-let connection: Connection;
 let client: Client;
-let workerConnection: NativeConnection;
-let worker: Worker;
-let workerRun: Promise<void>;
 let held: WorkflowHandle;
 /** The workflows that run before any row: the held deployment and its environment's lease. */
 let workflowsBefore: number;
 
 beforeAll(async () => {
-  try {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
-  } catch {
-    // Already installed by another test file in this process.
-  }
-  dataDir = mkdtempSync(join(tmpdir(), 'hostile-input-'));
   configDir = mkdtempSync(join(tmpdir(), 'hostile-config-'));
-  const port = await findFreePort();
-  server = await startDevServer({ dataDir, port, startTimeoutMs: 60_000 });
-  const taskQueue = `hostile-input-${process.pid}`;
-  settings = loadSettings({ TEMPORAL_ADDRESS: server.address, DEPLOY_TASK_QUEUE: taskQueue });
-  connection = await Connection.connect({ address: server.address, connectTimeout: '10s' });
-  client = new Client({ connection, namespace: settings.namespace });
-  workerConnection = await NativeConnection.connect({ address: server.address });
-  worker = await Worker.create({
-    connection: workerConnection,
-    namespace: settings.namespace,
-    taskQueue,
-    workflowBundle: await bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows') }),
-    activities: stubActivities(),
-    workflowFailureErrorTypes: { '*': ['NondeterminismError', 'DeterminismViolationError'] },
-  });
-  workerRun = worker.run();
+  stack = await startApprovalStack({ name: 'hostile-input', approvers: APPROVERS });
+  ({ settings, client } = stack);
   const request = { environment: 'production', release: 'held', images: { site: 'v2' }, requestedBy: 'ci' };
   ({ handle: held } = await startOrAttach(client, settings, request));
   await waitingForApproval(held);
@@ -118,14 +43,8 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  if (worker) {
-    worker.shutdown();
-    await workerRun.catch(() => undefined);
-  }
-  await workerConnection?.close().catch(() => undefined);
-  await connection?.close().catch(() => undefined);
-  if (server) await stopDevServer({ dataDir, port: server.port });
-  for (const dir of [dataDir, configDir]) if (dir) rmSync(dir, { recursive: true, force: true });
+  await stack?.stop();
+  if (configDir) rmSync(configDir, { recursive: true, force: true });
 }, 60_000);
 
 async function waitingForApproval(handle: WorkflowHandle, timeoutMs = 30_000): Promise<void> {

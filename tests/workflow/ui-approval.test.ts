@@ -13,125 +13,38 @@
  * aborted, `history` lists what happened.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { type Client, type WorkflowHandle } from '@temporalio/client';
 import type { BrowserContext, Page } from 'playwright-core';
-import type { DeployActivities } from '../../src/activities';
 import { startOrAttach } from '../../src/client/deploy';
-import { loadEnvironment } from '../../src/config/load';
 import type { DeployRequest } from '../../src/config/request';
-import { startDevServer, stopDevServer, type StartResult } from '../../src/devserver/devServer';
-import { findFreePort } from '../../src/devserver/ports';
-import type { DeploymentStatus, DeployPlan } from '../../src/shared/deployment';
+import type { DeploymentStatus } from '../../src/shared/deployment';
 import { deploymentStatusQuery } from '../../src/shared/messages';
-import { loadSettings, workflowUiLink, type Settings } from '../../src/shared/settings';
+import { workflowUiLink, type Settings } from '../../src/shared/settings';
+import { startApprovalStack, type ApprovalStack } from './approvalStack';
 import { browserStep, launchBrowser, openWorkflowPage, waitForText } from './browser';
 
 jest.setTimeout(240_000);
 
 const ROOT = join(__dirname, '..', '..');
 const SHOTS = join(ROOT, '.data', 'ui-approval');
-const fixture = loadEnvironment(join(ROOT, 'tests', 'fixtures', 'environments'), 'staging');
 
-/** Every activity the pipeline may call, stubbed: the plan requires approval; all else succeeds. */
-function stubActivities(): DeployActivities {
-  const stubs = {
-    async resolvePlan(input: { request: DeployRequest; deploymentId: string }): Promise<DeployPlan> {
-      return {
-        deploymentId: input.deploymentId,
-        request: input.request,
-        environment: {
-          ...fixture,
-          name: input.request.environment,
-          approval: { required: true, timeoutSeconds: 600 },
-        },
-        images: Object.fromEntries(
-          Object.entries(input.request.images).map(([service, tag]) => [
-            service,
-            `ghcr.io/acme/${service}:${tag}`,
-          ]),
-        ),
-      };
-    },
-    async uploadRelease() {},
-    async pullImages() {},
-    async startServices() {},
-    async stopRelease() {},
-    async waitForHealth() {
-      return { elapsedMs: 1, attempts: 1, probes: [] };
-    },
-    async postDeployChecks() {
-      return [{ name: 'services-running', host: 'web-1', ok: true, detail: 'running: api' }];
-    },
-    async recordRelease(i: { plan: DeployPlan }) {
-      return {
-        release: i.plan.request.release,
-        images: i.plan.images,
-        deployedAt: new Date().toISOString(),
-        deployedBy: i.plan.request.requestedBy,
-        deploymentId: i.plan.deploymentId,
-      };
-    },
-  };
-  return stubs as unknown as DeployActivities;
-}
-
-let dataDir: string;
-let server: StartResult;
+let stack: ApprovalStack;
 let settings: Settings;
-let connection: Connection;
 let client: Client;
-let workerConnection: NativeConnection;
-let worker: Worker;
-let workerRun: Promise<void>;
 let browser: BrowserContext;
 let userDataDir: string;
 
 beforeAll(async () => {
-  try {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
-  } catch {
-    // Already installed by another test file in this process.
-  }
-  dataDir = mkdtempSync(join(tmpdir(), 'ui-approval-'));
-  const port = await findFreePort();
-  let uiPort = await findFreePort();
-  while (uiPort === port) uiPort = await findFreePort();
-  server = await startDevServer({ dataDir, port, uiPort, ui: true, startTimeoutMs: 60_000 });
-  const taskQueue = `ui-approval-${process.pid}`;
-  settings = loadSettings({
-    TEMPORAL_ADDRESS: server.address,
-    DEPLOY_TASK_QUEUE: taskQueue,
-    TEMPORAL_UI_URL: server.uiUrl!,
-  });
-  connection = await Connection.connect({ address: server.address, connectTimeout: '10s' });
-  client = new Client({ connection, namespace: settings.namespace });
-  workerConnection = await NativeConnection.connect({ address: server.address });
-  worker = await Worker.create({
-    connection: workerConnection,
-    namespace: settings.namespace,
-    taskQueue,
-    workflowBundle: await bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows') }),
-    activities: stubActivities(),
-    workflowFailureErrorTypes: { '*': ['NondeterminismError', 'DeterminismViolationError'] },
-  });
-  workerRun = worker.run();
+  stack = await startApprovalStack({ name: 'ui-approval', ui: true });
+  ({ settings, client } = stack);
   ({ browser, userDataDir } = await launchBrowser('ui-approval'));
 }, 180_000);
 
 afterAll(async () => {
   await browser?.close().catch(() => undefined);
-  if (worker) {
-    worker.shutdown();
-    await workerRun.catch(() => undefined);
-  }
-  await workerConnection?.close().catch(() => undefined);
-  await connection?.close().catch(() => undefined);
-  if (server) await stopDevServer({ dataDir, port: server.port, uiPort: server.uiPort ?? undefined });
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await stack?.stop();
   if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
 }, 60_000);
 
