@@ -280,13 +280,9 @@ function traefikContext(engine: BuildEngine): string {
   return binaryContext(engine, 'traefik', binary, 'traefik');
 }
 
-/**
- * The base the worker image is built on in the lab (see its Containerfile). It stays in the
- * build engine: the worker image is built from this clone's dist/ when a test asks for it.
- */
-export async function buildWorkerBase(engine: BuildEngine, base: string): Promise<string> {
-  const context = binaryContext(engine, 'worker-base', process.execPath, 'node');
-  await engine.podman([
+/** One lab image from its Containerfile on the base image, with the layer cache, never pulling. */
+function buildOnBase(engine: BuildEngine, base: string, tag: string, containerfile: string, context: string) {
+  return engine.podman([
     'build',
     '--pull=never',
     '--layers',
@@ -294,11 +290,20 @@ export async function buildWorkerBase(engine: BuildEngine, base: string): Promis
     '--build-arg',
     `BASE=${base}`,
     '-t',
-    LAB_WORKER_BASE,
+    tag,
     '-f',
-    path.join(context, 'Containerfile'),
+    containerfile,
     context,
   ]);
+}
+
+/**
+ * The base the worker image is built on in the lab (see its Containerfile). It stays in the
+ * build engine: the worker image is built from this clone's dist/ when a test asks for it.
+ */
+export async function buildWorkerBase(engine: BuildEngine, base: string): Promise<string> {
+  const context = binaryContext(engine, 'worker-base', process.execPath, 'node');
+  await buildOnBase(engine, base, LAB_WORKER_BASE, path.join(context, 'Containerfile'), context);
   return LAB_WORKER_BASE;
 }
 
@@ -309,21 +314,8 @@ export interface BuiltImage {
 
 /** Builds role and demo images on the base; returns every ref to push. */
 export async function buildImages(engine: BuildEngine, base: string): Promise<string[]> {
-  const build = (tag: string, containerfile: string, context: string, args: string[] = []) =>
-    engine.podman([
-      'build',
-      '--pull=never',
-      '--layers',
-      '--quiet',
-      '--build-arg',
-      `BASE=${base}`,
-      ...args.flatMap((a) => ['--build-arg', a]),
-      '-t',
-      tag,
-      '-f',
-      containerfile,
-      context,
-    ]);
+  const build = (tag: string, containerfile: string, context: string) =>
+    buildOnBase(engine, base, tag, containerfile, context);
   const refs: string[] = [];
   for (const [role, ref] of Object.entries(ROLE_IMAGES)) {
     const dir = path.join(IMAGES_DIR, role);
