@@ -14,6 +14,7 @@ import { createConfigCheckActivities } from './configCheck';
 import { BackupStore } from '../store/backupStore';
 import { SourceCache } from './sourceCache';
 import { createSetupActivities } from './serverSetup';
+import { createLockActivities } from './locks';
 
 export interface ActivityDeps {
   /** Where environment configs live (DEPLOY_CONFIG_DIR). */
@@ -46,6 +47,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createCanaryActivities(),
     ...createConfigCheckActivities({ ...deps, sources }),
     ...createSetupActivities(),
+    ...createLockActivities(),
   };
 }
 

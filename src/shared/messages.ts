@@ -67,6 +67,52 @@ export const leaseHolderQuery = defineQuery<LeaseHolder>('leaseHolder');
 /** Sent by the holder when it is done; the lease also ends when its holder closes in any way. */
 export const releaseLeaseSignal = defineSignal('releaseLease');
 
+/** A deployment (or a colour's retirement) asking for its environment's lock. */
+export interface LockRequest extends LeaseHolder {
+  /** The requester's run: the lock answers this run and watches it while it holds the lock. */
+  runId: string;
+  /** `fail`: refuse at once when the lock is held instead of queueing. */
+  onBusy: 'wait' | 'fail';
+}
+
+/** The lock's answer to a request, sent to the requester as a signal. */
+export type LockAnswer =
+  | { state: 'granted' }
+  | { state: 'queued'; holder: LeaseHolder; position: number }
+  | { state: 'refused'; holder: LeaseHolder };
+
+/** An operator taking the lock from a holder that still ran (`deployctl lock release`). */
+export interface ForcedRelease {
+  holder: LeaseHolder;
+  by: string;
+  reason: string;
+  at: string;
+}
+
+/** Who holds an environment's lock since when, who waits for it in order, and who forced it open. */
+export interface LockState {
+  holder?: LockRequest & { grantedAt: string };
+  waiting: LockRequest[];
+  /** The last forced releases, newest last (absent on a lock none was forced). */
+  forced?: ForcedRelease[];
+}
+
+/** Leaving the lock: its holder or a waiter (by run), or an operator forcing it (with who and why). */
+export interface LeaveLock {
+  deploymentId: string;
+  runId: string;
+  by?: string;
+  reason?: string;
+}
+
+/** Sent to `lock-<environment>` (environmentLock) to join its queue. */
+export const requestLockSignal = defineSignal<[LockRequest]>('requestLock');
+/** Sent to `lock-<environment>` by a holder that is done, or by a waiter that gives up. */
+export const leaveLockSignal = defineSignal<[LeaveLock]>('leaveLock');
+/** Sent by the lock to a requester: granted, queued behind someone, or refused. */
+export const lockAnswerSignal = defineSignal<[LockAnswer]>('lockAnswer');
+export const lockStateQuery = defineQuery<LockState>('lockState');
+
 /** Steps and outcome of a backup, restore drill or emergency deploy (backupEnvironment, drDrill, emergencyDeploy). */
 export const operationStatusQuery = defineQuery<OperationStatus>('operationStatus');
 

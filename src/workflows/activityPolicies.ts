@@ -170,6 +170,16 @@ export const activityPolicies = {
     heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 3 },
   },
+  /**
+   * The environment lock's watch on its holder: lasts as long as the holder runs (at most a
+   * lease's lifetime), retried without limit so the watch never ends while the holder lives.
+   */
+  awaitWorkflowClosed: {
+    startToCloseTimeout: '8d',
+    heartbeatTimeout,
+    retry: { ...retry, maximumInterval: '10s' },
+  },
+  workflowRunning: { startToCloseTimeout: '30s', retry: { ...retry, maximumAttempts: 5 } },
   /** One scrape of Traefik's metrics. */
   scrapeColourMetrics: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 3 } },
 } satisfies Record<string, ActivityOptions>;

@@ -1,5 +1,6 @@
 export { deployEnvironment } from './deployEnvironment';
 export { environmentLease } from './environmentLease';
+export { environmentLock } from './environmentLock';
 export { backupEnvironment } from './backupEnvironment';
 export { drDrill } from './drDrill';
 export { emergencyDeploy } from './emergencyDeploy';

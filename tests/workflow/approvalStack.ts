@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { DeployActivities } from '../../src/activities';
+import { createLockActivities } from '../../src/activities/locks';
 import { loadEnvironment } from '../../src/config/load';
 import type { DeployRequest } from '../../src/config/request';
 import { startDevServer, stopDevServer, type StartResult } from '../../src/devserver/devServer';
@@ -38,6 +39,7 @@ function stubActivities(approvers?: string[]): DeployActivities {
         ),
       };
     },
+    ...createLockActivities(),
     async uploadRelease() {},
     async pullImages() {},
     async startServices() {},

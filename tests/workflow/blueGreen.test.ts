@@ -13,6 +13,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { DeployActivities } from '../../src/activities';
+import { createLockActivities } from '../../src/activities/locks';
 import type { ColourStepInput } from '../../src/activities/colours';
 import type { HealthInput } from '../../src/activities/health';
 import type { HostStepInput } from '../../src/activities/hostStep';
@@ -207,6 +208,7 @@ class Lab {
       deploymentId: plan.deploymentId,
     });
     return {
+      ...createLockActivities(),
       resolvePlan: async ({ request, deploymentId }: { request: DeployRequest; deploymentId: string }) => {
         call('resolvePlan');
         return this.plan(request, deploymentId);

@@ -15,6 +15,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { DeployActivities } from '../../src/activities';
+import { createLockActivities } from '../../src/activities/locks';
 import type { CanaryObservation, ObserveInput } from '../../src/activities/canary';
 import type { ColourStepInput } from '../../src/activities/colours';
 import type { HealthInput } from '../../src/activities/health';
@@ -41,7 +42,7 @@ import type { ServiceSnapshot } from '../../src/traffic/analysis';
 import { allOn, liveColour, type Weights } from '../../src/traffic/colours';
 import type { deployEnvironment } from '../../src/workflows/deployEnvironment';
 import type { retireColour, RetireOutcome } from '../../src/workflows/retireColour';
-import { startLocalTemporal } from './testEnv';
+import { saveHistory, startLocalTemporal } from './testEnv';
 
 const production = loadEnvironment(join(__dirname, '..', 'fixtures', 'environments'), 'production');
 const SERVICES = production.services.map((s) => s.name);
@@ -254,6 +255,7 @@ class Lab {
       deploymentId: plan.deploymentId,
     });
     return {
+      ...createLockActivities(),
       resolvePlan: async ({ request, deploymentId }: { request: DeployRequest; deploymentId: string }) => {
         call('resolvePlan');
         return this.plan(request, deploymentId);
@@ -499,6 +501,7 @@ describe('a canary that passes', () => {
   test('routes 10 → 50 → 100 % on every host with an analysis before each move; blue is retired after the window', async () => {
     await withLab({ hosts: TWO_HOSTS }, async (lab) => {
       const d = await lab.deploy();
+      await saveHistory(env, 'canary-promoted', d.workflowId);
       const hosts = ['web-1', 'web-2'];
       expect(d.calls.slice(d.calls.indexOf('record green web-2 r2') + 1)).toEqual([
         ...onHosts(hosts, 10),
@@ -915,6 +918,7 @@ describe("operators' controls", () => {
         await lab.called(d, 'observe green 10');
         await handle.signal(abortSignal, { by: 'carol', comment: 'bad numbers on the dashboard' });
       });
+      await saveHistory(env, 'canary-aborted', d.workflowId);
       expect(inOrder(d.calls.slice(greenReady.length))).toEqual([
         route(10),
         'observe green 10',

@@ -1,13 +1,14 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { DeployActivities } from '../../src/activities';
+import { createLockActivities } from '../../src/activities/locks';
 import type { HealthInput } from '../../src/activities/health';
 import type { HostStepInput } from '../../src/activities/release';
 import { loadEnvironment } from '../../src/config/load';
@@ -25,7 +26,14 @@ import {
 import { DEPLOY_ENVIRONMENT, DEPLOY_STATUS } from '../../src/shared/searchAttributes';
 import { startOrAttach } from '../../src/client/deploy';
 import type { Settings } from '../../src/shared/settings';
-import { startLocalTemporal } from './testEnv';
+import {
+  corpusFiles,
+  endLocks,
+  HISTORIES,
+  recordedWorkflowIds,
+  saveHistory,
+  startLocalTemporal,
+} from './testEnv';
 
 /**
  * Histories are recorded with RECORD_HISTORIES=1 and committed; replaying them catches a
@@ -35,7 +43,6 @@ import { startLocalTemporal } from './testEnv';
  * stubbed: each stub records its call so the tests assert what the saga did, in order.
  */
 
-const HISTORIES = join(__dirname, 'histories');
 const environment = loadEnvironment(join(__dirname, '..', 'fixtures', 'environments'), 'staging');
 const previous: ReleaseRecord = {
   release: 'r1',
@@ -117,6 +124,7 @@ function stubActivities(script: Script, calls: string[]): Partial<DeployActiviti
   });
   const tag = (i: HostStepInput) => `${i.hostName}@${i.plan.request.release}`;
   return {
+    ...createLockActivities(),
     async resolvePlan(input) {
       calls.push('resolvePlan');
       if (script.invalid) {
@@ -272,7 +280,7 @@ async function run(
     // A non-determinism bug fails the workflow (and the test) instead of retrying forever.
     workflowFailureErrorTypes: { '*': ['NondeterminismError', 'DeterminismViolationError'] },
   });
-  return worker.runUntil(async () => {
+  const running = worker.runUntil(async () => {
     try {
       const handle = await env.client.workflow.start('deployEnvironment', {
         taskQueue,
@@ -288,6 +296,7 @@ async function run(
       throw err;
     }
   });
+  return running.finally(() => endLocks(env, ['staging']));
 }
 
 function failureOf(error: WorkflowFailedError | undefined): {
@@ -299,12 +308,6 @@ function failureOf(error: WorkflowFailedError | undefined): {
   if (!(cause instanceof ApplicationFailure))
     throw new Error(`expected an ApplicationFailure, got ${String(cause)}`);
   return { type: cause.type, message: cause.message, status: cause.details?.[0] as DeploymentStatus };
-}
-
-async function saveHistory(name: string, workflowId: string): Promise<void> {
-  if (process.env.RECORD_HISTORIES !== '1') return;
-  const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
-  writeFileSync(join(HISTORIES, `${name}.json`), historyToJSON(history));
 }
 
 test('a good deployment runs every step in order and records the release', async () => {
@@ -334,7 +337,7 @@ test('a good deployment runs every step in order and records the release', async
   const description = await handle.describe();
   expect(description.typedSearchAttributes.get(DEPLOY_ENVIRONMENT)).toBe('staging');
   expect(description.typedSearchAttributes.get(DEPLOY_STATUS)).toBe('succeeded');
-  await saveHistory('good-deploy', workflowId);
+  await saveHistory(env, 'good-deploy', workflowId);
 });
 
 test('an unhealthy release is rolled back to the previous one, which is verified healthy', async () => {
@@ -361,7 +364,7 @@ test('an unhealthy release is rolled back to the previous one, which is verified
     healthy: true,
     actions: ['restored release r1 on web-1'],
   });
-  await saveHistory('rolled-back', workflowId);
+  await saveHistory(env, 'rolled-back', workflowId);
 });
 
 test('a failed first deployment stops the new release: there is nothing to return to', async () => {
@@ -431,13 +434,17 @@ test('a rollback deploys the previous release the hosts recorded, named in statu
     workflowBundle,
     activities: stubActivities({ previous: { ...previous, release: 'r2' } }, calls),
   });
-  const result = await worker.runUntil(
-    env.client.workflow.execute('deployEnvironment', {
-      taskQueue,
-      workflowId: `rollback-staging-${randomUUID()}`,
-      args: [{ environment: 'staging', release: 'rollback', images: {}, requestedBy: 'ops', rollback: true }],
-    }),
-  );
+  const result = await worker
+    .runUntil(
+      env.client.workflow.execute('deployEnvironment', {
+        taskQueue,
+        workflowId: `rollback-staging-${randomUUID()}`,
+        args: [
+          { environment: 'staging', release: 'rollback', images: {}, requestedBy: 'ops', rollback: true },
+        ],
+      }),
+    )
+    .finally(() => endLocks(env, ['staging']));
   expect(result.outcome).toBe('succeeded');
   expect(result.release).toBe('r1');
   expect(calls).toContain('upload web-1@r1 ghcr.io/acme/site:v1,ghcr.io/acme/api:v1');
@@ -487,7 +494,8 @@ describe('database backup and migrations', () => {
   });
 
   test('a failed migration: nothing new starts, the database is restored, the old release answers', async () => {
-    const { calls, error } = await run({ previous, migration: 'fails-after-breaking' });
+    const { calls, error, workflowId } = await run({ previous, migration: 'fails-after-breaking' });
+    await saveHistory(env, 'migration-failed-restored', workflowId);
     expect(calls).not.toContain('start web-1@r2');
     expect(calls.slice(releaseSteps.length)).toEqual([
       'restore web-1@r2',
@@ -540,7 +548,8 @@ describe('quality gates', () => {
   });
 
   test('a failed gate stops the deployment before any host is touched, and its output is kept', async () => {
-    const { calls, error } = await run({ previous, gates: 'fail', approvalSeconds: 600 });
+    const { calls, error, workflowId } = await run({ previous, gates: 'fail', approvalSeconds: 600 });
+    await saveHistory(env, 'gate-failed', workflowId);
     expect(calls).toEqual(['resolvePlan', 'gates r2']);
     const failure = failureOf(error);
     expect(failure.type).toBe('GateFailed');
@@ -570,7 +579,7 @@ describe('approval', () => {
       state: 'approved',
       decision: { by: 'alice', comment: 'ship it' },
     });
-    await saveHistory('approved', workflowId);
+    await saveHistory(env, 'approved', workflowId);
   });
 
   test('an approval sent before the workflow reaches the step is not lost', async () => {
@@ -750,11 +759,15 @@ describe('approval', () => {
   });
 
   test('abort during the health wait cancels it and rolls back', async () => {
-    const { calls, error } = await run({ previous, hangingHealth: ['r2'] }, async (handle, calls) => {
-      await until(handle, (s) => s.stage === 'health');
-      while (!calls.includes('health r2')) await new Promise((r) => setTimeout(r, 50));
-      await handle.signal(abortSignal, { by: 'dave' });
-    });
+    const { calls, error, workflowId } = await run(
+      { previous, hangingHealth: ['r2'] },
+      async (handle, calls) => {
+        await until(handle, (s) => s.stage === 'health');
+        while (!calls.includes('health r2')) await new Promise((r) => setTimeout(r, 50));
+        await handle.signal(abortSignal, { by: 'dave' });
+      },
+    );
+    await saveHistory(env, 'aborted-mid-health', workflowId);
     expect(calls.slice(-4)).toEqual([
       'health r2 stopped',
       'upload web-1@r1 ghcr.io/acme/site:v1,ghcr.io/acme/api:v1',
@@ -825,8 +838,9 @@ describe('one deployment per environment', () => {
       const failure = failureOf(error);
       expect(failure.type).toBe('EnvironmentBusy');
       expect(failure.message).toContain(
-        `environment ${name} is locked by another deployment (workflow lock-${name} shows who); --on-busy fail was given`,
+        `environment ${name} is locked by another deployment (${first.workflowId}, release r2, requested by ${request.requestedBy} at `,
       );
+      expect(failure.message).toContain('); --on-busy fail was given');
       expect(failure.message).toContain('Nothing had been changed on any host.');
       expect(calls.filter((c) => c.includes('@r3'))).toEqual([]);
       await first.signal(approveSignal, { by: 'ops' });
@@ -845,6 +859,8 @@ describe('one deployment per environment', () => {
       await first.signal(approveSignal, { by: 'ops' });
       expect((await first.result()).outcome).toBe('succeeded');
       expect((await second.result()).outcome).toBe('succeeded');
+      await saveHistory(env, 'lock-waited', second.workflowId);
+      await saveHistory(env, 'lock-queue', `lock-${name}`);
       // Nothing of r3 happened before r2 was recorded.
       expect(calls.indexOf('record web-1@r2')).toBeLessThan(
         calls.findIndex((c) => c.startsWith('upload web-1@r3')),
@@ -921,10 +937,73 @@ async function waitForVisibility(query: string, count: number): Promise<void> {
 }
 
 test('recorded histories replay without non-determinism', async () => {
-  const files = existsSync(HISTORIES) ? readdirSync(HISTORIES).filter((f) => f.endsWith('.json')) : [];
+  const files = corpusFiles();
   expect(files.length).toBeGreaterThanOrEqual(2);
+  const ids = recordedWorkflowIds();
   for (const file of files) {
     const history = historyFromJSON(JSON.parse(readFileSync(join(HISTORIES, file), 'utf8')));
-    await expect(Worker.runReplayHistory({ workflowBundle }, history, file)).resolves.toBeUndefined();
+    await expect(
+      Worker.runReplayHistory({ workflowBundle }, history, ids[file] ?? file),
+    ).resolves.toBeUndefined();
   }
 });
+
+test('the corpus replays the new side of every patch in src/workflows, and the old side where one was recorded', () => {
+  const corpus = corpusFiles().map((file) => ({
+    file,
+    ...patchesIn(JSON.parse(readFileSync(join(HISTORIES, file), 'utf8'))),
+  }));
+  const patches = patchIdsInSource(join(__dirname, '..', '..', 'src', 'workflows'));
+  expect(patches).toEqual(
+    expect.arrayContaining(['environment-lock', 'environment-lock-queue', 'wait-for-cancelled-activities']),
+  );
+  const withoutNewSide = patches.filter((id) => !corpus.some((h) => h.patches.includes(id)));
+  expect(withoutNewSide).toEqual([]);
+  // The lock queue replaced a child lease that earlier deployments still replay.
+  const oldLock = corpus.filter(
+    (h) => h.type === 'deployEnvironment' && !h.patches.includes('environment-lock-queue'),
+  );
+  expect(oldLock.map((h) => h.file)).toEqual(
+    expect.arrayContaining(['good-deploy.json', 'rolled-back.json']),
+  );
+});
+
+/** The workflow type and the patch ids (core_patch markers) a recorded history holds. */
+function patchesIn(history: {
+  events: {
+    workflowExecutionStartedEventAttributes?: { workflowType: { name: string } };
+    markerRecordedEventAttributes?: {
+      markerName: string;
+      details: Record<string, { payloads: { data: string }[] }>;
+    };
+  }[];
+}): { type: string; patches: string[] } {
+  const type = history.events[0].workflowExecutionStartedEventAttributes?.workflowType.name ?? '?';
+  const patches = history.events
+    .map((e) => e.markerRecordedEventAttributes)
+    .filter((m) => m?.markerName === 'core_patch')
+    .map(
+      (m) =>
+        JSON.parse(Buffer.from(m!.details['patch-data'].payloads[0].data, 'base64').toString()).id as string,
+    );
+  return { type, patches: [...new Set(patches)] };
+}
+
+/** Every id given to patched() under `dir`, as a literal or through a constant of the same tree. */
+function patchIdsInSource(dir: string): string[] {
+  const sources = readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => readFileSync(join(dir, f), 'utf8'));
+  const constants = new Map<string, string>();
+  for (const text of sources)
+    for (const [, name, value] of text.matchAll(/const ([A-Z_]+) = '([a-z0-9-]+)'/g))
+      constants.set(name, value);
+  const ids = new Set<string>();
+  for (const text of sources)
+    for (const [, literal, constant] of text.matchAll(/patched\((?:'([a-z0-9-]+)'|([A-Z_]+))\)/g)) {
+      const id = literal ?? constants.get(constant);
+      if (!id) throw new Error(`patched(${constant}): no constant ${constant} in ${dir}`);
+      ids.add(id);
+    }
+  return [...ids].sort();
+}

@@ -1,7 +1,6 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -14,7 +13,7 @@ import type { EnvironmentConfig } from '../../src/config/schema';
 import type { BackupReport, StoredBackup } from '../../src/shared/backups';
 import type { DrillReport } from '../../src/shared/drills';
 import type { DeployPlan } from '../../src/shared/deployment';
-import { startLocalTemporal } from './testEnv';
+import { saveHistory, startLocalTemporal } from './testEnv';
 import { createRecoveryActivities } from '../../src/activities/recovery';
 import { readCatalog } from '../../src/client/operations';
 import { loadSettings } from '../../src/shared/settings';
@@ -250,13 +249,6 @@ async function run<T>(
   });
 }
 
-/** RECORD_HISTORIES=1 keeps these runs for the replay test in deployEnvironment.test.ts (it replays every file). */
-async function saveHistory(name: string, workflowId: string): Promise<void> {
-  if (process.env.RECORD_HISTORIES !== '1') return;
-  const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
-  writeFileSync(join(__dirname, 'histories', `${name}.json`), historyToJSON(history));
-}
-
 describe('backupEnvironment', () => {
   test('dump, copy, verify, then the host dump goes and retention runs', async () => {
     const { calls, result, workflowId } = await run<BackupReport>(
@@ -264,7 +256,7 @@ describe('backupEnvironment', () => {
       { environment: 'staging', requestedBy: 'test' },
       {},
     );
-    await saveHistory('backup-verified', workflowId);
+    await saveHistory(env, 'backup-verified', workflowId);
     expect(calls).toEqual(['dump', 'copy', 'verify', 'remove-host-dump', 'retention']);
     expect(result?.backup.id).toMatch(/^staging-\d{8}T\d{6}Z-[0-9a-f]{8}$/);
     expect(result?.retention).toEqual({ kept: ['b1'], deleted: ['b0'] });
@@ -291,7 +283,7 @@ describe('drDrill', () => {
       { environment: 'staging', requestedBy: 'test' },
       {},
     );
-    await saveHistory('drill-passed', workflowId);
+    await saveHistory(env, 'drill-passed', workflowId);
     expect(calls).toEqual([
       'pick',
       'plan',
@@ -389,7 +381,7 @@ describe('drDrill', () => {
       { environment: 'staging', requestedBy: 'test' },
       { unhealthy: true },
     );
-    await saveHistory('drill-failed-health', workflowId);
+    await saveHistory(env, 'drill-failed-health', workflowId);
     expect(failure?.type).toBe('DrillFailed');
     expect(failure?.message).toContain('health: health deadline passed');
     expect(calls).not.toContain('smoke');
