@@ -14,6 +14,12 @@ import { projectRoot } from './shared/projectRoot';
 import { HEARTBEAT_FLUSH_MS, STICKY_QUEUE_TIMEOUT_MS } from './shared/heartbeats';
 import { loadSettings, temporalAddressProblem, type Settings } from './shared/settings';
 import { needsReport, workerNeeds } from './worker/needs';
+import {
+  installRuntime,
+  TelemetryConfigError,
+  telemetrySettings,
+  type TelemetrySettings,
+} from './worker/telemetry';
 
 /**
  * Heartbeats are flushed to the server every HEARTBEAT_FLUSH_MS (the SDK's default is 80 % of
@@ -64,6 +70,15 @@ async function main(argv: string[]): Promise<void> {
     .parse(argv)
     .opts<{ check?: boolean }>();
   const settings = loadSettings();
+  let telemetry: TelemetrySettings;
+  try {
+    telemetry = telemetrySettings(process.env);
+  } catch (err) {
+    if (!(err instanceof TelemetryConfigError)) throw err;
+    console.error(`worker: ${err.message}`);
+    process.exitCode = 2;
+    return;
+  }
   // TLS and API key from the Temporal profile and TEMPORAL_TLS_*/TEMPORAL_API_KEY, read and checked once.
   let profile: TemporalConnection | undefined;
   let connectionProblem: string | undefined;
@@ -85,6 +100,8 @@ async function main(argv: string[]): Promise<void> {
   }
   console.error(needsReport(needs).join('\n'));
   if (problem || !profile) throw new Error(problem);
+  // Before the first connection: the runtime's logger and metrics endpoint are set only once.
+  installRuntime(telemetry);
   const reached = { ...profile, address: settings.temporalAddress };
   const connection = await NativeConnection.connect(connectOptions(reached)).catch(async (err: Error) => {
     const explained = await explainConnectFailure(reached, err.message);
@@ -93,7 +110,8 @@ async function main(argv: string[]): Promise<void> {
   try {
     const worker = await createWorker(settings, connection);
     console.log(
-      `worker: task queue "${settings.taskQueue}" on ${settings.temporalAddress} (namespace ${settings.namespace}), configs in ${resolve(settings.configDir)}`,
+      `worker: task queue "${settings.taskQueue}" on ${settings.temporalAddress} (namespace ${settings.namespace}), configs in ${resolve(settings.configDir)}` +
+        (telemetry.metricsAddress ? `, metrics on http://${telemetry.metricsAddress}/metrics` : ''),
     );
     // Worker.run resolves after SIGINT/SIGTERM, once in-flight tasks are done.
     await worker.run();

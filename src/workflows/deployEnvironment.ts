@@ -17,6 +17,7 @@ import { colourStrategy } from './deploy/colours';
 import { recreateStrategy } from './deploy/recreate';
 import { trackDeployment } from './deploy/tracker';
 import { runGates } from './deploy/verification';
+import { countDeployment } from './stepReports';
 
 /** Activity failure types the workflow's own failure keeps, so the client can tell them apart. */
 const PASSED_THROUGH_FAILURES = [
@@ -84,6 +85,7 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
     state.outcome = 'succeeded';
     await lock.release();
     show();
+    countDeployment(state.environment, state.outcome);
     return state;
   } catch (err) {
     const aborted = state.abort !== undefined && isCancellation(err);
@@ -101,6 +103,7 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
     else if (stoppedByDecision) state.outcome = 'aborted';
     else state.outcome = undo === 'undone' ? 'rolled-back' : 'failed';
     show();
+    countDeployment(state.environment, state.outcome);
     throw ApplicationFailure.nonRetryable(failureSummary(state, aborted), failureType(err, aborted), state);
   }
 }

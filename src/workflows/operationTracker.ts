@@ -9,6 +9,7 @@ import type { OperationStatus } from '../shared/operations';
 import type { StepState } from '../shared/deployment';
 import { operationStatusQuery } from '../shared/messages';
 import { DEPLOY_ENVIRONMENT, DEPLOY_STAGE, DEPLOY_STATUS } from '../shared/searchAttributes';
+import { reportStep } from './stepReports';
 
 /** The ApplicationFailure an activity raised, unwrapped from the ActivityFailure around it. */
 export function rootFailure(err: unknown): ApplicationFailure | undefined {
@@ -31,7 +32,7 @@ export async function runStep<T>(
   steps: StepState[],
   name: string,
   fn: () => Promise<T>,
-  opts: { onStart: () => void; detail?: (result: T) => string },
+  opts: { environment: string; onStart: () => void; detail?: (result: T) => string },
 ): Promise<T> {
   const s: StepState = { name, status: 'running', startedAt: new Date().toISOString() };
   steps.push(s);
@@ -48,6 +49,7 @@ export async function runStep<T>(
   } finally {
     s.endedAt = new Date().toISOString();
     s.durationMs = Date.parse(s.endedAt) - Date.parse(s.startedAt);
+    reportStep(opts.environment, s);
   }
 }
 
@@ -86,6 +88,7 @@ export function trackOperation(kind: OperationStatus['kind'], environment: strin
 
   const step = <T>(name: string, fn: () => Promise<T>, detail?: (result: T) => string): Promise<T> =>
     runStep(state.steps, name, fn, {
+      environment,
       detail,
       onStart: () => {
         state.stage = name;

@@ -11,17 +11,31 @@ export const WAIT_FOR_CANCELLED_ACTIVITIES = 'wait-for-cancelled-activities';
 
 type ActivityName = keyof DeployActivities & keyof typeof activityPolicies;
 
-/** The activity with its policy from the one table, cancelled only once it has stopped. */
+/**
+ * The activity with its policy from the one table, cancelled only once it has stopped, and a
+ * summary (its name and host, and colour where it has one) that the Web UI's timeline shows.
+ */
 function activity<K extends ActivityName>(name: K): DeployActivities[K] {
   const policy = activityPolicies[name];
-  const waiting = proxyActivities<DeployActivities>({
-    ...policy,
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  })[name];
-  const legacy = proxyActivities<DeployActivities>(policy)[name];
   type Call = (...args: unknown[]) => Promise<unknown>;
-  const chosen = () => (patched(WAIT_FOR_CANCELLED_ACTIVITIES) ? waiting : legacy) as unknown as Call;
-  return ((...args: unknown[]) => chosen()(...args)) as unknown as DeployActivities[K];
+  return ((...args: unknown[]) => {
+    const summary = summaryOf(name, args[0]);
+    const options = patched(WAIT_FOR_CANCELLED_ACTIVITIES)
+      ? { ...policy, summary, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED }
+      : { ...policy, summary };
+    return (proxyActivities<DeployActivities>(options)[name] as unknown as Call)(...args);
+  }) as unknown as DeployActivities[K];
+}
+
+function summaryOf(name: string, input: unknown): string {
+  const { hostName, colour } = (input ?? {}) as { hostName?: unknown; colour?: unknown };
+  return [
+    name,
+    typeof colour === 'string' ? colour : '',
+    typeof hostName === 'string' ? `on ${hostName}` : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
 }
 
 /** The activities a deployment calls. */

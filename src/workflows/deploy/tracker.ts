@@ -58,6 +58,7 @@ export function trackDeployment(request: DeployRequest): DeploymentTracker {
 
   const step = <T>(name: string, fn: () => Promise<T>): Promise<T> =>
     runStep(state.steps, name, fn, {
+      environment: state.environment,
       onStart: () => {
         state.stage = name;
         show();
