@@ -4,6 +4,7 @@ import { CliExit } from './client/cliExit';
 import { addDeployCommands } from './client/deployCommands';
 import { addDecisionCommands } from './client/decisionCommands';
 import { addHistoryCommand } from './client/history';
+import { addLockCommands } from './client/lockCommands';
 import { addOperationCommands } from './client/operationCommands';
 import { addConfigCommands } from './client/configCheck';
 import { addInitCommand } from './client/init';
@@ -28,6 +29,7 @@ DEPLOY_TASK_QUEUE (deployments), TEMPORAL_UI_URL (http://127.0.0.1:8233)`,
   addDeployCommands(program);
   addDecisionCommands(program);
   addHistoryCommand(program);
+  addLockCommands(program);
   addOperationCommands(program);
   addConfigCommands(program);
   addInitCommand(program);

@@ -50,3 +50,13 @@ export async function connect(settings: Settings): Promise<Client> {
     );
   }
 }
+
+/** Connects, runs `fn`, and closes the connection however `fn` ends: one command's use of Temporal. */
+export async function withClient<T>(settings: Settings, fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = await connect(settings);
+  try {
+    return await fn(client);
+  } finally {
+    await client.connection.close();
+  }
+}

@@ -2,7 +2,6 @@ import { Command, Option } from 'commander';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { ConfigError } from '../config/errors';
 import { listEnvironments } from '../config/load';
-import { actorSchema } from '../config/request';
 import type { EnvironmentConfig } from '../config/schema';
 import { applySchedules, type ApplyResult } from '../schedules/apply';
 import { listSchedules, type ScheduleRow } from '../schedules/list';
@@ -18,7 +17,7 @@ import type { StepState } from '../shared/deployment';
 import { WorkflowType } from '../shared/messages';
 import { loadSettings, workflowUiLink, type Settings } from '../shared/settings';
 import { CliExit } from './cliExit';
-import { connect } from './connect';
+import { withClient } from './connect';
 import { ExitCode } from './exitCodes';
 import { formatTime, parseLimit } from './history';
 import {
@@ -34,7 +33,7 @@ import {
   trendLine,
 } from './operationFormat';
 import { compactStamp } from '../shared/stamps';
-import { parseBackupId, parseEnvFlag, parseHostFile, parseSeconds } from './operationInput';
+import { parseBackupId, parseBy, parseEnvFlag, parseHostFile, parseSeconds } from './operationInput';
 import { followOperation, readCatalog, startOperation, type OperationOutcome } from './operations';
 import { byOption } from './options';
 
@@ -44,25 +43,6 @@ const CATALOG_DEFAULT_LIMIT = 20;
 const exitHelp = (failed: string) => `
 Exit codes: 0 succeeded, 2 invalid input (nothing started), 4 Temporal unreachable,
 7 stopped waiting (--timeout; the workflow goes on), 8 ${failed}.`;
-
-export function parseBy(value: string): string {
-  const parsed = actorSchema.safeParse(value);
-  if (!parsed.success || value.length > 64)
-    throw new CliExit(
-      ExitCode.invalidInput,
-      `--by: value ${JSON.stringify(value)} must be a user name of letters, digits and . _ @ + -, at most 64 characters; nothing was started`,
-    );
-  return parsed.data;
-}
-
-async function withClient<T>(settings: Settings, fn: (client: Client) => Promise<T>): Promise<T> {
-  const client = await connect(settings);
-  try {
-    return await fn(client);
-  } finally {
-    await client.connection.close();
-  }
-}
 
 interface WaitOptions {
   wait: boolean;

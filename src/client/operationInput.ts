@@ -1,25 +1,47 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { configErrorFromZod } from '../config/errors';
+import { actorSchema } from '../config/request';
 import { hostSchema, nameSchema, type HostConfig } from '../config/schema';
 import { CliExit } from './cliExit';
 import { ExitCode } from './exitCodes';
 
 /**
- * Flag checks of the backup, drill and emergency-deploy commands. Each failure names the flag,
- * the value and the rule, and happens before any connection: nothing is started.
+ * Flag checks of the backup, drill, emergency-deploy, setup and lock commands. Each failure names
+ * the flag, the value and the rule, and happens before any connection: nothing is started (or,
+ * for a command that only signals, sent).
  */
 
-function invalid(flag: string, value: string, rule: string): CliExit {
-  return new CliExit(
-    ExitCode.invalidInput,
-    `${flag}: value ${JSON.stringify(value)} ${rule}; nothing was started`,
-  );
+export type NothingDone = 'nothing was started' | 'nothing was sent';
+
+export function invalidFlag(
+  flag: string,
+  value: string,
+  rule: string,
+  nothing: NothingDone = 'nothing was started',
+): CliExit {
+  return new CliExit(ExitCode.invalidInput, `${flag}: value ${JSON.stringify(value)} ${rule}; ${nothing}`);
 }
 
-export function parseEnvFlag(value: string): string {
+const invalid = invalidFlag;
+
+export function parseEnvFlag(value: string, nothing?: NothingDone): string {
   const parsed = nameSchema.safeParse(value);
-  if (!parsed.success) throw invalid('--env', value, parsed.error.issues[0]?.message ?? 'is invalid');
+  if (!parsed.success)
+    throw invalid('--env', value, parsed.error.issues[0]?.message ?? 'is invalid', nothing);
+  return parsed.data;
+}
+
+/** --by: who asks, a user name (actorSchema) of at most 64 characters. */
+export function parseBy(value: string, nothing?: NothingDone): string {
+  const parsed = actorSchema.safeParse(value);
+  if (!parsed.success || value.length > 64)
+    throw invalid(
+      '--by',
+      value,
+      'must be a user name of letters, digits and . _ @ + -, at most 64 characters',
+      nothing,
+    );
   return parsed.data;
 }
 

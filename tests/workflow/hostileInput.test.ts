@@ -6,7 +6,6 @@
  * at the end that deployment is still waiting and an allowed approver can still approve it.
  * tests/unit/hostile-input.test.ts holds the larger table at the validators themselves.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +16,7 @@ import { ExitCode } from '../../src/client/exitCodes';
 import { abortUpdate, approveUpdate, deploymentStatusQuery } from '../../src/shared/messages';
 import type { Settings } from '../../src/shared/settings';
 import { startApprovalStack, type ApprovalStack } from './approvalStack';
+import { runDeployctl, type CliRun } from './testEnv';
 
 jest.setTimeout(300_000);
 
@@ -65,32 +65,12 @@ async function waitingForApproval(handle: WorkflowHandle, timeoutMs = 30_000): P
   );
 }
 
-interface CliRun {
-  code: number | null;
-  out: string;
-}
-
 /** The real deployctl against this test's Temporal, as CI and operators run it; bounded. */
 function deployctl(args: string[]): Promise<CliRun> {
-  return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/client.ts', ...args], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        TEMPORAL_ADDRESS: settings.temporalAddress,
-        DEPLOY_TASK_QUEUE: settings.taskQueue,
-        DEPLOY_CONFIG_DIR: configDir,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolvePromise({ code, out });
-    });
+  return runDeployctl(args, {
+    TEMPORAL_ADDRESS: settings.temporalAddress,
+    DEPLOY_TASK_QUEUE: settings.taskQueue,
+    DEPLOY_CONFIG_DIR: configDir,
   });
 }
 
