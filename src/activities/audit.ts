@@ -5,8 +5,10 @@ import type { RemoteHost } from '../remote/executor';
 
 export interface AuditEntry {
   step: string;
-  result: 'started' | 'succeeded' | 'failed';
+  result: 'started' | 'succeeded' | 'failed' | 'approved' | 'aborted';
   detail?: string;
+  /** Who approved or aborted, when that is not the requester (`by`). */
+  decidedBy?: string;
 }
 
 /** One JSON line per event in the host's append-only audit log: what, who, when, result. */
@@ -25,7 +27,12 @@ export function auditLine(
   });
 }
 
-export async function audit(host: RemoteHost, plan: DeployPlan, entry: AuditEntry): Promise<void> {
+export async function audit(
+  host: RemoteHost,
+  plan: DeployPlan,
+  entry: AuditEntry,
+  at = new Date(),
+): Promise<void> {
   const { auditLog } = remoteLayout(plan.environment, host.config);
-  await host.run(appendAuditLine(auditLog, auditLine(plan, entry)), { timeoutMs: 15_000 });
+  await host.run(appendAuditLine(auditLog, auditLine(plan, entry, at)), { timeoutMs: 15_000 });
 }

@@ -15,6 +15,7 @@ import { BackupStore } from '../store/backupStore';
 import { SourceCache } from './sourceCache';
 import { createSetupActivities } from './serverSetup';
 import { createLockActivities } from './locks';
+import { createDecisionActivities } from './decisions';
 
 export interface ActivityDeps {
   /** Where environment configs live (DEPLOY_CONFIG_DIR). */
@@ -48,6 +49,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createConfigCheckActivities({ ...deps, sources }),
     ...createSetupActivities(),
     ...createLockActivities(),
+    ...createDecisionActivities(),
   };
 }
 

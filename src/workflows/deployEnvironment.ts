@@ -18,6 +18,7 @@ import { recreateStrategy } from './deploy/recreate';
 import { trackDeployment } from './deploy/tracker';
 import { runGates } from './deploy/verification';
 import { countDeployment } from './stepReports';
+import { auditDecisionOnHosts } from './deploy/decisionAudit';
 
 /** Activity failure types the workflow's own failure keeps, so the client can tell them apart. */
 const PASSED_THROUGH_FAILURES = [
@@ -96,6 +97,7 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
         ? `aborted by ${state.abort!.by}${state.abort!.comment ? `: ${state.abort!.comment}` : ''}`
         : errorMessage(err),
     };
+    if (aborted && plan) await auditAbort(plan, state);
     const undo = await CancellationScope.nonCancellable(() => compensations.unwind(plan));
     await lock.release();
     const stoppedByDecision = aborted || rootFailure(err)?.type === 'ApprovalExpired';
@@ -109,6 +111,19 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
 }
 
 /** One sentence an operator or CI log can act on: what failed, what was undone, is it healthy. */
+/**
+ * The abort in every host's audit log, before the undo steps' own lines. A host that cannot be
+ * written to does not stop the undo: the failure's message says the abort is not in its log.
+ */
+async function auditAbort(p: DeployPlan, state: DeploymentStatus): Promise<void> {
+  const record = { kind: 'aborted' as const, decision: state.abort!, step: state.failure!.step };
+  try {
+    await CancellationScope.nonCancellable(() => auditDecisionOnHosts(p, record));
+  } catch (err) {
+    state.failure!.message += `; the abort is missing from a host's audit log: ${errorMessage(err)}`;
+  }
+}
+
 function failureSummary(state: DeploymentStatus, aborted: boolean): string {
   const { rollback, failure } = state;
   return (

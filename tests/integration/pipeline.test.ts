@@ -246,6 +246,22 @@ test('one environment at a time (--on-busy fail is refused); two environments in
   expect(staging.exitCode).toBe(ExitCode.succeeded);
   expect(production.exitCode).toBe(ExitCode.succeeded);
   expect(production.status?.approval?.decision).toMatchObject({ by: 'oncall', comment: 'parallel ok' });
+  // The host's audit log names the approver, before the first step that changed the host.
+  const prodAudit = (await auditLines(lab.production))
+    .map((l) => JSON.parse(l) as Record<string, string>)
+    .filter((a) => a.deployment === prod.workflowId);
+  const approvedAt = prodAudit.findIndex((a) => a.result === 'approved');
+  // Before the approval the deployment only read the hosts (its plan): nothing was changed.
+  expect(prodAudit.slice(0, approvedAt).map((a) => a.step)).toEqual([]);
+  expect(prodAudit[approvedAt]).toMatchObject({
+    step: 'approval',
+    result: 'approved',
+    decidedBy: 'oncall',
+    by: 'pipeline-test',
+    detail: 'parallel ok',
+    release: rel('par-prod'),
+  });
+  expect(prodAudit.length).toBeGreaterThan(approvedAt + 1);
   expect(Object.values(await reportedReleases(lab.production))).toEqual([
     rel('par-prod'),
     rel('par-prod'),

@@ -40,6 +40,7 @@ function stubActivities(approvers?: string[]): DeployActivities {
       };
     },
     ...createLockActivities(),
+    async auditDecision() {},
     async uploadRelease() {},
     async pullImages() {},
     async startServices() {},

@@ -256,6 +256,7 @@ class Lab {
     });
     return {
       ...createLockActivities(),
+      async auditDecision() {},
       resolvePlan: async ({ request, deploymentId }: { request: DeployRequest; deploymentId: string }) => {
         call('resolvePlan');
         return this.plan(request, deploymentId);

@@ -10,6 +10,7 @@ import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@t
 import type { DeployActivities } from '../../src/activities';
 import { createLockActivities } from '../../src/activities/locks';
 import type { HealthInput } from '../../src/activities/health';
+import type { DecisionRecord } from '../../src/activities/decisions';
 import type { HostStepInput } from '../../src/activities/release';
 import { loadEnvironment } from '../../src/config/load';
 import type { DeployRequest } from '../../src/config/request';
@@ -125,6 +126,10 @@ function stubActivities(script: Script, calls: string[]): Partial<DeployActiviti
   const tag = (i: HostStepInput) => `${i.hostName}@${i.plan.request.release}`;
   return {
     ...createLockActivities(),
+    async auditDecision(i: HostStepInput & DecisionRecord) {
+      const comment = i.decision.comment ? `: ${i.decision.comment}` : '';
+      calls.push(`audit ${i.kind} by ${i.decision.by} at ${i.step} on ${i.hostName}${comment}`);
+    },
     async resolvePlan(input) {
       calls.push('resolvePlan');
       if (script.invalid) {
@@ -573,13 +578,18 @@ describe('approval', () => {
         await handle.signal(approveSignal, { by: 'alice', comment: 'ship it' });
       },
     );
-    expect(calls.slice(1, 2)).toEqual(['upload web-1@r2 ghcr.io/acme/site:v2,ghcr.io/acme/api:v2']);
+    // The approval is in the host's audit log before anything changes there.
+    expect(calls.slice(1, 3)).toEqual([
+      'audit approved by alice at approval on web-1: ship it',
+      'upload web-1@r2 ghcr.io/acme/site:v2,ghcr.io/acme/api:v2',
+    ]);
     expect(result?.outcome).toBe('succeeded');
     expect(result?.approval).toMatchObject({
       state: 'approved',
       decision: { by: 'alice', comment: 'ship it' },
     });
     await saveHistory(env, 'approved', workflowId);
+    await saveHistory(env, 'approved-audited', workflowId);
   });
 
   test('an approval sent before the workflow reaches the step is not lost', async () => {
@@ -731,7 +741,8 @@ describe('approval', () => {
       await until(handle, (s) => s.approval?.state === 'waiting');
       await handle.signal(abortSignal, { by: 'carol', comment: 'freeze' });
     });
-    expect(calls).toEqual(['resolvePlan']);
+    // Only the host's audit log is written to: who aborted, where, and why.
+    expect(calls).toEqual(['resolvePlan', 'audit aborted by carol at approval on web-1: freeze']);
     const failure = failureOf(error);
     expect(failure.type).toBe('DeploymentAborted');
     expect(failure.status.outcome).toBe('aborted');
@@ -768,8 +779,10 @@ describe('approval', () => {
       },
     );
     await saveHistory(env, 'aborted-mid-health', workflowId);
-    expect(calls.slice(-4)).toEqual([
+    await saveHistory(env, 'aborted-mid-health-audited', workflowId);
+    expect(calls.slice(-5)).toEqual([
       'health r2 stopped',
+      'audit aborted by dave at health on web-1',
       'upload web-1@r1 ghcr.io/acme/site:v1,ghcr.io/acme/api:v1',
       'start web-1@r1',
       'health r1',
@@ -792,6 +805,7 @@ describe('approval', () => {
     expect(calls.slice(calls.indexOf('health r2'))).toEqual([
       'health r2',
       'health r2 stopped',
+      'audit aborted by dave at health on web-1',
       'upload web-1@r1 ghcr.io/acme/site:v1,ghcr.io/acme/api:v1',
       'start web-1@r1',
       'health r1',

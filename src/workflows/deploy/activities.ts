@@ -63,3 +63,4 @@ export const stopColour = activity('stopColour');
 export const inspectColour = activity('inspectColour');
 export const observeCanary = activity('observeCanary');
 export const recordColour = activity('recordColour');
+export const auditDecision = activity('auditDecision');

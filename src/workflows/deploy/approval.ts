@@ -17,6 +17,7 @@ import {
 } from '../../shared/messages';
 import type { DeploymentTracker } from './tracker';
 import { decisionFrom, strictDecisionFrom, unknownDecisionKeys } from './decisionInput';
+import { auditDecisionOnHosts } from './decisionAudit';
 
 /** Operators' decisions on one deployment: an approval to wait for, an abort that cancels. */
 export interface Decisions {
@@ -177,6 +178,9 @@ export function acceptDecisions(
           );
         }
         state.approval = { state: 'approved', deadline, decision: approval };
+        // Before anything changes on a host, each host's audit log says who let it happen.
+        const p = plan();
+        if (p) await auditDecisionOnHosts(p, { kind: 'approved', decision: approval!, step: 'approval' });
       });
     } catch (err) {
       if (state.abort) state.approval = { state: 'aborted', deadline, decision: state.abort };
