@@ -5,6 +5,7 @@ import { addDeployCommands } from './client/deployCommands';
 import { addDecisionCommands } from './client/decisionCommands';
 import { addHistoryCommand } from './client/history';
 import { addLockCommands } from './client/lockCommands';
+import { addAuditCommand } from './client/auditCommand';
 import { addOperationCommands } from './client/operationCommands';
 import { addConfigCommands } from './client/configCheck';
 import { addInitCommand } from './client/init';
@@ -30,6 +31,7 @@ DEPLOY_TASK_QUEUE (deployments), TEMPORAL_UI_URL (http://127.0.0.1:8233)`,
   addDecisionCommands(program);
   addHistoryCommand(program);
   addLockCommands(program);
+  addAuditCommand(program);
   addOperationCommands(program);
   addConfigCommands(program);
   addInitCommand(program);

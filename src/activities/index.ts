@@ -16,6 +16,7 @@ import { SourceCache } from './sourceCache';
 import { createSetupActivities } from './serverSetup';
 import { createLockActivities } from './locks';
 import { createDecisionActivities } from './decisions';
+import { createAuditTrailActivities } from './auditTrail';
 
 export interface ActivityDeps {
   /** Where environment configs live (DEPLOY_CONFIG_DIR). */
@@ -50,6 +51,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createSetupActivities(),
     ...createLockActivities(),
     ...createDecisionActivities(),
+    ...createAuditTrailActivities(deps),
   };
 }
 

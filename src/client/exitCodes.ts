@@ -41,7 +41,7 @@ export const EXIT_CODE_MEANINGS: Record<ExitCode, string> = {
     'refused before any host was touched: a quality gate failed, the environment was busy, its hosts ' +
     'disagree on the live colour, or a host has less free disk than minFreeDiskMb',
   7: 'deployctl stopped waiting (--timeout); the deployment goes on',
-  8: 'a backup, restore drill, emergency deploy or server setup failed (or their catalog could not be read)',
+  8: "a backup, restore drill, emergency deploy or server setup failed (or their catalog, or a host's audit log, could not be read)",
   9:
     'no worker polls the task queue (deploy, rollback: waited --worker-wait, 30 s by default); ' +
     'nothing was started',

@@ -12,7 +12,7 @@ import { ExitCode } from './exitCodes';
  * for a command that only signals, sent).
  */
 
-export type NothingDone = 'nothing was started' | 'nothing was sent';
+export type NothingDone = 'nothing was started' | 'nothing was sent' | 'nothing was read';
 
 export function invalidFlag(
   flag: string,

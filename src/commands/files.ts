@@ -70,3 +70,10 @@ export function removeDirectory(dir: string): Argv {
     );
   return ['rm', '-rf', '--', dir];
 }
+
+/** The last `lines` lines of a file, nothing when it does not exist (a host never deployed). */
+export function tailOptionalFile(path: string, lines: number): Argv {
+  if (!Number.isInteger(lines) || lines < 1)
+    throw new Error(`lines must be a positive whole number, not ${lines}`);
+  return ['sh', '-c', 'if [ -f "$1" ]; then tail -n "$2" -- "$1"; fi', 'tail-optional', path, String(lines)];
+}

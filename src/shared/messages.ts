@@ -126,6 +126,8 @@ export const WorkflowType = {
   catalog: 'readCatalog',
   /** Checks an environment's config, secrets and hosts from a worker, for `deployctl config check`. */
   configCheck: 'checkEnvironment',
+  /** Reads the hosts' audit logs, merged in time order, for `deployctl audit`. */
+  auditTrail: 'readAuditTrail',
   /** Runs the server-setup script on every host of an environment, for `deployctl setup`. */
   setup: 'setupEnvironment',
 } as const;

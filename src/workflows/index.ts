@@ -5,6 +5,7 @@ export { backupEnvironment } from './backupEnvironment';
 export { drDrill } from './drDrill';
 export { emergencyDeploy } from './emergencyDeploy';
 export { readCatalog } from './readCatalog';
+export { readAuditTrail } from './readAuditTrail';
 export { retireColour } from './retireColour';
 export { checkEnvironment } from './checkEnvironment';
 export { setupEnvironment } from './setupEnvironment';

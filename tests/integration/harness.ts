@@ -270,7 +270,7 @@ export function runDeployctl(
   args: string[],
   env: NodeJS.ProcessEnv = {},
   cwd: string = PROJECT_ROOT,
-): Promise<{ code: number | null; out: string }> {
+): Promise<{ code: number | null; out: string; stdout: string }> {
   return new Promise((resolvePromise) => {
     const tsx = pathToFileURL(require.resolve('tsx')).href;
     const child = spawn(
@@ -288,12 +288,16 @@ export function runDeployctl(
       },
     );
     let out = '';
-    child.stdout?.on('data', (d) => (out += d));
+    let stdout = '';
+    child.stdout?.on('data', (d) => {
+      out += d;
+      stdout += d;
+    });
     child.stderr?.on('data', (d) => (out += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolvePromise({ code, out });
+      resolvePromise({ code, out, stdout });
     });
   });
 }

@@ -1,3 +1,4 @@
+import type { AuditTrail } from '../../src/shared/auditTrail';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -262,6 +263,24 @@ test('one environment at a time (--on-busy fail is refused); two environments in
     release: rel('par-prod'),
   });
   expect(prodAudit.length).toBeGreaterThan(approvedAt + 1);
+  // deployctl audit reads the same lines through a worker, merged in time order.
+  const trail = await deployctl(['audit', '--env', 'lab-production', '--limit', '1000', '--json']);
+  expect(trail.code).toBe(ExitCode.succeeded);
+  const read = JSON.parse(trail.stdout) as AuditTrail;
+  expect(read.hosts).toEqual([
+    expect.objectContaining({ host: lab.production.hosts[0].name, unreadable: 0 }),
+  ]);
+  expect(read.hosts[0].error).toBeUndefined();
+  const mineRead = read.events.filter((e) => e.deployment === prod.workflowId);
+  expect(mineRead.map((e) => [e.step, e.result])).toEqual(prodAudit.map((a) => [a.step, a.result]));
+  const times = read.events.map((e) => Date.parse(e.at));
+  expect(times).toEqual([...times].sort((a, b) => a - b));
+  const text = await deployctl(['audit', '--env', 'lab-production', '--since', '1h', '--limit', '5']);
+  expect(text.code).toBe(ExitCode.succeeded);
+  expect(text.stdout.trim().split('\n')).toHaveLength(5);
+  const bad = await deployctl(['audit', '--env', 'lab-production', '--since', '$(id)']);
+  expect(bad.code).toBe(ExitCode.invalidInput);
+  expect(bad.out).toContain('--since: value "$(id)" must be a duration back from now');
   expect(Object.values(await reportedReleases(lab.production))).toEqual([
     rel('par-prod'),
     rel('par-prod'),

@@ -15,6 +15,7 @@ import {
   makeDirectory,
   moveIntoPlace,
   readOptionalFile,
+  tailOptionalFile,
   restrictToOwner,
 } from '../../src/commands/files';
 import { releaseHistoryRecord, remoteLayout } from '../../src/commands/layout';
@@ -84,6 +85,15 @@ describe('file commands', () => {
       'read-optional',
       '/a/c.json',
     ]);
+    expect(tailOptionalFile('/a/audit.log', 50)).toEqual([
+      'sh',
+      '-c',
+      'if [ -f "$1" ]; then tail -n "$2" -- "$1"; fi',
+      'tail-optional',
+      '/a/audit.log',
+      '50',
+    ]);
+    expect(() => tailOptionalFile('/a/audit.log', 0)).toThrow('lines must be a positive whole number, not 0');
     expect(copyIfExists('/a/c', '/a/p')).toEqual([
       'sh',
       '-c',
