@@ -38,7 +38,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createPlanActivities({ ...deps, sources }),
     ...createReleaseActivities({ ...deps, sources }),
-    ...createHealthActivities(),
+    ...createHealthActivities(deps),
     ...createDatabaseActivities(deps),
     ...createGateActivities(deps),
     ...createCheckActivities(),

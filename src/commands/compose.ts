@@ -65,3 +65,22 @@ export function engineVersion(): Argv {
 export function composeVersion(env: EnvironmentConfig): Argv {
   return [...env.composeCommand, 'version'];
 }
+
+/**
+ * The last `lines` lines (stdout and stderr) of the newest container of one compose service,
+ * found by compose's labels, so it works for any project (an environment's, or a colour's).
+ */
+export function serviceLogTail(project: string, service: string, lines: number): Argv {
+  if (!Number.isInteger(lines) || lines < 1)
+    throw new Error(`lines must be a positive whole number, not ${lines}`);
+  return [
+    'sh',
+    '-c',
+    'id=$(docker ps -a -q --latest --filter "label=com.docker.compose.project=$1" --filter "label=com.docker.compose.service=$2") && ' +
+      'if [ -n "$id" ]; then docker logs --tail "$3" "$id" 2>&1; else echo "no container of $2 in project $1"; fi',
+    'service-logs',
+    project,
+    service,
+    String(lines),
+  ];
+}

@@ -224,6 +224,12 @@ test('a release whose readiness fails is rolled back and the previous release an
   expect(broken.exitCode).toBe(ExitCode.rolledBack);
   expect(broken.status?.failure?.step).toBe('health');
   expect(broken.status?.failure?.message).toMatch(/not healthy after \d+ s .*health\/ready HTTP 503/);
+  // What the failing containers said, from the colour that was checked.
+  expect(broken.status?.failure?.message).toMatch(
+    new RegExp(
+      `\\nlast lines of site on lab-1 \\(project [a-z0-9-]+-(blue|green)\\):\\n(  .*\\n)*  .*listening on :8080 release=${release('v3-unready')}`,
+    ),
+  );
   expect(broken.status?.rollback).toMatchObject({ restoredRelease: release('v2'), healthy: true });
   // A figure for the record, not a timed assertion: failed health check to the previous release answering.
   const steps = broken.status?.steps ?? [];

@@ -6,6 +6,7 @@ import {
   composePull,
   composeUpAll,
   composeUpService,
+  serviceLogTail,
 } from '../../src/commands/compose';
 import {
   appendAuditLine,
@@ -84,6 +85,16 @@ describe('file commands', () => {
       'if [ -f "$1" ]; then cat "$1"; fi',
       'read-optional',
       '/a/c.json',
+    ]);
+    expect(serviceLogTail('shop-blue', 'api', 20)).toEqual([
+      'sh',
+      '-c',
+      'id=$(docker ps -a -q --latest --filter "label=com.docker.compose.project=$1" --filter "label=com.docker.compose.service=$2") && ' +
+        'if [ -n "$id" ]; then docker logs --tail "$3" "$id" 2>&1; else echo "no container of $2 in project $1"; fi',
+      'service-logs',
+      'shop-blue',
+      'api',
+      '20',
     ]);
     expect(tailOptionalFile('/a/audit.log', 50)).toEqual([
       'sh',

@@ -96,6 +96,7 @@ export function colourStrategy(
           environment: p.environment,
           release: p.request.release,
           headers: { [traffic.previewHeader]: target },
+          colour: target,
         }),
       );
       // A reused colour was just seen running all its services: only the HTTP checks again.
