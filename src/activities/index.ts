@@ -17,6 +17,7 @@ import { createSetupActivities } from './serverSetup';
 import { createLockActivities } from './locks';
 import { createDecisionActivities } from './decisions';
 import { createAuditTrailActivities } from './auditTrail';
+import { createLiveReleaseActivities } from './liveReleases';
 
 export interface ActivityDeps {
   /** Where environment configs live (DEPLOY_CONFIG_DIR). */
@@ -52,6 +53,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createLockActivities(),
     ...createDecisionActivities(),
     ...createAuditTrailActivities(deps),
+    ...createLiveReleaseActivities(deps),
   };
 }
 

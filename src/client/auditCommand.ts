@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { ApplicationFailure, TimeoutFailure, WorkflowFailedError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import {
   AUDIT_LIMIT_MAX,
@@ -8,12 +7,11 @@ import {
   type AuditTrailInput,
 } from '../shared/auditTrail';
 import { WorkflowType } from '../shared/messages';
-import { DEPLOY_ENVIRONMENT } from '../shared/searchAttributes';
-import { loadSettings, workflowUiLink, type Settings } from '../shared/settings';
-import { CliExit } from './cliExit';
+import { loadSettings, type Settings } from '../shared/settings';
 import { withClient } from './connect';
 import { ExitCode } from './exitCodes';
 import { invalidFlag, parseEnvFlag } from './operationInput';
+import { readThroughWorker } from './workerRead';
 
 /** How long `audit` waits for a worker to read the hosts. */
 export const AUDIT_TIMEOUT_MS = 60_000;
@@ -49,35 +47,20 @@ function parseLimit(value: string): number {
 }
 
 /** Read the trail through a short workflow: only a worker holds the hosts' keys. */
-export async function readAuditTrail(
+export function readAuditTrail(
   client: Client,
   settings: Settings,
   input: AuditTrailInput,
   timeoutMs = AUDIT_TIMEOUT_MS,
 ): Promise<AuditTrail> {
-  const workflowId = `audit-${input.environment}-${randomUUID().slice(0, 8)}`;
-  try {
-    return await client.workflow.execute(WorkflowType.auditTrail, {
-      taskQueue: settings.taskQueue,
-      workflowId,
-      args: [input],
-      workflowExecutionTimeout: timeoutMs,
-      staticSummary: `Read the audit logs of ${input.environment}`,
-      typedSearchAttributes: [{ key: DEPLOY_ENVIRONMENT, value: input.environment }],
-    });
-  } catch (err) {
-    if (!(err instanceof WorkflowFailedError)) throw err;
-    if (err.cause instanceof TimeoutFailure)
-      throw new CliExit(
-        ExitCode.operationFailed,
-        `no worker read the audit logs of ${input.environment} within ${timeoutMs / 1000} s: is a worker running on task queue "${settings.taskQueue}"? (${workflowUiLink(settings, workflowId)})`,
-      );
-    const type = err.cause instanceof ApplicationFailure ? err.cause.type : undefined;
-    throw new CliExit(
-      type === 'InvalidInput' ? ExitCode.invalidInput : ExitCode.operationFailed,
-      `reading the audit logs of ${input.environment} failed: ${err.cause?.message ?? err.message}`,
-    );
-  }
+  return readThroughWorker(client, settings, {
+    workflowType: WorkflowType.auditTrail,
+    what: `the audit logs of ${input.environment}`,
+    environment: input.environment,
+    idPrefix: `audit-${input.environment}`,
+    input,
+    timeoutMs,
+  });
 }
 
 /** Who acted: the approver or aborter where there is one, else who asked. */

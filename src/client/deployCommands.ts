@@ -312,7 +312,7 @@ export function addDeployCommands(program: Command): void {
   program
     .command('status')
     .description(
-      'show the steps of a deployment (--env with --release, or --id); --wait follows it to its end; --env alone: the release of the last deployment that succeeded and those running now',
+      'show the steps of a deployment (--env with --release, or --id); --wait follows it to its end; --env alone: what each host runs by its own record (release, images, who deployed it and when, read by a worker), the last deployment that succeeded and those running now',
     )
     .option('-e, --env <name>', 'environment name')
     .option('-r, --release <id>', 'release id')
@@ -332,7 +332,8 @@ export function addDeployCommands(program: Command): void {
       `
 Exit codes: a finished deployment's own (0 succeeded, 1 rolled back, 3 aborted, 5 failed, 6
 refused, 2 invalid), 0 while it runs; with --wait, 7 when --timeout passes first. 2 also for
-a deployment that does not exist, 4 Temporal unreachable.`,
+a deployment that does not exist, 4 Temporal unreachable. --env alone: 0 shown, 8 a host's
+record could not be read (or no worker answered within 20 s).`,
     )
     .action(async (opts) => {
       process.exitCode = await statusCommand(opts);

@@ -3,9 +3,12 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { nameSchema } from '../config/schema';
 import { DEPLOY_RELEASE, DEPLOY_STATUS, DEPLOY_ENVIRONMENT } from '../shared/searchAttributes';
 import { loadSettings, workflowUiLink, type Settings } from '../shared/settings';
+import type { LiveReleases } from '../shared/liveReleases';
+import { WorkflowType } from '../shared/messages';
 import { CliExit } from './cliExit';
 import { connect } from './connect';
 import { ExitCode } from './exitCodes';
+import { readThroughWorker } from './workerRead';
 
 export const HISTORY_DEFAULT_LIMIT = 20;
 export const HISTORY_MAX_LIMIT = 1000;
@@ -154,33 +157,78 @@ export function environmentNow(rows: HistoryRow[]): { lastSucceeded?: HistoryRow
   return { lastSucceeded, running: rows.filter((r) => r.runStatus === 'RUNNING') };
 }
 
+/** How long `status --env` waits for a worker to read the hosts' records. */
+export const LIVE_READ_TIMEOUT_MS = 20_000;
+
+/** One line per host: the release it runs by its own record, its images, who deployed it when. */
+export function liveLines(live: LiveReleases): string[] {
+  return live.hosts.map((h) => {
+    if (h.error) return `  ${h.host}: NOT READ: ${h.error}`;
+    if (!h.live) return `  ${h.host}: nothing deployed`;
+    const images = Object.entries(h.live.images)
+      .map(([service, image]) => `${service}=${image}`)
+      .join(' ');
+    return `  ${h.host}: release ${h.live.release}, deployed by ${h.live.deployedBy} at ${h.live.deployedAt} (${h.live.deploymentId}); ${images}`;
+  });
+}
+
 /**
- * `status --env E` without a release: the release of the last deployment that succeeded (a
- * rollback included) and the deployments running now, from Temporal visibility.
+ * `status --env E` without a release: what every host runs by its own record (read by a
+ * worker), the release of the last deployment that succeeded (a rollback included) and the
+ * deployments running now, from Temporal visibility. Exit 8 when a host's record could not be
+ * read (the rest is shown).
  */
 export async function environmentStatusCommand(opts: { env: string; json: boolean }): Promise<ExitCode> {
   const query = historyQuery(opts.env);
   const settings = loadSettings();
   const client = await connect(settings);
   try {
-    const { rows } = await listHistory(client, settings, opts.env, 200);
+    const [{ rows }, live] = await Promise.all([
+      listHistory(client, settings, opts.env, 200),
+      readThroughWorker<{ environment: string }, LiveReleases>(client, settings, {
+        workflowType: WorkflowType.liveReleases,
+        what: `the live release records of ${opts.env}`,
+        environment: opts.env,
+        idPrefix: `live-${opts.env}`,
+        input: { environment: opts.env },
+        timeoutMs: LIVE_READ_TIMEOUT_MS,
+      }).catch((err: unknown) => {
+        // The hosts' view is missing, visibility's is still worth showing.
+        if (err instanceof CliExit && err.code === ExitCode.operationFailed) return err.message;
+        throw err;
+      }),
+    ]);
     const { lastSucceeded, running } = environmentNow(rows);
+    const hostsRead = typeof live !== 'string' && !live.hosts.some((h) => h.error);
     if (opts.json) {
       console.log(
-        JSON.stringify({ environment: opts.env, lastSucceeded: lastSucceeded ?? null, running }, null, 2),
+        JSON.stringify(
+          {
+            environment: opts.env,
+            hosts: typeof live === 'string' ? null : live.hosts,
+            ...(typeof live === 'string' ? { hostsError: live } : {}),
+            lastSucceeded: lastSucceeded ?? null,
+            running,
+          },
+          null,
+          2,
+        ),
       );
-      return ExitCode.succeeded;
+      return hostsRead ? ExitCode.succeeded : ExitCode.operationFailed;
     }
+    console.log(`${opts.env}: live on its hosts:`);
+    for (const line of typeof live === 'string' ? [`  NOT READ: ${live}`] : liveLines(live))
+      console.log(line);
     console.log(
       lastSucceeded
-        ? `${opts.env}: last succeeded: release ${lastSucceeded.release} (${lastSucceeded.workflowId}, finished ${lastSucceeded.closeTime})`
-        : `${opts.env}: no deployment has succeeded yet`,
+        ? `last succeeded: release ${lastSucceeded.release} (${lastSucceeded.workflowId}, finished ${lastSucceeded.closeTime})`
+        : 'last succeeded: no deployment has succeeded yet',
     );
     if (running.length === 0) console.log('running now: none');
     for (const r of running)
       console.log(`running now: ${r.workflowId} (release ${r.release}, since ${r.startTime})`);
     console.log(`Temporal UI: ${historyUiLink(settings, query)}`);
-    return ExitCode.succeeded;
+    return hostsRead ? ExitCode.succeeded : ExitCode.operationFailed;
   } finally {
     await client.connection.close();
   }

@@ -1,8 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import {
   ActivityFailure,
   ApplicationFailure,
-  TimeoutFailure,
   WorkflowFailedError,
   type Client,
   type WorkflowHandle,
@@ -13,9 +11,9 @@ import type { OperationStatus } from '../shared/operations';
 import { operationStatusQuery, WorkflowType } from '../shared/messages';
 import { DEPLOY_ENVIRONMENT, DEPLOY_STAGE, DEPLOY_STATUS } from '../shared/searchAttributes';
 import { workflowUiLink, type Settings } from '../shared/settings';
-import { CliExit } from './cliExit';
 import { ExitCode } from './exitCodes';
 import { followWorkflow } from './follow';
+import { readThroughWorker } from './workerRead';
 
 export type OperationWorkflow =
   typeof WorkflowType.backup | typeof WorkflowType.drill | typeof WorkflowType.emergencyDeploy;
@@ -171,34 +169,18 @@ export async function readCatalog(
   return whole;
 }
 
-async function readCatalogPage(
+function readCatalogPage(
   client: Client,
   settings: Settings,
   input: CatalogInput,
   timeoutMs: number,
 ): Promise<CatalogResult> {
-  const workflowId = `catalog-${input.environment}-${input.kind}-${randomUUID().slice(0, 8)}`;
-  try {
-    return await client.workflow.execute(WorkflowType.catalog, {
-      taskQueue: settings.taskQueue,
-      workflowId,
-      args: [input],
-      workflowExecutionTimeout: timeoutMs,
-      staticSummary: `List the ${input.kind} of ${input.environment}`,
-      // Only the environment: this workflow has no stages, so a DeployStatus would stay "running".
-      typedSearchAttributes: [{ key: DEPLOY_ENVIRONMENT, value: input.environment }],
-    });
-  } catch (err) {
-    if (!(err instanceof WorkflowFailedError)) throw err;
-    if (err.cause instanceof TimeoutFailure)
-      throw new CliExit(
-        ExitCode.operationFailed,
-        `no worker read the ${input.kind} of ${input.environment} within ${timeoutMs / 1000} s: is a worker running on task queue "${settings.taskQueue}"? (${workflowUiLink(settings, workflowId)})`,
-      );
-    const type = err.cause instanceof ApplicationFailure ? (err.cause.type ?? undefined) : undefined;
-    throw new CliExit(
-      operationExitCode(type),
-      `reading the ${input.kind} of ${input.environment} failed: ${err.cause?.message ?? err.message}`,
-    );
-  }
+  return readThroughWorker(client, settings, {
+    workflowType: WorkflowType.catalog,
+    what: `the ${input.kind} of ${input.environment}`,
+    environment: input.environment,
+    idPrefix: `catalog-${input.environment}-${input.kind}`,
+    input,
+    timeoutMs,
+  });
 }

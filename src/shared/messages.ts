@@ -128,6 +128,8 @@ export const WorkflowType = {
   configCheck: 'checkEnvironment',
   /** Reads the hosts' audit logs, merged in time order, for `deployctl audit`. */
   auditTrail: 'readAuditTrail',
+  /** Reads every host's live release record, for `deployctl status --env`. */
+  liveReleases: 'readLiveReleases',
   /** Runs the server-setup script on every host of an environment, for `deployctl setup`. */
   setup: 'setupEnvironment',
 } as const;

@@ -182,6 +182,8 @@ export const activityPolicies = {
   workflowRunning: { startToCloseTimeout: '30s', retry: { ...retry, maximumAttempts: 5 } },
   /** The last lines of every host's audit log, read in parallel (each read has its own 30 s deadline). */
   readAuditTrail: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 3 } },
+  /** Every host's releases/current.json, read in parallel (each read has its own 15 s deadline). */
+  readLiveReleases: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 3 } },
   /** One line in a host's audit log: an approval or abort, with who and why. */
   auditDecision: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 5 } },
   /** One scrape of Traefik's metrics. */

@@ -6,6 +6,7 @@ export { drDrill } from './drDrill';
 export { emergencyDeploy } from './emergencyDeploy';
 export { readCatalog } from './readCatalog';
 export { readAuditTrail } from './readAuditTrail';
+export { readLiveReleases } from './readLiveReleases';
 export { retireColour } from './retireColour';
 export { checkEnvironment } from './checkEnvironment';
 export { setupEnvironment } from './setupEnvironment';

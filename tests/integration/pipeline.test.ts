@@ -366,8 +366,22 @@ test('rollback --to returns to a release older than the previous one; unknown an
   }
   const now = await deployctl(['status', '--env', 'lab-staging']);
   expect(now.code).toBe(ExitCode.succeeded);
-  expect(now.out).toContain(`lab-staging: last succeeded: release ${rel('rb1')} (${id}, finished `);
+  expect(now.out).toContain(`last succeeded: release ${rel('rb1')} (${id}, finished `);
   expect(now.out).toContain('running now: none');
+  // What the host itself records: the release, who deployed it and when, and its images.
+  expect(now.out).toMatch(
+    new RegExp(`^  lab-1: release ${rel('rb1')}, deployed by oncall at \\S+ \\(${id}\\); .*site=\\S+:`, 'm'),
+  );
+  const nowJson = JSON.parse((await deployctl(['status', '--env', 'lab-staging', '--json'])).stdout) as {
+    hosts: { host: string; live?: { release: string; deployedBy: string; images: Record<string, string> } }[];
+  };
+  expect(nowJson.hosts).toEqual([
+    {
+      host: 'lab-1',
+      live: expect.objectContaining({ release: rel('rb1'), deployedBy: 'oncall', deploymentId: id }),
+    },
+  ]);
+  expect(Object.keys(nowJson.hosts[0].live!.images).sort()).toEqual(['api', 'saas', 'site']);
   expect(Object.values(await reportedReleases(lab.staging))).toEqual([rel('rb1'), rel('rb1'), rel('rb1')]);
   expect(await current(lab.staging)).toMatchObject({ release: rel('rb1'), deployedBy: 'oncall' });
 });
