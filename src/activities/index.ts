@@ -51,7 +51,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createConfigCheckActivities({ ...deps, sources }),
     ...createSetupActivities(),
     ...createLockActivities(),
-    ...createDecisionActivities(),
+    ...createDecisionActivities(deps),
     ...createAuditTrailActivities(deps),
     ...createLiveReleaseActivities(deps),
   };

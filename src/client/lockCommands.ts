@@ -142,7 +142,7 @@ export function addLockCommands(program: Command): void {
   lock
     .command('release')
     .description(
-      'take the lock from its holder while it still runs (a deployment stuck at a step): the next waiter gets it at once. Who and why are kept in the lock; the holder is not stopped',
+      "take the lock from its holder while it still runs (a deployment stuck at a step): the next waiter gets it at once. Who and why are kept in the lock and in every host's audit.log; the holder is not stopped",
     )
     .requiredOption('-e, --env <name>', 'environment name')
     .requiredOption('--reason <text>', 'why (kept with the release)')

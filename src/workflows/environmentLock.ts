@@ -4,11 +4,13 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createLockActivities } from '../activities/locks';
+import type { createDecisionActivities } from '../activities/decisions';
 import {
   leaveLockSignal,
   lockAnswerSignal,
@@ -24,6 +26,15 @@ import { activityPolicies } from './activityPolicies';
 type LockActivities = ReturnType<typeof createLockActivities>;
 const { awaitWorkflowClosed } = proxyActivities<LockActivities>(activityPolicies.awaitWorkflowClosed);
 const { workflowRunning } = proxyActivities<LockActivities>(activityPolicies.workflowRunning);
+const { auditForcedRelease } = proxyActivities<ReturnType<typeof createDecisionActivities>>(
+  activityPolicies.auditForcedRelease,
+);
+
+/**
+ * Locks started before this patch kept a forced release in their state and history only; the
+ * hosts' audit.log did not say that an operator took the lock from a running deployment.
+ */
+export const FORCED_RELEASE_AUDITED_PATCH = 'forced-release-audited';
 
 /** The lock starts afresh (continue-as-new, state carried over) before its history grows past this. */
 export const MAX_LOCK_EVENTS = 2_000;
@@ -63,6 +74,8 @@ export async function environmentLock(input: EnvironmentLockInput): Promise<void
   };
   const inbox: Message[] = input.first ? [{ kind: 'request', request: input.first }] : [];
   let watch: CancellationScope | undefined;
+  // Audit lines being written: the lock hands over at once, and ends only once they are done.
+  const audits: Promise<unknown>[] = [];
 
   setHandler(lockStateQuery, () => state, {
     description: 'Who holds this environment since when, and who waits, in order',
@@ -125,6 +138,9 @@ export async function environmentLock(input: EnvironmentLockInput): Promise<void
           at: new Date().toISOString(),
         };
         state.forced = [...(state.forced ?? []), forced].slice(-FORCED_KEPT);
+        if (patched(FORCED_RELEASE_AUDITED_PATCH))
+          // A host that cannot be written to does not keep the lock: the release stands.
+          audits.push(auditForcedRelease({ environment: input.environment, forced }).catch(() => undefined));
       }
       letGo(message.runId);
       if (message.kind === 'leave') state.waiting = state.waiting.filter((w) => w.runId !== message.runId);
@@ -163,12 +179,19 @@ export async function environmentLock(input: EnvironmentLockInput): Promise<void
   if (state.holder) watchHolder(state.holder);
   for (;;) {
     // Free and nobody waiting: the lock ends, and the next request starts it again.
-    if (!state.holder && state.waiting.length === 0 && inbox.length === 0) return;
+    if (!state.holder && state.waiting.length === 0 && inbox.length === 0) {
+      await Promise.all(audits.splice(0));
+      if (inbox.length === 0) return;
+      continue;
+    }
     await condition(() => inbox.length > 0 || (!state.holder && state.waiting.length > 0));
     while (inbox.length > 0) await take(inbox.shift()!);
     await grantNext();
     const info = workflowInfo();
     if (inbox.length === 0 && (info.continueAsNewSuggested || info.historyLength > MAX_LOCK_EVENTS)) {
+      // Audit lines in flight finish first; a message that came meanwhile is taken before moving on.
+      await Promise.all(audits.splice(0));
+      if (inbox.length > 0) continue;
       watch?.cancel();
       await continueAsNew<typeof environmentLock>({
         environment: input.environment,

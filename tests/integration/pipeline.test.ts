@@ -228,6 +228,18 @@ test('one environment at a time (--on-busy fail is refused); two environments in
     ['syntax', 'passed'],
     ['smoke', 'passed'],
   ]);
+  // An operator forcing production's lock open: it goes to the host's audit trail too.
+  const forced = await deployctl([
+    'lock',
+    'release',
+    '--env',
+    'lab-production',
+    '--by',
+    'oncall',
+    '--reason',
+    'checking the audit trail',
+  ]);
+  expect(forced.code).toBe(ExitCode.succeeded);
   const approved = await deployctl([
     'approve',
     '--env',
@@ -251,10 +263,11 @@ test('one environment at a time (--on-busy fail is refused); two environments in
   const prodAudit = (await auditLines(lab.production))
     .map((l) => JSON.parse(l) as Record<string, string>)
     .filter((a) => a.deployment === prod.workflowId);
-  const approvedAt = prodAudit.findIndex((a) => a.result === 'approved');
+  const steps = prodAudit.filter((a) => a.step !== 'lock');
+  const approvedAt = steps.findIndex((a) => a.result === 'approved');
   // Before the approval the deployment only read the hosts (its plan): nothing was changed.
-  expect(prodAudit.slice(0, approvedAt).map((a) => a.step)).toEqual([]);
-  expect(prodAudit[approvedAt]).toMatchObject({
+  expect(steps.slice(0, approvedAt).map((a) => a.step)).toEqual([]);
+  expect(steps[approvedAt]).toMatchObject({
     step: 'approval',
     result: 'approved',
     decidedBy: 'oncall',
@@ -262,7 +275,16 @@ test('one environment at a time (--on-busy fail is refused); two environments in
     detail: 'parallel ok',
     release: rel('par-prod'),
   });
-  expect(prodAudit.length).toBeGreaterThan(approvedAt + 1);
+  expect(steps.length).toBeGreaterThan(approvedAt + 1);
+  expect(prodAudit.filter((a) => a.step === 'lock')).toEqual([
+    expect.objectContaining({
+      result: 'released',
+      decidedBy: 'oncall',
+      detail: 'checking the audit trail',
+      release: rel('par-prod'),
+      by: 'pipeline-test',
+    }),
+  ]);
   // deployctl audit reads the same lines through a worker, merged in time order.
   const trail = await deployctl(['audit', '--env', 'lab-production', '--limit', '1000', '--json']);
   expect(trail.code).toBe(ExitCode.succeeded);

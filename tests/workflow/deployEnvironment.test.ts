@@ -969,7 +969,13 @@ test('the corpus replays the new side of every patch in src/workflows, and the o
   }));
   const patches = patchIdsInSource(join(__dirname, '..', '..', 'src', 'workflows'));
   expect(patches).toEqual(
-    expect.arrayContaining(['environment-lock', 'environment-lock-queue', 'wait-for-cancelled-activities']),
+    expect.arrayContaining([
+      'environment-lock',
+      'environment-lock-queue',
+      'wait-for-cancelled-activities',
+      'decisions-audited',
+      'forced-release-audited',
+    ]),
   );
   const withoutNewSide = patches.filter((id) => !corpus.some((h) => h.patches.includes(id)));
   expect(withoutNewSide).toEqual([]);

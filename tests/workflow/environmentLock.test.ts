@@ -11,16 +11,17 @@ import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createLockActivities } from '../../src/activities/locks';
-import { lockStateQuery, type LockState } from '../../src/shared/messages';
+import { lockStateQuery, type ForcedRelease, type LockState } from '../../src/shared/messages';
 import type { LockView } from '../../src/client/lockCommands';
 import { doneSignal, holdStageQuery, type HoldInput, type HoldStage } from './fixtures/lockHolders';
-import { runDeployctl, startLocalTemporal } from './testEnv';
+import { runDeployctl, saveHistory, startLocalTemporal } from './testEnv';
 
 let env: TestWorkflowEnvironment;
 let workflowBundle: WorkflowBundleWithSourceMap;
 let worker: Worker;
 let running: Promise<void>;
 const taskQueue = `locks-${randomUUID()}`;
+const forcedAudited: { environment: string; forced: ForcedRelease }[] = [];
 
 beforeAll(async () => {
   env = await startLocalTemporal();
@@ -29,7 +30,13 @@ beforeAll(async () => {
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle,
-    activities: createLockActivities(),
+    activities: {
+      ...createLockActivities(),
+      // The real one appends to the hosts' audit.log (tests/integration/pipeline.test.ts).
+      async auditForcedRelease(input: { environment: string; forced: ForcedRelease }) {
+        forcedAudited.push(input);
+      },
+    },
     workflowFailureErrorTypes: { '*': ['NondeterminismError', 'DeterminismViolationError'] },
   });
   running = worker.run();
@@ -266,6 +273,9 @@ describe('deployctl lock', () => {
     expect(await queueOf(name)).toEqual({ holder: 'next', waiting: [] });
     await next.signal(doneSignal);
     await next.result();
+    // The release went to the hosts' audit trail, as the lock keeps it.
+    expect(forcedAudited).toEqual([{ environment: name, forced: after.forced![0] }]);
+    await saveHistory(env, 'lock-forced-release', `lock-${name}`);
     const free = await deployctl(['lock', 'release', '--env', name, '--by', 'ops', '--reason', 'again']);
     expect(free).toEqual({
       code: 6,
