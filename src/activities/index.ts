@@ -18,6 +18,7 @@ import { createLockActivities } from './locks';
 import { createDecisionActivities } from './decisions';
 import { createAuditTrailActivities } from './auditTrail';
 import { createLiveReleaseActivities } from './liveReleases';
+import { createServiceLogActivities } from './serviceLogs';
 
 export interface ActivityDeps {
   /** Where environment configs live (DEPLOY_CONFIG_DIR). */
@@ -54,6 +55,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDecisionActivities(deps),
     ...createAuditTrailActivities(deps),
     ...createLiveReleaseActivities(deps),
+    ...createServiceLogActivities(deps),
   };
 }
 

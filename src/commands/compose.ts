@@ -66,21 +66,38 @@ export function composeVersion(env: EnvironmentConfig): Argv {
   return [...env.composeCommand, 'version'];
 }
 
+/** A time `docker logs --since` takes: RFC 3339 in UTC, as `--timestamps` prints them. */
+const LOG_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
+
+/** What serviceLogTail prints when the project has no container of the service. */
+export const NO_CONTAINER = 'no container of ';
+
 /**
  * The last `lines` lines (stdout and stderr) of the newest container of one compose service,
- * found by compose's labels, so it works for any project (an environment's, or a colour's).
+ * found by compose's labels, so it works for any project (an environment's, or a colour's);
+ * `since` (a UTC time) leaves out older lines, `timestamps` prefixes each with its time.
  */
-export function serviceLogTail(project: string, service: string, lines: number): Argv {
+export function serviceLogTail(
+  project: string,
+  service: string,
+  lines: number,
+  opts: { since?: string; timestamps?: boolean } = {},
+): Argv {
   if (!Number.isInteger(lines) || lines < 1)
     throw new Error(`lines must be a positive whole number, not ${lines}`);
+  if (opts.since !== undefined && !LOG_TIME.test(opts.since))
+    throw new Error(`since must be a UTC time like 2026-12-01T08:00:00Z, not ${JSON.stringify(opts.since)}`);
   return [
     'sh',
     '-c',
-    'id=$(docker ps -a -q --latest --filter "label=com.docker.compose.project=$1" --filter "label=com.docker.compose.service=$2") && ' +
-      'if [ -n "$id" ]; then docker logs --tail "$3" "$id" 2>&1; else echo "no container of $2 in project $1"; fi',
+    'p=$1 s=$2 n=$3; shift 3; ' +
+      'id=$(docker ps -a -q --latest --filter "label=com.docker.compose.project=$p" --filter "label=com.docker.compose.service=$s") && ' +
+      `if [ -n "$id" ]; then docker logs --tail "$n" "$@" "$id" 2>&1; else echo "${NO_CONTAINER}$s in project $p"; fi`,
     'service-logs',
     project,
     service,
     String(lines),
+    ...(opts.since !== undefined ? ['--since', opts.since] : []),
+    ...(opts.timestamps ? ['--timestamps'] : []),
   ];
 }

@@ -130,6 +130,8 @@ export const WorkflowType = {
   auditTrail: 'readAuditTrail',
   /** Reads every host's live release record, for `deployctl status --env`. */
   liveReleases: 'readLiveReleases',
+  /** Reads a service's container logs on every host, for `deployctl logs`. */
+  serviceLogs: 'readServiceLogs',
   /** Runs the server-setup script on every host of an environment, for `deployctl setup`. */
   setup: 'setupEnvironment',
 } as const;

@@ -184,6 +184,8 @@ export const activityPolicies = {
   readAuditTrail: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 3 } },
   /** Every host's releases/current.json, read in parallel (each read has its own 15 s deadline). */
   readLiveReleases: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 3 } },
+  /** A service's container logs on every host, read in parallel (each read has its own 30 s deadline). */
+  readServiceLogs: { startToCloseTimeout: '2m', retry: { ...retry, maximumAttempts: 3 } },
   /** A forced lock release on every host's audit log (the lock goes on without waiting for it). */
   auditForcedRelease: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 5 } },
   /** One line in a host's audit log: an approval or abort, with who and why. */

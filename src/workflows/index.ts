@@ -7,6 +7,7 @@ export { emergencyDeploy } from './emergencyDeploy';
 export { readCatalog } from './readCatalog';
 export { readAuditTrail } from './readAuditTrail';
 export { readLiveReleases } from './readLiveReleases';
+export { readServiceLogs } from './readServiceLogs';
 export { retireColour } from './retireColour';
 export { checkEnvironment } from './checkEnvironment';
 export { setupEnvironment } from './setupEnvironment';

@@ -9,6 +9,7 @@ import { stepTable } from '../../src/client/format';
 import { readOptionalFile } from '../../src/commands/files';
 import { remoteLayout } from '../../src/commands/layout';
 import type { EnvironmentConfig } from '../../src/config/schema';
+import type { ServiceLogs } from '../../src/shared/serviceLogs';
 import { workflowIdFor } from '../../src/shared/deployment';
 import { HostKeyMismatchError, withHost } from '../../src/remote/executor';
 import {
@@ -202,6 +203,54 @@ test('lab-staging deploys as a user that is not root: the engine and its base di
   await expect(withHost(wrongKey, (h) => h.run(['true'], { timeoutMs: 15_000 }))).rejects.toThrow(
     HostKeyMismatchError,
   );
+});
+
+test("deployctl logs: the service's containers on the host, each colour's, followed without repeats", async () => {
+  const deployctl = (args: string[]) => runDeployctl(harness.settings, args);
+  const live = release('v2');
+  const json = await deployctl([
+    'logs',
+    '--env',
+    'lab-staging',
+    '--service',
+    'site',
+    '--tail',
+    '5',
+    '--json',
+  ]);
+  expect(json.code).toBe(ExitCode.succeeded);
+  const read = JSON.parse(json.stdout) as ServiceLogs;
+  expect(read.sections.map((s) => [s.host, s.project.replace(/^.*-(blue|green)$/, '$1')])).toEqual([
+    ['lab-1', 'blue'],
+    ['lab-1', 'green'],
+  ]);
+  const liveSection = read.sections.find((s) => s.lines.some((l) => l.includes(`release=${live}`)));
+  expect(liveSection?.lines.length).toBeLessThanOrEqual(5);
+  expect(liveSection?.lines.every((l) => /^\d{4}-\d{2}-\d{2}T\S+Z /.test(l))).toBe(true);
+  // Followed for a few seconds: the first read's lines, each shown once, then nothing new.
+  const followed = await deployctl([
+    'logs',
+    '-e',
+    'lab-staging',
+    '-s',
+    'site',
+    '--tail',
+    '3',
+    '-f',
+    '--for',
+    '8',
+  ]);
+  expect(followed.code).toBe(ExitCode.succeeded);
+  expect(followed.stdout).toContain(`== lab-1 (project ${liveSection!.project})`);
+  const listening = followed.stdout
+    .split('\n')
+    .filter((l) => l.includes(`listening on :8080 release=${live}`));
+  expect(listening).toHaveLength(1);
+  // The engine's time is left out; what remains starts with the app's own.
+  expect(listening[0]).toMatch(/^\S+Z site v2 listening on :8080/);
+  const bad = await deployctl(['logs', '--env', 'lab-staging', '--service', 'site;id']);
+  expect(bad.code).toBe(ExitCode.invalidInput);
+  expect(bad.out).toContain('--service: value "site;id"');
 });
 
 test('a CI retry of the same release attaches instead of deploying twice', async () => {

@@ -86,16 +86,36 @@ describe('file commands', () => {
       'read-optional',
       '/a/c.json',
     ]);
+    const script =
+      'p=$1 s=$2 n=$3; shift 3; ' +
+      'id=$(docker ps -a -q --latest --filter "label=com.docker.compose.project=$p" --filter "label=com.docker.compose.service=$s") && ' +
+      'if [ -n "$id" ]; then docker logs --tail "$n" "$@" "$id" 2>&1; else echo "no container of $s in project $p"; fi';
     expect(serviceLogTail('shop-blue', 'api', 20)).toEqual([
       'sh',
       '-c',
-      'id=$(docker ps -a -q --latest --filter "label=com.docker.compose.project=$1" --filter "label=com.docker.compose.service=$2") && ' +
-        'if [ -n "$id" ]; then docker logs --tail "$3" "$id" 2>&1; else echo "no container of $2 in project $1"; fi',
+      script,
       'service-logs',
       'shop-blue',
       'api',
       '20',
     ]);
+    expect(
+      serviceLogTail('shop', 'api', 5, { since: '2026-12-01T08:00:00.123456789Z', timestamps: true }),
+    ).toEqual([
+      'sh',
+      '-c',
+      script,
+      'service-logs',
+      'shop',
+      'api',
+      '5',
+      '--since',
+      '2026-12-01T08:00:00.123456789Z',
+      '--timestamps',
+    ]);
+    expect(() => serviceLogTail('shop', 'api', 5, { since: '1h; id' })).toThrow(
+      'since must be a UTC time like 2026-12-01T08:00:00Z, not "1h; id"',
+    );
     expect(tailOptionalFile('/a/audit.log', 50)).toEqual([
       'sh',
       '-c',
