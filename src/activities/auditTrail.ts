@@ -1,10 +1,7 @@
-import { ApplicationFailure } from '@temporalio/activity';
-import { ConfigError } from '../config/errors';
-import { loadEnvironment } from '../config/load';
-import type { EnvironmentConfig } from '../config/schema';
 import { tailOptionalFile } from '../commands/files';
 import { remoteLayout } from '../commands/layout';
 import { withHost } from '../remote/executor';
+import { loadEnvironmentOrFail } from './failures';
 import {
   AUDIT_LIMIT_MAX,
   mergeAuditEvents,
@@ -24,13 +21,7 @@ export function createAuditTrailActivities(deps: { configDir: string }) {
      */
     async readAuditTrail(input: AuditTrailInput): Promise<AuditTrail> {
       const limit = Math.min(Math.max(1, Math.floor(input.limit)), AUDIT_LIMIT_MAX);
-      let environment: EnvironmentConfig;
-      try {
-        environment = loadEnvironment(deps.configDir, input.environment);
-      } catch (err) {
-        if (err instanceof ConfigError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
-        throw err;
-      }
+      const environment = loadEnvironmentOrFail(deps.configDir, input.environment);
       const read = await Promise.all(
         environment.hosts.map(async (host): Promise<{ trail: HostTrail; events: AuditEvent[] }> => {
           try {

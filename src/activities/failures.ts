@@ -1,5 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { ConfigError } from '../config/errors';
+import { loadEnvironment } from '../config/load';
+import type { EnvironmentConfig } from '../config/schema';
 import { HostKeyMismatchError } from '../remote/executor';
 import { MissingSecretError } from './secrets';
 
@@ -23,4 +25,13 @@ export function toApplicationFailure(err: unknown): unknown {
   if (err instanceof MissingSecretError)
     return ApplicationFailure.nonRetryable(err.message, FailureType.missingSecret);
   return err;
+}
+
+/** The environment's config as the worker reads it now; a bad or missing one fails as InvalidInput. */
+export function loadEnvironmentOrFail(configDir: string, environment: string): EnvironmentConfig {
+  try {
+    return loadEnvironment(configDir, environment);
+  } catch (err) {
+    throw toApplicationFailure(err);
+  }
 }

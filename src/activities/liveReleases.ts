@@ -1,10 +1,7 @@
-import { ApplicationFailure } from '@temporalio/activity';
-import { ConfigError } from '../config/errors';
-import { loadEnvironment } from '../config/load';
-import type { EnvironmentConfig } from '../config/schema';
 import { readOptionalFile } from '../commands/files';
 import { remoteLayout } from '../commands/layout';
 import { withHost } from '../remote/executor';
+import { loadEnvironmentOrFail } from './failures';
 import type { ReleaseRecord } from '../shared/deployment';
 import type { HostRelease, LiveReleases } from '../shared/liveReleases';
 
@@ -13,13 +10,7 @@ export function createLiveReleaseActivities(deps: { configDir: string }) {
   return {
     /** Every host's releases/current.json, read in parallel; a host that cannot be read says why. */
     async readLiveReleases(input: { environment: string }): Promise<LiveReleases> {
-      let environment: EnvironmentConfig;
-      try {
-        environment = loadEnvironment(deps.configDir, input.environment);
-      } catch (err) {
-        if (err instanceof ConfigError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
-        throw err;
-      }
+      const environment = loadEnvironmentOrFail(deps.configDir, input.environment);
       const hosts = await Promise.all(
         environment.hosts.map(async (host): Promise<HostRelease> => {
           try {

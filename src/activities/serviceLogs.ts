@@ -1,9 +1,6 @@
-import { ApplicationFailure } from '@temporalio/activity';
-import { ConfigError } from '../config/errors';
-import { loadEnvironment } from '../config/load';
-import type { EnvironmentConfig } from '../config/schema';
 import { NO_CONTAINER, serviceLogTail } from '../commands/compose';
 import { withHost } from '../remote/executor';
+import { loadEnvironmentOrFail } from './failures';
 import { redact } from '../remote/redact';
 import {
   LOG_LINE_CHARS,
@@ -23,13 +20,7 @@ export function createServiceLogActivities(deps: { configDir: string; workerEnv:
      * environment's project, or each colour's. The environment's secrets are redacted.
      */
     async readServiceLogs(input: ServiceLogsInput): Promise<ServiceLogs> {
-      let environment: EnvironmentConfig;
-      try {
-        environment = loadEnvironment(deps.configDir, input.environment);
-      } catch (err) {
-        if (err instanceof ConfigError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
-        throw err;
-      }
+      const environment = loadEnvironmentOrFail(deps.configDir, input.environment);
       const tail = Math.min(Math.max(1, Math.floor(input.tail)), LOG_LINES_MAX);
       const projects = environment.traffic
         ? [colourProject(environment, 'blue'), colourProject(environment, 'green')]

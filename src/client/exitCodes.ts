@@ -26,6 +26,11 @@ export const ExitCode = {
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
+/** InvalidInput ends before anything was done (as for deploy); every other failure is exit 8. */
+export function operationExitCode(failureType: string | undefined): ExitCode {
+  return failureType === 'InvalidInput' ? ExitCode.invalidInput : ExitCode.operationFailed;
+}
+
 /**
  * What each exit code means, in one line: deployctl's help prints exactly this and the README's
  * table says the same (with code formatting); tests/unit/exit-codes.test.ts holds them together.

@@ -11,7 +11,7 @@ import type { OperationStatus } from '../shared/operations';
 import { operationStatusQuery, WorkflowType } from '../shared/messages';
 import { DEPLOY_ENVIRONMENT, DEPLOY_STAGE, DEPLOY_STATUS } from '../shared/searchAttributes';
 import { workflowUiLink, type Settings } from '../shared/settings';
-import { ExitCode } from './exitCodes';
+import { ExitCode, operationExitCode } from './exitCodes';
 import { followWorkflow } from './follow';
 import { readThroughWorker } from './workerRead';
 
@@ -73,11 +73,6 @@ function isDrillReport(value: unknown): value is DrillReport {
 export function workflowFailure(err: WorkflowFailedError): ApplicationFailure | undefined {
   const cause = err.cause instanceof ActivityFailure ? err.cause.cause : err.cause;
   return cause instanceof ApplicationFailure ? cause : undefined;
-}
-
-/** InvalidInput ends before anything was done (as for deploy); every other failure is exit 8. */
-export function operationExitCode(failureType: string | undefined): ExitCode {
-  return failureType === 'InvalidInput' ? ExitCode.invalidInput : ExitCode.operationFailed;
 }
 
 const FINAL_QUERY_MS = 3000;

@@ -3,7 +3,7 @@ import { ApplicationFailure, TimeoutFailure, WorkflowFailedError, type Client } 
 import { DEPLOY_ENVIRONMENT } from '../shared/searchAttributes';
 import { workflowUiLink, type Settings } from '../shared/settings';
 import { CliExit } from './cliExit';
-import { ExitCode } from './exitCodes';
+import { ExitCode, operationExitCode } from './exitCodes';
 
 /**
  * Something only a worker can read (its backup store, the hosts it holds keys for), read
@@ -42,9 +42,9 @@ export async function readThroughWorker<I, R>(
         ExitCode.operationFailed,
         `no worker read ${read.what} within ${read.timeoutMs / 1000} s: is a worker running on task queue "${settings.taskQueue}"? (${workflowUiLink(settings, workflowId)})`,
       );
-    const type = err.cause instanceof ApplicationFailure ? err.cause.type : undefined;
+    const type = err.cause instanceof ApplicationFailure ? (err.cause.type ?? undefined) : undefined;
     throw new CliExit(
-      type === 'InvalidInput' ? ExitCode.invalidInput : ExitCode.operationFailed,
+      operationExitCode(type),
       `reading ${read.what} failed: ${err.cause?.message ?? err.message}`,
     );
   }

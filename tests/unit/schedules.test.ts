@@ -16,7 +16,7 @@ import {
   trendLine,
 } from '../../src/client/operationFormat';
 import { parseBackupId, parseEnvFlag, parseHostFile, parseSeconds } from '../../src/client/operationInput';
-import { operationExitCode } from '../../src/client/operations';
+import { operationExitCode } from '../../src/client/exitCodes';
 import { ConfigError } from '../../src/config/errors';
 import { listEnvironments } from '../../src/config/load';
 import type { EnvironmentConfig } from '../../src/config/schema';
