@@ -1,5 +1,5 @@
 /**
- * Fresh hosts: spare lab hosts (lab-3 127.0.0.4, lab-4 127.0.0.5) made into brand-new servers
+ * Fresh hosts: spare lab hosts (lab-3 127.0.0.4, lab-4 127.0.0.5, lab-5 127.0.0.6) made into brand-new servers
  * for emergency deploys. Each is a lab host like lab-1 and lab-2 (own sshd on <address>:2222,
  * own podman engine, pinned host key) but belongs to no environment, and every creation starts
  * from nothing: no containers, images, volumes, app files or host key of an earlier run, and no

@@ -6,7 +6,8 @@
  *   npm run lab -- down [--purge]       stop what the lab started; --purge also deletes .lab
  *   npm run lab -- fresh-host [NAME] [--json]
  *                                       a brand-new server for emergency deploys: lab-3
- *                                       (127.0.0.4, the default) or lab-4 (127.0.0.5), re-created
+ *                                       (127.0.0.4, the default), lab-4 (127.0.0.5) or lab-5
+ *                                       (127.0.0.6), re-created
  *                                       from nothing on every run; prints its host config file
  *                                       (.lab/fresh/NAME.yaml), or { hostFile, host, seconds }.
  *                                       `up` leaves fresh hosts alone; `down` stops them, `status`

@@ -56,12 +56,14 @@ export const HOSTS: HostSpec[] = [
 ];
 
 /**
- * Spare hosts `lab fresh-host` turns into brand-new servers for emergency deploys. They belong
- * to no environment: an emergency deploy names its host in its request.
+ * Spare hosts `lab fresh-host` turns into brand-new servers for emergency deploys (or a backup
+ * store host). They belong to no environment: an emergency deploy names its host in its request.
  */
 export const FRESH_HOSTS: LabHost[] = [
   { name: 'lab-3', address: '127.0.0.4', index: 2 },
   { name: 'lab-4', address: '127.0.0.5', index: 3 },
+  // A host of its own for a shared backup store (tests of several workers on one task queue).
+  { name: 'lab-5', address: '127.0.0.6', index: 4 },
 ];
 
 /** The three web services of the demo app with their published ports (proxy: 18080). */

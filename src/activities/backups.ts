@@ -1,31 +1,28 @@
-import { chmodSync, existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import {
   backupPaths,
   missingStackFile,
-  pgRestoreList,
   removeBackupFiles,
   snapshotBackup,
   tableFingerprints,
 } from '../commands/database';
-import { loadEnvironment } from '../config/load';
 import type { EnvironmentConfig } from '../config/schema';
 import type { RemoteHost } from '../remote/executor';
 import type { RetentionResult, StoredBackup, TableFingerprint } from '../shared/backups';
 import { OperationFailureType } from '../shared/operations';
 import type { DeployPlan, ReleaseRecord } from '../shared/deployment';
 import { selectRetained } from '../store/retention';
-import { BackupStore, sha256File } from '../store/backupStore';
-import { runLocal } from './localCommand';
+import type { BackupStores } from '../store/stores';
 import { ensureDatabase, parseBackupLine, secretsOf } from './database';
-import { toApplicationFailure } from './failures';
+import { loadEnvironmentOrFail, toApplicationFailure } from './failures';
 import { onHost, progressReporter, runUnderHostLock } from './hostStep';
 import { keepAlive } from './heartbeat';
 import { readReleaseRecordOn } from './plan';
 
 /**
- * Verified backups: pg_dump on the database host, a copy into the worker's store over SFTP,
- * verification of that copy (checksum, pg_restore --list), a record, retention. Each step is
+ * Verified backups: pg_dump on the database host, a copy into the environment's store over SFTP
+ * (its store host, or the worker's own directory), verification of that copy where it is kept
+ * (checksum, pg_restore --list), a record, retention. Each step is
  * idempotent by backup id, so a retry or a resumed worker finds its work done.
  */
 
@@ -100,17 +97,13 @@ export async function fingerprints(
 export function createBackupActivities(deps: {
   configDir: string;
   workerEnv: NodeJS.ProcessEnv;
-  store: BackupStore;
+  stores: BackupStores;
 }) {
-  const { store } = deps;
+  const { stores } = deps;
   return {
     /** The environment's config as the worker reads it now (one read per workflow, kept in history). */
     async loadEnvironmentConfig(input: { environment: string }): Promise<EnvironmentConfig> {
-      try {
-        return loadEnvironment(deps.configDir, input.environment);
-      } catch (err) {
-        throw toApplicationFailure(err);
-      }
+      return loadEnvironmentOrFail(deps.configDir, input.environment);
     },
 
     /**
@@ -198,38 +191,30 @@ export function createBackupActivities(deps: {
     }): Promise<{ location: string; durationMs: number }> {
       const env = input.environment;
       const started = Date.now();
-      const location = store.dumpPath(env.name, input.backupId);
+      const store = stores.of(env);
+      const location = store.locationOf(env.name, input.backupId);
       const ctx = Context.current();
       // Hashing a large dump takes longer than the heartbeat timeout: keep telling Temporal we live.
       const stopHeartbeats = keepAlive(() => ({ step: 'backup-copy' }));
       try {
-        if (existsSync(location) && (await sha256File(location)) === input.dump.sha256) {
-          return { location, durationMs: Date.now() - started };
-        }
-        store.ensureDir(env.name);
-        const partial = store.partialPath(env.name, input.backupId);
+        const copied = await inStore(() => store.checkCopy(env.name, input.backupId));
+        if (copied?.sha256 === input.dump.sha256) return { location, durationMs: Date.now() - started };
         const plan = operationPlan(env, input.backupId, input.requestedBy);
         await onHost(
           { plan, hostName: input.dump.host },
           'backup-copy',
-          async (host) => {
-            await host.download(input.dump.path, partial, {
-              timeoutMs: 60 * 60_000,
-              onProgress: (bytes, total) => ctx.heartbeat({ step: 'backup-copy', bytes, total }),
-            });
-          },
-          { detail: () => `to the worker's store: ${location}` },
+          (host) =>
+            store.receiveCopy(
+              env.name,
+              input.backupId,
+              { host, path: input.dump.path, sha256: input.dump.sha256 },
+              {
+                timeoutMs: 60 * 60_000,
+                onProgress: (bytes, total) => ctx.heartbeat({ step: 'backup-copy', bytes, total }),
+              },
+            ),
+          { detail: () => `to ${store.description}: ${location}` },
         );
-        const copied = await sha256File(partial);
-        if (copied !== input.dump.sha256) {
-          rmSync(partial, { force: true });
-          // A transfer error, not a bad dump: retryable (the policy bounds the attempts).
-          throw new Error(
-            `copy of ${input.dump.path} has sha256 ${copied}, the host computed ${input.dump.sha256}; copying again`,
-          );
-        }
-        chmodSync(partial, 0o600);
-        renameSync(partial, location);
         return { location, durationMs: Date.now() - started };
       } finally {
         stopHeartbeats();
@@ -249,34 +234,34 @@ export function createBackupActivities(deps: {
     }): Promise<StoredBackup> {
       const env = input.environment;
       const started = Date.now();
-      const location = store.dumpPath(env.name, input.backupId);
-      const existing = store.findBackup(env.name, input.backupId);
+      const store = stores.of(env);
+      const location = store.locationOf(env.name, input.backupId);
+      const existing = await inStore(() => store.findBackup(env.name, input.backupId));
       if (existing) return existing;
-      const corrupt = (why: string) => {
-        store.deleteBackup(env.name, input.backupId);
+      const corrupt = async (why: string) => {
+        await inStore(() => store.deleteBackup(env.name, input.backupId));
         return ApplicationFailure.nonRetryable(
           `backup ${input.backupId} failed verification: ${why}`,
           OperationFailureType.backupCorrupt,
         );
       };
-      if (!existsSync(location)) throw corrupt(`${location} does not exist`);
-      const size = statSync(location).size;
-      if (size !== input.dump.sizeBytes)
-        throw corrupt(
-          `${location} has ${size} bytes, the dump on ${input.dump.host} had ${input.dump.sizeBytes} (truncated?)`,
+      const copy = await inStore(() => store.checkCopy(env.name, input.backupId));
+      if (!copy) throw await corrupt(`${location} does not exist`);
+      if (copy.sizeBytes !== input.dump.sizeBytes)
+        throw await corrupt(
+          `${location} has ${copy.sizeBytes} bytes, the dump on ${input.dump.host} had ${input.dump.sizeBytes} (truncated?)`,
         );
-      const sha = await sha256File(location);
-      if (sha !== input.dump.sha256)
-        throw corrupt(
-          `${location} has sha256 ${sha}, the dump on ${input.dump.host} had ${input.dump.sha256}`,
+      if (copy.sha256 !== input.dump.sha256)
+        throw await corrupt(
+          `${location} has sha256 ${copy.sha256}, the dump on ${input.dump.host} had ${input.dump.sha256}`,
         );
-      const list = await runLocal(pgRestoreList(location), { timeoutMs: 10 * 60_000 });
+      const list = await inStore(() => store.listDumpContents(env.name, input.backupId, 10 * 60_000));
       if (list.code !== 0)
-        throw corrupt(
+        throw await corrupt(
           `pg_restore --list cannot read it (exit ${list.code}): ${list.stderr.trim().slice(-300)}`,
         );
       const entries = list.stdout.split('\n').filter((l) => l.trim() && !l.startsWith(';')).length;
-      if (entries === 0) throw corrupt('pg_restore --list found no entries');
+      if (entries === 0) throw await corrupt('pg_restore --list found no entries');
       const verifyMs = Date.now() - started;
       const record: StoredBackup = {
         id: input.backupId,
@@ -292,7 +277,7 @@ export function createBackupActivities(deps: {
         tables: input.dump.tables,
         verification: { verifiedAt: new Date().toISOString(), pgRestoreListEntries: entries },
       };
-      store.writeBackupRecord(record);
+      await inStore(() => store.writeBackupRecord(record));
       return record;
     },
 
@@ -311,18 +296,30 @@ export function createBackupActivities(deps: {
 
     /** A failed backup leaves nothing behind in the store: no copy, no partial, no record. */
     async discardBackup(input: { environment: string; backupId: string }): Promise<void> {
-      if (store.findBackup(input.environment, input.backupId)) return; // verified: it is a good backup
-      store.deleteBackup(input.environment, input.backupId);
+      const store = await inStore(async () => stores.named(input.environment));
+      // Verified: it is a good backup.
+      if (await inStore(() => store.findBackup(input.environment, input.backupId))) return;
+      await inStore(() => store.deleteBackup(input.environment, input.backupId));
     },
 
     /** Delete the verified backups the environment's retention policy does not keep. */
     async applyRetention(input: { environment: EnvironmentConfig }): Promise<RetentionResult> {
       const env = input.environment;
       const policy = env.backups?.retention ?? { keepLast: 7, dailyDays: 7, weeklyWeeks: 4 };
-      const backups = store.listBackups(env.name);
+      const store = stores.of(env);
+      const backups = await inStore(() => store.listBackups(env.name));
       const decision = selectRetained(backups, policy, new Date());
-      for (const id of decision.remove) store.deleteBackup(env.name, id);
+      for (const id of decision.remove) await inStore(() => store.deleteBackup(env.name, id));
       return { kept: [...decision.keep.keys()], deleted: decision.remove };
     },
   };
+}
+
+/** A store host's failures as the activities' others: a changed host key or a bad config is final. */
+export async function inStore<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw toApplicationFailure(err);
+  }
 }

@@ -11,7 +11,7 @@ import { createTrafficActivities } from './traffic';
 import { createColourActivities } from './colours';
 import { createCanaryActivities } from './canary';
 import { createConfigCheckActivities } from './configCheck';
-import { BackupStore } from '../store/backupStore';
+import { BackupStores } from '../store/stores';
 import { SourceCache } from './sourceCache';
 import { createSetupActivities } from './serverSetup';
 import { createLockActivities } from './locks';
@@ -29,12 +29,12 @@ export interface ActivityDeps {
   workerEnv: NodeJS.ProcessEnv;
   /** Where gates check out the release (one folder per deployment, removed afterwards). */
   workspaceRoot: string;
-  /** The worker's backup store (DEPLOY_BACKUP_DIR): verified copies and drill reports. */
+  /** The worker's own backup store (DEPLOY_BACKUP_DIR), for environments without a store host. */
   backupRoot: string;
 }
 
 export function createActivities(deps: ActivityDeps) {
-  const store = new BackupStore(deps.backupRoot);
+  const stores = new BackupStores(deps.backupRoot, deps.configDir);
   // Bare copies of app repositories, beside the gates' per-deployment checkouts.
   const sources = new SourceCache(join(deps.workspaceRoot, '.sources'));
   return {
@@ -44,8 +44,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createDatabaseActivities(deps),
     ...createGateActivities(deps),
     ...createCheckActivities(),
-    ...createBackupActivities({ ...deps, store }),
-    ...createRecoveryActivities({ ...deps, store }),
+    ...createBackupActivities({ ...deps, stores }),
+    ...createRecoveryActivities({ ...deps, stores }),
     ...createTrafficActivities(),
     ...createColourActivities({ ...deps, sources }),
     ...createCanaryActivities(),

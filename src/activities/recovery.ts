@@ -1,4 +1,3 @@
-import { statSync } from 'node:fs';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { colourDown, missingColourFile } from '../commands/colours';
 import { composeDestroy } from '../commands/compose';
@@ -13,8 +12,8 @@ import { type DrillReport } from '../shared/drills';
 import { OperationFailureType } from '../shared/operations';
 import type { BackupRecord, DeployPlan } from '../shared/deployment';
 import type { SetupStep } from '../shared/setup';
-import { BackupStore, sha256File } from '../store/backupStore';
-import { compareFingerprints, fingerprints, operationPlan } from './backups';
+import type { BackupStores } from '../store/stores';
+import { compareFingerprints, fingerprints, inStore, operationPlan } from './backups';
 import { secretsOf } from './database';
 import { runServerSetup } from './serverSetup';
 import { hostOf, onHost, type HostStepInput } from './hostStep';
@@ -76,36 +75,37 @@ export function createRecoveryActivities(deps: {
   configDir: string;
   projectRoot: string;
   workerEnv: NodeJS.ProcessEnv;
-  store: BackupStore;
+  stores: BackupStores;
 }) {
-  const { store } = deps;
+  const { stores } = deps;
   return {
     /**
      * The backup to restore (latest verified unless named), checked again before anyone relies
      * on it: the copy must still have the recorded size and sha256.
      */
     async pickBackup(input: { environment: string; backupId?: string }): Promise<StoredBackup> {
-      const backup = store.findBackup(input.environment, input.backupId);
+      const store = await inStore(async () => stores.named(input.environment));
+      const backup = await inStore(() => store.findBackup(input.environment, input.backupId));
       if (!backup) {
         throw ApplicationFailure.nonRetryable(
           input.backupId
-            ? `backup ${input.backupId} of ${input.environment} is not a verified backup in the store (${store.root})`
-            : `${input.environment} has no verified backup in the store (${store.root}); run deployctl backup --env ${input.environment}`,
+            ? `backup ${input.backupId} of ${input.environment} is not a verified backup in ${store.description}`
+            : `${input.environment} has no verified backup in ${store.description}; run deployctl backup --env ${input.environment}`,
           OperationFailureType.noVerifiedBackup,
         );
       }
-      const size = statSync(backup.location).size;
-      if (size !== backup.sizeBytes) {
+      const copy = await inStore(() => store.checkCopy(input.environment, backup.id));
+      const location = store.locationOf(input.environment, backup.id);
+      if (copy?.sizeBytes !== backup.sizeBytes) {
         throw ApplicationFailure.nonRetryable(
-          `backup ${backup.id} is corrupt: ${backup.location} has ${size} bytes, ${backup.sizeBytes} were verified (truncated or replaced); it must not be restored`,
+          `backup ${backup.id} is corrupt: ${location} has ${copy?.sizeBytes ?? 0} bytes, ${backup.sizeBytes} were verified (truncated or replaced); it must not be restored`,
           OperationFailureType.backupCorrupt,
           { backupId: backup.id },
         );
       }
-      const sha = await sha256File(backup.location);
-      if (sha !== backup.sha256) {
+      if (copy.sha256 !== backup.sha256) {
         throw ApplicationFailure.nonRetryable(
-          `backup ${backup.id} is corrupt: ${backup.location} has sha256 ${sha}, ${backup.sha256} was verified; it must not be restored`,
+          `backup ${backup.id} is corrupt: ${location} has sha256 ${copy.sha256}, ${backup.sha256} was verified; it must not be restored`,
           OperationFailureType.backupCorrupt,
           { backupId: backup.id },
         );
@@ -202,7 +202,8 @@ export function createRecoveryActivities(deps: {
         'upload-backup',
         async (host): Promise<BackupRecord> => {
           const { dump } = backupPaths(plan.environment, host.config, plan.deploymentId);
-          await host.upload(backup.location, dump, {
+          const store = await inStore(async () => stores.named(backup.environment));
+          await store.sendCopy(backup, host, dump, {
             timeoutMs: 60 * 60_000,
             onProgress: (bytes, total) => ctx.heartbeat({ step: 'upload-backup', bytes, total }),
           });
@@ -303,20 +304,22 @@ export function createRecoveryActivities(deps: {
     },
 
     async recordDrillReport(input: { report: DrillReport }): Promise<void> {
-      store.ensureDir(input.report.environment);
-      store.writeDrillReport(input.report);
+      const store = await inStore(async () => stores.named(input.report.environment));
+      await inStore(() => store.writeDrillReport(input.report));
     },
 
-    /** Backup records or drill reports of one environment, newest first. */
     /** One page of the catalog (see catalogPage): large records never pass the payload limit. */
     async readCatalog(input: CatalogInput): Promise<CatalogResult> {
       const limit = Math.max(1, Math.min(input.limit, 1000));
       const offset = Math.max(0, input.offset ?? 0);
+      const store = await inStore(async () => stores.named(input.environment));
       if (input.kind === 'backups') {
-        const { items, nextOffset } = catalogPage(store.listBackups(input.environment), offset, limit);
+        const all = await inStore(() => store.listBackups(input.environment));
+        const { items, nextOffset } = catalogPage(all, offset, limit);
         return { kind: 'backups', backups: items, ...(nextOffset !== undefined ? { nextOffset } : {}) };
       }
-      const { items, nextOffset } = catalogPage(store.listDrills(input.environment), offset, limit);
+      const drills = await inStore(() => store.listDrills(input.environment));
+      const { items, nextOffset } = catalogPage(drills, offset, limit);
       return { kind: 'drills', drills: items, ...(nextOffset !== undefined ? { nextOffset } : {}) };
     },
   };

@@ -14,7 +14,7 @@ export const environmentName = (file: string) => EXTENSIONS.reduce((n, ext) => b
 export const isEnvironmentFile = (file: string) => EXTENSIONS.some((ext) => file.endsWith(ext));
 
 /** `<configDir>/<name>.yaml` or `<name>.yml`, whichever exists; undefined when neither does. */
-function environmentFile(configDir: string, name: string): string | undefined {
+export function environmentFile(configDir: string, name: string): string | undefined {
   const present = EXTENSIONS.map((ext) => resolve(join(configDir, `${name}${ext}`))).filter((f) =>
     existsSync(f),
   );

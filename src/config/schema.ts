@@ -255,10 +255,25 @@ export const scheduleSchema = z
     message: `must give ${SCHEDULE_RULE}`,
   });
 
+/**
+ * A backup store host: an SSH account (pinned key, like a deploy host) whose `dir` holds the
+ * environment's verified backups and drill reports. Every worker reaches it, so with several
+ * workers on one task queue a copy, its check and a later restore agree. It needs sha256sum,
+ * stat and pg_restore. Without it, backups go to the worker's own DEPLOY_BACKUP_DIR.
+ */
+export const backupStoreSchema = hostSchema
+  .omit({ baseDir: true, env: true })
+  .extend({ dir: absolutePathSchema })
+  .strict();
+
+export type BackupStoreConfig = z.infer<typeof backupStoreSchema>;
+
 /** Verified backups: when they run and which ones are kept (the rest are deleted from the store). */
 export const backupsSchema = z
   .object({
     schedule: scheduleSchema.default({ every: '24h' }),
+    /** Where verified copies are kept: a store host; the worker's own DEPLOY_BACKUP_DIR when absent. */
+    store: backupStoreSchema.optional(),
     retention: z
       .object({
         /** The newest N verified backups are always kept (at least one). */

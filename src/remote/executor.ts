@@ -64,6 +64,10 @@ export class HostKeyMismatchError extends Error {
 /** node-ssh's SFTP session (ssh2's SFTPWrapper; ssh2 ships no type declarations here). */
 type SftpSession = Parameters<Parameters<NodeSSH['withSFTP']>[0]>[0];
 
+/** ssh2 reports SFTP status codes on its errors; 2 is "no such file". */
+type SftpError = Error & { code?: number };
+const SFTP_NO_SUCH_FILE = 2;
+
 export function shellLine(argv: Argv): string {
   if (argv.length === 0) throw new Error('empty command');
   return quote([...argv]);
@@ -281,6 +285,52 @@ export class RemoteHost {
       ),
     );
     await this.run(moveIntoPlace(tmp, remotePath), { timeoutMs: opts.timeoutMs });
+  }
+
+  /** The names in a directory over SFTP; none when it does not exist. */
+  async listDirectory(dir: string, opts: { timeoutMs: number }): Promise<string[]> {
+    return this.sftpCall(`listing ${dir}`, opts, (sftp, done) =>
+      sftp.readdir(dir, (err: SftpError | undefined, entries: { filename: string }[] | undefined) =>
+        err?.code === SFTP_NO_SUCH_FILE
+          ? done(undefined, [])
+          : done(
+              err,
+              entries?.map((e) => e.filename),
+            ),
+      ),
+    );
+  }
+
+  /** A file's text over SFTP; undefined when it does not exist. */
+  async readTextFile(path: string, opts: { timeoutMs: number }): Promise<string | undefined> {
+    return this.sftpCall(`reading ${path}`, opts, (sftp, done) =>
+      sftp.readFile(path, (err: SftpError | undefined, data: Buffer | undefined) =>
+        err?.code === SFTP_NO_SUCH_FILE ? done(undefined, undefined) : done(err, data?.toString('utf8')),
+      ),
+    );
+  }
+
+  private async sftpCall<T>(
+    what: string,
+    opts: { timeoutMs: number },
+    start: (sftp: SftpSession, done: (err: Error | undefined | null, value?: T) => void) => void,
+  ): Promise<T> {
+    let result: T | undefined;
+    await this.ssh.withSFTP(
+      (sftp) =>
+        new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`${what} timed out`)), opts.timeoutMs);
+          start(sftp, (err, value) => {
+            clearTimeout(timer);
+            if (err) reject(new Error(`${this.config.name}: ${what} failed: ${err.message}`));
+            else {
+              result = value;
+              resolve();
+            }
+          });
+        }),
+    );
+    return result as T;
   }
 
   private async transfer(

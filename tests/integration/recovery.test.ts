@@ -23,7 +23,9 @@ import type { DrillReport } from '../../src/shared/drills';
 import type { EmergencyDeployReport } from '../../src/shared/emergency';
 import type { OperationStatus } from '../../src/shared/operations';
 import { operationStatusQuery } from '../../src/shared/messages';
-import { BackupStore, sha256File } from '../../src/store/backupStore';
+import { sha256File } from '../../src/store/backupStore';
+import { LocalBackupStore } from '../../src/store/localStore';
+import { BackupStores } from '../../src/store/stores';
 import { startOrAttach } from '../../src/client/deploy';
 import type { OperationOutcome } from '../../src/client/operations';
 import { readReleaseRecord } from '../../src/activities/plan';
@@ -47,7 +49,7 @@ const stamp = Date.now().toString(36);
 
 let harness: Harness;
 let worker: ReturnType<typeof spawnWorker>;
-let store: BackupStore;
+let store: LocalBackupStore;
 
 async function onDbHost(sql: string): Promise<string> {
   const r = await withHost(dbHost, (h) =>
@@ -120,7 +122,7 @@ const lines = (text: string) =>
 
 /** Nothing half-written in the store: every record's copy matches it, no partial or unrecorded copies. */
 async function expectStoreConsistent(): Promise<StoredBackup[]> {
-  const backups = store.listBackups(staging.name);
+  const backups = await store.listBackups(staging.name);
   for (const b of backups) expect(await sha256File(b.location)).toBe(b.sha256);
   expect(store.unrecordedCopies(staging.name)).toEqual([]);
   const dir = join(store.root, staging.name, 'backups');
@@ -130,7 +132,7 @@ async function expectStoreConsistent(): Promise<StoredBackup[]> {
 
 beforeAll(async () => {
   harness = await startHarness({ workerEnv: lab.workerEnv, inProcessWorker: false });
-  store = new BackupStore(harness.settings.backupRoot);
+  store = new LocalBackupStore(harness.settings.backupRoot);
   worker = spawnWorker(harness.settings, lab.workerEnv);
   // A backup records the live release: make sure staging runs one (earlier tests usually deployed it).
   if (!(await readReleaseRecord(staging))) {
@@ -182,7 +184,7 @@ test('deployctl backup: dump, copy off the host, verify, record — rows and che
     h.run(['test', '-e', backup.source.path], { timeoutMs: 30_000, okCodes: [0, 1] }),
   );
   expect(onHost.code).toBe(1);
-  expect(store.findBackup(staging.name)?.id).toBe(backup.id);
+  expect((await store.findBackup(staging.name))?.id).toBe(backup.id);
   await expectStoreConsistent();
 });
 
@@ -214,7 +216,11 @@ test('a truncated copy fails verification and is never recorded; a drill on a da
   store.ensureDir(staging.name);
   copyFileSync(firstBackup.location, store.dumpPath(staging.name, truncatedId));
   truncateSync(store.dumpPath(staging.name, truncatedId), Math.floor(firstBackup.sizeBytes / 2));
-  const activities = createBackupActivities({ configDir: LAB_CONFIG_DIR, workerEnv: lab.workerEnv, store });
+  const activities = createBackupActivities({
+    configDir: LAB_CONFIG_DIR,
+    workerEnv: lab.workerEnv,
+    stores: new BackupStores(store.root, LAB_CONFIG_DIR),
+  });
   const dump: HostDump = {
     host: dbHost.name,
     path: firstBackup.source.path,
@@ -233,7 +239,7 @@ test('a truncated copy fails verification and is never recorded; a drill on a da
   expect(error).toBeInstanceOf(ApplicationFailure);
   expect((error as ApplicationFailure).type).toBe('BackupCorrupt');
   expect((error as ApplicationFailure).message).toMatch(/bytes, the dump on lab-1 had \d+ \(truncated\?\)/);
-  expect(store.findBackup(staging.name, truncatedId)).toBeUndefined();
+  expect(await store.findBackup(staging.name, truncatedId)).toBeUndefined();
   expect(existsSync(store.dumpPath(staging.name, truncatedId))).toBe(false);
 
   // A verified backup that rotted in the store afterwards (one byte flipped, same size).
@@ -241,7 +247,11 @@ test('a truncated copy fails verification and is never recorded; a drill on a da
   const bytes = readFileSync(firstBackup.location);
   bytes[Math.floor(bytes.length / 2)] ^= 0xff;
   writeFileSync(store.dumpPath(staging.name, rottenId), bytes);
-  store.writeBackupRecord({ ...firstBackup, id: rottenId, location: store.dumpPath(staging.name, rottenId) });
+  await store.writeBackupRecord({
+    ...firstBackup,
+    id: rottenId,
+    location: store.dumpPath(staging.name, rottenId),
+  });
   const { code, out } = await runDeployctl(harness.settings, [
     'drill',
     '--env',
@@ -259,7 +269,7 @@ test('a truncated copy fails verification and is never recorded; a drill on a da
     ),
   );
   expect(report.teardown).toBe('not-needed');
-  store.deleteBackup(staging.name, rottenId);
+  await store.deleteBackup(staging.name, rottenId);
 });
 
 test('killing the worker during a backup while the app writes: the backup completes from one snapshot, nothing half-written is recorded', async () => {
@@ -285,8 +295,8 @@ test('killing the worker during a backup while the app writes: the backup comple
   const killedAt = Date.now();
   worker = spawnWorker(harness.settings, lab.workerEnv);
   // The interrupted attempt is not retried before the heartbeat timeout: nothing of it is a backup yet.
-  const ids = () => store.listBackups(staging.name).map((b) => b.id);
-  expect(ids()).toEqual([firstBackup.id]);
+  const ids = async () => (await store.listBackups(staging.name)).map((b) => b.id);
+  expect(await ids()).toEqual([firstBackup.id]);
   let report: BackupReport;
   try {
     report = (await handle.result()) as BackupReport;
@@ -296,7 +306,7 @@ test('killing the worker during a backup while the app writes: the backup comple
   }
   const rowsAfter = Number(await onDbHost('select count(*) from dr_probe'));
   console.log(`backup resumed after a worker kill: done ${Date.now() - killedAt} ms after the kill`);
-  expect(ids()).toContain(report.backup.id);
+  expect(await ids()).toContain(report.backup.id);
   // Taken in the middle of the writes: its fingerprint is one snapshot (the next drill restores and compares it).
   const probe = report.backup.tables.find((t) => t.table === 'public.dr_probe');
   expect(probe?.rows).toBeGreaterThan(rowsBefore);
@@ -327,7 +337,7 @@ test('killing the worker during a drill with an impossible RTO target: the drill
   const report = cause.details?.[0] as DrillReport;
   expect(report.failures).toContainEqual(expect.stringMatching(/^RTO [\d.]+ s exceeds the target of 1 s$/));
   // The backup taken under writes restores to exactly the rows and checksums it recorded.
-  expect(report.backupId).toBe(store.findBackup(staging.name)?.id);
+  expect(report.backupId).toBe((await store.findBackup(staging.name))?.id);
   expect(report.dataCheck?.matched).toBe(true);
   expect(report.teardown).toBe('done');
   expect(await scratchLeftovers(drillHost, report.scratchProject as string)).toEqual({
@@ -385,7 +395,7 @@ test('schedules: applying twice leaves one schedule each; a short interval fires
     expect(workflowId).toMatch(/^backup-lab-staging-/);
     await schedule.pause('one run is enough for the test');
     const report = (await client.workflow.getHandle(workflowId as string).result()) as BackupReport;
-    expect(store.findBackup(staging.name, report.backup.id)?.sha256).toBe(report.backup.sha256);
+    expect((await store.findBackup(staging.name, report.backup.id))?.sha256).toBe(report.backup.sha256);
     await expectStoreConsistent();
   } finally {
     for (const id of [
@@ -416,7 +426,7 @@ test('emergency deploy onto a brand-new lab host: the last good release answers 
   expect(refused.out).toMatch(/is lab-1 \(127\.0\.0\.2:2222\) of environment "lab-(staging|production)"/);
 
   const fresh = await createFreshHost();
-  const latest = store.findBackup(staging.name) as StoredBackup;
+  const latest = (await store.findBackup(staging.name)) as StoredBackup;
   const { code, out } = await runDeployctl(harness.settings, [
     'emergency-deploy',
     '--env',

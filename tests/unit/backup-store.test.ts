@@ -2,16 +2,17 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BackupStore, checkId, sha256File, writeJsonAtomic } from '../../src/store/backupStore';
+import { checkId, sha256File, writeJsonAtomic } from '../../src/store/backupStore';
+import { LocalBackupStore } from '../../src/store/localStore';
 import { type StoredBackup } from '../../src/shared/backups';
 import { catalogPage } from '../../src/shared/catalog';
 import { type DrillReport } from '../../src/shared/drills';
 
 let root: string;
-let store: BackupStore;
+let store: LocalBackupStore;
 beforeEach(() => {
   root = mkdtempSync(join(tmpdir(), 'backup-store-'));
-  store = new BackupStore(root);
+  store = new LocalBackupStore(root);
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
@@ -35,11 +36,11 @@ function record(id: string, createdAt: string): StoredBackup {
 }
 
 /** A verified backup as the activities leave it: the copy, then its record. */
-function storeBackup(id: string, createdAt: string): StoredBackup {
+async function storeBackup(id: string, createdAt: string): Promise<StoredBackup> {
   store.ensureDir('staging');
   const r = record(id, createdAt);
   writeFileSync(r.location, 'PGDMP');
-  store.writeBackupRecord(r);
+  await store.writeBackupRecord(r);
   return r;
 }
 
@@ -96,20 +97,20 @@ describe('BackupStore paths', () => {
     expect(store.partialPath('staging', 'b1')).toBe(join(root, 'staging', 'backups', 'b1.dump.partial'));
   });
 
-  test('an unsafe environment or backup id never becomes a path', () => {
+  test('an unsafe environment or backup id never becomes a path', async () => {
     expect(() => store.dumpPath('../etc', 'b1')).toThrow('environment id "../etc" must be');
     expect(() => store.dumpPath('staging', '../../etc/passwd')).toThrow(
       'backup id "../../etc/passwd" must be',
     );
     expect(() => store.partialPath('staging', 'a/b')).toThrow('backup id "a/b" must be');
-    expect(() => store.deleteBackup('staging', '-rf')).toThrow('backup id "-rf" must be');
-    expect(() => store.writeBackupRecord({ ...record('b1', '2026-03-01T00:00:00Z'), id: 'a b' })).toThrow(
-      'backup id "a b" must be',
-    );
-    expect(() => store.writeDrillReport(drill('..', '2026-03-01T00:00:00Z'))).toThrow(
+    await expect(store.deleteBackup('staging', '-rf')).rejects.toThrow('backup id "-rf" must be');
+    await expect(
+      store.writeBackupRecord({ ...record('b1', '2026-03-01T00:00:00Z'), id: 'a b' }),
+    ).rejects.toThrow('backup id "a b" must be');
+    await expect(store.writeDrillReport(drill('..', '2026-03-01T00:00:00Z'))).rejects.toThrow(
       'drill id ".." must be',
     );
-    expect(() => store.listBackups('a b')).toThrow('environment id "a b" must be');
+    await expect(store.listBackups('a b')).rejects.toThrow('environment id "a b" must be');
     expect(readdirSync(root)).toEqual([]);
   });
 
@@ -121,88 +122,88 @@ describe('BackupStore paths', () => {
 });
 
 describe('BackupStore backups', () => {
-  test('an environment with nothing stored has no backups, no drills, no unrecorded copies', () => {
-    expect(store.listBackups('staging')).toEqual([]);
-    expect(store.findBackup('staging')).toBeUndefined();
-    expect(store.listDrills('staging')).toEqual([]);
+  test('an environment with nothing stored has no backups, no drills, no unrecorded copies', async () => {
+    expect(await store.listBackups('staging')).toEqual([]);
+    expect(await store.findBackup('staging')).toBeUndefined();
+    expect(await store.listDrills('staging')).toEqual([]);
     expect(store.unrecordedCopies('staging')).toEqual([]);
   });
 
-  test('a record is written whole, pretty, mode 0600, with no temporary file left', () => {
-    const r = storeBackup('b1', '2026-03-01T00:00:00Z');
+  test('a record is written whole, pretty, mode 0600, with no temporary file left', async () => {
+    const r = await storeBackup('b1', '2026-03-01T00:00:00Z');
     const file = join(backupsDir(), 'b1.json');
     expect(readFileSync(file, 'utf8')).toBe(`${JSON.stringify(r, null, 2)}\n`);
     expect(mode(file)).toBe(0o600);
     expect(readdirSync(backupsDir()).sort()).toEqual(['b1.dump', 'b1.json']);
   });
 
-  test('listBackups: newest first (equal times by id, greatest first), only records whose copy exists', () => {
-    storeBackup('b-1', '2026-03-01T00:00:00Z');
-    storeBackup('b-3', '2026-03-03T00:00:00Z');
-    storeBackup('b-2a', '2026-03-02T00:00:00Z');
-    storeBackup('b-2b', '2026-03-02T00:00:00Z');
-    const gone = storeBackup('b-4', '2026-03-04T00:00:00Z');
+  test('listBackups: newest first (equal times by id, greatest first), only records whose copy exists', async () => {
+    await storeBackup('b-1', '2026-03-01T00:00:00Z');
+    await storeBackup('b-3', '2026-03-03T00:00:00Z');
+    await storeBackup('b-2a', '2026-03-02T00:00:00Z');
+    await storeBackup('b-2b', '2026-03-02T00:00:00Z');
+    const gone = await storeBackup('b-4', '2026-03-04T00:00:00Z');
     rmSync(gone.location);
     writeFileSync(join(backupsDir(), 'torn.json'), '{"id": "torn", "createdAt": "2026-03-05T00:');
     writeFileSync(join(backupsDir(), 'notes.txt'), 'not a record');
-    expect(store.listBackups('staging').map((b) => b.id)).toEqual(['b-3', 'b-2b', 'b-2a', 'b-1']);
-    expect(store.listBackups('staging')[0]).toEqual(record('b-3', '2026-03-03T00:00:00Z'));
+    expect((await store.listBackups('staging')).map((b) => b.id)).toEqual(['b-3', 'b-2b', 'b-2a', 'b-1']);
+    expect((await store.listBackups('staging'))[0]).toEqual(record('b-3', '2026-03-03T00:00:00Z'));
   });
 
-  test('findBackup: the newest without an id, else the one named; none for an unknown or copy-less id', () => {
-    storeBackup('b-1', '2026-03-01T00:00:00Z');
-    storeBackup('b-2', '2026-03-02T00:00:00Z');
-    rmSync(storeBackup('b-3', '2026-03-03T00:00:00Z').location);
-    expect(store.findBackup('staging')?.id).toBe('b-2');
-    expect(store.findBackup('staging', 'b-1')?.id).toBe('b-1');
-    expect(store.findBackup('staging', 'b-3')).toBeUndefined();
-    expect(store.findBackup('staging', 'b-9')).toBeUndefined();
-    expect(() => store.findBackup('staging', '../b-1')).toThrow('backup id "../b-1" must be');
+  test('findBackup: the newest without an id, else the one named; none for an unknown or copy-less id', async () => {
+    await storeBackup('b-1', '2026-03-01T00:00:00Z');
+    await storeBackup('b-2', '2026-03-02T00:00:00Z');
+    rmSync((await storeBackup('b-3', '2026-03-03T00:00:00Z')).location);
+    expect((await store.findBackup('staging'))?.id).toBe('b-2');
+    expect((await store.findBackup('staging', 'b-1'))?.id).toBe('b-1');
+    expect(await store.findBackup('staging', 'b-3')).toBeUndefined();
+    expect(await store.findBackup('staging', 'b-9')).toBeUndefined();
+    await expect(store.findBackup('staging', '../b-1')).rejects.toThrow('backup id "../b-1" must be');
   });
 
-  test('deleteBackup removes the record, the copy and a partial, and nothing else', () => {
-    storeBackup('b-1', '2026-03-01T00:00:00Z');
-    storeBackup('b-2', '2026-03-02T00:00:00Z');
+  test('deleteBackup removes the record, the copy and a partial, and nothing else', async () => {
+    await storeBackup('b-1', '2026-03-01T00:00:00Z');
+    await storeBackup('b-2', '2026-03-02T00:00:00Z');
     writeFileSync(store.partialPath('staging', 'b-1'), 'PG');
-    store.deleteBackup('staging', 'b-1');
+    await store.deleteBackup('staging', 'b-1');
     expect(readdirSync(backupsDir()).sort()).toEqual(['b-2.dump', 'b-2.json']);
-    expect(store.listBackups('staging').map((b) => b.id)).toEqual(['b-2']);
+    expect((await store.listBackups('staging')).map((b) => b.id)).toEqual(['b-2']);
     // Already gone: nothing to do, no error (a retried activity).
-    store.deleteBackup('staging', 'b-1');
-    store.deleteBackup('production', 'b-1');
+    await store.deleteBackup('staging', 'b-1');
+    await store.deleteBackup('production', 'b-1');
   });
 
-  test('unrecordedCopies: copies and partials without a record, never a recorded one', () => {
-    storeBackup('recorded', '2026-03-01T00:00:00Z');
+  test('unrecordedCopies: copies and partials without a record, never a recorded one', async () => {
+    await storeBackup('recorded', '2026-03-01T00:00:00Z');
     writeFileSync(store.partialPath('staging', 'recorded'), 'PG');
     writeFileSync(store.dumpPath('staging', 'died-before-record'), 'PGDMP');
     writeFileSync(store.partialPath('staging', 'cut-copy'), 'PG');
     writeFileSync(join(backupsDir(), 'stray.json.123.tmp'), '{');
     expect(store.unrecordedCopies('staging').sort()).toEqual(['cut-copy', 'died-before-record']);
-    expect(store.listBackups('staging').map((b) => b.id)).toEqual(['recorded']);
+    expect((await store.listBackups('staging')).map((b) => b.id)).toEqual(['recorded']);
     // A copy and a partial of the same unrecorded id: listed once.
     writeFileSync(store.partialPath('staging', 'died-before-record'), 'PG');
     expect(store.unrecordedCopies('staging').sort()).toEqual(['cut-copy', 'died-before-record']);
   });
 
-  test('an unsafe id is refused even when the store is empty, and a record that is not an object is no record', () => {
-    expect(() => store.findBackup('empty-env', '../x')).toThrow('backup id "../x" must be');
-    storeBackup('real', '2026-03-01T00:00:00Z');
+  test('an unsafe id is refused even when the store is empty, and a record that is not an object is no record', async () => {
+    await expect(store.findBackup('empty-env', '../x')).rejects.toThrow('backup id "../x" must be');
+    await storeBackup('real', '2026-03-01T00:00:00Z');
     writeFileSync(join(backupsDir(), 'null.json'), 'null');
-    expect(store.listBackups('staging').map((b) => b.id)).toEqual(['real']);
+    expect((await store.listBackups('staging')).map((b) => b.id)).toEqual(['real']);
   });
 });
 
 describe('BackupStore drills', () => {
-  test('reports are listed newest first; a torn file is not a report', () => {
+  test('reports are listed newest first; a torn file is not a report', async () => {
     store.ensureDir('staging');
-    store.writeDrillReport(drill('d-2', '2026-03-02T04:00:00Z'));
-    store.writeDrillReport(drill('d-3', '2026-03-09T04:00:00Z'));
-    store.writeDrillReport(drill('d-1', '2026-02-23T04:00:00Z'));
+    await store.writeDrillReport(drill('d-2', '2026-03-02T04:00:00Z'));
+    await store.writeDrillReport(drill('d-3', '2026-03-09T04:00:00Z'));
+    await store.writeDrillReport(drill('d-1', '2026-02-23T04:00:00Z'));
     writeFileSync(join(root, 'staging', 'drills', 'd-4.json'), '{"id": "d-4"');
-    expect(store.listDrills('staging').map((d) => d.id)).toEqual(['d-3', 'd-2', 'd-1']);
-    expect(store.listDrills('staging')[0]).toEqual(drill('d-3', '2026-03-09T04:00:00Z'));
-    expect(store.listDrills('production')).toEqual([]);
+    expect((await store.listDrills('staging')).map((d) => d.id)).toEqual(['d-3', 'd-2', 'd-1']);
+    expect((await store.listDrills('staging'))[0]).toEqual(drill('d-3', '2026-03-09T04:00:00Z'));
+    expect(await store.listDrills('production')).toEqual([]);
   });
 });
 

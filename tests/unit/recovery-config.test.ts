@@ -174,6 +174,44 @@ describe('backups and drills sections', () => {
     expect(problemsOf(change)).toEqual(expected);
   });
 
+  test('a store host is an SSH account with a pinned key and a directory, no app layout of its own', () => {
+    const { name: _name, baseDir: _baseDir, env: _env, ...ssh } = plain.hosts[0];
+    const env = parsed({
+      database: {},
+      backups: { store: { ...ssh, name: 'backups-1', dir: '/srv/backups' } },
+    });
+    expect(env.backups?.store).toEqual({ ...ssh, name: 'backups-1', dir: '/srv/backups' });
+    expect(parsed({ database: {}, backups: {} }).backups?.store).toBeUndefined();
+  });
+
+  test.each([
+    [
+      'a relative directory',
+      { dir: 'backups' },
+      ['backups.store.dir: value "backups" must be an absolute path of letters, digits and _ . / - only'],
+    ],
+    [
+      'a ".." segment',
+      { dir: '/srv/../etc' },
+      ['backups.store.dir: value "/srv/../etc" must not contain ".." segments'],
+    ],
+    [
+      'a baseDir (an app host key)',
+      { baseDir: '/srv' },
+      ['backups.store: unknown key(s) "baseDir" are not allowed'],
+    ],
+  ])('a store host with %s is refused at its key', (_label, change, expected) => {
+    const { baseDir: _baseDir, env: _env, ...ssh } = plain.hosts[0];
+    expect(
+      problemsOf((d) =>
+        Object.assign(d, {
+          database: {},
+          backups: { store: { ...ssh, name: 'backups-1', dir: '/srv/b', ...change } },
+        }),
+      ),
+    ).toEqual(expected);
+  });
+
   test('through the YAML loader the error names the file, the key and the rule', () => {
     expect(() => parseEnvironment(`${stagingYaml}backups: {}\n`, 'envs/staging.yaml', 'staging')).toThrow(
       new ConfigError(

@@ -17,7 +17,8 @@ import { saveHistory, startLocalTemporal } from './testEnv';
 import { createRecoveryActivities } from '../../src/activities/recovery';
 import { readCatalog } from '../../src/client/operations';
 import { loadSettings } from '../../src/shared/settings';
-import { BackupStore } from '../../src/store/backupStore';
+import { LocalBackupStore } from '../../src/store/localStore';
+import { BackupStores } from '../../src/store/stores';
 
 /**
  * Every branch of backupEnvironment and drDrill against a real Temporal server with the
@@ -406,7 +407,7 @@ describe('drDrill', () => {
 
 describe('the catalog', () => {
   /** A backup record as a 300-table database makes it: about 25 KB of fingerprints. */
-  function bigRecord(store: BackupStore, i: number): StoredBackup {
+  function bigRecord(store: LocalBackupStore, i: number): StoredBackup {
     const id = `staging-20261201T${String(100000 + i).slice(1)}Z-abcd1234`;
     return {
       id,
@@ -432,14 +433,15 @@ describe('the catalog', () => {
 
   test('100 backups of a 300-table database (past the 2 MB payload limit) are read in pages, all of them', async () => {
     const root = mkdtempSync(join(tmpdir(), 'catalog-'));
-    const store = new BackupStore(root);
+    const stores = new BackupStores(root, root);
+    const store = stores.local;
     store.ensureDir('staging');
     for (let i = 0; i < 100; i++) {
       const record = bigRecord(store, i);
       writeFileSync(record.location, 'dump');
-      store.writeBackupRecord(record);
+      await store.writeBackupRecord(record);
     }
-    const onePayload = Buffer.byteLength(JSON.stringify(store.listBackups('staging')));
+    const onePayload = Buffer.byteLength(JSON.stringify(await store.listBackups('staging')));
     expect(onePayload).toBeGreaterThan(2 * 1024 * 1024);
 
     const taskQueue = `catalog-${randomUUID()}`;
@@ -448,7 +450,7 @@ describe('the catalog', () => {
       taskQueue,
       workflowBundle,
       activities: {
-        readCatalog: createRecoveryActivities({ configDir: root, projectRoot: root, workerEnv: {}, store })
+        readCatalog: createRecoveryActivities({ configDir: root, projectRoot: root, workerEnv: {}, stores })
           .readCatalog,
       },
     });
@@ -461,7 +463,7 @@ describe('the catalog', () => {
     );
     expect(result.kind).toBe('backups');
     const ids = result.kind === 'backups' ? result.backups.map((b) => b.id) : [];
-    expect(ids).toEqual(store.listBackups('staging').map((b) => b.id));
+    expect(ids).toEqual((await store.listBackups('staging')).map((b) => b.id));
     expect(new Set(ids).size).toBe(100);
     expect(result).not.toHaveProperty('nextOffset');
   }, 120_000);
