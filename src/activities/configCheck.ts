@@ -3,7 +3,10 @@ import { resolve } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ConfigError } from '../config/errors';
 import { environmentName, isEnvironmentFile, listEnvironments, loadEnvironment } from '../config/load';
-import type { EnvironmentConfig, HostConfig } from '../config/schema';
+import type { BackupStoreConfig, EnvironmentConfig, HostConfig } from '../config/schema';
+import type { Argv } from '../commands/argv';
+import { checksumToolVersion, pgRestoreVersion, writableDirectory } from '../commands/store';
+import { storeHostConfig } from '../store/sftpStore';
 import { composeVersion, engineVersion } from '../commands/compose';
 import { hostLockVersion } from '../commands/hostLock';
 import { HostKeyMismatchError, RemoteHost } from '../remote/executor';
@@ -15,7 +18,8 @@ import { shownRepository, type SourceCache } from './sourceCache';
 /**
  * Everything a deployment of one environment needs, checked from the worker without changing
  * anything: every config file, the compose files, the secrets, then per host the key file,
- * SSH with the pinned host key, the container engine, compose, flock (the host lock) and the free disk. Each finding
+ * SSH with the pinned host key, the container engine, compose, flock (the host lock) and the free disk,
+ * and a backup store host's SSH, tools and directory. Each finding
  * names what to fix; a secret's value never appears, only the variable that should hold it.
  */
 export function createConfigCheckActivities(deps: {
@@ -43,6 +47,7 @@ export function createConfigCheckActivities(deps: {
       checks.push(await composeFileChecks(environment, deps.projectRoot, deps.sources));
       checks.push(...(await secretChecks(environment, deps.workerEnv)));
       for (const host of environment.hosts) checks.push(...(await hostChecks(environment, host)));
+      if (environment.backups?.store) checks.push(...(await storeHostChecks(environment.backups.store)));
       return { environment: input.environment, checks };
     },
   };
@@ -164,36 +169,77 @@ export function keyFileCheck(config: HostConfig): ConfigCheck {
   }
 }
 
-async function hostChecks(environment: EnvironmentConfig, config: HostConfig): Promise<ConfigCheck[]> {
+/** The key file, then SSH with the pinned host key: the connected host, or the finding that stops there. */
+async function connectForChecks(config: HostConfig): Promise<{ host?: RemoteHost; checks: ConfigCheck[] }> {
   const where = hostWhere(config);
   const key = keyFileCheck(config);
-  if (key.verdict === 'failed') return [key];
-  let host: RemoteHost;
+  if (key.verdict === 'failed') return { checks: [key] };
   try {
-    host = await RemoteHost.connect(config, { timeoutMs: 10_000 });
+    const host = await RemoteHost.connect(config, { timeoutMs: 10_000 });
+    return {
+      host,
+      checks: [
+        { check: 'ssh', where, verdict: 'ok', detail: 'connected; the host key matches the pinned one' },
+      ],
+    };
   } catch (err) {
     const detail =
       err instanceof HostKeyMismatchError && err.presented
         ? `${err.message}; the server presented: ${err.presented}`
         : (err as Error).message;
-    return [{ check: 'ssh', where, verdict: 'failed', detail }];
+    return { checks: [{ check: 'ssh', where, verdict: 'failed', detail }] };
   }
-  const checks: ConfigCheck[] = [
-    { check: 'ssh', where, verdict: 'ok', detail: 'connected; the host key matches the pinned one' },
-  ];
-  try {
-    for (const [check, argv] of [
-      ['container engine', engineVersion()],
-      ['compose', composeVersion(environment)],
-      ['flock', hostLockVersion()],
-    ] as const) {
-      try {
-        const { stdout } = await host.run(argv, { timeoutMs: 30_000 });
-        checks.push({ check, where, verdict: 'ok', detail: stdout.trim().split('\n')[0] ?? '' });
-      } catch (err) {
-        checks.push({ check, where, verdict: 'failed', detail: (err as Error).message });
-      }
+}
+
+/** Each command's first output line as an ok finding, or its error as a failed one. */
+async function commandChecks(
+  host: RemoteHost,
+  where: string,
+  commands: (readonly [string, Argv])[],
+): Promise<ConfigCheck[]> {
+  const checks: ConfigCheck[] = [];
+  for (const [check, argv] of commands) {
+    try {
+      const { stdout } = await host.run(argv, { timeoutMs: 30_000 });
+      checks.push({ check, where, verdict: 'ok', detail: stdout.trim().split('\n')[0] ?? '' });
+    } catch (err) {
+      checks.push({ check, where, verdict: 'failed', detail: (err as Error).message });
     }
+  }
+  return checks;
+}
+
+/** A backup store host: SSH with its pinned key, the tools that verify copies there, a writable directory. */
+async function storeHostChecks(store: BackupStoreConfig): Promise<ConfigCheck[]> {
+  const config = storeHostConfig(store);
+  const { host, checks } = await connectForChecks(config);
+  if (!host) return checks.map((c) => ({ ...c, check: `store ${c.check}` }));
+  try {
+    return [
+      ...checks.map((c) => ({ ...c, check: `store ${c.check}` })),
+      ...(await commandChecks(host, hostWhere(config), [
+        ['store sha256sum', checksumToolVersion()],
+        ['store pg_restore', pgRestoreVersion()],
+        ['store directory', writableDirectory(store.dir)],
+      ])),
+    ];
+  } finally {
+    host.dispose();
+  }
+}
+
+async function hostChecks(environment: EnvironmentConfig, config: HostConfig): Promise<ConfigCheck[]> {
+  const where = hostWhere(config);
+  const { host, checks } = await connectForChecks(config);
+  if (!host) return checks;
+  try {
+    checks.push(
+      ...(await commandChecks(host, where, [
+        ['container engine', engineVersion()],
+        ['compose', composeVersion(environment)],
+        ['flock', hostLockVersion()],
+      ])),
+    );
     const floor = environment.minFreeDiskMb;
     try {
       const freeMb = await freeDiskMb(host);

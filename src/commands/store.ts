@@ -43,3 +43,27 @@ export function removeFiles(paths: string[]): Argv {
   }
   return ['rm', '-f', '--', ...paths];
 }
+
+/** What `deployctl config check` asks a store host: its checksum tool and pg_restore answer. */
+export function checksumToolVersion(): Argv {
+  return ['sha256sum', '--version'];
+}
+
+export function pgRestoreVersion(): Argv {
+  return ['pg_restore', '--version'];
+}
+
+/**
+ * Whether the store's directory can be written: it, or its nearest existing parent (a store
+ * not used yet), must be writable by the SSH user. Prints the directory it checked; exit 1 when
+ * it is not writable. Changes nothing.
+ */
+export function writableDirectory(dir: string): Argv {
+  return [
+    'sh',
+    '-c',
+    'd=$1; while [ ! -d "$d" ]; do d=${d%/*}; d=${d:-/}; done; printf "%s\\n" "$d"; test -w "$d"',
+    'writable-directory',
+    dir,
+  ];
+}

@@ -31,6 +31,11 @@ const STORE_COMMAND_MS = 60_000;
 /** Checksums and pg_restore listings read the whole dump. */
 const WHOLE_DUMP_MS = 30 * 60_000;
 
+/** The store is an SSH account like a deploy host, with its directory in place of an app's. */
+export function storeHostConfig(config: BackupStoreConfig): HostConfig {
+  return { ...config, baseDir: config.dir, env: {} };
+}
+
 /**
  * A store host every worker reaches over SSH/SFTP (`backups.store` of an environment). Copies
  * travel through the worker (database host → worker's temporary file → store host); checksums
@@ -43,8 +48,7 @@ export class SftpBackupStore implements BackupStore {
 
   constructor(readonly config: BackupStoreConfig) {
     this.layout = new StoreLayout(config.dir);
-    // The store is an SSH account like a deploy host, with its directory in place of an app's.
-    this.host = { ...config, baseDir: config.dir, env: {} };
+    this.host = storeHostConfig(config);
   }
 
   get description(): string {

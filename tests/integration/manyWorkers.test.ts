@@ -93,6 +93,13 @@ beforeAll(async () => {
   raw.backups = { ...raw.backups, store: storeConfig };
   writeFileSync(stagingFile, stringify(raw));
   expect(loadEnvironment(configDir, lab.staging.name).backups?.store?.name).toBe('lab-5');
+  // The same, with a store host key that is not lab-5's: config check must say so.
+  const wrongKey = {
+    ...raw,
+    name: 'store-wrong-key',
+    backups: { ...raw.backups, store: { ...storeConfig, hostKey: lab.staging.hosts[0]?.hostKey } },
+  };
+  writeFileSync(join(configDir, 'store-wrong-key.yaml'), stringify(wrongKey));
 
   harness = await startHarness({ configDir, workerEnv: lab.workerEnv, inProcessWorker: false });
   workers = [0, 1, 2].map(() => {
@@ -105,6 +112,19 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(workers.map((w) => w.kill()));
   await harness?.stop();
+});
+
+test('deployctl config check reaches the store host: pinned key, sha256sum, pg_restore, a writable directory', async () => {
+  const good = await runDeployctl(harness.settings, ['config', 'check', '--env', lab.staging.name]);
+  expect({ code: good.code, out: good.out }).toMatchObject({ code: 0 });
+  for (const what of ['store ssh', 'store sha256sum', 'store pg_restore', 'store directory'])
+    expect(good.out).toMatch(new RegExp(`^OK +${what} +lab-5 \\(root@127\\.0\\.0\\.6:2222\\) `, 'm'));
+
+  const wrong = await runDeployctl(harness.settings, ['config', 'check', '--env', 'store-wrong-key']);
+  expect(wrong.code).toBe(2);
+  expect(wrong.out).toMatch(
+    /^FAILED +store ssh +lab-5 .*host key of lab-5 .* does not match the pinned key/m,
+  );
 });
 
 test('three workers on one task queue deploy, back up to a store host, and restore from it in a drill on another worker', async () => {

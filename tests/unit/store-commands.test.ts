@@ -4,7 +4,10 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  checksumToolVersion,
   makePrivateDirectories,
+  pgRestoreVersion,
+  writableDirectory,
   parseSizeAndChecksum,
   removeFiles,
   sizeAndChecksum,
@@ -61,6 +64,22 @@ describe('store host commands', () => {
     expect(none).toEqual({ code: 0, stdout: '' });
     expect(parseSizeAndChecksum(none.stdout)).toBeUndefined();
     expect(() => parseSizeAndChecksum('12\n')).toThrow('unexpected size and checksum output "12\\n"');
+  });
+
+  test('what config check asks a store host', () => {
+    expect(checksumToolVersion()).toEqual(['sha256sum', '--version']);
+    expect(pgRestoreVersion()).toEqual(['pg_restore', '--version']);
+    expect(writableDirectory('/srv/b')).toEqual([
+      'sh',
+      '-c',
+      'd=$1; while [ ! -d "$d" ]; do d=${d%/*}; d=${d:-/}; done; printf "%s\\n" "$d"; test -w "$d"',
+      'writable-directory',
+      '/srv/b',
+    ]);
+    // A store not used yet: its nearest existing parent is what must be writable, and nothing is made.
+    const r = run(writableDirectory(join(dir, 'not', 'yet')));
+    expect(r).toEqual({ code: 0, stdout: `${dir}\n` });
+    expect(run(['test', '-e', join(dir, 'not')]).code).toBe(1);
   });
 
   test('directories are made private, parents included', () => {
