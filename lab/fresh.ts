@@ -24,7 +24,17 @@ import {
 } from './engine';
 import { stopHost } from './hosts';
 import { checkSsh, ensureKeys, sshdPid, startSshd, writeKnownHosts } from './sshd';
-import { FRESH_HOSTS, HOSTS, hostPaths, LabHost, labPaths, LabPaths, SSH_PORT } from './paths';
+import {
+  FRESH_HOSTS,
+  fleetHosts,
+  HOSTS,
+  hostPaths,
+  LabHost,
+  labPaths,
+  LabPaths,
+  SPARE_HOSTS,
+  SSH_PORT,
+} from './paths';
 import { descendants } from './processes';
 import { reclaimKilledHost } from './reclaim';
 import { ensureSystem } from './system';
@@ -49,9 +59,9 @@ export interface FreshHost {
 }
 
 export function freshHostSpec(name: string = FRESH_HOSTS[0].name): LabHost {
-  const spec = FRESH_HOSTS.find((h) => h.name === name);
+  const spec = SPARE_HOSTS.find((h) => h.name === name);
   if (!spec) {
-    const known = FRESH_HOSTS.map((h) => `${h.name} (${h.address})`).join(', ');
+    const known = `${FRESH_HOSTS.map((h) => `${h.name} (${h.address})`).join(', ')}, and fleet-1 … fleet-${SPARE_HOSTS.length - FRESH_HOSTS.length}`;
     throw new LabError(`no spare lab host named '${name}': the fresh hosts are ${known}`);
   }
   return spec;
@@ -63,12 +73,12 @@ export function freshHostFile(p: LabPaths, name: string): string {
 
 /** Fresh hosts created before (their directory is there), running or not. */
 export function existingFreshHosts(p: LabPaths = labPaths()): LabHost[] {
-  return FRESH_HOSTS.filter((h) => fs.existsSync(hostPaths(h, p.root).dir));
+  return SPARE_HOSTS.filter((h) => fs.existsSync(hostPaths(h, p.root).dir));
 }
 
 /** Every lab host whose host key exists, for known_hosts: the regular hosts and fresh ones. */
 export function hostsWithKeys(p: LabPaths): LabHost[] {
-  return [...HOSTS, ...FRESH_HOSTS].filter((h) => fs.existsSync(`${hostPaths(h, p.root).hostKey}.pub`));
+  return [...HOSTS, ...SPARE_HOSTS].filter((h) => fs.existsSync(`${hostPaths(h, p.root).hostKey}.pub`));
 }
 
 /**
@@ -163,4 +173,11 @@ export async function createFreshHost(name?: string): Promise<FreshHost> {
   const ms = Date.now() - t0;
   progress(`${host.name} is a fresh host in ${seconds(ms)}`);
   return { hostFile, host: config, seconds: Number((ms / 1000).toFixed(1)) };
+}
+
+/** fleet-1 … fleet-N, each made as a fresh host (one after the other: the wipe and start are quick). */
+export async function createFleet(count: number): Promise<FreshHost[]> {
+  const made: FreshHost[] = [];
+  for (const host of fleetHosts(count)) made.push(await createFreshHost(host.name));
+  return made;
 }

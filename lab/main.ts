@@ -12,6 +12,8 @@
  *                                       (.lab/fresh/NAME.yaml), or { hostFile, host, seconds }.
  *                                       `up` leaves fresh hosts alone; `down` stops them, `status`
  *                                       lists them.
+ *   npm run lab -- fleet N [--json]     fleet-1 … fleet-N (127.0.1.1 …), N fresh hosts at once
+ *                                       for fleet benchmarks (scripts/bench/fleet.ts).
  */
 import { Command } from 'commander';
 import * as fs from 'node:fs';
@@ -22,12 +24,13 @@ import { engineGroupId, ensureDeployUser, giveBaseDir, shareEngineSocket } from 
 import { enginePid, listContainers, startContainers, startEngine } from './engine';
 import { stopHost } from './hosts';
 import { checkSsh, ensureKeys, publicHostKey, sshdPid, startSshd, writeKnownHosts } from './sshd';
-import { createFreshHost, existingFreshHosts, freshHostFile, hostsWithKeys } from './fresh';
+import { createFleet, createFreshHost, existingFreshHosts, freshHostFile, hostsWithKeys } from './fresh';
 import { BuildEngine, buildImages, buildWorkerBase, ensureBaseImage, imageSizes, pushImages } from './images';
 import {
   cacheDir,
   deployUserOf,
   FRESH_HOSTS,
+  MAX_FLEET,
   hostPaths,
   HOSTS,
   LabHost,
@@ -334,6 +337,20 @@ program
       );
       console.log(fresh.hostFile);
     }
+  });
+
+program
+  .command('fleet')
+  .description(
+    `fleet-1 … fleet-N (127.0.1.1 …): N brand-new hosts for fleet benchmarks, each re-created from nothing; prints their host config files`,
+  )
+  .argument('<count>', `how many hosts (1 to ${MAX_FLEET})`)
+  .option('--json', 'print [{ "hostFile", "host", "seconds" }, ...] instead of the file paths')
+  .action(async (count: string, opts: { json?: boolean }) => {
+    if (!/^\d+$/.test(count) || Number(count) < 1 || Number(count) > MAX_FLEET)
+      throw new LabError(`count ${JSON.stringify(count)} must be a whole number from 1 to ${MAX_FLEET}`);
+    const made = await createFleet(Number(count));
+    console.log(opts.json ? JSON.stringify(made, null, 2) : made.map((h) => h.hostFile).join('\n'));
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -66,6 +66,26 @@ export const FRESH_HOSTS: LabHost[] = [
   { name: 'lab-5', address: '127.0.0.6', index: 4 },
 ];
 
+/** The most hosts `lab fleet` makes (their subnets and bridge names stay apart from the rest). */
+export const MAX_FLEET = 20;
+
+/**
+ * Hosts for fleet benchmarks (`npm run lab -- fleet N`): fleet-1 … fleet-N on 127.0.1.1 …,
+ * made and wiped like the fresh hosts, and as cheap (an sshd and an engine each).
+ */
+export function fleetHosts(count: number): LabHost[] {
+  if (!Number.isInteger(count) || count < 1 || count > MAX_FLEET)
+    throw new Error(`a fleet is 1 to ${MAX_FLEET} hosts, not ${count}`);
+  return Array.from({ length: count }, (_, i) => ({
+    name: `fleet-${i + 1}`,
+    address: `127.0.1.${i + 1}`,
+    index: FRESH_HOSTS.length + 2 + i,
+  }));
+}
+
+/** Every host that fresh-host may make: the spares above and every possible fleet host. */
+export const SPARE_HOSTS: LabHost[] = [...FRESH_HOSTS, ...fleetHosts(MAX_FLEET)];
+
 /** The three web services of the demo app with their published ports (proxy: 18080). */
 export const WEB_SERVICES = [
   { name: 'site', port: 18081 },

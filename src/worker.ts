@@ -20,6 +20,7 @@ import {
   telemetrySettings,
   type TelemetrySettings,
 } from './worker/telemetry';
+import { describeSlots, SlotConfigError, workerSlots, type WorkerSlots } from './worker/slots';
 
 /**
  * Heartbeats are flushed to the server every HEARTBEAT_FLUSH_MS (the SDK's default is 80 % of
@@ -36,11 +37,14 @@ export async function createWorker(
   settings: Settings,
   connection: NativeConnection,
   workerEnv: NodeJS.ProcessEnv = process.env,
+  slots: WorkerSlots = workerSlots(workerEnv),
 ): Promise<Worker> {
   return Worker.create({
     connection,
     namespace: settings.namespace,
     taskQueue: settings.taskQueue,
+    maxConcurrentActivityTaskExecutions: slots.activities,
+    maxConcurrentWorkflowTaskExecutions: slots.workflowTasks,
     ...HEARTBEAT_THROTTLE,
     // A deployment's next step waits for its workflow task; on a dead worker's sticky queue it
     // would sit 10 s (the default) before another worker may take it.
@@ -71,10 +75,12 @@ async function main(argv: string[]): Promise<void> {
     .opts<{ check?: boolean }>();
   const settings = loadSettings();
   let telemetry: TelemetrySettings;
+  let slots: WorkerSlots;
   try {
     telemetry = telemetrySettings(process.env);
+    slots = workerSlots(process.env);
   } catch (err) {
-    if (!(err instanceof TelemetryConfigError)) throw err;
+    if (!(err instanceof TelemetryConfigError || err instanceof SlotConfigError)) throw err;
     console.error(`worker: ${err.message}`);
     process.exitCode = 2;
     return;
@@ -108,9 +114,9 @@ async function main(argv: string[]): Promise<void> {
     throw new Error(explained ?? `cannot reach Temporal at ${settings.temporalAddress}: ${err.message}`);
   });
   try {
-    const worker = await createWorker(settings, connection);
+    const worker = await createWorker(settings, connection, process.env, slots);
     console.log(
-      `worker: task queue "${settings.taskQueue}" on ${settings.temporalAddress} (namespace ${settings.namespace}), configs in ${resolve(settings.configDir)}` +
+      `worker: task queue "${settings.taskQueue}" on ${settings.temporalAddress} (namespace ${settings.namespace}), configs in ${resolve(settings.configDir)}, ${describeSlots(slots)}` +
         (telemetry.metricsAddress ? `, metrics on http://${telemetry.metricsAddress}/metrics` : ''),
     );
     // Worker.run resolves after SIGINT/SIGTERM, once in-flight tasks are done.
