@@ -5,7 +5,7 @@ import type { RemoteHost } from '../remote/executor';
 
 export interface AuditEntry {
   step: string;
-  result: 'started' | 'succeeded' | 'failed' | 'approved' | 'aborted' | 'released';
+  result: 'started' | 'succeeded' | 'failed' | 'approved' | 'aborted' | 'released' | 'overridden';
   detail?: string;
   /** Who approved or aborted, when that is not the requester (`by`). */
   decidedBy?: string;

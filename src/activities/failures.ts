@@ -13,6 +13,7 @@ export const FailureType = {
   healthDeadline: 'HealthDeadlineExceeded',
   gateFailed: 'GateFailed',
   diskBelowFloor: 'DiskBelowFloor',
+  deployWindowClosed: 'DeployWindowClosed',
 } as const;
 
 /** Map known errors to non-retryable failures; anything else stays retryable (network, SSH drops). */

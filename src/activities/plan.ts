@@ -8,6 +8,8 @@ import { releaseHistoryRecord, remoteLayout } from '../commands/layout';
 import type { DeployPlan, ReleaseFiles, ReleaseRecord } from '../shared/deployment';
 import { withHost, type RemoteHost } from '../remote/executor';
 import { FailureType, toApplicationFailure } from './failures';
+import { closedWindowMessage, deployWindowVerdict, type WindowVerdict } from '../config/deployWindows';
+import { audit } from './audit';
 import type { SourceCache } from './sourceCache';
 
 /** Resolve each requested image to a full reference, and fill services not requested from the running release. */
@@ -180,6 +182,45 @@ async function releaseFilesOf(
   return { release: request.release, repository, commit };
 }
 
+/**
+ * The environment's deploy windows at `now`, when they are closed to this request: a rollback is
+ * never held back (an incident needs it), and a closed window without --override-freeze is refused.
+ */
+function closedWindow(
+  environment: EnvironmentConfig,
+  request: DeployRequest,
+  now: Date,
+): Extract<WindowVerdict, { open: false }> | undefined {
+  if (!environment.deployWindows || request.rollback) return undefined;
+  const verdict = deployWindowVerdict(environment.deployWindows, now);
+  if (verdict.open) return undefined;
+  if (!request.overrideFreeze)
+    throw ApplicationFailure.nonRetryable(
+      closedWindowMessage(environment.name, environment.deployWindows, verdict, now),
+      FailureType.deployWindowClosed,
+    );
+  return verdict;
+}
+
+/** A deploy that overrode a closed window says so, with its reason, in every host's audit log. */
+async function auditFreezeOverride(
+  plan: DeployPlan,
+  reason: string,
+  closed: Extract<WindowVerdict, { open: false }>,
+): Promise<void> {
+  await Promise.all(
+    plan.environment.hosts.map((config) =>
+      withHost(config, (host) =>
+        audit(host, plan, {
+          step: 'deploy-window',
+          result: 'overridden',
+          detail: `${reason} (${closed.why})`,
+        }),
+      ),
+    ),
+  );
+}
+
 export function createPlanActivities(deps: { configDir: string; sources: SourceCache }) {
   return {
     /** Validate the request against the environment's config and the hosts' current state. */
@@ -202,6 +243,7 @@ export function createPlanActivities(deps: { configDir: string; sources: SourceC
             [`strategy: value "${strategy}" needs migrations.phases in environment "${environment.name}"`],
           );
         }
+        const closed = closedWindow(environment, request, new Date());
         // A rollback is never held back for disk: in an incident it usually needs nothing new.
         if (!request.rollback) await checkDiskFloor(environment);
         const previous = await readReleaseRecord(environment, 'currentRelease');
@@ -222,7 +264,19 @@ export function createPlanActivities(deps: { configDir: string; sources: SourceC
         }
         const images = resolveImages(request, environment, previous);
         const files = await releaseFilesOf(environment, request, target, deps.sources);
-        return { deploymentId: input.deploymentId, request, environment, images, previous, strategy, files };
+        const plan: DeployPlan = {
+          deploymentId: input.deploymentId,
+          request,
+          environment,
+          images,
+          previous,
+          strategy,
+          files,
+        };
+        // Last, so that a retry after any other failure does not write it twice.
+        if (closed && request.overrideFreeze)
+          await auditFreezeOverride(plan, request.overrideFreeze.reason, closed);
+        return plan;
       } catch (err) {
         throw toApplicationFailure(err);
       }

@@ -134,7 +134,11 @@ export const STOPPED_BY_DECISION = ['DeploymentAborted', 'ApprovalExpired'];
 
 export function exitCodeFor(status: DeploymentStatus | undefined, failureType?: string): ExitCode {
   if (failureType === 'InvalidInput') return ExitCode.invalidInput;
-  if (['GateFailed', 'EnvironmentBusy', 'ColoursDisagree', 'DiskBelowFloor'].includes(failureType ?? ''))
+  if (
+    ['GateFailed', 'EnvironmentBusy', 'ColoursDisagree', 'DiskBelowFloor', 'DeployWindowClosed'].includes(
+      failureType ?? '',
+    )
+  )
     return ExitCode.refused;
   if (STOPPED_BY_DECISION.includes(failureType ?? '') || status?.outcome === 'aborted') {
     // Aborted after changes whose undo did not complete: the environment needs a human (5), not "not approved".

@@ -77,8 +77,20 @@ async function deployCommand(
     commit?: string;
     onBusy?: 'wait' | 'fail';
     strategy?: string;
+    overrideFreeze?: boolean;
+    reason?: string;
   },
 ): Promise<ExitCode> {
+  if (opts.overrideFreeze && opts.reason === undefined)
+    throw new CliExit(
+      ExitCode.invalidInput,
+      '--override-freeze needs --reason "<why>" (it goes into the hosts\' audit logs)\nnothing was started',
+    );
+  if (!opts.overrideFreeze && opts.reason !== undefined)
+    throw new CliExit(
+      ExitCode.invalidInput,
+      '--reason only goes with --override-freeze\nnothing was started',
+    );
   const request = validatedRequest(
     {
       environment: opts.env,
@@ -88,6 +100,7 @@ async function deployCommand(
       ...(opts.commit !== undefined ? { commit: opts.commit } : {}),
       ...(opts.onBusy ? { onBusy: opts.onBusy } : {}),
       ...(opts.strategy ? { strategy: opts.strategy } : {}),
+      ...(opts.overrideFreeze ? { overrideFreeze: { reason: opts.reason } } : {}),
     },
     'deploy flags',
   );
@@ -287,7 +300,12 @@ export function addDeployCommands(program: Command): void {
         '--strategy <name>',
         "how the release reaches users, over the environment's own: recreate (in place), blue-green or canary (colours behind Traefik)",
       ).choices([...STRATEGIES]),
-    );
+    )
+    .option(
+      '--override-freeze',
+      "deploy although the environment's deploy windows are closed (needs --reason; audited on the hosts)",
+    )
+    .option('--reason <text>', 'why --override-freeze is needed');
   addDeploymentOptions(deploy).action(async (opts) => {
     process.exitCode = await deployCommand(opts);
   });

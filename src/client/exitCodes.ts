@@ -13,8 +13,9 @@ export const ExitCode = {
   failedUnhealthy: 5,
   /**
    * Refused before any host was touched: a quality gate failed, the environment was busy
-   * (--on-busy fail), its hosts disagree on the live colour, or a host's free disk is below
-   * the environment's minFreeDiskMb.
+   * (--on-busy fail), its hosts disagree on the live colour, a host's free disk is below
+   * the environment's minFreeDiskMb, or its deploy windows are closed (a freeze, or outside
+   * the weekly windows) and the deploy did not say --override-freeze.
    */
   refused: 6,
   /** deployctl stopped waiting (--timeout); the deployment itself goes on: check it with status. */
@@ -44,7 +45,7 @@ export const EXIT_CODE_MEANINGS: Record<ExitCode, string> = {
   5: 'deployment failed (or was aborted) and the environment is not known to be healthy',
   6:
     'refused before any host was touched: a quality gate failed, the environment was busy, its hosts ' +
-    'disagree on the live colour, or a host has less free disk than minFreeDiskMb',
+    'disagree on the live colour, a host has less free disk than minFreeDiskMb, or the deploy window is closed',
   7: 'deployctl stopped waiting (--timeout); the deployment goes on',
   8: "a backup, restore drill, emergency deploy or server setup failed (or their catalog, or a host's audit log, could not be read)",
   9:

@@ -49,6 +49,13 @@ export const actorSchema = z.string().regex(ACTOR_PATTERN, {
   message: 'must be a user name of letters, digits and . _ @ + -',
 });
 
+export const REASON_RULE = 'must say why, in 1 to 500 characters without control characters';
+export const reasonSchema = z
+  .string()
+  .max(500)
+  // eslint-disable-next-line no-control-regex
+  .regex(/^[^\u0000-\u001f\u007f]+$/, { message: REASON_RULE });
+
 export const deployRequestSchema = z
   .object({
     environment: nameSchema,
@@ -74,6 +81,8 @@ export const deployRequestSchema = z
     onBusy: z.enum(['wait', 'fail']).optional(),
     /** How this deployment reaches users, over the environment's own `strategy`. */
     strategy: strategySchema.optional(),
+    /** Deploy although the environment's deploy windows are closed; the reason goes into the hosts' audit logs. */
+    overrideFreeze: z.object({ reason: reasonSchema }).strict().optional(),
   })
   .strict()
   .superRefine((r, ctx) => {
@@ -100,6 +109,7 @@ const REQUEST_FLAGS: Record<string, string> = {
 
 export const requestFlagName: KeyName = ([key, service]) => {
   if (key === undefined) return '(request)';
+  if (key === 'overrideFreeze') return '--reason';
   if (key === 'images') return service === undefined ? '--image' : `--image ${String(service)}=`;
   return REQUEST_FLAGS[String(key)] ?? String(key);
 };

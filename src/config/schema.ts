@@ -312,6 +312,77 @@ export const drillsSchema = z
   })
   .strict();
 
+export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+
+const CLOCK_RULE = 'must be a time of day "HH:MM" from 00:00 to 24:00';
+const clockSchema = z.string().regex(/^(([01]\d|2[0-3]):[0-5]\d|24:00)$/, { message: CLOCK_RULE });
+
+export const LOCAL_TIME_RULE = 'must be a local date "YYYY-MM-DD" or date and time "YYYY-MM-DDTHH:MM"';
+const localTimeSchema = z
+  .string()
+  .regex(/^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])(T([01]\d|2[0-3]):[0-5]\d)?$/, {
+    message: LOCAL_TIME_RULE,
+  });
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * When deployments may start: weekly windows and dated freezes, in one time zone. Outside them
+ * a deploy is refused (exit 6) with the next open window, unless it is a rollback or says
+ * --override-freeze --reason, which is audited on the hosts.
+ */
+export const deployWindowsSchema = z
+  .object({
+    timeZone: z.string().max(64).refine(isTimeZone, {
+      message: 'must be an IANA time zone, e.g. "Europe/Berlin" or "UTC"',
+    }),
+    /** Deploys start only inside one of these; none listed: any time outside the freezes. */
+    weekly: z
+      .array(
+        z
+          .object({
+            days: z.array(z.enum(WEEKDAYS)).min(1),
+            from: clockSchema,
+            to: clockSchema,
+          })
+          .strict()
+          .refine((w) => w.from < w.to, { message: 'from must be before to (a window ends on its own day)' }),
+      )
+      .max(50)
+      .default([]),
+    /** No deploys from `from` until `to` (local times in timeZone; a date alone is its midnight). */
+    freezes: z
+      .array(
+        z
+          .object({
+            from: localTimeSchema,
+            to: localTimeSchema,
+            reason: z
+              .string()
+              .min(1)
+              .max(200)
+              // eslint-disable-next-line no-control-regex
+              .regex(/^[^\x00-\x1f\x7f]+$/, { message: 'must be one line of printable characters' }),
+          })
+          .strict()
+          .refine((f) => f.from.padEnd(16, ' ') < f.to.padEnd(16, ' '), {
+            message: 'from must be before to',
+          }),
+      )
+      .max(200)
+      .default([]),
+  })
+  .strict();
+
+export type DeployWindows = z.infer<typeof deployWindowsSchema>;
+
 /** How a release reaches users: in place, or as a new colour behind Traefik. */
 export const STRATEGIES = ['recreate', 'blue-green', 'canary'] as const;
 export const strategySchema = z.enum(STRATEGIES);
@@ -512,6 +583,8 @@ export const environmentSchema = z
     backups: backupsSchema.optional(),
     /** Scheduled restore drills of the latest verified backup (needs `database`). */
     drills: drillsSchema.optional(),
+    /** When deploys may start (weekly windows, freezes); any time when absent. */
+    deployWindows: deployWindowsSchema.optional(),
   })
   .strict()
   .superRefine((env, ctx) => {

@@ -31,6 +31,7 @@ const PASSED_THROUGH_FAILURES = [
   'CanaryFailed',
   'IncompatibleMigration',
   'DiskBelowFloor',
+  'DeployWindowClosed',
 ];
 
 /**

@@ -52,6 +52,18 @@ describe('deploy request', () => {
     );
   });
 
+  test('an override of the deploy windows carries a one-line reason, refused as --reason', () => {
+    const override = { ...ok, overrideFreeze: { reason: 'hotfix for INC-42' } };
+    expect(parseDeployRequest(override)).toEqual(override);
+    for (const reason of ['', 'two\nlines', 'x'.repeat(501)]) {
+      expect(() =>
+        parseDeployRequest({ ...ok, overrideFreeze: { reason } }, 'deploy flags', requestFlagName),
+      ).toThrow(
+        `--reason: value ${JSON.stringify(reason.length > 100 ? reason.slice(0, 20) : reason).slice(0, -1)}`,
+      );
+    }
+  });
+
   test('refusals of the CLI name the flags the user typed, not the request keys', () => {
     let message = '';
     try {

@@ -1,0 +1,122 @@
+/**
+ * Deploy windows on the lab: lab-staging frozen (in a config dir of this test's own) refuses a
+ * deploy before any host is touched, naming the freeze and the next open window; the same
+ * deploy with --override-freeze --reason runs, and every host's audit log says who overrode it
+ * and why. Real deployctl, worker, Temporal and SSH to lab-1. Fails (never skips) when the lab
+ * is not up.
+ */
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { ExitCode } from '../../src/client/exitCodes';
+import { readOptionalFile } from '../../src/commands/files';
+import { remoteLayout } from '../../src/commands/layout';
+import { isEnvironmentFile } from '../../src/config/load';
+import { withHost } from '../../src/remote/executor';
+import {
+  LAB_CONFIG_DIR,
+  PROJECT_ROOT,
+  requireLab,
+  runDeployctl,
+  startHarness,
+  type Harness,
+} from './harness';
+
+const lab = requireLab();
+const staging = lab.staging;
+const stamp = Date.now().toString(36);
+let harness: Harness;
+
+// A freeze from long ago until the day after tomorrow (UTC): deploys open again at its end.
+const until = new Date(Date.now() + 2 * 86_400_000).toISOString().slice(0, 10);
+const reopens = new Date(`${until}T00:00:00Z`);
+const weekday = reopens.toLocaleDateString('en-US', { weekday: 'short', timeZone: 'UTC' });
+
+beforeAll(async () => {
+  const configDir = mkdtempSync(join(PROJECT_ROOT, '.data', 'deploy-windows-config-'));
+  for (const file of readdirSync(LAB_CONFIG_DIR).filter(isEnvironmentFile))
+    copyFileSync(join(LAB_CONFIG_DIR, file), join(configDir, file));
+  const file = join(configDir, `${staging.name}.yaml`);
+  const raw = parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  raw.deployWindows = {
+    timeZone: 'UTC',
+    freezes: [{ from: '2000-01-01', to: until, reason: 'integration-test freeze' }],
+  };
+  writeFileSync(file, stringify(raw));
+  harness = await startHarness({ configDir, workerEnv: lab.workerEnv });
+}, 120_000);
+
+afterAll(async () => {
+  await harness?.stop();
+});
+
+const deployArgs = (release: string) => [
+  'deploy',
+  '--env',
+  staging.name,
+  '--release',
+  release,
+  '--image',
+  'site=v2',
+  '--image',
+  'saas=v2',
+  '--image',
+  'api=v2',
+  '--commit',
+  'v2',
+];
+
+test('a frozen environment refuses a deploy with exit 6, the freeze and the next open window; nothing is started on a host', async () => {
+  const auditBefore = await auditLog();
+  const { code, out } = await runDeployctl(harness.settings, deployArgs(`frozen-${stamp}`));
+  expect({ code, out }).toMatchObject({ code: ExitCode.refused });
+  expect(out).toContain(`environment "${staging.name}" is closed for deploys at `);
+  expect(out).toContain(`frozen until ${weekday} ${until} 00:00 (integration-test freeze)`);
+  expect(out).toContain(`the next open window starts ${weekday} ${until} 00:00 (UTC)`);
+  expect(out).toContain('--override-freeze --reason');
+  expect(await auditLog()).toBe(auditBefore);
+});
+
+test('--override-freeze without --reason is refused by deployctl itself (exit 2)', async () => {
+  const { code, out } = await runDeployctl(harness.settings, [
+    ...deployArgs(`no-reason-${stamp}`),
+    '--override-freeze',
+  ]);
+  expect(code).toBe(ExitCode.invalidInput);
+  expect(out).toContain('--override-freeze needs --reason "<why>"');
+  expect(out).toContain('nothing was started');
+});
+
+test('--override-freeze --reason deploys anyway, and the hosts audit who overrode the freeze and why', async () => {
+  const release = `override-${stamp}`;
+  const { code, out } = await runDeployctl(harness.settings, [
+    ...deployArgs(release),
+    '--override-freeze',
+    '--reason',
+    'hotfix for INC-42',
+    '--by',
+    'oncall-ann',
+  ]);
+  expect({ code, out }).toMatchObject({ code: ExitCode.succeeded });
+  const lines = (await auditLog())
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  expect(lines).toContainEqual(
+    expect.objectContaining({
+      release,
+      by: 'oncall-ann',
+      step: 'deploy-window',
+      result: 'overridden',
+      detail: `hotfix for INC-42 (frozen until ${weekday} ${until} 00:00 (integration-test freeze))`,
+    }),
+  );
+});
+
+async function auditLog(): Promise<string> {
+  const host = staging.hosts[0]!;
+  const r = await withHost(host, (h) =>
+    h.run(readOptionalFile(remoteLayout(staging, host).auditLog), { timeoutMs: 30_000 }),
+  );
+  return r.stdout;
+}
