@@ -295,8 +295,15 @@ export function createBackupActivities(deps: {
     },
 
     /** A failed backup leaves nothing behind in the store: no copy, no partial, no record. */
-    async discardBackup(input: { environment: string; backupId: string }): Promise<void> {
-      const store = await inStore(async () => stores.named(input.environment));
+    async discardBackup(input: {
+      environment: string;
+      backupId: string;
+      /** The config the backup ran with, so the store is the one its copy went to. */
+      config?: EnvironmentConfig;
+    }): Promise<void> {
+      const store = await inStore(async () =>
+        input.config ? stores.of(input.config) : stores.named(input.environment),
+      );
       // Verified: it is a good backup.
       if (await inStore(() => store.findBackup(input.environment, input.backupId))) return;
       await inStore(() => store.deleteBackup(input.environment, input.backupId));

@@ -5,7 +5,13 @@ import { ConfigError } from '../config/errors';
 import { environmentName, isEnvironmentFile, listEnvironments, loadEnvironment } from '../config/load';
 import type { BackupStoreConfig, EnvironmentConfig, HostConfig } from '../config/schema';
 import type { Argv } from '../commands/argv';
-import { checksumToolVersion, pgRestoreVersion, writableDirectory } from '../commands/store';
+import {
+  checksumToolVersion,
+  MIN_PG_RESTORE_MAJOR,
+  pgRestoreMajor,
+  pgRestoreVersion,
+  writableDirectory,
+} from '../commands/store';
 import { storeHostConfig } from '../store/sftpStore';
 import { composeVersion, engineVersion } from '../commands/compose';
 import { hostLockVersion } from '../commands/hostLock';
@@ -215,13 +221,27 @@ async function storeHostChecks(store: BackupStoreConfig): Promise<ConfigCheck[]>
   const { host, checks } = await connectForChecks(config);
   if (!host) return checks.map((c) => ({ ...c, check: `store ${c.check}` }));
   try {
+    const tools = await commandChecks(host, hostWhere(config), [
+      ['store sha256sum', checksumToolVersion()],
+      ['store pg_restore', pgRestoreVersion()],
+      ['store directory', writableDirectory(store.dir)],
+    ]);
+    // An older client cannot list a newer dump: every backup would be called corrupt.
+    const tooOld = (c: ConfigCheck) =>
+      c.check === 'store pg_restore' &&
+      c.verdict === 'ok' &&
+      (pgRestoreMajor(c.detail) ?? 0) < MIN_PG_RESTORE_MAJOR;
     return [
       ...checks.map((c) => ({ ...c, check: `store ${c.check}` })),
-      ...(await commandChecks(host, hostWhere(config), [
-        ['store sha256sum', checksumToolVersion()],
-        ['store pg_restore', pgRestoreVersion()],
-        ['store directory', writableDirectory(store.dir)],
-      ])),
+      ...tools.map((c) =>
+        tooOld(c)
+          ? {
+              ...c,
+              verdict: 'failed' as const,
+              detail: `${c.detail}: backups need PostgreSQL client ${MIN_PG_RESTORE_MAJOR} or newer on the store host to be verified`,
+            }
+          : c,
+      ),
     ];
   } finally {
     host.dispose();

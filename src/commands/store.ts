@@ -53,6 +53,15 @@ export function pgRestoreVersion(): Argv {
   return ['pg_restore', '--version'];
 }
 
+/** Backups are custom-format dumps of PostgreSQL 15 and newer: older clients cannot list them. */
+export const MIN_PG_RESTORE_MAJOR = 15;
+
+/** The major version in `pg_restore --version`'s line ("pg_restore (PostgreSQL) 16.4" gives 16). */
+export function pgRestoreMajor(line: string): number | undefined {
+  const major = Number(/\s(\d+)(?:\.\d+)?/.exec(line)?.[1]);
+  return Number.isInteger(major) ? major : undefined;
+}
+
 /**
  * Whether the store's directory can be written: it, or its nearest existing parent (a store
  * not used yet), must be writable by the SSH user. Prints the directory it checked; exit 1 when

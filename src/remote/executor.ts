@@ -264,14 +264,25 @@ export class RemoteHost {
     );
   }
 
-  /** Copy a local file to the host atomically (temporary name in the same directory, then rename). */
+  /**
+   * Copy a local file to the host atomically (temporary name in the same directory, then rename).
+   * `inPlace`: the caller's path is already a temporary name it renames itself (a store's
+   * partial copy), so a retry overwrites it instead of leaving another temporary file.
+   */
   async upload(
     localPath: string,
     remotePath: string,
-    opts: { timeoutMs: number; mode?: 0o600 | 0o644; onProgress?: (bytes: number, total: number) => void },
+    opts: {
+      timeoutMs: number;
+      mode?: 0o600 | 0o644;
+      onProgress?: (bytes: number, total: number) => void;
+      inPlace?: boolean;
+    },
   ): Promise<void> {
     const dir = posix.dirname(remotePath);
-    const tmp = posix.join(dir, `.${posix.basename(remotePath)}.${randomBytes(6).toString('hex')}.tmp`);
+    const tmp = opts.inPlace
+      ? remotePath
+      : posix.join(dir, `.${posix.basename(remotePath)}.${randomBytes(6).toString('hex')}.tmp`);
     await this.run(makeDirectory(dir), { timeoutMs: opts.timeoutMs });
     await this.transfer('upload', remotePath, opts, (sftp, done) =>
       sftp.fastPut(
@@ -284,7 +295,7 @@ export class RemoteHost {
         done,
       ),
     );
-    await this.run(moveIntoPlace(tmp, remotePath), { timeoutMs: opts.timeoutMs });
+    if (!opts.inPlace) await this.run(moveIntoPlace(tmp, remotePath), { timeoutMs: opts.timeoutMs });
   }
 
   /** The names in a directory over SFTP; none when it does not exist. */

@@ -1,5 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { pgRestoreList } from '../commands/database';
 import { restrictToOwner, moveIntoPlace } from '../commands/files';
@@ -38,7 +37,7 @@ export function storeHostConfig(config: BackupStoreConfig): HostConfig {
 
 /**
  * A store host every worker reaches over SSH/SFTP (`backups.store` of an environment). Copies
- * travel through the worker (database host → worker's temporary file → store host); checksums
+ * travel through the worker (database host → DEPLOY_BACKUP_DIR/.transit → store host); checksums
  * and pg_restore listings run on the store host, so what is verified is the copy that is kept.
  * Each call opens its own connection: calls come from activities that may run on any worker.
  */
@@ -46,7 +45,15 @@ export class SftpBackupStore implements BackupStore {
   private readonly layout: StoreLayout;
   private readonly host: HostConfig;
 
-  constructor(readonly config: BackupStoreConfig) {
+  /**
+   * `transitDir`: the worker's directory for copies on their way (DEPLOY_BACKUP_DIR/.transit).
+   * A copy's name there is fixed by its environment and id, so a retry overwrites what a killed
+   * attempt left instead of adding to it.
+   */
+  constructor(
+    readonly config: BackupStoreConfig,
+    private readonly transitDir: string,
+  ) {
     this.layout = new StoreLayout(config.dir);
     this.host = storeHostConfig(config);
   }
@@ -86,11 +93,11 @@ export class SftpBackupStore implements BackupStore {
     opts: TransferOptions,
   ): Promise<void> {
     const partial = this.layout.partialPath(environment, id);
-    await this.throughTemporaryFile(async (local) => {
+    await this.throughTransit(environment, `${id}.dump`, async (local) => {
       await from.host.download(from.path, local, opts);
       await withHost(this.host, async (store) => {
         await store.run(this.ensureDirs(environment), { timeoutMs: STORE_COMMAND_MS });
-        await store.upload(local, partial, { ...opts, mode: 0o600 });
+        await store.upload(local, partial, { ...opts, mode: 0o600, inPlace: true });
         const copied = await checkFile(store, partial);
         if (copied?.sha256 !== from.sha256) {
           await store.run(removeFiles([partial]), { timeoutMs: STORE_COMMAND_MS });
@@ -112,7 +119,7 @@ export class SftpBackupStore implements BackupStore {
     remotePath: string,
     opts: TransferOptions,
   ): Promise<void> {
-    await this.throughTemporaryFile(async (local) => {
+    await this.throughTransit(backup.environment, `${backup.id}.outbound.dump`, async (local) => {
       await withHost(this.host, (store) =>
         store.download(this.layout.dumpPath(backup.environment, backup.id), local, opts),
       );
@@ -184,13 +191,19 @@ export class SftpBackupStore implements BackupStore {
     });
   }
 
-  /** A private temporary file on the worker for a copy in transit, removed whatever happens. */
-  private async throughTemporaryFile(fn: (path: string) => Promise<void>): Promise<void> {
-    const dir = mkdtempSync(join(tmpdir(), 'deployctl-store-'));
+  /** The worker's private file for a copy in transit, removed when the transfer ends either way. */
+  private async throughTransit(
+    environment: string,
+    name: string,
+    fn: (path: string) => Promise<void>,
+  ): Promise<void> {
+    const dir = join(this.transitDir, checkId('environment', environment));
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const path = join(dir, name);
     try {
-      await fn(join(dir, 'copy.dump'));
+      await fn(path);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(path, { force: true });
     }
   }
 }

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { environmentFile, loadEnvironment } from '../config/load';
 import type { EnvironmentConfig } from '../config/schema';
 import type { BackupStore } from './backupStore';
@@ -17,7 +18,7 @@ export class BackupStores {
 
   of(environment: EnvironmentConfig): BackupStore {
     const host = environment.backups?.store;
-    return host ? new SftpBackupStore(host) : this.local;
+    return host ? new SftpBackupStore(host, join(this.local.root, '.transit')) : this.local;
   }
 
   /**

@@ -1,3 +1,5 @@
+import { MIN_PG_RESTORE_MAJOR, pgRestoreMajor } from '../commands/store';
+import { storeHostConfig } from '../store/sftpStore';
 import { execFile } from 'node:child_process';
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -10,7 +12,6 @@ import type { ConfigCheck } from '../shared/configCheck';
 import type { Settings } from '../shared/settings';
 
 /** The oldest pg_restore that reads the dumps of the PostgreSQL versions the product supports. */
-const MIN_PG_RESTORE_MAJOR = 15;
 
 /** `argv --version` on the worker's PATH: its first line, or why it could not run. */
 function toolVersion(argv: string[], path: string | undefined): Promise<{ line?: string; problem?: string }> {
@@ -46,7 +47,7 @@ async function toolChecks(
   const withDatabase = environments.filter((e) => e.database);
   if (withDatabase.length) {
     const { line, problem } = await toolVersion(['pg_restore', '--version'], path);
-    const major = Number(/\s(\d+)(?:\.\d+)?/.exec(line ?? '')?.[1]);
+    const major = pgRestoreMajor(line ?? '') ?? 0;
     const tooOld = !problem && !(major >= MIN_PG_RESTORE_MAJOR);
     checks.push({
       check: 'tool',
@@ -123,7 +124,10 @@ export async function workerNeeds(settings: Settings, workerEnv: NodeJS.ProcessE
   checks.push(writableDir('workspace dir', settings.workspaceRoot, 'DEPLOY_WORKSPACE_DIR'));
   checks.push(writableDir('backup store', settings.backupRoot, 'DEPLOY_BACKUP_DIR'));
   for (const environment of environments) {
-    const keys = new Map(environment.hosts.map((h) => [h.privateKeyPath, h]));
+    const store = environment.backups?.store;
+    const keys = new Map(
+      [...environment.hosts, ...(store ? [storeHostConfig(store)] : [])].map((h) => [h.privateKeyPath, h]),
+    );
     for (const host of keys.values())
       checks.push({ ...keyFileCheck(host), where: `${environment.name}/${host.name}` });
     checks.push(

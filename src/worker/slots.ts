@@ -13,22 +13,22 @@ export interface WorkerSlots {
 
 export const DEFAULT_WORKER_SLOTS: WorkerSlots = { activities: 100, workflowTasks: 40 };
 
-const SLOT_RULE = 'must be a whole number from 1 to 10000';
-
 export class SlotConfigError extends Error {}
 
-function slotCount(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+function slotCount(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = /^\d{1,5}$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
-  if (!(n >= 1 && n <= 10_000)) throw new SlotConfigError(`${name} ${JSON.stringify(raw)} ${SLOT_RULE}`);
+  if (!(n >= min && n <= 10_000))
+    throw new SlotConfigError(`${name} ${JSON.stringify(raw)} must be a whole number from ${min} to 10000`);
   return n;
 }
 
 export function workerSlots(env: NodeJS.ProcessEnv): WorkerSlots {
   return {
-    activities: slotCount(env, 'DEPLOY_MAX_ACTIVITIES', DEFAULT_WORKER_SLOTS.activities),
-    workflowTasks: slotCount(env, 'DEPLOY_MAX_WORKFLOW_TASKS', DEFAULT_WORKER_SLOTS.workflowTasks),
+    activities: slotCount(env, 'DEPLOY_MAX_ACTIVITIES', DEFAULT_WORKER_SLOTS.activities, 1),
+    // The SDK polls workflow tasks with at least two pollers, each needing a slot.
+    workflowTasks: slotCount(env, 'DEPLOY_MAX_WORKFLOW_TASKS', DEFAULT_WORKER_SLOTS.workflowTasks, 2),
   };
 }
 

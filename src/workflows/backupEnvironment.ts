@@ -30,10 +30,12 @@ export async function backupEnvironment(input: BackupInput): Promise<BackupRepor
     `backup ${backupId} (requested by ${input.requestedBy})`,
   );
   let dump: { environment: EnvironmentConfig; dump: HostDump } | undefined;
+  let config: EnvironmentConfig | undefined;
   try {
     const environment = await op.step('config', () =>
       loadEnvironmentConfig({ environment: input.environment }),
     );
+    config = environment;
     if (!environment.database) {
       throw ApplicationFailure.nonRetryable(
         `environment "${environment.name}" has no database section: nothing to back up`,
@@ -70,7 +72,13 @@ export async function backupEnvironment(input: BackupInput): Promise<BackupRepor
     const message = errorMessage(err);
     const leftover = dump;
     await CancellationScope.nonCancellable(async () => {
-      await discardBackup({ environment: input.environment, backupId });
+      // Best effort too: a store host that cannot be reached must not hide why the backup failed,
+      // nor keep the host's dump below from being removed. The store is the one the copy used.
+      await discardBackup({
+        environment: input.environment,
+        backupId,
+        ...(config ? { config } : {}),
+      }).catch(() => undefined);
       // Best effort: a host that cannot be reached keeps its dump, which the next run does not reuse.
       if (leftover) {
         await removeHostDump({

@@ -82,7 +82,7 @@ beforeAll(async () => {
     hostKey,
     dir: `${fresh.host.baseDir}/backup-store`,
   };
-  store = new SftpBackupStore(storeConfig);
+  store = new SftpBackupStore(storeConfig, join(freshBackupRoot(), '.transit'));
 
   // The lab's environments, with lab-staging's backups on the store host.
   const configDir = mkdtempSync(join(PROJECT_ROOT, '.data', 'many-workers-config-'));

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import {
   checksumToolVersion,
   makePrivateDirectories,
+  MIN_PG_RESTORE_MAJOR,
+  pgRestoreMajor,
   pgRestoreVersion,
   writableDirectory,
   parseSizeAndChecksum,
@@ -64,6 +66,13 @@ describe('store host commands', () => {
     expect(none).toEqual({ code: 0, stdout: '' });
     expect(parseSizeAndChecksum(none.stdout)).toBeUndefined();
     expect(() => parseSizeAndChecksum('12\n')).toThrow('unexpected size and checksum output "12\\n"');
+  });
+
+  test('the pg_restore major version is read from its --version line', () => {
+    expect(pgRestoreMajor('pg_restore (PostgreSQL) 16.4 (Debian 16.4-1)')).toBe(16);
+    expect(pgRestoreMajor('pg_restore (PostgreSQL) 13.16')).toBe(13);
+    expect(pgRestoreMajor('command not found')).toBeUndefined();
+    expect(MIN_PG_RESTORE_MAJOR).toBe(15);
   });
 
   test('what config check asks a store host', () => {

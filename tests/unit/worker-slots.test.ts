@@ -15,14 +15,22 @@ describe('worker slots', () => {
   });
 
   test.each([
-    ['DEPLOY_MAX_ACTIVITIES', '0'],
-    ['DEPLOY_MAX_ACTIVITIES', '-5'],
-    ['DEPLOY_MAX_ACTIVITIES', '1.5'],
-    ['DEPLOY_MAX_WORKFLOW_TASKS', 'many'],
-    ['DEPLOY_MAX_WORKFLOW_TASKS', '10001'],
-  ])('%s=%j is refused naming the variable, the value and the rule', (name, value) => {
+    ['DEPLOY_MAX_ACTIVITIES', '0', 1],
+    ['DEPLOY_MAX_ACTIVITIES', '-5', 1],
+    ['DEPLOY_MAX_ACTIVITIES', '1.5', 1],
+    ['DEPLOY_MAX_WORKFLOW_TASKS', 'many', 2],
+    ['DEPLOY_MAX_WORKFLOW_TASKS', '10001', 2],
+    // The SDK's two workflow-task pollers each need a slot: the core refuses one.
+    ['DEPLOY_MAX_WORKFLOW_TASKS', '1', 2],
+  ])('%s=%j is refused naming the variable, the value and the rule', (name, value, min) => {
     expect(() => workerSlots({ [name]: value })).toThrow(
-      `${name} ${JSON.stringify(value)} must be a whole number from 1 to 10000`,
+      `${name} ${JSON.stringify(value)} must be a whole number from ${min} to 10000`,
     );
+  });
+  test('one activity slot is allowed', () => {
+    expect(workerSlots({ DEPLOY_MAX_ACTIVITIES: '1', DEPLOY_MAX_WORKFLOW_TASKS: '2' })).toEqual({
+      activities: 1,
+      workflowTasks: 2,
+    });
   });
 });
