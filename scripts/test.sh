@@ -101,6 +101,15 @@ node -e '
     try {
       const r = require(file);
       console.log(`${what}: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : ""));
+      // The failures again, short, at the end where a reader of the log tail finds them.
+      for (const file of r.testResults) {
+        const failed = file.assertionResults.filter((a) => a.status === "failed");
+        if (file.status === "failed" && failed.length === 0) console.log(`  FAILED ${file.name.replace(process.cwd() + "/", "")}: ${(file.message || "").split("\n").slice(0, 20).join("\n    ")}`);
+        for (const a of failed) {
+          console.log(`  FAILED ${file.name.replace(process.cwd() + "/", "")} > ${a.fullName}`);
+          console.log("    " + a.failureMessages.join("\n").split("\n").slice(0, 20).join("\n    "));
+        }
+      }
     } catch {
       console.log(`${what}: no results (${file} missing)`);
     }
