@@ -203,14 +203,24 @@ export function readLabSecrets(secretsFile: string): NodeJS.ProcessEnv {
   return out;
 }
 
-/** Keeps the secret stable across `up`s (the database volume was initialised with it). */
+/** Secrets the webhook tests use: the path token of the receiver's URLs and its signing key. */
+export const WEBHOOK_TOKEN_ENV = 'LAB_WEBHOOK_TOKEN';
+export const WEBHOOK_KEY_ENV = 'LAB_WEBHOOK_SIGNING_KEY';
+
+/**
+ * Keeps the secrets stable across `up`s (the database volume was initialised with the
+ * password); a missing one is generated. Returns the database password.
+ */
 export function ensureSecrets(p: LabPaths): string {
-  let value: string | undefined;
-  if (fs.existsSync(p.secretsFile)) {
-    const m = fs.readFileSync(p.secretsFile, 'utf8').match(new RegExp(`^${SECRET_ENV}=([A-Za-z0-9]+)$`, 'm'));
-    value = m?.[1];
+  const existing = fs.existsSync(p.secretsFile) ? readLabSecrets(p.secretsFile) : {};
+  const values: Record<string, string> = {};
+  for (const key of [SECRET_ENV, WEBHOOK_TOKEN_ENV, WEBHOOK_KEY_ENV]) {
+    const value = existing[key];
+    values[key] = value && /^[A-Za-z0-9]+$/.test(value) ? value : randomBytes(18).toString('hex');
   }
-  if (!value) value = randomBytes(18).toString('hex');
-  writeFileAtomic(p.secretsFile, `${SECRET_ENV}=${value}\n`, 0o600);
-  return value;
+  const text = Object.entries(values)
+    .map(([key, value]) => `${key}=${value}\n`)
+    .join('');
+  writeFileAtomic(p.secretsFile, text, 0o600);
+  return values[SECRET_ENV];
 }

@@ -12,7 +12,7 @@ import {
 } from './connection/profile';
 import { projectRoot } from './shared/projectRoot';
 import { HEARTBEAT_FLUSH_MS, STICKY_QUEUE_TIMEOUT_MS } from './shared/heartbeats';
-import { loadSettings, temporalAddressProblem, type Settings } from './shared/settings';
+import { loadSettings, temporalAddressProblem, workflowUiLink, type Settings } from './shared/settings';
 import { needsReport, workerNeeds } from './worker/needs';
 import {
   installRuntime,
@@ -57,6 +57,7 @@ export async function createWorker(
       workerEnv,
       workspaceRoot: resolve(settings.workspaceRoot),
       backupRoot: resolve(settings.backupRoot),
+      workflowLink: (workflowId) => workflowUiLink(settings, workflowId),
     }),
   });
 }

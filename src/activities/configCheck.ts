@@ -18,6 +18,7 @@ import { hostLockVersion } from '../commands/hostLock';
 import { HostKeyMismatchError, RemoteHost } from '../remote/executor';
 import type { ConfigCheck, ConfigCheckReport } from '../shared/configCheck';
 import { readSecret, secretSourceText } from './secrets';
+import { readWebhookSecret } from './notifications';
 import { freeDiskMb } from './plan';
 import { shownRepository, type SourceCache } from './sourceCache';
 
@@ -153,6 +154,32 @@ export async function secretChecks(
         ? `set in the worker's ${source.fromEnv}`
         : `read from ${secretSourceText(source)}`;
       return { check: 'secret', where: key, verdict: 'ok', detail };
+    }),
+  ).then(async (secrets) => [...secrets, ...(await webhookChecks(environment, workerEnv))]);
+}
+
+/** Each webhook's URL (and signing key) can be read on this worker; nothing is sent. */
+async function webhookChecks(
+  environment: EnvironmentConfig,
+  workerEnv: NodeJS.ProcessEnv,
+): Promise<ConfigCheck[]> {
+  return Promise.all(
+    (environment.notifications?.webhooks ?? []).map(async (webhook): Promise<ConfigCheck> => {
+      const fields = webhook.signingKey ? (['url', 'signingKey'] as const) : (['url'] as const);
+      for (const field of fields) {
+        const read = await readWebhookSecret(webhook, field, workerEnv);
+        if (read.value === undefined)
+          return { check: 'webhook', where: webhook.name, verdict: 'failed', detail: read.problem };
+      }
+      const signed = webhook.signingKey
+        ? `, signed with the key from ${secretSourceText(webhook.signingKey)}`
+        : '';
+      return {
+        check: 'webhook',
+        where: webhook.name,
+        verdict: 'ok',
+        detail: `${webhook.format} to the URL from ${secretSourceText(webhook.url)}${signed} (nothing sent)`,
+      };
     }),
   );
 }

@@ -19,6 +19,7 @@ import { createDecisionActivities } from './decisions';
 import { createAuditTrailActivities } from './auditTrail';
 import { createLiveReleaseActivities } from './liveReleases';
 import { createServiceLogActivities } from './serviceLogs';
+import { createNotificationActivities } from './notifications';
 
 export interface ActivityDeps {
   /** Where environment configs live (DEPLOY_CONFIG_DIR). */
@@ -31,6 +32,8 @@ export interface ActivityDeps {
   workspaceRoot: string;
   /** The worker's own backup store (DEPLOY_BACKUP_DIR), for environments without a store host. */
   backupRoot: string;
+  /** The Web UI's page of a workflow (notifications link to it). */
+  workflowLink: (workflowId: string) => string;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -56,6 +59,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createAuditTrailActivities(deps),
     ...createLiveReleaseActivities(deps),
     ...createServiceLogActivities(deps),
+    ...createNotificationActivities(deps),
   };
 }
 

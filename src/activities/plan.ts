@@ -272,6 +272,7 @@ export function createPlanActivities(deps: { configDir: string; sources: SourceC
           previous,
           strategy,
           files,
+          ...(closed && request.overrideFreeze ? { windowOverridden: closed.why } : {}),
         };
         // Last, so that a retry after any other failure does not write it twice.
         if (closed && request.overrideFreeze)

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ACTOR_PATTERN, ACTOR_RULE } from '../shared/messages';
+import { NOTIFICATION_EVENTS } from '../shared/notifications';
 
 /**
  * The one shape of an environment. Every value here may end up in a remote argv, so each
@@ -383,6 +384,44 @@ export const deployWindowsSchema = z
 
 export type DeployWindows = z.infer<typeof deployWindowsSchema>;
 
+/**
+ * Webhooks told of deployments, backups and drills. A URL is a secret (an incoming webhook's
+ * URL lets anyone post), so config names where the worker reads it, as for `secrets`.
+ */
+export const webhookSchema = z
+  .object({
+    name: nameSchema,
+    url: secretSourceSchema,
+    /** slack: an incoming-webhook payload ({text}); json: the event's fields as they are. */
+    format: z.enum(['slack', 'json']).default('json'),
+    /** When set, each request carries X-Deploy-Signature: sha256=<HMAC-SHA256 of the body>. */
+    signingKey: secretSourceSchema.optional(),
+    /** Which events this webhook gets; every event when absent. */
+    events: z
+      .array(z.enum(NOTIFICATION_EVENTS))
+      .min(1, { message: 'must name at least one event (leave the key out for every event)' })
+      .optional(),
+  })
+  .strict();
+
+export const notificationsSchema = z
+  .object({ webhooks: z.array(webhookSchema).min(1).max(10) })
+  .strict()
+  .superRefine((n, ctx) => {
+    const seen = new Set<string>();
+    n.webhooks.forEach((w, i) => {
+      if (seen.has(w.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['webhooks', i, 'name'],
+          message: 'names a webhook already listed (names must be unique)',
+        });
+      seen.add(w.name);
+    });
+  });
+export type WebhookConfig = z.infer<typeof webhookSchema>;
+export type NotificationsConfig = z.infer<typeof notificationsSchema>;
+
 /** How a release reaches users: in place, or as a new colour behind Traefik. */
 export const STRATEGIES = ['recreate', 'blue-green', 'canary'] as const;
 export const strategySchema = z.enum(STRATEGIES);
@@ -585,6 +624,8 @@ export const environmentSchema = z
     drills: drillsSchema.optional(),
     /** When deploys may start (weekly windows, freezes); any time when absent. */
     deployWindows: deployWindowsSchema.optional(),
+    /** Who is told what happens (webhooks); nobody when absent. */
+    notifications: notificationsSchema.optional(),
   })
   .strict()
   .superRefine((env, ctx) => {

@@ -37,6 +37,8 @@ export interface DeployPlan {
   strategy?: Strategy;
   /** Where this release's compose files come from. */
   files?: ReleaseFiles;
+  /** What was closed when --override-freeze let this deployment through (a freeze or the weekly windows). */
+  windowOverridden?: string;
 }
 
 /** One quality gate's verdict at the release's commit. */

@@ -192,4 +192,13 @@ export const activityPolicies = {
   auditDecision: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 5 } },
   /** One scrape of Traefik's metrics. */
   scrapeColourMetrics: { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 3 } },
+  /**
+   * One notification to one webhook (each request has its own 10 s deadline). A receiver that
+   * stays down is given up on after about two minutes: it must never hold anything up.
+   */
+  sendWebhook: {
+    startToCloseTimeout: '20s',
+    scheduleToCloseTimeout: '2m',
+    retry: { ...retry, maximumAttempts: 6 },
+  },
 } satisfies Record<string, ActivityOptions>;

@@ -6,6 +6,7 @@ import type { BackupInput, BackupReport } from '../shared/backups';
 import { activityPolicies } from './activityPolicies';
 import { compactStamp } from '../shared/stamps';
 import { errorMessage, rootFailure, trackOperation } from './operationTracker';
+import { createNotifier } from './notifier';
 
 const { loadEnvironmentConfig } = proxyActivities<DeployActivities>(activityPolicies.loadEnvironmentConfig);
 const { dumpDatabase } = proxyActivities<DeployActivities>(activityPolicies.dumpDatabase);
@@ -90,6 +91,17 @@ export async function backupEnvironment(input: BackupInput): Promise<BackupRepor
       }
     });
     op.finish('failed', message);
+    // Only a backup whose config was read knows its webhooks.
+    const notifier = createNotifier(input.environment);
+    notifier.use(config?.notifications);
+    notifier.send({
+      event: 'backup-failed',
+      summary: `backup ${backupId} failed at "${op.state.stage}" (requested by ${input.requestedBy})`,
+      by: input.requestedBy,
+      outcome: 'failed',
+      detail: message,
+    });
+    await notifier.handedOver();
     throw ApplicationFailure.nonRetryable(
       `backup of ${input.environment} failed: ${message}`,
       rootFailure(err)?.type ?? 'BackupFailed',

@@ -15,7 +15,7 @@ import { backupAndMigrate } from './deploy/database';
 import { EnvironmentLock } from './deploy/lease';
 import { colourStrategy } from './deploy/colours';
 import { recreateStrategy } from './deploy/recreate';
-import { trackDeployment } from './deploy/tracker';
+import { trackDeployment, type DeploymentTracker } from './deploy/tracker';
 import { runGates } from './deploy/verification';
 import { countDeployment } from './stepReports';
 import { auditDecisionOnHosts } from './deploy/decisionAudit';
@@ -63,6 +63,7 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
       plan = p;
       // A rollback learns its release from the hosts' records.
       state.release = p.request.release;
+      announceStart(tracker, p);
       // Deployments that started before locks existed replay without one.
       if (patched('environment-lock')) await step('lock', () => lock.acquire(p));
       // A rollback returns to a release that passed its gates when it was deployed.
@@ -88,6 +89,14 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
     await lock.release();
     show();
     countDeployment(state.environment, state.outcome);
+    tracker.notifier.send({
+      event: 'succeeded',
+      summary: `${state.release} is live (deployed by ${state.requestedBy})`,
+      release: state.release,
+      by: state.requestedBy,
+      outcome: state.outcome,
+    });
+    await tracker.notifier.handedOver();
     return state;
   } catch (err) {
     const aborted = state.abort !== undefined && isCancellation(err);
@@ -107,8 +116,49 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
     else state.outcome = undo === 'undone' ? 'rolled-back' : 'failed';
     show();
     countDeployment(state.environment, state.outcome);
-    throw ApplicationFailure.nonRetryable(failureSummary(state, aborted), failureType(err, aborted), state);
+    const summary = failureSummary(state, aborted);
+    announceEnd(tracker, summary);
+    await tracker.notifier.handedOver();
+    throw ApplicationFailure.nonRetryable(summary, failureType(err, aborted), state);
   }
+}
+
+/** Webhooks hear of the start, and of a closed deploy window this deployment overrode. */
+function announceStart(tracker: DeploymentTracker, p: DeployPlan): void {
+  const { notifier, state } = tracker;
+  notifier.use(p.environment.notifications);
+  const by = state.requestedBy;
+  notifier.send({
+    event: 'started',
+    summary: p.request.rollback
+      ? `rollback to ${state.release} started by ${by}`
+      : `deployment of ${state.release} started by ${by}`,
+    release: state.release,
+    by,
+  });
+  if (p.windowOverridden && p.request.overrideFreeze)
+    notifier.send({
+      event: 'freeze-overridden',
+      summary: `${by} deploys ${state.release} although ${p.windowOverridden}`,
+      release: state.release,
+      by,
+      detail: p.request.overrideFreeze.reason,
+    });
+}
+
+/** How a deployment that did not succeed ended, told as the one event that fits its outcome. */
+function announceEnd(tracker: DeploymentTracker, summary: string): void {
+  const { state } = tracker;
+  const event =
+    state.outcome === 'aborted' ? 'aborted' : state.outcome === 'rolled-back' ? 'rolled-back' : 'failed';
+  tracker.notifier.send({
+    event,
+    summary,
+    release: state.release,
+    by: state.abort?.by ?? state.requestedBy,
+    outcome: state.outcome,
+    ...(state.abort?.comment ? { detail: state.abort.comment } : {}),
+  });
 }
 
 /** One sentence an operator or CI log can act on: what failed, what was undone, is it healthy. */

@@ -14,6 +14,7 @@ import { activityPolicies } from './activityPolicies';
 import { restoredRelease } from './restoredRelease';
 import { compactStamp } from '../shared/stamps';
 import { errorMessage, rootFailure, trackOperation } from './operationTracker';
+import { createNotifier } from './notifier';
 
 const { loadEnvironmentConfig } = proxyActivities<DeployActivities>(
   drillPolicy(activityPolicies.loadEnvironmentConfig),
@@ -168,6 +169,16 @@ export async function drDrill(input: DrillInput): Promise<DrillReport> {
   await CancellationScope.nonCancellable(async () => {
     if (!NOT_A_DRILL.includes(fatalType ?? '')) await recordDrillReport({ report });
   });
+  const notifier = createNotifier(environment.name);
+  notifier.use(environment.notifications);
+  notifier.send({
+    event: 'drill-result',
+    summary: `restore drill ${report.passed ? 'passed' : 'FAILED'}: RPO ${report.rpoSeconds ?? '?'} s, RTO ${report.rtoSeconds ?? '?'} s (targets ${report.targets.rpoSeconds} s, ${report.targets.rtoSeconds} s)`,
+    by: input.requestedBy,
+    outcome: report.passed ? 'passed' : 'failed',
+    ...(report.failures.length ? { detail: report.failures.join('; ') } : {}),
+  });
+  await notifier.handedOver();
   if (!report.passed) {
     op.finish('failed', report.failures[0]);
     throw ApplicationFailure.nonRetryable(

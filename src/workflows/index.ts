@@ -11,3 +11,4 @@ export { readServiceLogs } from './readServiceLogs';
 export { retireColour } from './retireColour';
 export { checkEnvironment } from './checkEnvironment';
 export { setupEnvironment } from './setupEnvironment';
+export { notifyWebhooks } from './notifyWebhooks';

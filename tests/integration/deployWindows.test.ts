@@ -21,11 +21,15 @@ import {
   startHarness,
   type Harness,
 } from './harness';
+import { WEBHOOK_KEY_ENV, WEBHOOK_TOKEN_ENV } from '../../lab/config';
+import type { Notification } from '../../src/shared/notifications';
+import { startWebhookReceiver, type WebhookReceiver } from '../shared/webhookReceiver';
 
 const lab = requireLab();
 const staging = lab.staging;
 const stamp = Date.now().toString(36);
 let harness: Harness;
+let receiver: WebhookReceiver;
 
 // A freeze from long ago until the day after tomorrow (UTC): deploys open again at its end.
 const until = new Date(Date.now() + 2 * 86_400_000).toISOString().slice(0, 10);
@@ -42,12 +46,25 @@ beforeAll(async () => {
     timeZone: 'UTC',
     freezes: [{ from: '2000-01-01', to: until, reason: 'integration-test freeze' }],
   };
+  raw.notifications = {
+    webhooks: [
+      { name: 'ops', url: { fromEnv: 'LAB_TEST_HOOK_URL' }, signingKey: { fromEnv: WEBHOOK_KEY_ENV } },
+    ],
+  };
   writeFileSync(file, stringify(raw));
-  harness = await startHarness({ configDir, workerEnv: lab.workerEnv });
+  const token = lab.workerEnv[WEBHOOK_TOKEN_ENV];
+  if (!token || !lab.workerEnv[WEBHOOK_KEY_ENV])
+    throw new Error(`the lab's secrets.env has no ${WEBHOOK_TOKEN_ENV}: run "npm run lab -- up" again`);
+  receiver = await startWebhookReceiver(lab.workerEnv);
+  harness = await startHarness({
+    configDir,
+    workerEnv: { ...lab.workerEnv, LAB_TEST_HOOK_URL: `${receiver.base}/hooks/${token}/ops` },
+  });
 }, 120_000);
 
 afterAll(async () => {
   await harness?.stop();
+  await receiver?.stop();
 });
 
 const deployArgs = (release: string) => [
@@ -75,6 +92,8 @@ test('a frozen environment refuses a deploy with exit 6, the freeze and the next
   expect(out).toContain(`the next open window starts ${weekday} ${until} 00:00 (UTC)`);
   expect(out).toContain('--override-freeze --reason');
   expect(await auditLog()).toBe(auditBefore);
+  // Refused while validating: nothing started, so nobody is told.
+  expect(receiver.received()).toEqual([]);
 });
 
 test('--override-freeze without --reason is refused by deployctl itself (exit 2)', async () => {
@@ -111,6 +130,18 @@ test('--override-freeze --reason deploys anyway, and the hosts audit who overrod
       detail: `hotfix for INC-42 (frozen until ${weekday} ${until} 00:00 (integration-test freeze))`,
     }),
   );
+  const received = await receiver.waitFor(`succeeded of ${release}`, (r) =>
+    r.some((x) => x.event === 'succeeded' && (x.body as Notification).release === release),
+  );
+  const mine = received.filter((x) => (x.body as Notification).release === release);
+  expect(mine.map((x) => x.event).sort()).toEqual(['freeze-overridden', 'started', 'succeeded']);
+  expect(mine.every((x) => x.status === 200 && x.tokenMatched && x.signature === 'valid')).toBe(true);
+  expect(mine.find((x) => x.event === 'freeze-overridden')!.body).toMatchObject({
+    environment: staging.name,
+    by: 'oncall-ann',
+    detail: 'hotfix for INC-42',
+    summary: `oncall-ann deploys ${release} although frozen until ${weekday} ${until} 00:00 (integration-test freeze)`,
+  });
 });
 
 async function auditLog(): Promise<string> {

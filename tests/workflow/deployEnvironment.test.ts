@@ -9,6 +9,11 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { DeployActivities } from '../../src/activities';
 import { createLockActivities } from '../../src/activities/locks';
+import { createNotificationActivities } from '../../src/activities/notifications';
+import type { WebhookConfig } from '../../src/config/schema';
+import { signature } from '../../src/notifications/webhook';
+import type { Notification } from '../../src/shared/notifications';
+import { startWebhookReceiver, type WebhookReceiver } from '../shared/webhookReceiver';
 import type { HealthInput } from '../../src/activities/health';
 import type { DecisionRecord } from '../../src/activities/decisions';
 import type { HostStepInput } from '../../src/activities/release';
@@ -80,6 +85,8 @@ interface Script {
   migration?: 'backward-compatible' | 'breaking' | 'fails-after-breaking';
   /** Post-deploy checks fail for these releases. */
   failingChecks?: string[];
+  /** Notify these webhooks through the real sendWebhook activity, reading secrets from workerEnv. */
+  webhooks?: { config: WebhookConfig[]; workerEnv: NodeJS.ProcessEnv };
 }
 
 function stubActivities(script: Script, calls: string[]): Partial<DeployActivities> {
@@ -113,6 +120,7 @@ function stubActivities(script: Script, calls: string[]): Partial<DeployActiviti
             },
           }
         : {}),
+      ...(script.webhooks ? { notifications: { webhooks: script.webhooks.config } } : {}),
       ...(script.lockWaitSeconds !== undefined
         ? { deadlines: { ...environment.deadlines, lockWaitSeconds: script.lockWaitSeconds } }
         : {}),
@@ -260,6 +268,9 @@ afterAll(async () => {
   await env?.teardown();
 });
 
+/** The Web UI page the notifications link to (the worker's TEMPORAL_UI_URL in real use). */
+const uiLink = (workflowId: string) => `http://ui.test/workflows/${workflowId}`;
+
 interface Run {
   calls: string[];
   result?: DeploymentStatus;
@@ -280,7 +291,12 @@ async function run(
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle,
-    activities: stubActivities(script, calls),
+    activities: {
+      ...stubActivities(script, calls),
+      ...(script.webhooks
+        ? createNotificationActivities({ workerEnv: script.webhooks.workerEnv, workflowLink: uiLink })
+        : {}),
+    },
     ...HEARTBEAT_THROTTLE,
     // A non-determinism bug fails the workflow (and the test) instead of retrying forever.
     workflowFailureErrorTypes: { '*': ['NondeterminismError', 'DeterminismViolationError'] },
@@ -811,6 +827,147 @@ describe('approval', () => {
       'health r1',
     ]);
     expect(failureOf(error).status.outcome).toBe('aborted');
+  });
+});
+
+describe('notifications', () => {
+  const secrets = {
+    LAB_WEBHOOK_TOKEN: randomUUID().replace(/-/g, ''),
+    LAB_WEBHOOK_SIGNING_KEY: randomUUID(),
+  };
+  let receiver: WebhookReceiver;
+  beforeAll(async () => {
+    receiver = await startWebhookReceiver(secrets);
+  });
+  afterAll(async () => {
+    await receiver?.stop();
+  });
+
+  /** Webhooks on the receiver: ops-json (signed), chat (slack) and any extra routes given. */
+  function webhooks(extra: { name: string; path: string; events?: WebhookConfig['events'] }[] = []) {
+    const hook = (name: string) => `${receiver.base}/hooks/${secrets.LAB_WEBHOOK_TOKEN}/${name}`;
+    const config: WebhookConfig[] = [
+      {
+        name: 'ops-json',
+        format: 'json',
+        url: { fromEnv: 'HOOK_OPS' },
+        signingKey: { fromEnv: 'LAB_WEBHOOK_SIGNING_KEY' },
+      },
+      { name: 'chat', format: 'slack', url: { fromEnv: 'HOOK_CHAT' } },
+      ...extra.map((e, i) => ({
+        name: e.name,
+        format: 'json' as const,
+        url: { fromEnv: `HOOK_EXTRA_${i}` },
+        ...(e.events ? { events: e.events } : {}),
+      })),
+    ];
+    const workerEnv: NodeJS.ProcessEnv = { ...secrets, HOOK_OPS: hook('ops-json'), HOOK_CHAT: hook('chat') };
+    extra.forEach((e, i) => (workerEnv[`HOOK_EXTRA_${i}`] = `${receiver.base}${e.path}`));
+    return { config, workerEnv };
+  }
+
+  const of = (workflowId: string, route: string) => (r: ReturnType<WebhookReceiver['received']>) =>
+    r.filter((x) => x.route === route && x.delivery?.startsWith(`${workflowId}/`));
+  const events = (got: ReturnType<WebhookReceiver['received']>) => got.map((x) => x.event);
+
+  test('an approved deployment tells each webhook it started, waits for approval (with the UI link), was approved by whom and succeeded', async () => {
+    const { result, workflowId } = await run(
+      { previous, approvalSeconds: 600, webhooks: webhooks() },
+      async (handle) => {
+        await until(handle, (s) => s.approval?.state === 'waiting');
+        await receiver.waitFor('approval-waiting', (r) =>
+          events(of(handle.workflowId, 'hooks/ops-json')(r)).includes('approval-waiting'),
+        );
+        await handle.signal(approveSignal, { by: 'alice', comment: 'ship <it> & go' });
+      },
+    );
+    expect(result?.outcome).toBe('succeeded');
+    // Delivery goes on in child workflows after the deployment ended.
+    const all = await receiver.waitFor('succeeded on both webhooks', (r) =>
+      ['hooks/ops-json', 'hooks/chat'].every((route) =>
+        events(of(workflowId, route)(r)).includes('succeeded'),
+      ),
+    );
+    const json = of(workflowId, 'hooks/ops-json')(all);
+    expect(events(json)).toEqual(['started', 'approval-waiting', 'approved', 'succeeded']);
+    expect(json.every((x) => x.tokenMatched && x.status === 200 && x.signature === 'valid')).toBe(true);
+    expect(new Set(json.map((x) => x.delivery)).size).toBe(4);
+    const body = (event: string) =>
+      json.find((x) => x.event === event)!.body as Notification & { link: string };
+    expect(body('approval-waiting')).toMatchObject({
+      environment: 'staging',
+      release: 'r2',
+      by: 'ci',
+      link: uiLink(workflowId),
+      detail: `approve or abort it in the Web UI, or: deployctl approve --id ${workflowId} --by <you>`,
+    });
+    expect(body('approved')).toMatchObject({
+      by: 'alice',
+      detail: 'ship <it> & go',
+      summary: 'r2 approved by alice',
+    });
+    expect(body('succeeded')).toMatchObject({ outcome: 'succeeded', summary: 'r2 is live (deployed by ci)' });
+    // The chat webhook is unsigned, in Slack's incoming-webhook shape, with its markup escaped.
+    const chat = of(workflowId, 'hooks/chat')(all);
+    expect(chat.every((x) => x.signature === 'absent')).toBe(true);
+    expect((chat.find((x) => x.event === 'approved')!.body as { text: string }).text).toBe(
+      `*staging*: r2 approved by alice\nship &lt;it&gt; &amp; go\n<${uiLink(workflowId)}|Open in Temporal>`,
+    );
+  });
+
+  test('a rolled-back deployment says so; a receiver that is down or refuses neither fails nor holds up the deployment', async () => {
+    let checked = false;
+    const { error } = await run(
+      {
+        previous,
+        unhealthy: ['r2'],
+        webhooks: webhooks([
+          { name: 'down', path: '/down/x', events: ['started'] },
+          { name: 'refused', path: '/hooks/not-the-token/x', events: ['rolled-back'] },
+        ]),
+      },
+      // Checked while the worker runs: delivery goes on in child workflows after the deployment.
+      async (handle) => {
+        const workflowId = handle.workflowId;
+        await handle.result().catch(() => undefined);
+        // The receiver that is down is retried for up to 2 minutes; the deployment did not wait.
+        const startedDelivery = await env.client.workflow.getHandle(`${workflowId}-notify-1`).describe();
+        expect(startedDelivery.status.name).toBe('RUNNING');
+        const all = await receiver.waitFor(
+          'rolled-back, and a retry of the receiver that is down',
+          (r) =>
+            events(of(workflowId, 'hooks/ops-json')(r)).includes('rolled-back') &&
+            of(workflowId, 'down/x')(r).length >= 2,
+        );
+        const rolledBack = of(workflowId, 'hooks/ops-json')(all).find((x) => x.event === 'rolled-back')!;
+        expect(rolledBack.body).toMatchObject({
+          outcome: 'rolled-back',
+          summary: expect.stringContaining('Rolled back: restored release r1 on web-1'),
+        });
+        // A refusal (404) is not retried; its delivery fails, naming the webhook and never its URL.
+        const failed = await env.client.workflow
+          .getHandle(`${workflowId}-notify-2`)
+          .result()
+          .then(
+            () => undefined,
+            (err: unknown) => err as WorkflowFailedError,
+          );
+        const message = (failed?.cause as ApplicationFailure | undefined)?.message ?? '';
+        expect(message).toBe(
+          'rolled-back of staging not delivered: webhook "refused": the receiver answered HTTP 404, which a retry would not change',
+        );
+        expect(of(workflowId, 'hooks/x')(receiver.received())).toHaveLength(1);
+        checked = true;
+      },
+    );
+    expect(failureOf(error).status.outcome).toBe('rolled-back');
+    expect(checked).toBe(true);
+  });
+
+  test('each request is signed over its exact body with the signing key', () => {
+    const body = JSON.stringify({ event: 'started' });
+    expect(signature(body, 'k')).toMatch(/^sha256=[0-9a-f]{64}$/);
+    expect(signature(body, 'k')).not.toBe(signature(body, 'other'));
   });
 });
 

@@ -14,6 +14,10 @@ import type { BackupReport, StoredBackup } from '../../src/shared/backups';
 import type { DrillReport } from '../../src/shared/drills';
 import type { DeployPlan } from '../../src/shared/deployment';
 import { saveHistory, startLocalTemporal } from './testEnv';
+import { createNotificationActivities } from '../../src/activities/notifications';
+import type { WebhookConfig } from '../../src/config/schema';
+import type { Notification } from '../../src/shared/notifications';
+import { startWebhookReceiver, type WebhookReceiver } from '../shared/webhookReceiver';
 import { createRecoveryActivities } from '../../src/activities/recovery';
 import { readCatalog } from '../../src/client/operations';
 import { loadSettings } from '../../src/shared/settings';
@@ -47,6 +51,10 @@ interface Script {
   unhealthy?: boolean;
   /** The environment has colours behind Traefik (a traffic section). */
   colours?: boolean;
+  /** Notify this webhook through the real sendWebhook activity. */
+  webhook?: { config: WebhookConfig; workerEnv: NodeJS.ProcessEnv };
+  /** Runs once the workflow ended, while the worker still runs (notifications are delivered then). */
+  afterwards?: (workflowId: string) => Promise<void>;
 }
 
 const withColours: EnvironmentConfig = {
@@ -90,7 +98,10 @@ function stored(id: string): StoredBackup {
 }
 
 function stubActivities(script: Script, calls: string[], drills: DrillReport[]): Partial<DeployActivities> {
-  const configured = script.colours ? withColours : environment;
+  const coloured = script.colours ? withColours : environment;
+  const configured: EnvironmentConfig = script.webhook
+    ? { ...coloured, notifications: { webhooks: [script.webhook.config] } }
+    : coloured;
   const scratch = (drillId: string): DeployPlan => ({
     deploymentId: drillId,
     environment: { ...configured, project: 'shop-drill-abc' },
@@ -231,7 +242,15 @@ async function run<T>(
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle,
-    activities: stubActivities(script, calls, drills),
+    activities: {
+      ...stubActivities(script, calls, drills),
+      ...(script.webhook
+        ? createNotificationActivities({
+            workerEnv: script.webhook.workerEnv,
+            workflowLink: (id) => `http://ui.test/workflows/${id}`,
+          })
+        : {}),
+    },
     workflowFailureErrorTypes: { '*': ['NondeterminismError', 'DeterminismViolationError'] },
   });
   return worker.runUntil(async () => {
@@ -241,10 +260,13 @@ async function run<T>(
         workflowId,
         args: [input],
       });
+      await script.afterwards?.(workflowId);
       return { calls, drills, result: result as T, workflowId };
     } catch (err) {
-      if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure)
+      if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure) {
+        await script.afterwards?.(workflowId);
         return { calls, drills, failure: err.cause, workflowId };
+      }
       throw err;
     }
   });
@@ -467,4 +489,82 @@ describe('the catalog', () => {
     expect(new Set(ids).size).toBe(100);
     expect(result).not.toHaveProperty('nextOffset');
   }, 120_000);
+});
+
+describe('notifications', () => {
+  const secrets = {
+    LAB_WEBHOOK_TOKEN: randomUUID().replace(/-/g, ''),
+    LAB_WEBHOOK_SIGNING_KEY: randomUUID(),
+  };
+  let receiver: WebhookReceiver;
+  beforeAll(async () => {
+    receiver = await startWebhookReceiver(secrets);
+  });
+  afterAll(async () => {
+    await receiver?.stop();
+  });
+
+  /** One json webhook on the receiver; `got` is filled with what it received for the workflow. */
+  function watched(event: Notification['event'], got: Notification[]): Script {
+    return {
+      webhook: {
+        config: { name: 'ops', format: 'json', url: { fromEnv: 'HOOK_OPS' } },
+        workerEnv: { HOOK_OPS: `${receiver.base}/hooks/${secrets.LAB_WEBHOOK_TOKEN}/ops` },
+      },
+      async afterwards(workflowId) {
+        const all = await receiver.waitFor(`${event} of ${workflowId}`, (r) =>
+          r.some((x) => x.event === event && (x.body as Notification).workflowId === workflowId),
+        );
+        got.push(...all.map((x) => x.body as Notification).filter((b) => b.workflowId === workflowId));
+      },
+    };
+  }
+
+  test('a failed backup is told, with why and who asked', async () => {
+    const got: Notification[] = [];
+    const { failure } = await run(
+      'backupEnvironment',
+      { environment: 'staging', requestedBy: 'nightly' },
+      { ...watched('backup-failed', got), corruptCopy: true },
+    );
+    expect(failure?.type).toBe('BackupCorrupt');
+    expect(got).toEqual([
+      expect.objectContaining({
+        event: 'backup-failed',
+        environment: 'staging',
+        by: 'nightly',
+        outcome: 'failed',
+        summary: expect.stringMatching(
+          /^backup staging-\d{8}T\d{6}Z-[0-9a-f]{8} failed at "verify" \(requested by nightly\)$/,
+        ),
+        detail: 'backup x failed verification: truncated',
+      }),
+    ]);
+  });
+
+  test('a drill tells its result with RPO and RTO against the targets; a good backup tells nothing', async () => {
+    const got: Notification[] = [];
+    const { result } = await run<DrillReport>(
+      'drDrill',
+      { environment: 'staging', requestedBy: 'weekly' },
+      watched('drill-result', got),
+    );
+    expect(got).toEqual([
+      expect.objectContaining({
+        event: 'drill-result',
+        outcome: 'passed',
+        by: 'weekly',
+        summary: `restore drill passed: RPO ${result!.rpoSeconds} s, RTO ${result!.rtoSeconds} s (targets 3600 s, 300 s)`,
+      }),
+    ]);
+    const quiet: Notification[] = [];
+    const backup = await run<BackupReport>(
+      'backupEnvironment',
+      { environment: 'staging', requestedBy: 'nightly' },
+      { ...watched('backup-failed', quiet), afterwards: undefined },
+    );
+    expect(backup.result?.backup.id).toBeDefined();
+    const history = await env.client.workflow.getHandle(backup.workflowId).fetchHistory();
+    expect(history.events?.some((e) => e.startChildWorkflowExecutionInitiatedEventAttributes)).toBe(false);
+  });
 });

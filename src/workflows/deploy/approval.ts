@@ -167,6 +167,13 @@ export function acceptDecisions(
       approval = undefined;
     }
     state.approval = { state: 'waiting', deadline };
+    tracker.notifier.send({
+      event: 'approval-waiting',
+      summary: `${state.release} waits for approval until ${deadline} (requested by ${state.requestedBy})`,
+      release: state.release,
+      by: state.requestedBy,
+      detail: `approve or abort it in the Web UI, or: deployctl approve --id ${id} --by <you>`,
+    });
     try {
       await step('approval', async () => {
         const decided = await condition(() => approval !== undefined, timeoutSeconds * 1000);
@@ -178,6 +185,13 @@ export function acceptDecisions(
           );
         }
         state.approval = { state: 'approved', deadline, decision: approval };
+        tracker.notifier.send({
+          event: 'approved',
+          summary: `${state.release} approved by ${approval!.by}`,
+          release: state.release,
+          by: approval!.by,
+          ...(approval!.comment ? { detail: approval!.comment } : {}),
+        });
         // Before anything changes on a host, each host's audit log says who let it happen.
         const p = plan();
         if (p) await auditDecisionOnHosts(p, { kind: 'approved', decision: approval!, step: 'approval' });

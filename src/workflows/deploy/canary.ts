@@ -117,6 +117,13 @@ export async function runCanary(
       });
       canary.steps.push({ weight, ...verdict, failedProbes: observation.failedProbes });
       show();
+      tracker.notifier.send({
+        event: 'canary-verdict',
+        summary: `canary of ${state.release} at ${weight} %: ${verdict.verdict}`,
+        release: state.release,
+        outcome: verdict.verdict,
+        ...(verdict.reasons.length ? { detail: verdict.reasons.join('; ') } : {}),
+      });
       if (verdict.verdict === 'passed') break;
       if (verdict.verdict === 'failed')
         throw ApplicationFailure.nonRetryable(

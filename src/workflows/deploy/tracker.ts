@@ -9,6 +9,7 @@ import {
   DEPLOY_STATUS,
 } from '../../shared/searchAttributes';
 import { runStep } from '../operationTracker';
+import { createNotifier, type Notifier } from '../notifier';
 
 /** What every part of a deployment shares: its status and how a step is run and shown. */
 export interface DeploymentTracker {
@@ -17,6 +18,8 @@ export interface DeploymentTracker {
   show(): void;
   /** Run one named step; it becomes the current stage while it runs. */
   step<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  /** The environment's webhooks, told of the deployment's events once the plan is known. */
+  notifier: Notifier;
 }
 
 /**
@@ -65,5 +68,5 @@ export function trackDeployment(request: DeployRequest): DeploymentTracker {
       },
     });
 
-  return { state, show, step };
+  return { state, show, step, notifier: createNotifier(request.environment) };
 }
