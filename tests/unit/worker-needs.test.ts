@@ -39,6 +39,7 @@ test('everything there: each need is ok and the report is one summary line', asy
   const checks = await workerNeeds(settings, {
     PATH: process.env.PATH,
     EXAMPLE_DB_PASSWORD: 's3cret',
+    SLACK_WEBHOOK_URL: 'https://hooks.example/services/T0/B0/never-printed',
     DEPLOY_ENCRYPTION_KEYS: `k1=${Buffer.alloc(32, 7).toString('base64')}`,
   });
   expect(checks.filter((c) => c.verdict !== 'ok')).toEqual([]);
@@ -51,8 +52,10 @@ test('everything there: each need is ok and the report is one summary line', asy
     `backup store ${settings.backupRoot}`,
     'ssh key example/web-1',
     'secret example/DB_PASSWORD',
+    'webhook example/team-chat',
   ]);
-  expect(needsReport(checks)).toEqual([`worker check: 8 ok, 0 warning(s), 0 failed`]);
+  expect(needsReport(checks)).toEqual([`worker check: 9 ok, 0 warning(s), 0 failed`]);
+  expect(JSON.stringify(checks)).not.toContain('never-printed');
 });
 
 test('missing tools, key file and secret are each named with what needs them', async () => {
@@ -80,8 +83,13 @@ test('missing tools, key file and secret are each named with what needs them', a
       'example/DB_PASSWORD',
       "secret DB_PASSWORD: the worker's environment variable EXAMPLE_DB_PASSWORD is not set",
     ],
+    [
+      'webhook',
+      'example/team-chat',
+      'webhook "team-chat": its url cannot be read from the worker\'s environment variable SLACK_WEBHOOK_URL on this worker',
+    ],
   ]);
-  expect(needsReport(checks)[0]).toBe('worker check: 3 ok, 1 warning(s), 4 failed');
+  expect(needsReport(checks)[0]).toBe('worker check: 3 ok, 1 warning(s), 5 failed');
 });
 
 test('the worker binary: --check prints every finding and exits 1 on a failed need, 0 when all are met', () => {
@@ -104,8 +112,12 @@ test('the worker binary: --check prints every finding and exits 1 on a failed ne
   expect(missing.status).toBe(1);
   expect(missing.stdout).toContain('FAILED secret example/DB_PASSWORD');
   expect(missing.stdout).toContain('OK     tool git');
-  const met = run({ EXAMPLE_DB_PASSWORD: 'value-never-printed' });
-  expect(met.stdout).toContain('worker check: 7 ok, 1 warning(s), 0 failed');
+  const met = run({
+    EXAMPLE_DB_PASSWORD: 'value-never-printed',
+    SLACK_WEBHOOK_URL: 'https://hooks.example/services/url-never-printed',
+  });
+  expect(met.stdout).toContain('worker check: 8 ok, 1 warning(s), 0 failed');
+  expect(met.stdout).not.toContain('url-never-printed');
   expect(met.stdout).toContain('WARN   encryption payloads');
   expect(met.stdout).not.toContain('value-never-printed');
   expect(met.status).toBe(0);
