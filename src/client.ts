@@ -6,6 +6,7 @@ import { addDecisionCommands } from './client/decisionCommands';
 import { addHistoryCommand } from './client/history';
 import { addLockCommands } from './client/lockCommands';
 import { addAuditCommand } from './client/auditCommand';
+import { addReportCommand } from './client/reportCommand';
 import { addLogsCommand } from './client/logsCommand';
 import { addOperationCommands } from './client/operationCommands';
 import { addConfigCommands } from './client/configCheck';
@@ -33,6 +34,7 @@ DEPLOY_TASK_QUEUE (deployments), TEMPORAL_UI_URL (http://127.0.0.1:8233)`,
   addHistoryCommand(program);
   addLockCommands(program);
   addAuditCommand(program);
+  addReportCommand(program);
   addLogsCommand(program);
   addOperationCommands(program);
   addConfigCommands(program);

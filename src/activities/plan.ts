@@ -164,6 +164,31 @@ export async function checkDiskFloor(environment: EnvironmentConfig): Promise<vo
   }
 }
 
+/**
+ * The release's commit and when it was made, for reports' lead time: from the app's repository,
+ * else the one the gates check out. Best effort: a ref the gates' repository lacks fails the
+ * gates step, not this one.
+ */
+async function commitOf(
+  environment: EnvironmentConfig,
+  request: DeployRequest,
+  files: ReleaseFiles,
+  sources: SourceCache,
+): Promise<{ commit: string; committedAt?: string } | undefined> {
+  const signal = Context.current().cancellationSignal;
+  let repository = files.repository;
+  let commit = files.commit;
+  if (!commit && environment.gates?.repository) {
+    repository = environment.gates.repository;
+    commit = await sources
+      .resolveCommit(repository, request.commit ?? request.release, signal)
+      .catch(() => undefined);
+  }
+  if (!repository || !commit) return undefined;
+  const committedAt = await sources.commitTime(repository, commit, signal);
+  return { commit, ...(committedAt ? { committedAt } : {}) };
+}
+
 /** Where the release's compose files come from; a ref the app's repository lacks is refused here. */
 async function releaseFilesOf(
   environment: EnvironmentConfig,
@@ -264,6 +289,9 @@ export function createPlanActivities(deps: { configDir: string; sources: SourceC
         }
         const images = resolveImages(request, environment, previous);
         const files = await releaseFilesOf(environment, request, target, deps.sources);
+        const commit = request.rollback
+          ? undefined
+          : await commitOf(environment, request, files, deps.sources);
         const plan: DeployPlan = {
           deploymentId: input.deploymentId,
           request,
@@ -272,6 +300,11 @@ export function createPlanActivities(deps: { configDir: string; sources: SourceC
           previous,
           strategy,
           files,
+          memo: {
+            ...(request.rollback ? { rollback: true } : {}),
+            ...(commit?.commit ? { commit: commit.commit } : {}),
+            ...(commit?.committedAt ? { committedAt: commit.committedAt } : {}),
+          },
           ...(closed && request.overrideFreeze ? { windowOverridden: closed.why } : {}),
         };
         // Last, so that a retry after any other failure does not write it twice.

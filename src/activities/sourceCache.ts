@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
-import { gitCloneBare, gitFetchAll, gitResolveCommit, gitShowFile } from '../commands/git';
+import { gitCloneBare, gitFetchAll, gitResolveCommit, gitShowFile, gitCommitTime } from '../commands/git';
 import { FailureType } from './failures';
 import { runLocal } from './localCommand';
 
@@ -100,6 +100,19 @@ export class SourceCache {
       }
       return commit;
     });
+  }
+
+  /**
+   * When a resolved commit was made, for lead time (commit to live); undefined when git cannot
+   * say, which only leaves the figure out.
+   */
+  async commitTime(repository: string, commit: string, signal?: AbortSignal): Promise<string | undefined> {
+    const shown = await runLocal(gitCommitTime(this.dirOf(repository), commit), {
+      timeoutMs: 30_000,
+      signal,
+    });
+    const time = shown.stdout.trim();
+    return shown.code === 0 && !Number.isNaN(Date.parse(time)) ? new Date(time).toISOString() : undefined;
   }
 
   /** Each file's content at the commit, in order; a file the commit lacks is named. */

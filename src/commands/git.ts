@@ -11,6 +11,11 @@ export function gitResolveCommit(workspace: string, ref: string): Argv {
   return ['git', '-C', workspace, 'rev-parse', '--verify', '--quiet', '--end-of-options', `${ref}^{commit}`];
 }
 
+/** When a commit was made (committer date, strict ISO 8601): where lead time starts. */
+export function gitCommitTime(workspace: string, commit: string): Argv {
+  return ['git', '-C', workspace, 'show', '--no-patch', '--format=%cI', '--end-of-options', commit];
+}
+
 export function gitCheckout(workspace: string, commit: string): Argv {
   return ['git', '-C', workspace, 'checkout', '--quiet', '--force', '--detach', commit];
 }

@@ -24,6 +24,17 @@ export interface ReleaseFiles {
   commit?: string;
 }
 
+/** What `deployctl report` needs of each deployment beyond visibility's status and times. */
+export interface DeploymentMemo {
+  /** A rollback returns to an earlier release: not a change of its own. */
+  rollback?: boolean;
+  commit?: string;
+  /** When that commit was made: lead time runs from here to live. */
+  committedAt?: string;
+  /** Set when a deployment fails: whether it had changed a host (a refusal or failed gate had not). */
+  changedHosts?: boolean;
+}
+
 /** Everything the activities need, resolved once by the validate step and then fixed for the run. */
 export interface DeployPlan {
   deploymentId: string;
@@ -37,6 +48,8 @@ export interface DeployPlan {
   strategy?: Strategy;
   /** Where this release's compose files come from. */
   files?: ReleaseFiles;
+  /** Kept in the deployment's status and result, for reports. */
+  memo?: DeploymentMemo;
   /** What was closed when --override-freeze let this deployment through (a freeze or the weekly windows). */
   windowOverridden?: string;
 }
@@ -99,6 +112,8 @@ export interface DeploymentStatus {
   abort?: Decision;
   /** Signals that could not be used (malformed argument), so an operator sees why nothing happened. */
   ignoredSignals: string[];
+  /** What `deployctl report` reads of a finished deployment (absent in those from before reports). */
+  report?: DeploymentMemo;
   /** Blue-green and canary: which colour was live, which one this release runs in, which is live now. */
   colours?: ColourState;
   /** Canary: every analysed step with its figures and verdict, and the operators' controls. */

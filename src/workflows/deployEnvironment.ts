@@ -63,6 +63,7 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
       plan = p;
       // A rollback learns its release from the hosts' records.
       state.release = p.request.release;
+      if (p.memo) state.report = { ...p.memo };
       announceStart(tracker, p);
       // Deployments that started before locks existed replay without one.
       if (patched('environment-lock')) await step('lock', () => lock.acquire(p));
@@ -109,6 +110,8 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
     };
     if (aborted && plan) await auditAbort(plan, state);
     const undo = await CancellationScope.nonCancellable(() => compensations.unwind(plan));
+    // A report counts a failed change only when it had changed a host (never a refusal or a failed gate).
+    if (state.report) state.report.changedHosts = undo !== 'nothing-to-undo';
     await lock.release();
     const stoppedByDecision = aborted || rootFailure(err)?.type === 'ApprovalExpired';
     if (undo === 'incomplete') state.outcome = 'failed';

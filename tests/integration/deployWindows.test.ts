@@ -23,6 +23,7 @@ import {
 } from './harness';
 import { WEBHOOK_KEY_ENV, WEBHOOK_TOKEN_ENV } from '../../lab/config';
 import type { Notification } from '../../src/shared/notifications';
+import type { DoraReport } from '../../src/report/dora';
 import { startWebhookReceiver, type WebhookReceiver } from '../shared/webhookReceiver';
 
 const lab = requireLab();
@@ -151,3 +152,36 @@ async function auditLog(): Promise<string> {
   );
   return r.stdout;
 }
+
+test('deployctl report: the refusal changed nothing, the overriding deployment went live with a lead time from its commit', async () => {
+  const { code, out, stdout } = await runDeployctl(harness.settings, [
+    'report',
+    '--env',
+    staging.name,
+    '--since',
+    '1d',
+    '--json',
+  ]);
+  expect({ code, out }).toMatchObject({ code: ExitCode.succeeded });
+  const report = JSON.parse(stdout) as DoraReport;
+  expect(report.deployments).toEqual({
+    total: 2,
+    changes: 2,
+    rollbacks: 0,
+    byStatus: { failed: 1, succeeded: 1 },
+  });
+  expect(report.changeFailures).toEqual({ failed: 0, of: 1 });
+  expect(report.changeFailureRate).toBe(0);
+  expect(report.leadTime).toMatchObject({ count: 1, withoutCommitTime: 0 });
+  // The lab's app repository committed v2 when the lab was made, before this deployment.
+  expect(report.leadTime.medianSeconds).toBeGreaterThan(0);
+  const bad = await runDeployctl(harness.settings, [
+    'report',
+    '--env',
+    staging.name,
+    '--since',
+    "1d' OR 1=1",
+  ]);
+  expect(bad.code).toBe(ExitCode.invalidInput);
+  expect(bad.out).toContain('--since: value "1d\' OR 1=1" must be a duration back from now');
+});
