@@ -42,3 +42,7 @@ export interface Notification {
 export interface DeliveredNotification extends Notification {
   link: string;
 }
+
+/** The child workflow that delivers a workflow run's n-th event. */
+export const notificationWorkflowId = (workflowId: string, runId: string, sequence: number) =>
+  `${workflowId}-notify-${runId.slice(0, 8)}-${sequence}`;

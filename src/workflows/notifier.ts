@@ -1,6 +1,6 @@
 import { CancellationScope, ParentClosePolicy, startChild, workflowInfo } from '@temporalio/workflow';
 import type { NotificationsConfig, WebhookConfig } from '../config/schema';
-import type { Notification } from '../shared/notifications';
+import { notificationWorkflowId, type Notification } from '../shared/notifications';
 import { notifyWebhooks } from './notifyWebhooks';
 
 /** What a workflow says about an event; the notifier adds where, when and the delivery id. */
@@ -18,10 +18,10 @@ export interface Notifier {
 /**
  * Notifications of one workflow. Nothing is scheduled for an environment without webhooks, so
  * histories recorded before notifications existed replay unchanged. Each event gets its own
- * child (ids `<workflow>-notify-<n>`), abandoned when this workflow ends, which goes on retrying.
+ * child (ids `<workflow>-notify-<run>-<n>`), abandoned when this workflow ends, which goes on retrying.
  */
 export function createNotifier(environment: string): Notifier {
-  const { workflowId } = workflowInfo();
+  const { workflowId, runId } = workflowInfo();
   let webhooks: WebhookConfig[] = [];
   let sequence = 0;
   const starts: Promise<unknown>[] = [];
@@ -43,7 +43,8 @@ export function createNotifier(environment: string): Notifier {
       // An abort cancels the pipeline's scope: its own events must still go out.
       const start = CancellationScope.nonCancellable(() =>
         startChild(notifyWebhooks, {
-          workflowId: `${workflowId}-notify-${sequence}`,
+          // A later run of the same id (a re-deploy) must not collide with this run's deliveries.
+          workflowId: notificationWorkflowId(workflowId, runId, sequence),
           args: [{ webhooks: to, notification }],
           parentClosePolicy: ParentClosePolicy.ABANDON,
           staticSummary: `Notify ${to.map((w) => w.name).join(', ')}: ${fields.event} of ${environment}`,

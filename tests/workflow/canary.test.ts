@@ -16,6 +16,9 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { DeployActivities } from '../../src/activities';
 import { createLockActivities } from '../../src/activities/locks';
+import { createNotificationActivities } from '../../src/activities/notifications';
+import type { Notification } from '../../src/shared/notifications';
+import { startWebhookReceiver } from '../shared/webhookReceiver';
 import type { CanaryObservation, ObserveInput } from '../../src/activities/canary';
 import type { ColourStepInput } from '../../src/activities/colours';
 import type { HealthInput } from '../../src/activities/health';
@@ -24,7 +27,7 @@ import { resolveImages } from '../../src/activities/plan';
 import type { SwitchInput } from '../../src/activities/traffic';
 import { loadEnvironment } from '../../src/config/load';
 import type { DeployRequest } from '../../src/config/request';
-import type { CanaryConfig, Colour, EnvironmentConfig } from '../../src/config/schema';
+import type { CanaryConfig, Colour, EnvironmentConfig, WebhookConfig } from '../../src/config/schema';
 import type {
   CanaryStepRecord,
   DeploymentStatus,
@@ -177,6 +180,8 @@ interface LabOptions {
   canary?: Partial<CanaryConfig>;
   /** Default: every step is healthy. */
   observe?: ObserveScript;
+  /** Notify this webhook through the real sendWebhook activity. */
+  webhook?: { config: WebhookConfig; workerEnv: NodeJS.ProcessEnv };
 }
 
 interface Deployment {
@@ -217,6 +222,7 @@ class Lab {
         switchBackWindowSeconds: SWITCH_BACK_WINDOW_SECONDS,
         canary: { ...traffic.canary, maxPauseSeconds: MAX_PAUSE_SECONDS, ...options.canary },
       },
+      ...(options.webhook ? { notifications: { webhooks: [options.webhook.config] } } : {}),
     };
   }
 
@@ -448,7 +454,15 @@ async function withLab(options: LabOptions, fn: (lab: Lab) => Promise<void>): Pr
     connection: env.nativeConnection,
     taskQueue: lab.taskQueue,
     workflowBundle,
-    activities: lab.activities(),
+    activities: {
+      ...lab.activities(),
+      ...(options.webhook
+        ? createNotificationActivities({
+            workerEnv: options.webhook.workerEnv,
+            workflowLink: (id) => `http://ui.test/workflows/${id}`,
+          })
+        : {}),
+    },
     maxHeartbeatThrottleInterval: '200ms',
     workflowFailureErrorTypes: { '*': ['NondeterminismError', 'DeterminismViolationError'] },
   });
@@ -618,6 +632,41 @@ describe('a canary that passes', () => {
       });
       expect(d.result?.canary?.steps?.map((x) => x.verdict)).toEqual(['inconclusive', 'passed', 'passed']);
     });
+  });
+});
+
+describe('a canary told to a webhook', () => {
+  test('each analysed step sends its verdict, a failed one with its reasons, then the rollback', async () => {
+    const secrets = {
+      LAB_WEBHOOK_TOKEN: randomUUID().replace(/-/g, ''),
+      LAB_WEBHOOK_SIGNING_KEY: randomUUID(),
+    };
+    const receiver = await startWebhookReceiver(secrets);
+    try {
+      const webhook = {
+        config: { name: 'ops', format: 'json' as const, url: { fromEnv: 'HOOK_OPS' } },
+        workerEnv: { HOOK_OPS: `${receiver.base}/hooks/${secrets.LAB_WEBHOOK_TOKEN}/ops` },
+      };
+      // Healthy at 10 %, erroring at 50 %.
+      const observe: ObserveScript = (weight) => (weight === 50 ? erroring : healthy);
+      await withLab({ observe, webhook }, async (lab) => {
+        const d = await lab.deploy();
+        expect(d.failure?.status.outcome).toBe('rolled-back');
+        const got = await receiver.waitFor('rolled-back', (r) =>
+          r.some((x) => x.event === 'rolled-back' && (x.body as Notification).workflowId === d.workflowId),
+        );
+        const verdicts = got
+          .map((x) => x.body as Notification)
+          .filter((b) => b.workflowId === d.workflowId && b.event === 'canary-verdict')
+          .sort((a, b) => a.deliveryId.localeCompare(b.deliveryId));
+        expect(verdicts.map((v) => [v.summary, v.outcome, v.detail])).toEqual([
+          ['canary of r2 at 10 %: passed', 'passed', undefined],
+          ['canary of r2 at 50 %: failed', 'failed', 'error rate 10.0 % > 5.0 %'],
+        ]);
+      });
+    } finally {
+      await receiver.stop();
+    }
   });
 });
 

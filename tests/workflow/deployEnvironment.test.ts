@@ -12,7 +12,7 @@ import { createLockActivities } from '../../src/activities/locks';
 import { createNotificationActivities } from '../../src/activities/notifications';
 import type { WebhookConfig } from '../../src/config/schema';
 import { signature } from '../../src/notifications/webhook';
-import type { Notification } from '../../src/shared/notifications';
+import { notificationWorkflowId, type Notification } from '../../src/shared/notifications';
 import { startWebhookReceiver, type WebhookReceiver } from '../shared/webhookReceiver';
 import type { HealthInput } from '../../src/activities/health';
 import type { DecisionRecord } from '../../src/activities/decisions';
@@ -930,8 +930,11 @@ describe('notifications', () => {
       async (handle) => {
         const workflowId = handle.workflowId;
         await handle.result().catch(() => undefined);
+        const { runId } = await handle.describe();
         // The receiver that is down is retried for up to 2 minutes; the deployment did not wait.
-        const startedDelivery = await env.client.workflow.getHandle(`${workflowId}-notify-1`).describe();
+        const startedDelivery = await env.client.workflow
+          .getHandle(notificationWorkflowId(workflowId, runId, 1))
+          .describe();
         expect(startedDelivery.status.name).toBe('RUNNING');
         const all = await receiver.waitFor(
           'rolled-back, and a retry of the receiver that is down',
@@ -946,7 +949,7 @@ describe('notifications', () => {
         });
         // A refusal (404) is not retried; its delivery fails, naming the webhook and never its URL.
         const failed = await env.client.workflow
-          .getHandle(`${workflowId}-notify-2`)
+          .getHandle(notificationWorkflowId(workflowId, runId, 2))
           .result()
           .then(
             () => undefined,
