@@ -14,6 +14,7 @@ import { projectRoot } from './shared/projectRoot';
 import { HEARTBEAT_FLUSH_MS, STICKY_QUEUE_TIMEOUT_MS } from './shared/heartbeats';
 import { loadSettings, temporalAddressProblem, workflowUiLink, type Settings } from './shared/settings';
 import { needsReport, workerNeeds } from './worker/needs';
+import { DoraGaugeConfigError, doraRefreshSeconds, startDoraGauges } from './worker/doraGauges';
 import {
   installRuntime,
   TelemetryConfigError,
@@ -77,11 +78,18 @@ async function main(argv: string[]): Promise<void> {
   const settings = loadSettings();
   let telemetry: TelemetrySettings;
   let slots: WorkerSlots;
+  let doraRefresh: number;
   try {
     telemetry = telemetrySettings(process.env);
     slots = workerSlots(process.env);
+    doraRefresh = doraRefreshSeconds(process.env);
   } catch (err) {
-    if (!(err instanceof TelemetryConfigError || err instanceof SlotConfigError)) throw err;
+    if (!(
+      err instanceof TelemetryConfigError ||
+      err instanceof SlotConfigError ||
+      err instanceof DoraGaugeConfigError
+    ))
+      throw err;
     console.error(`worker: ${err.message}`);
     process.exitCode = 2;
     return;
@@ -120,8 +128,12 @@ async function main(argv: string[]): Promise<void> {
       `worker: task queue "${settings.taskQueue}" on ${settings.temporalAddress} (namespace ${settings.namespace}), configs in ${resolve(settings.configDir)}, ${describeSlots(slots)}` +
         (telemetry.metricsAddress ? `, metrics on http://${telemetry.metricsAddress}/metrics` : ''),
     );
+    // Prometheus scrapes the DORA figures only where there is an endpoint.
+    const stopGauges = telemetry.metricsAddress
+      ? startDoraGauges(settings, connection, process.env, doraRefresh, (line) => console.error(line))
+      : () => undefined;
     // Worker.run resolves after SIGINT/SIGTERM, once in-flight tasks are done.
-    await worker.run();
+    await worker.run().finally(stopGauges);
   } finally {
     await connection.close();
   }

@@ -1,7 +1,12 @@
-import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { nameSchema } from '../config/schema';
-import { DEPLOY_RELEASE, DEPLOY_STATUS, DEPLOY_ENVIRONMENT } from '../shared/searchAttributes';
+import {
+  deploymentsQuery,
+  deploymentStatusOf,
+  InvalidEnvironmentName,
+  type ListedExecution,
+} from '../report/records';
+import { DEPLOY_RELEASE } from '../shared/searchAttributes';
 import { loadSettings, workflowUiLink, type Settings } from '../shared/settings';
 import type { LiveReleases } from '../shared/liveReleases';
 import { WorkflowType } from '../shared/messages';
@@ -13,18 +18,14 @@ import { readThroughWorker } from './workerRead';
 export const HISTORY_DEFAULT_LIMIT = 20;
 export const HISTORY_MAX_LIMIT = 1000;
 
-/**
- * The visibility query for one environment's deployments. The environment is validated with
- * nameSchema first (lowercase letters, digits, "-"), so nothing unvalidated reaches the query.
- */
+/** The visibility query for one environment's deployments; a bad name exits 2, naming it. */
 export function historyQuery(environment: string): string {
-  const parsed = nameSchema.safeParse(environment);
-  if (!parsed.success)
-    throw new CliExit(
-      ExitCode.invalidInput,
-      `--env: value ${JSON.stringify(environment)} ${parsed.error.issues[0]?.message ?? 'is invalid'}`,
-    );
-  return `WorkflowType = 'deployEnvironment' AND ${DEPLOY_ENVIRONMENT.name} = '${parsed.data}'`;
+  try {
+    return deploymentsQuery(environment);
+  } catch (err) {
+    if (err instanceof InvalidEnvironmentName) throw new CliExit(ExitCode.invalidInput, err.message);
+    throw err;
+  }
 }
 
 export function parseLimit(value: string): number {
@@ -52,20 +53,12 @@ export interface HistoryRow {
   uiLink: string;
 }
 
-export type ListedExecution = Pick<
-  WorkflowExecutionInfo,
-  'workflowId' | 'runId' | 'status' | 'startTime' | 'closeTime' | 'typedSearchAttributes'
->;
+export type { ListedExecution };
 
 export function toHistoryRow(info: ListedExecution, settings: Settings, now: Date): HistoryRow {
   const attrs = info.typedSearchAttributes;
   const runStatus = info.status.name;
-  const deployStatus = attrs.get(DEPLOY_STATUS);
-  // A run terminated or timed out by Temporal never got to set its final DeployStatus.
-  const status =
-    deployStatus && !(runStatus !== 'RUNNING' && deployStatus === 'running')
-      ? deployStatus
-      : runStatus.toLowerCase();
+  const status = deploymentStatusOf(info);
   const end = info.closeTime ?? now;
   return {
     workflowId: info.workflowId,

@@ -1,5 +1,6 @@
 import { doraReport, type DeploymentRecord } from '../../src/report/dora';
 import { reportLines } from '../../src/client/reportCommand';
+import { doraGaugeValues, doraRefreshSeconds } from '../../src/worker/doraGauges';
 
 const window = { since: '2026-11-05T00:00:00.000Z', until: '2026-12-05T00:00:00.000Z' }; // 30 days
 
@@ -97,5 +98,24 @@ describe('DORA figures', () => {
       '  change failure rate:   none ended yet',
       '  time to restore:       none (0 restored, 0 not yet)',
     ]);
+  });
+});
+
+describe("the worker's DORA gauges", () => {
+  test('one gauge per figure; a figure nothing measured is left out', () => {
+    const r = doraReport('prod', [at('11-10T10:00', 10, 'succeeded')], window);
+    expect(doraGaugeValues(r)).toEqual({
+      deployctl_dora_deployments: 1,
+      deployctl_dora_deployment_frequency_per_day: 0.03,
+      deployctl_dora_change_failure_rate: 0,
+    });
+  });
+
+  test('DEPLOY_DORA_REFRESH_SECONDS: default 300, a bad value named with its rule', () => {
+    expect(doraRefreshSeconds({})).toBe(300);
+    expect(doraRefreshSeconds({ DEPLOY_DORA_REFRESH_SECONDS: '60' })).toBe(60);
+    expect(() => doraRefreshSeconds({ DEPLOY_DORA_REFRESH_SECONDS: '5m' })).toThrow(
+      'DEPLOY_DORA_REFRESH_SECONDS is "5m": it must be a whole number of seconds from 1 to 86400',
+    );
   });
 });

@@ -7,7 +7,7 @@
  * first step without any host.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -18,6 +18,7 @@ import { startLocalTemporal } from './testEnv';
 
 const ROOT = resolve(__dirname, '..', '..');
 const TASK_QUEUE = `observability-${randomUUID()}`;
+const DORA_ENV = `dora-${randomUUID().slice(0, 6)}`;
 let env: TestWorkflowEnvironment;
 let worker: ChildProcess | undefined;
 let output = '';
@@ -30,6 +31,12 @@ beforeAll(async () => {
   // No profile file of the machine's user is read; no environment is configured.
   writeFileSync(join(dir, 'empty.toml'), '');
   mkdirSync(join(dir, 'environments'));
+  // One configured environment (never reached: its deployment is refused at validate), for the DORA gauges.
+  const fixture = readFileSync(join(ROOT, 'tests', 'fixtures', 'environments', 'staging.yaml'), 'utf8');
+  writeFileSync(
+    join(dir, 'environments', `${DORA_ENV}.yaml`),
+    fixture.replace(/^name: staging$/m, `name: ${DORA_ENV}`),
+  );
   const childEnv: NodeJS.ProcessEnv = {
     ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TEMPORAL_'))),
     TEMPORAL_ADDRESS: env.address,
@@ -38,6 +45,7 @@ beforeAll(async () => {
     DEPLOY_CONFIG_DIR: join(dir, 'environments'),
     DEPLOY_METRICS_ADDRESS: metricsAddress,
     DEPLOY_LOG_FORMAT: 'json',
+    DEPLOY_DORA_REFRESH_SECONDS: '1',
   };
   worker = spawn(
     process.execPath,
@@ -161,4 +169,31 @@ test('a bad DEPLOY_METRICS_ADDRESS stops the worker before it connects, naming t
     'DEPLOY_METRICS_ADDRESS is "0.0.0.0:99999;rm -rf /": it must be host:port with a port from 1 to 65535',
   );
   expect(out).not.toContain('worker: task queue');
+});
+
+test('the DORA gauges of each configured environment follow its deployments; a refusal is no change failure', async () => {
+  const scrape = async (what: string, done: (text: string) => boolean): Promise<string> => {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const text = await fetch(`http://${metricsAddress}/metrics`).then((r) => r.text());
+      if (done(text)) return text;
+      if (Date.now() > deadline) throw new Error(`${what} never showed on /metrics:\n${text.slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  };
+  const deployments = (text: string) =>
+    samples(text, /deployctl_dora_deployments$/, { environment: DORA_ENV }).map(([, v]) => v);
+  await scrape('the gauges of an environment without deployments', (t) => deployments(t).length > 0);
+  // Refused at validate (canary without a traffic section): before any host is contacted.
+  const handle = await env.client.workflow.start('deployEnvironment', {
+    taskQueue: TASK_QUEUE,
+    workflowId: `deploy-${DORA_ENV}-r1`,
+    args: [{ environment: DORA_ENV, release: 'r1', images: {}, requestedBy: 'ci', strategy: 'canary' }],
+  });
+  await handle.result().catch(() => undefined);
+  const text = await scrape('the refused deployment', (t) => deployments(t).includes(1));
+  expect(samples(text, /deployctl_dora_deployment_frequency_per_day$/, { environment: DORA_ENV })).toEqual([
+    [expect.any(String), 0],
+  ]);
+  expect(samples(text, /deployctl_dora_change_failure_rate$/, { environment: DORA_ENV })).toEqual([]);
 });
