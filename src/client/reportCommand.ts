@@ -62,8 +62,8 @@ export function addReportCommand(program: Command): void {
     .addHelpText(
       'after',
       `
-Lead time needs commit times: the environment's repository or gates.repository. Rollbacks are not changes; aborts
-are not failures. See README "Reports".
+Lead time needs commit times: the environment's repository or gates.repository.
+Rollbacks are not changes; aborts are not failures. See README "Reports".
 
 Exit codes: 0 reported (also when there were no deployments), 2 invalid input, 4 Temporal unreachable.`,
     )
