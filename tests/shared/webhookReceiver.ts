@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -84,6 +85,34 @@ export async function startWebhookReceiver(secrets: NodeJS.ProcessEnv): Promise<
       child.kill('SIGTERM');
       await Promise.race([exited, new Promise((t) => setTimeout(t, 5_000))]);
       if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
+/**
+ * A receiver for one test file's describe block: fresh token and signing key, started before
+ * its tests and stopped after them. `receiver` is there once the block's tests run.
+ */
+export function useWebhookReceiver(): {
+  secrets: { LAB_WEBHOOK_TOKEN: string; LAB_WEBHOOK_SIGNING_KEY: string };
+  readonly receiver: WebhookReceiver;
+} {
+  const secrets = {
+    LAB_WEBHOOK_TOKEN: randomUUID().replace(/-/g, ''),
+    LAB_WEBHOOK_SIGNING_KEY: randomUUID(),
+  };
+  let started: WebhookReceiver | undefined;
+  beforeAll(async () => {
+    started = await startWebhookReceiver(secrets);
+  });
+  afterAll(async () => {
+    await started?.stop();
+  });
+  return {
+    secrets,
+    get receiver() {
+      if (!started) throw new Error('the webhook receiver has not started (use it inside a test)');
+      return started;
     },
   };
 }

@@ -18,7 +18,7 @@ import type { DeployActivities } from '../../src/activities';
 import { createLockActivities } from '../../src/activities/locks';
 import { createNotificationActivities } from '../../src/activities/notifications';
 import type { Notification } from '../../src/shared/notifications';
-import { startWebhookReceiver } from '../shared/webhookReceiver';
+import { useWebhookReceiver } from '../shared/webhookReceiver';
 import type { CanaryObservation, ObserveInput } from '../../src/activities/canary';
 import type { ColourStepInput } from '../../src/activities/colours';
 import type { HealthInput } from '../../src/activities/health';
@@ -636,37 +636,30 @@ describe('a canary that passes', () => {
 });
 
 describe('a canary told to a webhook', () => {
+  const hooks = useWebhookReceiver();
+
   test('each analysed step sends its verdict, a failed one with its reasons, then the rollback', async () => {
-    const secrets = {
-      LAB_WEBHOOK_TOKEN: randomUUID().replace(/-/g, ''),
-      LAB_WEBHOOK_SIGNING_KEY: randomUUID(),
+    const webhook = {
+      config: { name: 'ops', format: 'json' as const, url: { fromEnv: 'HOOK_OPS' } },
+      workerEnv: { HOOK_OPS: `${hooks.receiver.base}/hooks/${hooks.secrets.LAB_WEBHOOK_TOKEN}/ops` },
     };
-    const receiver = await startWebhookReceiver(secrets);
-    try {
-      const webhook = {
-        config: { name: 'ops', format: 'json' as const, url: { fromEnv: 'HOOK_OPS' } },
-        workerEnv: { HOOK_OPS: `${receiver.base}/hooks/${secrets.LAB_WEBHOOK_TOKEN}/ops` },
-      };
-      // Healthy at 10 %, erroring at 50 %.
-      const observe: ObserveScript = (weight) => (weight === 50 ? erroring : healthy);
-      await withLab({ observe, webhook }, async (lab) => {
-        const d = await lab.deploy();
-        expect(d.failure?.status.outcome).toBe('rolled-back');
-        const got = await receiver.waitFor('rolled-back', (r) =>
-          r.some((x) => x.event === 'rolled-back' && (x.body as Notification).workflowId === d.workflowId),
-        );
-        const verdicts = got
-          .map((x) => x.body as Notification)
-          .filter((b) => b.workflowId === d.workflowId && b.event === 'canary-verdict')
-          .sort((a, b) => a.deliveryId.localeCompare(b.deliveryId));
-        expect(verdicts.map((v) => [v.summary, v.outcome, v.detail])).toEqual([
-          ['canary of r2 at 10 %: passed', 'passed', undefined],
-          ['canary of r2 at 50 %: failed', 'failed', 'error rate 10.0 % > 5.0 %'],
-        ]);
-      });
-    } finally {
-      await receiver.stop();
-    }
+    // Healthy at 10 %, erroring at 50 %.
+    const observe: ObserveScript = (weight) => (weight === 50 ? erroring : healthy);
+    await withLab({ observe, webhook }, async (lab) => {
+      const d = await lab.deploy();
+      expect(d.failure?.status.outcome).toBe('rolled-back');
+      const got = await hooks.receiver.waitFor('rolled-back', (r) =>
+        r.some((x) => x.event === 'rolled-back' && (x.body as Notification).workflowId === d.workflowId),
+      );
+      const verdicts = got
+        .map((x) => x.body as Notification)
+        .filter((b) => b.workflowId === d.workflowId && b.event === 'canary-verdict')
+        .sort((a, b) => a.deliveryId.localeCompare(b.deliveryId));
+      expect(verdicts.map((v) => [v.summary, v.outcome, v.detail])).toEqual([
+        ['canary of r2 at 10 %: passed', 'passed', undefined],
+        ['canary of r2 at 50 %: failed', 'failed', 'error rate 10.0 % > 5.0 %'],
+      ]);
+    });
   });
 });
 

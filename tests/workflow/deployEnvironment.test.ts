@@ -13,7 +13,7 @@ import { createNotificationActivities } from '../../src/activities/notifications
 import type { WebhookConfig } from '../../src/config/schema';
 import { signature } from '../../src/notifications/webhook';
 import { notificationWorkflowId, type Notification } from '../../src/shared/notifications';
-import { startWebhookReceiver, type WebhookReceiver } from '../shared/webhookReceiver';
+import { useWebhookReceiver, type WebhookReceiver } from '../shared/webhookReceiver';
 import type { HealthInput } from '../../src/activities/health';
 import type { DecisionRecord } from '../../src/activities/decisions';
 import type { HostStepInput } from '../../src/activities/release';
@@ -831,21 +831,12 @@ describe('approval', () => {
 });
 
 describe('notifications', () => {
-  const secrets = {
-    LAB_WEBHOOK_TOKEN: randomUUID().replace(/-/g, ''),
-    LAB_WEBHOOK_SIGNING_KEY: randomUUID(),
-  };
-  let receiver: WebhookReceiver;
-  beforeAll(async () => {
-    receiver = await startWebhookReceiver(secrets);
-  });
-  afterAll(async () => {
-    await receiver?.stop();
-  });
+  const hooks = useWebhookReceiver();
+  const { secrets } = hooks;
 
   /** Webhooks on the receiver: ops-json (signed), chat (slack) and any extra routes given. */
   function webhooks(extra: { name: string; path: string; events?: WebhookConfig['events'] }[] = []) {
-    const hook = (name: string) => `${receiver.base}/hooks/${secrets.LAB_WEBHOOK_TOKEN}/${name}`;
+    const hook = (name: string) => `${hooks.receiver.base}/hooks/${secrets.LAB_WEBHOOK_TOKEN}/${name}`;
     const config: WebhookConfig[] = [
       {
         name: 'ops-json',
@@ -862,7 +853,7 @@ describe('notifications', () => {
       })),
     ];
     const workerEnv: NodeJS.ProcessEnv = { ...secrets, HOOK_OPS: hook('ops-json'), HOOK_CHAT: hook('chat') };
-    extra.forEach((e, i) => (workerEnv[`HOOK_EXTRA_${i}`] = `${receiver.base}${e.path}`));
+    extra.forEach((e, i) => (workerEnv[`HOOK_EXTRA_${i}`] = `${hooks.receiver.base}${e.path}`));
     return { config, workerEnv };
   }
 
@@ -875,7 +866,7 @@ describe('notifications', () => {
       { previous, approvalSeconds: 600, webhooks: webhooks() },
       async (handle) => {
         await until(handle, (s) => s.approval?.state === 'waiting');
-        await receiver.waitFor('approval-waiting', (r) =>
+        await hooks.receiver.waitFor('approval-waiting', (r) =>
           events(of(handle.workflowId, 'hooks/ops-json')(r)).includes('approval-waiting'),
         );
         await handle.signal(approveSignal, { by: 'alice', comment: 'ship <it> & go' });
@@ -883,7 +874,7 @@ describe('notifications', () => {
     );
     expect(result?.outcome).toBe('succeeded');
     // Delivery goes on in child workflows after the deployment ended.
-    const all = await receiver.waitFor('succeeded on both webhooks', (r) =>
+    const all = await hooks.receiver.waitFor('succeeded on both webhooks', (r) =>
       ['hooks/ops-json', 'hooks/chat'].every((route) =>
         events(of(workflowId, route)(r)).includes('succeeded'),
       ),
@@ -936,7 +927,7 @@ describe('notifications', () => {
           .getHandle(notificationWorkflowId(workflowId, runId, 1))
           .describe();
         expect(startedDelivery.status.name).toBe('RUNNING');
-        const all = await receiver.waitFor(
+        const all = await hooks.receiver.waitFor(
           'rolled-back, and a retry of the receiver that is down',
           (r) =>
             events(of(workflowId, 'hooks/ops-json')(r)).includes('rolled-back') &&
@@ -959,7 +950,7 @@ describe('notifications', () => {
         expect(message).toBe(
           'rolled-back of staging not delivered: webhook "refused": the receiver answered HTTP 404, which a retry would not change',
         );
-        expect(of(workflowId, 'hooks/x')(receiver.received())).toHaveLength(1);
+        expect(of(workflowId, 'hooks/x')(hooks.receiver.received())).toHaveLength(1);
         checked = true;
       },
     );

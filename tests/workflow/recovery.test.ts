@@ -17,7 +17,7 @@ import { saveHistory, startLocalTemporal } from './testEnv';
 import { createNotificationActivities } from '../../src/activities/notifications';
 import type { WebhookConfig } from '../../src/config/schema';
 import type { Notification } from '../../src/shared/notifications';
-import { startWebhookReceiver, type WebhookReceiver } from '../shared/webhookReceiver';
+import { useWebhookReceiver } from '../shared/webhookReceiver';
 import { createRecoveryActivities } from '../../src/activities/recovery';
 import { readCatalog } from '../../src/client/operations';
 import { loadSettings } from '../../src/shared/settings';
@@ -492,27 +492,18 @@ describe('the catalog', () => {
 });
 
 describe('notifications', () => {
-  const secrets = {
-    LAB_WEBHOOK_TOKEN: randomUUID().replace(/-/g, ''),
-    LAB_WEBHOOK_SIGNING_KEY: randomUUID(),
-  };
-  let receiver: WebhookReceiver;
-  beforeAll(async () => {
-    receiver = await startWebhookReceiver(secrets);
-  });
-  afterAll(async () => {
-    await receiver?.stop();
-  });
+  const hooks = useWebhookReceiver();
+  const { secrets } = hooks;
 
   /** One json webhook on the receiver; `got` is filled with what it received for the workflow. */
   function watched(event: Notification['event'], got: Notification[]): Script {
     return {
       webhook: {
         config: { name: 'ops', format: 'json', url: { fromEnv: 'HOOK_OPS' } },
-        workerEnv: { HOOK_OPS: `${receiver.base}/hooks/${secrets.LAB_WEBHOOK_TOKEN}/ops` },
+        workerEnv: { HOOK_OPS: `${hooks.receiver.base}/hooks/${secrets.LAB_WEBHOOK_TOKEN}/ops` },
       },
       async afterwards(workflowId) {
-        const all = await receiver.waitFor(`${event} of ${workflowId}`, (r) =>
+        const all = await hooks.receiver.waitFor(`${event} of ${workflowId}`, (r) =>
           r.some((x) => x.event === event && (x.body as Notification).workflowId === workflowId),
         );
         got.push(...all.map((x) => x.body as Notification).filter((b) => b.workflowId === workflowId));
