@@ -141,12 +141,15 @@ async function composeFileChecks(
     : { check: 'compose files', where: projectRoot, verdict: 'ok', detail: files.join(', ') };
 }
 
-/** Each secret can be read where the config says and written to an env file; values never shown. */
+/**
+ * Each secret can be read where the config says and written to an env file, and each webhook's
+ * URL and key can be read; values never shown.
+ */
 export async function secretChecks(
   environment: EnvironmentConfig,
   workerEnv: NodeJS.ProcessEnv,
 ): Promise<ConfigCheck[]> {
-  return Promise.all(
+  const secrets = await Promise.all(
     Object.entries(environment.secrets).map(async ([key, source]): Promise<ConfigCheck> => {
       const { problem } = await readSecret(key, source, workerEnv);
       if (problem) return { check: 'secret', where: key, verdict: 'failed', detail: problem };
@@ -155,7 +158,8 @@ export async function secretChecks(
         : `read from ${secretSourceText(source)}`;
       return { check: 'secret', where: key, verdict: 'ok', detail };
     }),
-  ).then(async (secrets) => [...secrets, ...(await webhookChecks(environment, workerEnv))]);
+  );
+  return [...secrets, ...(await webhookChecks(environment, workerEnv))];
 }
 
 /** Each webhook's URL (and signing key) can be read on this worker; nothing is sent. */

@@ -300,7 +300,7 @@ export function createPlanActivities(deps: { configDir: string; sources: SourceC
           previous,
           strategy,
           files,
-          memo: {
+          report: {
             ...(request.rollback ? { rollback: true } : {}),
             ...(commit?.commit ? { commit: commit.commit } : {}),
             ...(commit?.committedAt ? { committedAt: commit.committedAt } : {}),

@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowFailedError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
 import { nameSchema } from '../config/schema';
-import type { DeploymentMemo, DeploymentStatus } from '../shared/deployment';
+import type { DeploymentFacts, DeploymentStatus } from '../shared/deployment';
 import { DEPLOY_ENVIRONMENT, DEPLOY_STATUS } from '../shared/searchAttributes';
 import type { DeploymentRecord } from './dora';
 
@@ -40,7 +40,7 @@ export function deploymentStatusOf(info: ListedExecution): string {
 /** The record the figures need: visibility's status and times, and the deployment's own report. */
 export function deploymentRecord(
   info: ListedExecution,
-  report: DeploymentMemo | undefined,
+  report: DeploymentFacts | undefined,
 ): DeploymentRecord {
   return {
     workflowId: info.workflowId,
@@ -57,7 +57,7 @@ export function deploymentRecord(
  * A finished deployment's report, from its result or its failure's details (one read of the
  * close event); undefined for a running one, one from before reports, or one Temporal ended.
  */
-async function reportOf(client: Client, info: ListedExecution): Promise<DeploymentMemo | undefined> {
+async function reportOf(client: Client, info: ListedExecution): Promise<DeploymentFacts | undefined> {
   if (!info.closeTime) return undefined;
   const handle = client.workflow.getHandle(info.workflowId, info.runId);
   const status = await handle.result().then(

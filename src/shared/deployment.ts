@@ -25,7 +25,7 @@ export interface ReleaseFiles {
 }
 
 /** What `deployctl report` needs of each deployment beyond visibility's status and times. */
-export interface DeploymentMemo {
+export interface DeploymentFacts {
   /** A rollback returns to an earlier release: not a change of its own. */
   rollback?: boolean;
   commit?: string;
@@ -49,7 +49,7 @@ export interface DeployPlan {
   /** Where this release's compose files come from. */
   files?: ReleaseFiles;
   /** Kept in the deployment's status and result, for reports. */
-  memo?: DeploymentMemo;
+  report?: DeploymentFacts;
   /** What was closed when --override-freeze let this deployment through (a freeze or the weekly windows). */
   windowOverridden?: string;
 }
@@ -113,7 +113,7 @@ export interface DeploymentStatus {
   /** Signals that could not be used (malformed argument), so an operator sees why nothing happened. */
   ignoredSignals: string[];
   /** What `deployctl report` reads of a finished deployment (absent in those from before reports). */
-  report?: DeploymentMemo;
+  report?: DeploymentFacts;
   /** Blue-green and canary: which colour was live, which one this release runs in, which is live now. */
   colours?: ColourState;
   /** Canary: every analysed step with its figures and verdict, and the operators' controls. */

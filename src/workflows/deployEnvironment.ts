@@ -63,7 +63,7 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
       plan = p;
       // A rollback learns its release from the hosts' records.
       state.release = p.request.release;
-      if (p.memo) state.report = { ...p.memo };
+      if (p.report) state.report = { ...p.report };
       announceStart(tracker, p);
       // Deployments that started before locks existed replay without one.
       if (patched('environment-lock')) await step('lock', () => lock.acquire(p));
