@@ -58,6 +58,8 @@ export function colourEnvironment(opts: ColourEnvironmentOptions): EnvironmentCo
     env: {
       PROXY_PORT: String(opts.proxyPort),
       PROXY_ADMIN_PORT: String(opts.adminPort),
+      // Next to the proxy's own: several colour environments share one bind address.
+      PROXY_TLS_PORT: String(opts.proxyPort + 5),
       POSTGRES_IMAGE: ROLE_IMAGES.postgres,
       REDIS_IMAGE: ROLE_IMAGES.redis,
       PROXY_IMAGE: ROLE_IMAGES.traefik,

@@ -61,6 +61,8 @@ export const DRILL_PORT_SHIFT = 10_000;
 
 /** Traefik's internal entrypoint (API, ping, metrics) on each lab host's own address. */
 export const PROXY_ADMIN_PORT = 18090;
+/** Where each lab host's Traefik serves HTTPS for the environment's domains (lab/webTls.ts). */
+export const PROXY_TLS_PORT = 18443;
 
 /** The demo app's shared stack (database, cache, Traefik) and one-off migrations container. */
 export const SHARED_COMPOSE_FILES = ['compose/shared.yml', MIGRATE_COMPOSE_FILE];
@@ -112,6 +114,8 @@ export function environmentConfig(envName: HostSpec['environment'], p: LabPaths)
     traffic: {
       composeFiles: COLOUR_COMPOSE_FILES,
       network: `${PROJECT}-edge`,
+      // HTTPS too: websecure is Traefik's TLS entrypoint (compose/shared.yml).
+      entryPoints: ['web', 'websecure'],
       adminUrl: 'http://{host}:{PROXY_ADMIN_PORT}',
       drainSeconds: 2,
       switchBackWindowSeconds: 1800,
@@ -124,6 +128,7 @@ export function environmentConfig(envName: HostSpec['environment'], p: LabPaths)
     env: {
       PROXY_PORT: String(PROXY_PORT),
       PROXY_ADMIN_PORT: String(PROXY_ADMIN_PORT),
+      PROXY_TLS_PORT: String(PROXY_TLS_PORT),
       POSTGRES_IMAGE: ROLE_IMAGES.postgres,
       REDIS_IMAGE: ROLE_IMAGES.redis,
       PROXY_IMAGE: ROLE_IMAGES.traefik,
@@ -165,6 +170,7 @@ export function environmentConfig(envName: HostSpec['environment'], p: LabPaths)
       env: {
         PROXY_PORT: String(PROXY_PORT + DRILL_PORT_SHIFT),
         PROXY_ADMIN_PORT: String(PROXY_ADMIN_PORT + DRILL_PORT_SHIFT),
+        PROXY_TLS_PORT: String(PROXY_TLS_PORT + DRILL_PORT_SHIFT),
       },
       targets: { rpoSeconds: 3600, rtoSeconds: 300 },
     },
@@ -182,9 +188,15 @@ export function configFile(p: LabPaths, envName: string): string {
   return path.join(p.configDir, `${envName}.yaml`);
 }
 
+const labEnvironmentNames = () => [...new Set(HOSTS.map((h) => h.environment))];
+
+/** The lab's environments as the pipeline reads them. */
+export function labEnvironments(p: LabPaths): EnvironmentConfig[] {
+  return labEnvironmentNames().map((envName) => environmentConfig(envName, p));
+}
+
 export function writeEnvironmentConfigs(p: LabPaths): string[] {
-  const envs = [...new Set(HOSTS.map((h) => h.environment))];
-  return envs.map((envName) => {
+  return labEnvironmentNames().map((envName) => {
     const config = environmentConfig(envName, p);
     const file = configFile(p, envName);
     const header = `# Written by \`npm run lab -- up\` for the local lab (registry ${REGISTRY_ADDR}); regenerated on every up.\n`;

@@ -18,7 +18,7 @@
 import { Command } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { COMPOSE_FILE, configFile, ensureSecrets, writeEnvironmentConfigs } from './config';
+import { COMPOSE_FILE, configFile, ensureSecrets, labEnvironments, writeEnvironmentConfigs } from './config';
 import { ensureAppRepository } from './appRepo';
 import { engineGroupId, ensureDeployUser, giveBaseDir, shareEngineSocket } from './deployUser';
 import { enginePid, listContainers, startContainers, startEngine } from './engine';
@@ -43,6 +43,7 @@ import { listRegistry, registryAnswers, registryPid, startRegistry, stopRegistry
 import { HostState, LabState, readState, writeState } from './state';
 import { reclaimKilledHost } from './reclaim';
 import { ensureSystem } from './system';
+import { provisionWebTls } from './webTls';
 import { LabError, progress, seconds, setQuiet, step, unmountUnder } from './util';
 
 async function up(opts: { skipImages?: boolean }): Promise<void> {
@@ -117,6 +118,9 @@ async function up(opts: { skipImages?: boolean }): Promise<void> {
   await step('the demo app repository the quality gates check out', async () => ensureAppRepository(p));
   const configs = await step('environment configs (validated against src/config/schema.ts)', async () =>
     writeEnvironmentConfigs(p),
+  );
+  await step("HTTPS for the environments' domains (lab web CA, one expired certificate)", async () =>
+    provisionWebTls(p, labEnvironments(p)),
   );
 
   const total = (Date.now() - t0) / 1000;

@@ -4,6 +4,7 @@ import { colourRunningServices } from '../commands/colours';
 import type { Colour, EnvironmentConfig, HostConfig, HttpCheckConfig } from '../config/schema';
 import type { CheckResult, DeployPlan } from '../shared/deployment';
 import { expandUrl } from '../config/urls';
+import { domainChecks } from './domainChecks';
 import { onHost } from './hostStep';
 import { keepAlive } from './heartbeat';
 
@@ -54,7 +55,8 @@ export function createCheckActivities() {
   return {
     /**
      * After the health wait: the configured HTTP checks (status and latency budget) against
-     * every host, and on every host every compose service (but the one-off migrations one) must run.
+     * every host, on every host every compose service (but the one-off migrations one) must run,
+     * and the configured domains resolve to the hosts and serve certificates good for long enough.
      * Read-only, so safe to retry; any failure fails the step and the deployment is undone.
      */
     async postDeployChecks(input: {
@@ -62,6 +64,11 @@ export function createCheckActivities() {
       colour?: Colour;
       /** Only the HTTP checks (the caller just saw every service running). */
       httpOnly?: boolean;
+      /**
+       * false: leave out the domain checks, for a stack users do not reach by its domains yet
+       * (a drill's scratch copy, a server brought up in an emergency before DNS moves to it).
+       */
+      domains?: boolean;
     }): Promise<CheckResult[]> {
       const { plan, colour } = input;
       // A new colour is checked through its preview route, before any user reaches it.
@@ -115,6 +122,9 @@ export function createCheckActivities() {
             }),
           );
         }
+        const tlsConfig = plan.environment.postDeployChecks?.tls;
+        if (tlsConfig && input.domains !== false)
+          results.push(...(await domainChecks(plan.environment, tlsConfig)));
       } finally {
         stopHeartbeats();
       }

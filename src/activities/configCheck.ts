@@ -17,6 +17,7 @@ import { composeVersion, engineVersion } from '../commands/compose';
 import { hostLockVersion } from '../commands/hostLock';
 import { HostKeyMismatchError, RemoteHost } from '../remote/executor';
 import type { ConfigCheck, ConfigCheckReport } from '../shared/configCheck';
+import { domainChecks } from './domainChecks';
 import { readSecret, secretSourceText } from './secrets';
 import { readWebhookSecret } from './notifications';
 import { freeDiskMb } from './plan';
@@ -55,6 +56,7 @@ export function createConfigCheckActivities(deps: {
       checks.push(...(await secretChecks(environment, deps.workerEnv)));
       for (const host of environment.hosts) checks.push(...(await hostChecks(environment, host)));
       if (environment.backups?.store) checks.push(...(await storeHostChecks(environment.backups.store)));
+      checks.push(...(await domainConfigChecks(environment)));
       return { environment: input.environment, checks };
     },
   };
@@ -277,6 +279,21 @@ async function storeHostChecks(store: BackupStoreConfig): Promise<ConfigCheck[]>
   } finally {
     host.dispose();
   }
+}
+
+/**
+ * The post-deploy domain checks, run now: a warning, not a failure, since before the first
+ * deploy (or before DNS moves) the proxy may rightly not serve the names yet.
+ */
+async function domainConfigChecks(environment: EnvironmentConfig): Promise<ConfigCheck[]> {
+  const tls = environment.postDeployChecks.tls;
+  if (!tls) return [];
+  return (await domainChecks(environment, tls)).map((r) => ({
+    check: r.name.split(' ')[0] === 'dns' ? 'domain' : 'certificate',
+    where: r.name.includes(' ') ? `${r.name.slice(r.name.indexOf(' ') + 1)} @ ${r.host}` : r.host,
+    verdict: r.ok ? 'ok' : 'warn',
+    detail: r.detail,
+  }));
 }
 
 async function hostChecks(environment: EnvironmentConfig, config: HostConfig): Promise<ConfigCheck[]> {

@@ -131,6 +131,69 @@ export const httpCheckSchema = z
   })
   .strict();
 
+/** A DNS name users reach the app by: lowercase labels of letters, digits and -, dot-separated. */
+export const DOMAIN_RULE =
+  'a lowercase DNS name of dot-separated labels (letters, digits, - inside), at most 253 characters';
+export const domainNameSchema = z
+  .string()
+  .max(253)
+  .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, {
+    message: `must be ${DOMAIN_RULE}`,
+  });
+
+/** A DNS server to ask: an IPv4 address or [IPv6], with an optional :port. */
+export const RESOLVER_RULE = 'an IP address with an optional port: "10.0.0.2", "10.0.0.2:5353" or "[::1]:53"';
+export const resolverSchema = z.string().refine(
+  (r) => {
+    // No node:net here: workflows bundle this module.
+    const m = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9a-fA-F:]{2,39})\])(?::(\d{1,5}))?$/.exec(r);
+    if (!m) return false;
+    if (m[1] && m[1].split('.').some((octet) => Number(octet) > 255)) return false;
+    if (m[2] && (!m[2].includes(':') || (m[2].match(/::/g)?.length ?? 0) > 1)) return false;
+    return m[3] === undefined || (Number(m[3]) >= 1 && Number(m[3]) <= 65535);
+  },
+  { message: `must be ${RESOLVER_RULE}` },
+);
+
+/**
+ * After a deploy, the names users reach the app by: each must resolve only to the environment's
+ * hosts, and every host must serve, for each name, a certificate that is trusted, valid for the
+ * name, and valid for at least `minValidDays` more days.
+ */
+export const tlsCheckSchema = z
+  .object({
+    domains: z.array(domainNameSchema).min(1).max(50),
+    /** Where the hosts serve TLS (the proxy's published HTTPS port). */
+    port: z.number().int().min(1).max(65535).default(443),
+    minValidDays: z.number().int().min(0).max(365).default(14),
+    /**
+     * The addresses the domains must resolve to when users reach the hosts through something
+     * else (a load balancer, a CDN); the hosts' own addresses when absent.
+     */
+    addresses: z
+      .array(
+        z.string().regex(/^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]*:[0-9a-fA-F:]*)$/, {
+          message: 'must be an IPv4 or IPv6 address',
+        }),
+      )
+      .min(1)
+      .max(20)
+      .optional(),
+    /** DNS servers asked instead of the worker's own (e.g. a public resolver, not split-horizon DNS). */
+    resolvers: z.array(resolverSchema).min(1).max(4).optional(),
+    /** A CA certificate (PEM, on the worker) trusted besides the public ones: an internal CA. */
+    caFile: absolutePathSchema.optional(),
+  })
+  .strict()
+  .superRefine((tls, ctx) => {
+    const seen = new Set<string>();
+    tls.domains.forEach((d, i) => {
+      if (seen.has(d))
+        ctx.addIssue({ code: 'custom', path: ['domains', i], message: `duplicate domain "${d}"` });
+      seen.add(d);
+    });
+  });
+
 /** A gate's command: argv words run without a shell, in the release's checkout. */
 export const gateSchema = z
   .object({
@@ -607,9 +670,12 @@ export const environmentSchema = z
       })
       .strict()
       .default({ required: false, timeoutSeconds: 3600 }),
-    /** After health: configured HTTP checks, and every compose service with a container must be running. */
+    /**
+     * After health: configured HTTP checks, every compose service with a container must be
+     * running, and (tls) the app's domains resolve to its hosts and serve good certificates.
+     */
     postDeployChecks: z
-      .object({ http: z.array(httpCheckSchema).default([]) })
+      .object({ http: z.array(httpCheckSchema).default([]), tls: tlsCheckSchema.optional() })
       .strict()
       .default({ http: [] }),
     /** Quality gates run at the release's commit before anything else; none when absent. */
@@ -761,6 +827,7 @@ export type HostConfig = z.infer<typeof hostSchema>;
 export type ServiceConfig = z.infer<typeof serviceSchema>;
 export type GatesConfig = z.infer<typeof gatesSchema>;
 export type HttpCheckConfig = z.infer<typeof httpCheckSchema>;
+export type TlsCheckConfig = z.infer<typeof tlsCheckSchema>;
 export type DatabaseConfig = z.infer<typeof databaseSchema>;
 export type MigrationsConfig = z.infer<typeof migrationsSchema>;
 export type ScheduleConfig = z.infer<typeof scheduleSchema>;

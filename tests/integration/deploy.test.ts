@@ -13,6 +13,7 @@ import type { ServiceLogs } from '../../src/shared/serviceLogs';
 import { workflowIdFor } from '../../src/shared/deployment';
 import { HostKeyMismatchError, withHost } from '../../src/remote/executor';
 import {
+  demoDeployArgs,
   LAB_CONFIG_DIR,
   reportedReleases,
   requireLab,
@@ -79,23 +80,7 @@ test('v1 then v2 to lab-staging: every service answers the new release', async (
   );
 
   // The second deploy goes through the real CLI, as CI would run it.
-  const cli = await deployctl([
-    'deploy',
-    '--env',
-    'lab-staging',
-    '--release',
-    release('v2'),
-    '--image',
-    'site=v2',
-    '--image',
-    'saas=v2',
-    '--image',
-    'api=v2',
-    '--by',
-    'integration-test',
-    '--commit',
-    'v2',
-  ]);
+  const cli = await deployctl([...demoDeployArgs('lab-staging', release('v2')), '--by', 'integration-test']);
   expect(cli.out).toMatch(/STEP\s+STATUS\s+DURATION/);
   expect(cli.out).toContain(`release ${release('v2')} is live on lab-staging`);
   expect(cli.out).toContain('Temporal UI: ');

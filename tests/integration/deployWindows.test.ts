@@ -5,17 +5,13 @@
  * and why. Real deployctl, worker, Temporal and SSH to lab-1. Fails (never skips) when the lab
  * is not up.
  */
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parse, stringify } from 'yaml';
 import { ExitCode } from '../../src/client/exitCodes';
 import { readOptionalFile } from '../../src/commands/files';
 import { remoteLayout } from '../../src/commands/layout';
-import { isEnvironmentFile } from '../../src/config/load';
 import { withHost } from '../../src/remote/executor';
 import {
-  LAB_CONFIG_DIR,
-  PROJECT_ROOT,
+  demoDeployArgs,
+  labConfigCopy,
   requireLab,
   runDeployctl,
   startHarness,
@@ -38,21 +34,17 @@ const reopens = new Date(`${until}T00:00:00Z`);
 const weekday = reopens.toLocaleDateString('en-US', { weekday: 'short', timeZone: 'UTC' });
 
 beforeAll(async () => {
-  const configDir = mkdtempSync(join(PROJECT_ROOT, '.data', 'deploy-windows-config-'));
-  for (const file of readdirSync(LAB_CONFIG_DIR).filter(isEnvironmentFile))
-    copyFileSync(join(LAB_CONFIG_DIR, file), join(configDir, file));
-  const file = join(configDir, `${staging.name}.yaml`);
-  const raw = parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  raw.deployWindows = {
-    timeZone: 'UTC',
-    freezes: [{ from: '2000-01-01', to: until, reason: 'integration-test freeze' }],
-  };
-  raw.notifications = {
-    webhooks: [
-      { name: 'ops', url: { fromEnv: 'LAB_TEST_HOOK_URL' }, signingKey: { fromEnv: WEBHOOK_KEY_ENV } },
-    ],
-  };
-  writeFileSync(file, stringify(raw));
+  const { dir: configDir } = labConfigCopy('deploy-windows-config', staging.name, (raw) => {
+    raw.deployWindows = {
+      timeZone: 'UTC',
+      freezes: [{ from: '2000-01-01', to: until, reason: 'integration-test freeze' }],
+    };
+    raw.notifications = {
+      webhooks: [
+        { name: 'ops', url: { fromEnv: 'LAB_TEST_HOOK_URL' }, signingKey: { fromEnv: WEBHOOK_KEY_ENV } },
+      ],
+    };
+  });
   const token = lab.workerEnv[WEBHOOK_TOKEN_ENV];
   if (!token || !lab.workerEnv[WEBHOOK_KEY_ENV])
     throw new Error(`the lab's secrets.env has no ${WEBHOOK_TOKEN_ENV}: run "npm run lab -- up" again`);
@@ -68,21 +60,7 @@ afterAll(async () => {
   await receiver?.stop();
 });
 
-const deployArgs = (release: string) => [
-  'deploy',
-  '--env',
-  staging.name,
-  '--release',
-  release,
-  '--image',
-  'site=v2',
-  '--image',
-  'saas=v2',
-  '--image',
-  'api=v2',
-  '--commit',
-  'v2',
-];
+const deployArgs = (release: string) => demoDeployArgs(staging.name, release);
 
 test('a frozen environment refuses a deploy with exit 6, the freeze and the next open window; nothing is started on a host', async () => {
   const auditBefore = await auditLog();

@@ -1,6 +1,14 @@
 import { pathToFileURL } from 'node:url';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -10,7 +18,8 @@ import { Runtime, DefaultLogger } from '@temporalio/worker';
 import { createWorker } from '../../src/worker';
 import { exportHistories } from './historyExport';
 import { readLabSecrets } from '../../lab/config';
-import { loadEnvironment } from '../../src/config/load';
+import { parse, stringify } from 'yaml';
+import { isEnvironmentFile, loadEnvironment } from '../../src/config/load';
 import { expandUrl } from '../../src/config/urls';
 import type { EnvironmentConfig } from '../../src/config/schema';
 import { resolveTemporalCli } from '../../src/devserver/binaries';
@@ -52,6 +61,43 @@ export function requireLab(): {
     production: loadEnvironment(LAB_CONFIG_DIR, 'lab-production'),
     workerEnv,
   };
+}
+
+/**
+ * A config dir of the test's own under .data: the lab's environment files, with `envName`'s
+ * edited by `edit` (its parsed YAML, changed in place). `edit` may be called again later
+ * through the returned `rewrite`, on the file as it then is.
+ */
+export function labConfigCopy(
+  prefix: string,
+  envName: string,
+  edit: (raw: Record<string, unknown>) => void,
+): { dir: string; file: string; rewrite: (edit: (raw: Record<string, unknown>) => void) => void } {
+  const dir = mkdtempSync(join(PROJECT_ROOT, '.data', `${prefix}-`));
+  for (const file of readdirSync(LAB_CONFIG_DIR).filter(isEnvironmentFile))
+    copyFileSync(join(LAB_CONFIG_DIR, file), join(dir, file));
+  const file = join(dir, `${envName}.yaml`);
+  const rewrite = (change: (raw: Record<string, unknown>) => void) => {
+    const raw = parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    change(raw);
+    writeFileSync(file, stringify(raw));
+  };
+  rewrite(edit);
+  return { dir, file, rewrite };
+}
+
+/** `deployctl deploy` of the demo app's three services, all at image tag `tag` (its commit too). */
+export function demoDeployArgs(envName: string, release: string, tag = 'v2'): string[] {
+  return [
+    'deploy',
+    '--env',
+    envName,
+    '--release',
+    release,
+    ...['site', 'saas', 'api'].flatMap((service) => ['--image', `${service}=${tag}`]),
+    '--commit',
+    tag,
+  ];
 }
 
 let runtimeInstalled = false;

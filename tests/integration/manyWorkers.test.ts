@@ -7,13 +7,13 @@
  * staging stack), lab-2 (its drill host, under a scratch project) and lab-5. Fails (never
  * skips) when the lab is not up.
  */
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import { startOrAttach } from '../../src/client/deploy';
 import type { OperationOutcome } from '../../src/client/operations';
 import { pgRestoreList } from '../../src/commands/database';
-import { isEnvironmentFile, loadEnvironment } from '../../src/config/load';
+import { loadEnvironment } from '../../src/config/load';
 import type { BackupStoreConfig, HostConfig } from '../../src/config/schema';
 import { withHost } from '../../src/remote/executor';
 import type { BackupReport, StoredBackup } from '../../src/shared/backups';
@@ -22,8 +22,7 @@ import { SftpBackupStore } from '../../src/store/sftpStore';
 import { createFreshHost } from '../../lab/fresh';
 import {
   freshBackupRoot,
-  LAB_CONFIG_DIR,
-  PROJECT_ROOT,
+  labConfigCopy,
   requireLab,
   runDeployctl,
   spawnWorker,
@@ -85,13 +84,15 @@ beforeAll(async () => {
   store = new SftpBackupStore(storeConfig, join(freshBackupRoot(), '.transit'));
 
   // The lab's environments, with lab-staging's backups on the store host.
-  const configDir = mkdtempSync(join(PROJECT_ROOT, '.data', 'many-workers-config-'));
-  for (const file of readdirSync(LAB_CONFIG_DIR).filter(isEnvironmentFile))
-    copyFileSync(join(LAB_CONFIG_DIR, file), join(configDir, file));
-  const stagingFile = join(configDir, `${lab.staging.name}.yaml`);
-  const raw = parse(readFileSync(stagingFile, 'utf8')) as { backups?: Record<string, unknown> };
-  raw.backups = { ...raw.backups, store: storeConfig };
-  writeFileSync(stagingFile, stringify(raw));
+  let raw: Record<string, unknown> & { backups?: Record<string, unknown> } = {};
+  const { dir: configDir } = labConfigCopy(
+    'many-workers-config',
+    lab.staging.name,
+    (staging: Record<string, unknown>) => {
+      staging.backups = { ...(staging.backups as Record<string, unknown>), store: storeConfig };
+      raw = staging;
+    },
+  );
   expect(loadEnvironment(configDir, lab.staging.name).backups?.store?.name).toBe('lab-5');
   // The same, with a store host key that is not lab-5's: config check must say so.
   const wrongKey = {

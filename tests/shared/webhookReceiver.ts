@@ -1,12 +1,10 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { ReceivedRequest } from '../../lab/webhookReceiver';
+import { startListening } from './labProcess';
 
 const ROOT = resolve(__dirname, '..', '..');
-const START_DEADLINE_MS = 30_000;
 
 export interface WebhookReceiver {
   /** http://127.0.0.1:<port> */
@@ -29,29 +27,12 @@ export interface WebhookReceiver {
 export async function startWebhookReceiver(secrets: NodeJS.ProcessEnv): Promise<WebhookReceiver> {
   const dir = mkdtempSync(join(ROOT, '.data', 'webhooks-'));
   const record = join(dir, 'received.jsonl');
-  const child = spawn(
-    join(ROOT, 'node_modules', '.bin', 'tsx'),
+  const { address: base, stop } = await startListening(
+    'the webhook receiver',
     ['lab/webhookReceiver.ts', '--record', record],
-    {
-      cwd: ROOT,
-      env: { ...process.env, ...secrets },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
+    secrets,
+    /^listening on (http:\/\/\S+)$/,
   );
-  const base = await new Promise<string>((done, fail) => {
-    const timer = setTimeout(
-      () => fail(new Error(`the webhook receiver did not start within ${START_DEADLINE_MS} ms`)),
-      START_DEADLINE_MS,
-    );
-    child.on('exit', (code) => fail(new Error(`the webhook receiver exited (${code}) before it listened`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const m = /^listening on (http:\/\/\S+)$/.exec(line);
-      if (m) {
-        clearTimeout(timer);
-        done(m[1]);
-      }
-    });
-  });
   const received = (): ReceivedRequest[] => {
     let text = '';
     try {
@@ -79,13 +60,7 @@ export async function startWebhookReceiver(secrets: NodeJS.ProcessEnv): Promise<
         await new Promise((t) => setTimeout(t, 100));
       }
     },
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((done) => child.once('exit', done));
-      child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((t) => setTimeout(t, 5_000))]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    },
+    stop,
   };
 }
 
