@@ -2,6 +2,7 @@ import { appendAuditLine } from '../commands/files';
 import { remoteLayout } from '../commands/layout';
 import type { DeployPlan } from '../shared/deployment';
 import type { RemoteHost } from '../remote/executor';
+import { commandDeadlineMs } from '../remote/deadlines';
 
 export interface AuditEntry {
   step: string;
@@ -34,5 +35,7 @@ export async function audit(
   at = new Date(),
 ): Promise<void> {
   const { auditLog } = remoteLayout(plan.environment, host.config);
-  await host.run(appendAuditLine(auditLog, auditLine(plan, entry, at)), { timeoutMs: 15_000 });
+  await host.run(appendAuditLine(auditLog, auditLine(plan, entry, at)), {
+    timeoutMs: commandDeadlineMs('smallFile'),
+  });
 }

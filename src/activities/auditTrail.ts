@@ -11,6 +11,7 @@ import {
   type AuditTrailInput,
   type HostTrail,
 } from '../shared/auditTrail';
+import { commandDeadlineMs } from '../remote/deadlines';
 
 /** Reading the hosts' audit logs for `deployctl audit`: read-only, so safe to retry at any point. */
 export function createAuditTrailActivities(deps: { configDir: string }) {
@@ -26,7 +27,9 @@ export function createAuditTrailActivities(deps: { configDir: string }) {
         environment.hosts.map(async (host): Promise<{ trail: HostTrail; events: AuditEvent[] }> => {
           try {
             const { stdout } = await withHost(host, (h) =>
-              h.run(tailOptionalFile(remoteLayout(environment, host).auditLog, limit), { timeoutMs: 30_000 }),
+              h.run(tailOptionalFile(remoteLayout(environment, host).auditLog, limit), {
+                timeoutMs: commandDeadlineMs('quick'),
+              }),
             );
             const { events, unreadable } = parseAuditLog(host.name, stdout);
             const lines = stdout.split('\n').filter((l) => l.trim()).length;

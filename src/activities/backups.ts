@@ -18,6 +18,7 @@ import { loadEnvironmentOrFail, toApplicationFailure } from './failures';
 import { onHost, progressReporter, runUnderHostLock } from './hostStep';
 import { keepAlive } from './heartbeat';
 import { readReleaseRecordOn } from './plan';
+import { commandDeadlineMs } from '../remote/deadlines';
 
 /**
  * Verified backups: pg_dump on the database host, a copy into the environment's store over SFTP
@@ -90,7 +91,10 @@ export async function fingerprints(
   environment: EnvironmentConfig,
   secrets: string[],
 ): Promise<TableFingerprint[]> {
-  const r = await host.run(tableFingerprints(environment, host.config), { timeoutMs: 10 * 60_000, secrets });
+  const r = await host.run(tableFingerprints(environment, host.config), {
+    timeoutMs: commandDeadlineMs('scan'),
+    secrets,
+  });
   return parseFingerprints(r.stdout);
 }
 
@@ -131,7 +135,7 @@ export function createBackupActivities(deps: {
         'backup-dump',
         async (host): Promise<HostDump> => {
           const files = await host.run(missingStackFile(env, host.config), {
-            timeoutMs: 30_000,
+            timeoutMs: commandDeadlineMs('quick'),
             okCodes: [0, 1],
           });
           if (files.stdout.trim()) {
@@ -147,9 +151,9 @@ export function createBackupActivities(deps: {
             const { dump } = backupPaths(env, host.config, input.backupId);
             // A retried attempt dumps again: a dump from an earlier attempt would not match this
             // attempt's fingerprints.
-            await host.run(removeBackupFiles(dump), { timeoutMs: 30_000 });
+            await host.run(removeBackupFiles(dump), { timeoutMs: commandDeadlineMs('quick') });
             const r = await runUnderHostLock(host, env, snapshotBackup(env, host.config, input.backupId), {
-              timeoutMs: 60 * 60_000,
+              timeoutMs: commandDeadlineMs('whole'),
               ...progress,
               secrets,
             });
@@ -209,7 +213,7 @@ export function createBackupActivities(deps: {
               input.backupId,
               { host, path: input.dump.path, sha256: input.dump.sha256 },
               {
-                timeoutMs: 60 * 60_000,
+                timeoutMs: commandDeadlineMs('whole'),
                 onProgress: (bytes, total) => ctx.heartbeat({ step: 'backup-copy', bytes, total }),
               },
             ),
@@ -255,7 +259,9 @@ export function createBackupActivities(deps: {
         throw await corrupt(
           `${location} has sha256 ${copy.sha256}, the dump on ${input.dump.host} had ${input.dump.sha256}`,
         );
-      const list = await inStore(() => store.listDumpContents(env.name, input.backupId, 10 * 60_000));
+      const list = await inStore(() =>
+        store.listDumpContents(env.name, input.backupId, commandDeadlineMs('scan')),
+      );
       if (list.code !== 0)
         throw await corrupt(
           `pg_restore --list cannot read it (exit ${list.code}): ${list.stderr.trim().slice(-300)}`,
@@ -290,7 +296,7 @@ export function createBackupActivities(deps: {
     }): Promise<void> {
       const plan = operationPlan(input.environment, input.backupId, input.requestedBy);
       await onHost({ plan, hostName: input.dump.host }, 'backup-cleanup', async (host) => {
-        await host.run(removeBackupFiles(input.dump.path), { timeoutMs: 30_000 });
+        await host.run(removeBackupFiles(input.dump.path), { timeoutMs: commandDeadlineMs('quick') });
       });
     },
 

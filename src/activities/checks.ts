@@ -7,6 +7,7 @@ import { expandUrl } from '../config/urls';
 import { domainChecks } from './domainChecks';
 import { onHost } from './hostStep';
 import { keepAlive } from './heartbeat';
+import { commandDeadlineMs } from '../remote/deadlines';
 
 export const POST_DEPLOY_CHECKS_FAILED = 'PostDeployChecksFailed';
 
@@ -88,10 +89,20 @@ export function createCheckActivities() {
               // The migrations service is a one-off (`run --rm`), never meant to stay up.
               const oneOff = env.migrations?.service;
               const configured = lines(
-                (await remote.run(composeConfiguredServices(env, host), { timeoutMs: 60_000 })).stdout,
+                (
+                  await remote.run(composeConfiguredServices(env, host), {
+                    timeoutMs: commandDeadlineMs('query'),
+                  })
+                ).stdout,
               );
               const running = new Set(
-                lines((await remote.run(composeRunningServices(env, host), { timeoutMs: 60_000 })).stdout),
+                lines(
+                  (
+                    await remote.run(composeRunningServices(env, host), {
+                      timeoutMs: commandDeadlineMs('query'),
+                    })
+                  ).stdout,
+                ),
               );
               // With colours, the web services run in the colour's own project, the rest in the shared one.
               const web = env.services.map((s) => s.name);
@@ -104,8 +115,11 @@ export function createCheckActivities() {
               if (colour) {
                 const colourRunning = new Set(
                   lines(
-                    (await remote.run(colourRunningServices(env, host, colour), { timeoutMs: 60_000 }))
-                      .stdout,
+                    (
+                      await remote.run(colourRunningServices(env, host, colour), {
+                        timeoutMs: commandDeadlineMs('query'),
+                      })
+                    ).stdout,
                   ),
                 );
                 down.push(...web.filter((s) => !colourRunning.has(s)).map((s) => `${s} (${colour})`));

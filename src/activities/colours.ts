@@ -18,6 +18,7 @@ import { resolveSecrets } from './secrets';
 import { releaseRecordOf } from './release';
 import { onHost, progressReporter, runUnderHostLock, type HostStepInput } from './hostStep';
 import { releaseComposeFiles, type ReleaseFileSources } from './releaseFiles';
+import { commandDeadlineMs } from '../remote/deadlines';
 
 export interface ColourStepInput extends HostStepInput {
   colour: Colour;
@@ -55,8 +56,10 @@ export function createColourActivities(deps: ReleaseFileSources & { workerEnv: N
             host.config,
             await resolveSecrets(plan.environment, deps.workerEnv),
           );
-          await host.run(makeDirectory(layout.dir), { timeoutMs: 15_000 });
-          await host.run(makeDirectory(routingDir(env, host.config)), { timeoutMs: 15_000 });
+          await host.run(makeDirectory(layout.dir), { timeoutMs: commandDeadlineMs('smallFile') });
+          await host.run(makeDirectory(routingDir(env, host.config)), {
+            timeoutMs: commandDeadlineMs('smallFile'),
+          });
           const composed = await releaseComposeFiles(
             host,
             plan,
@@ -65,13 +68,16 @@ export function createColourActivities(deps: ReleaseFileSources & { workerEnv: N
             Context.current().cancellationSignal,
           );
           for (const [i, text] of composed.texts.entries()) {
-            await host.writeFile(layout.composeFiles[i], text, { timeoutMs: 30_000 });
+            await host.writeFile(layout.composeFiles[i], text, { timeoutMs: commandDeadlineMs('quick') });
           }
           const version = composeVersion(composed.texts[0]);
           await host.writeFile(layout.overrideFile, buildColourOverride(env, colour, version), {
-            timeoutMs: 30_000,
+            timeoutMs: commandDeadlineMs('quick'),
           });
-          await host.writeFile(layout.envFile, content, { mode: 0o600, timeoutMs: 30_000 });
+          await host.writeFile(layout.envFile, content, {
+            mode: 0o600,
+            timeoutMs: commandDeadlineMs('quick'),
+          });
           secretValues.length = 0;
           return composed.from;
         },
@@ -84,7 +90,7 @@ export function createColourActivities(deps: ReleaseFileSources & { workerEnv: N
         const progress = progressReporter('pull');
         try {
           await host.run(colourPull(input.plan.environment, host.config, input.colour), {
-            timeoutMs: 14 * 60_000,
+            timeoutMs: commandDeadlineMs('whole'),
             ...progress,
           });
         } finally {
@@ -100,7 +106,7 @@ export function createColourActivities(deps: ReleaseFileSources & { workerEnv: N
         try {
           const env = input.plan.environment;
           await runUnderHostLock(host, env, colourUp(env, host.config, input.colour), {
-            timeoutMs: 9 * 60_000,
+            timeoutMs: commandDeadlineMs('whole'),
             ...progress,
           });
         } finally {
@@ -119,13 +125,16 @@ export function createColourActivities(deps: ReleaseFileSources & { workerEnv: N
       return onHost(input, `stop ${colour}`, async (host) => {
         const layout = colourLayout(plan.environment, host.config, colour);
         if (input.onlyRelease !== undefined) {
-          const record = (await host.run(readOptionalFile(layout.releaseRecord), { timeoutMs: 15_000 }))
-            .stdout;
+          const record = (
+            await host.run(readOptionalFile(layout.releaseRecord), {
+              timeoutMs: commandDeadlineMs('smallFile'),
+            })
+          ).stdout;
           const runs = record.trim() ? (JSON.parse(record) as ReleaseRecord).release : undefined;
           if (runs !== input.onlyRelease) return 'taken-over';
         }
         await runUnderHostLock(host, plan.environment, colourDown(plan.environment, host.config, colour), {
-          timeoutMs: 4 * 60_000,
+          timeoutMs: commandDeadlineMs('compose'),
         });
         return 'stopped';
       });
@@ -138,9 +147,17 @@ export function createColourActivities(deps: ReleaseFileSources & { workerEnv: N
       const { plan, colour } = input;
       return onHost(input, `inspect ${colour}`, async (host) => {
         const layout = colourLayout(plan.environment, host.config, colour);
-        const record = (await host.run(readOptionalFile(layout.releaseRecord), { timeoutMs: 15_000 })).stdout;
+        const record = (
+          await host.run(readOptionalFile(layout.releaseRecord), {
+            timeoutMs: commandDeadlineMs('smallFile'),
+          })
+        ).stdout;
         const running = lines(
-          (await host.run(colourRunningContainers(plan.environment, colour), { timeoutMs: 60_000 })).stdout,
+          (
+            await host.run(colourRunningContainers(plan.environment, colour), {
+              timeoutMs: commandDeadlineMs('query'),
+            })
+          ).stdout,
         );
         return {
           record: record.trim() ? (JSON.parse(record) as ReleaseRecord) : undefined,
@@ -159,7 +176,7 @@ export function createColourActivities(deps: ReleaseFileSources & { workerEnv: N
         try {
           const env = input.plan.environment;
           await runUnderHostLock(host, env, composeUpAll(env, host.config), {
-            timeoutMs: 9 * 60_000,
+            timeoutMs: commandDeadlineMs('whole'),
             ...progress,
           });
         } finally {
@@ -174,7 +191,9 @@ export function createColourActivities(deps: ReleaseFileSources & { workerEnv: N
       const record = releaseRecordOf(plan);
       await onHost(input, `record ${colour}`, async (host) => {
         const layout = colourLayout(plan.environment, host.config, colour);
-        await host.writeFile(layout.releaseRecord, JSON.stringify(record), { timeoutMs: 30_000 });
+        await host.writeFile(layout.releaseRecord, JSON.stringify(record), {
+          timeoutMs: commandDeadlineMs('quick'),
+        });
       });
     },
   };

@@ -22,6 +22,7 @@ import { readSecret, secretSourceText } from './secrets';
 import { readWebhookSecret } from './notifications';
 import { freeDiskMb } from './plan';
 import { shownRepository, type SourceCache } from './sourceCache';
+import { commandDeadlineMs } from '../remote/deadlines';
 
 /**
  * Everything a deployment of one environment needs, checked from the worker without changing
@@ -214,7 +215,7 @@ async function connectForChecks(config: HostConfig): Promise<{ host?: RemoteHost
   const key = keyFileCheck(config);
   if (key.verdict === 'failed') return { checks: [key] };
   try {
-    const host = await RemoteHost.connect(config, { timeoutMs: 10_000 });
+    const host = await RemoteHost.connect(config, { timeoutMs: commandDeadlineMs('connect') });
     return {
       host,
       checks: [
@@ -239,7 +240,7 @@ async function commandChecks(
   const checks: ConfigCheck[] = [];
   for (const [check, argv] of commands) {
     try {
-      const { stdout } = await host.run(argv, { timeoutMs: 30_000 });
+      const { stdout } = await host.run(argv, { timeoutMs: commandDeadlineMs('quick') });
       checks.push({ check, where, verdict: 'ok', detail: stdout.trim().split('\n')[0] ?? '' });
     } catch (err) {
       checks.push({ check, where, verdict: 'failed', detail: (err as Error).message });

@@ -24,6 +24,7 @@ import type {
 } from '../shared/deployment';
 import { onHost, progressReporter, runUnderHostLock, type HostStepInput } from './hostStep';
 import { secretValuesOf } from './secrets';
+import { commandDeadlineMs } from '../remote/deadlines';
 
 /** Failure types of this module; the workflow branches on them. */
 export const DatabaseFailureType = {
@@ -123,12 +124,16 @@ export async function ensureDatabase(
   progress: Progress,
   secrets: string[],
 ): Promise<void> {
-  await host.run(databaseUp(env, host.config), { timeoutMs: 4 * 60_000, ...progress, secrets });
+  await host.run(databaseUp(env, host.config), {
+    timeoutMs: commandDeadlineMs('compose'),
+    ...progress,
+    secrets,
+  });
   const deadline = Date.now() + DATABASE_READY_SECONDS * 1000;
   for (;;) {
     // 0 accepting, 1 rejecting (starting up), 2 no response; exec fails with 1 while the container starts.
     const r = await host.run(databaseReady(env, host.config), {
-      timeoutMs: 30_000,
+      timeoutMs: commandDeadlineMs('quick'),
       okCodes: ANY_EXIT_CODE,
       signal: progress.signal,
       secrets,
@@ -169,7 +174,7 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
         async (host): Promise<BackupRecord | undefined> => {
           const layout = remoteLayout(env, host.config);
           const files = await host.run(missingStackFile(env, host.config), {
-            timeoutMs: 30_000,
+            timeoutMs: commandDeadlineMs('quick'),
             okCodes: [0, 1],
           });
           const missing = files.stdout.trim();
@@ -187,14 +192,17 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
           const progress = progressReporter('backup');
           try {
             await ensureDatabase(host, env, progress, secrets);
-            const tables = await host.run(countUserTables(env, host.config), { timeoutMs: 60_000, secrets });
+            const tables = await host.run(countUserTables(env, host.config), {
+              timeoutMs: commandDeadlineMs('query'),
+              secrets,
+            });
             if (Number(tables.stdout.trim()) === 0) return undefined;
             const r = await runUnderHostLock(
               host,
               env,
               backupDatabaseArgv(env, host.config, plan.deploymentId),
               {
-                timeoutMs: 60 * 60_000,
+                timeoutMs: commandDeadlineMs('whole'),
                 ...progress,
                 secrets,
               },
@@ -202,7 +210,7 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
             const result = parseBackupLine(r.stdout);
             reused = result.reused;
             // The dump just written is the newest, so it is kept; older deployments' go.
-            await host.run(pruneHostDumps(env, host.config), { timeoutMs: 60_000 });
+            await host.run(pruneHostDumps(env, host.config), { timeoutMs: commandDeadlineMs('query') });
             return {
               path: backupPaths(env, host.config, plan.deploymentId).dump,
               sha256: result.sha256,
@@ -245,7 +253,7 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
               env,
               runMigrationsArgv(env, host.config, input.phase ?? 'all'),
               {
-                timeoutMs: 30 * 60_000,
+                timeoutMs: commandDeadlineMs('whole'),
                 okCodes: ANY_EXIT_CODE,
                 ...progress,
                 secrets,
@@ -290,7 +298,7 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
           try {
             if (env.database) await ensureDatabase(host, env, progress, secrets);
             const r = await host.run(runMigrationsArgv(env, host.config, 'pending'), {
-              timeoutMs: 5 * 60_000,
+              timeoutMs: commandDeadlineMs('transfer'),
               okCodes: ANY_EXIT_CODE,
               ...progress,
               secrets,
@@ -349,7 +357,7 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
               env,
               restoreDatabaseArgv(env, host.config, backup.path, backup.sha256),
               {
-                timeoutMs: 60 * 60_000,
+                timeoutMs: commandDeadlineMs('whole'),
                 okCodes: [0, RESTORE_REFUSED],
                 ...progress,
                 secrets,

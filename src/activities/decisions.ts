@@ -6,6 +6,7 @@ import type { ForcedRelease } from '../shared/messages';
 import { withHost } from '../remote/executor';
 import { audit, auditLine } from './audit';
 import { hostOf, type HostStepInput } from './hostStep';
+import { commandDeadlineMs } from '../remote/deadlines';
 
 /** An operator's approval or abort of a deployment, as the hosts' audit trail keeps it. */
 export interface DecisionRecord {
@@ -57,7 +58,9 @@ export function createDecisionActivities(deps: { configDir: string }) {
       await Promise.all(
         environment.hosts.map((host) =>
           withHost(host, (h) =>
-            h.run(appendAuditLine(remoteLayout(environment, host).auditLog, line), { timeoutMs: 15_000 }),
+            h.run(appendAuditLine(remoteLayout(environment, host).auditLog, line), {
+              timeoutMs: commandDeadlineMs('smallFile'),
+            }),
           ),
         ),
       );

@@ -6,6 +6,7 @@ import type { DeployPlan, GateResult } from '../shared/deployment';
 import { FailureType } from './failures';
 import { runLocal } from './localCommand';
 import { keepAlive } from './heartbeat';
+import { commandDeadlineMs } from '../remote/deadlines';
 
 async function prepareWorkspace(
   repository: string,
@@ -16,10 +17,16 @@ async function prepareWorkspace(
   if (!existsSync(join(workspace, '.git'))) {
     rmSync(workspace, { recursive: true, force: true });
     mkdirSync(workspace, { recursive: true });
-    const clone = await runLocal(gitClone(repository, workspace), { timeoutMs: 5 * 60_000, signal });
+    const clone = await runLocal(gitClone(repository, workspace), {
+      timeoutMs: commandDeadlineMs('transfer'),
+      signal,
+    });
     if (clone.code !== 0) throw new Error(`git clone of ${repository} failed: ${clone.output.trim()}`);
   }
-  const resolved = await runLocal(gitResolveCommit(workspace, ref), { timeoutMs: 30_000, signal });
+  const resolved = await runLocal(gitResolveCommit(workspace, ref), {
+    timeoutMs: commandDeadlineMs('quick'),
+    signal,
+  });
   if (resolved.code !== 0) {
     throw ApplicationFailure.nonRetryable(
       `commit "${ref}" does not exist in ${repository}`,
@@ -27,7 +34,10 @@ async function prepareWorkspace(
     );
   }
   const commit = resolved.output.trim();
-  const checkout = await runLocal(gitCheckout(workspace, commit), { timeoutMs: 60_000, signal });
+  const checkout = await runLocal(gitCheckout(workspace, commit), {
+    timeoutMs: commandDeadlineMs('query'),
+    signal,
+  });
   if (checkout.code !== 0) throw new Error(`git checkout of ${commit} failed: ${checkout.output.trim()}`);
   return commit;
 }

@@ -8,6 +8,7 @@ import { colourProject } from '../traffic/colours';
 import { FailureType } from './failures';
 import { secretValuesOf } from './secrets';
 import { expandUrl } from '../config/urls';
+import { commandDeadlineMs } from '../remote/deadlines';
 
 export interface HealthInput {
   environment: EnvironmentConfig;
@@ -124,7 +125,9 @@ export async function failingServiceLogs(
       let text: string;
       try {
         const { stdout } = await withHost(host, (h) =>
-          h.run(serviceLogTail(project, service, LOG_TAIL_LINES), { timeoutMs: 15_000 }),
+          h.run(serviceLogTail(project, service, LOG_TAIL_LINES), {
+            timeoutMs: commandDeadlineMs('smallFile'),
+          }),
         );
         text = stdout;
       } catch (err) {

@@ -4,6 +4,7 @@ import { withHost } from '../remote/executor';
 import { loadEnvironmentOrFail } from './failures';
 import type { ReleaseRecord } from '../shared/deployment';
 import type { HostRelease, LiveReleases } from '../shared/liveReleases';
+import { commandDeadlineMs } from '../remote/deadlines';
 
 /** Reading what every host runs for `deployctl status --env`: read-only, safe to retry. */
 export function createLiveReleaseActivities(deps: { configDir: string }) {
@@ -15,7 +16,9 @@ export function createLiveReleaseActivities(deps: { configDir: string }) {
         environment.hosts.map(async (host): Promise<HostRelease> => {
           try {
             const { stdout } = await withHost(host, (h) =>
-              h.run(readOptionalFile(remoteLayout(environment, host).currentRelease), { timeoutMs: 15_000 }),
+              h.run(readOptionalFile(remoteLayout(environment, host).currentRelease), {
+                timeoutMs: commandDeadlineMs('smallFile'),
+              }),
             );
             return { host: host.name, ...liveRecord(stdout) };
           } catch (err) {

@@ -11,6 +11,7 @@ import { FailureType, toApplicationFailure } from './failures';
 import { closedWindowMessage, deployWindowVerdict, type WindowVerdict } from '../config/deployWindows';
 import { audit } from './audit';
 import type { SourceCache } from './sourceCache';
+import { commandDeadlineMs } from '../remote/deadlines';
 
 /** Resolve each requested image to a full reference, and fill services not requested from the running release. */
 export function resolveImages(
@@ -98,7 +99,9 @@ async function releaseToReturnTo(
       (await readRecordAt(host, releaseHistoryRecord(layout, release))) ??
       [await readRecordAt(host, layout.previousRelease)].find((r) => r?.release === release);
     if (recorded) return recorded;
-    const { stdout } = await host.run(listNewestFirst(layout.releaseHistoryDir), { timeoutMs: 30_000 });
+    const { stdout } = await host.run(listNewestFirst(layout.releaseHistoryDir), {
+      timeoutMs: commandDeadlineMs('quick'),
+    });
     const known = stdout
       .split('\n')
       .filter((name) => name.endsWith('.json'))
@@ -116,7 +119,7 @@ async function releaseToReturnTo(
 }
 
 async function readRecordAt(host: RemoteHost, path: string): Promise<ReleaseRecord | undefined> {
-  const { stdout } = await host.run(readOptionalFile(path), { timeoutMs: 30_000 });
+  const { stdout } = await host.run(readOptionalFile(path), { timeoutMs: commandDeadlineMs('quick') });
   if (!stdout.trim()) return undefined;
   try {
     return JSON.parse(stdout) as ReleaseRecord;
@@ -131,7 +134,7 @@ async function readRecordAt(host: RemoteHost, path: string): Promise<ReleaseReco
 /** Free MB under the host's baseDir; an answer that is not a number is an error, never "enough". */
 export async function freeDiskMb(host: RemoteHost): Promise<number> {
   const { config } = host;
-  const { stdout } = await host.run(freeDiskKib(config.baseDir), { timeoutMs: 30_000 });
+  const { stdout } = await host.run(freeDiskKib(config.baseDir), { timeoutMs: commandDeadlineMs('quick') });
   const kib = stdout.trim();
   if (!/^\d+$/.test(kib))
     throw new Error(`${config.name}: could not read the free disk under ${config.baseDir}: ${kib}`);

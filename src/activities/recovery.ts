@@ -20,6 +20,7 @@ import { hostOf, onHost, type HostStepInput } from './hostStep';
 import { readReleaseRecordOn } from './plan';
 import { toApplicationFailure } from './failures';
 import { withHost } from '../remote/executor';
+import { commandDeadlineMs } from '../remote/deadlines';
 
 /**
  * Restoring a verified backup somewhere else: a drill's scratch stack (own compose project and
@@ -204,7 +205,7 @@ export function createRecoveryActivities(deps: {
           const { dump } = backupPaths(plan.environment, host.config, plan.deploymentId);
           const store = await inStore(async () => stores.named(backup.environment));
           await store.sendCopy(backup, host, dump, {
-            timeoutMs: 60 * 60_000,
+            timeoutMs: commandDeadlineMs('whole'),
             onProgress: (bytes, total) => ctx.heartbeat({ step: 'upload-backup', bytes, total }),
           });
           return {
@@ -254,29 +255,29 @@ export function createRecoveryActivities(deps: {
       const layout = remoteLayout(env, hostOf(input.plan, input.hostName));
       await onHost(input, 'teardown', async (host) => {
         const files = await host.run(missingStackFile(env, host.config), {
-          timeoutMs: 30_000,
+          timeoutMs: commandDeadlineMs('quick'),
           okCodes: [0, 1],
         });
         // Colours first: they are attached to the network the shared stack's teardown removes.
         for (const colour of env.traffic ? COLOURS : []) {
           const missing = await host.run(missingColourFile(env, host.config, colour), {
-            timeoutMs: 30_000,
+            timeoutMs: commandDeadlineMs('quick'),
             okCodes: [0, 1],
           });
           if (!missing.stdout.trim())
-            await host.run(colourDown(env, host.config, colour), { timeoutMs: 4 * 60_000 });
+            await host.run(colourDown(env, host.config, colour), { timeoutMs: commandDeadlineMs('compose') });
         }
         // Without every file compose cannot run; without the env file nothing was ever started.
         if (!files.stdout.trim()) {
           await host.run(composeDestroy(env, host.config), {
-            timeoutMs: 5 * 60_000,
+            timeoutMs: commandDeadlineMs('transfer'),
             secrets: await secretsOf(input.plan, deps.workerEnv),
           });
         }
       });
       // After the audited step: its audit line lives in the folder removed here.
       await withHost(hostOf(input.plan, input.hostName), (host) =>
-        host.run(removeDirectory(layout.appDir), { timeoutMs: 60_000 }),
+        host.run(removeDirectory(layout.appDir), { timeoutMs: commandDeadlineMs('query') }),
       ).catch((err: unknown) => {
         throw toApplicationFailure(err);
       });

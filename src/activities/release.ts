@@ -7,6 +7,7 @@ import { buildEnvFile } from './envFile';
 import { resolveSecrets } from './secrets';
 import { onHost, progressReporter, runUnderHostLock, type HostStepInput } from './hostStep';
 import { releaseComposeFiles, type ReleaseFileSources } from './releaseFiles';
+import { commandDeadlineMs } from '../remote/deadlines';
 
 export type { HostStepInput };
 
@@ -42,7 +43,7 @@ export function createReleaseActivities(deps: ReleaseFileSources & { workerEnv: 
             host.config,
             await resolveSecrets(plan.environment, deps.workerEnv),
           );
-          await host.run(makeDirectory(layout.releasesDir), { timeoutMs: 15_000 });
+          await host.run(makeDirectory(layout.releasesDir), { timeoutMs: commandDeadlineMs('smallFile') });
           const composed = await releaseComposeFiles(
             host,
             plan,
@@ -51,9 +52,12 @@ export function createReleaseActivities(deps: ReleaseFileSources & { workerEnv: 
             Context.current().cancellationSignal,
           );
           for (const [i, text] of composed.texts.entries()) {
-            await host.writeFile(layout.composeFiles[i], text, { timeoutMs: 30_000 });
+            await host.writeFile(layout.composeFiles[i], text, { timeoutMs: commandDeadlineMs('quick') });
           }
-          await host.writeFile(layout.envFile, content, { mode: 0o600, timeoutMs: 30_000 });
+          await host.writeFile(layout.envFile, content, {
+            mode: 0o600,
+            timeoutMs: commandDeadlineMs('quick'),
+          });
           // Secret values are only known here; nothing below may echo them.
           secretValues.length = 0;
           return composed.from;
@@ -67,7 +71,7 @@ export function createReleaseActivities(deps: ReleaseFileSources & { workerEnv: 
         const progress = progressReporter('pull');
         try {
           await host.run(composePull(input.plan.environment, host.config), {
-            timeoutMs: 14 * 60_000,
+            timeoutMs: commandDeadlineMs('whole'),
             ...progress,
           });
         } finally {
@@ -88,13 +92,13 @@ export function createReleaseActivities(deps: ReleaseFileSources & { workerEnv: 
               environment,
               composeUpService(environment, host.config, service.name),
               {
-                timeoutMs: 4 * 60_000,
+                timeoutMs: commandDeadlineMs('compose'),
                 ...progress,
               },
             );
           }
           await runUnderHostLock(host, environment, composeUpAll(environment, host.config), {
-            timeoutMs: 4 * 60_000,
+            timeoutMs: commandDeadlineMs('compose'),
             ...progress,
           });
         } finally {
@@ -107,7 +111,9 @@ export function createReleaseActivities(deps: ReleaseFileSources & { workerEnv: 
     async stopRelease(input: HostStepInput): Promise<void> {
       await onHost(input, 'stop', async (host) => {
         const env = input.plan.environment;
-        await runUnderHostLock(host, env, composeDown(env, host.config), { timeoutMs: 4 * 60_000 });
+        await runUnderHostLock(host, env, composeDown(env, host.config), {
+          timeoutMs: commandDeadlineMs('compose'),
+        });
       });
     },
 
@@ -120,18 +126,26 @@ export function createReleaseActivities(deps: ReleaseFileSources & { workerEnv: 
       const record = releaseRecordOf(plan);
       await onHost(input, 'record', async (host) => {
         const layout = remoteLayout(plan.environment, host.config);
-        const current = await host.run(readOptionalFile(layout.currentRelease), { timeoutMs: 15_000 });
+        const current = await host.run(readOptionalFile(layout.currentRelease), {
+          timeoutMs: commandDeadlineMs('smallFile'),
+        });
         // A retry after the rename must not push the new record into previous.json.
         const alreadyRecorded = current.stdout.includes(
           `"deploymentId":${JSON.stringify(plan.deploymentId)}`,
         );
         if (!alreadyRecorded) {
-          await host.run(copyIfExists(layout.currentRelease, layout.previousRelease), { timeoutMs: 15_000 });
-          await host.writeFile(layout.currentRelease, JSON.stringify(record), { timeoutMs: 30_000 });
+          await host.run(copyIfExists(layout.currentRelease, layout.previousRelease), {
+            timeoutMs: commandDeadlineMs('smallFile'),
+          });
+          await host.writeFile(layout.currentRelease, JSON.stringify(record), {
+            timeoutMs: commandDeadlineMs('quick'),
+          });
         }
-        await host.run(makeDirectory(layout.releaseHistoryDir), { timeoutMs: 15_000 });
+        await host.run(makeDirectory(layout.releaseHistoryDir), {
+          timeoutMs: commandDeadlineMs('smallFile'),
+        });
         await host.writeFile(releaseHistoryRecord(layout, record.release), JSON.stringify(record), {
-          timeoutMs: 30_000,
+          timeoutMs: commandDeadlineMs('quick'),
         });
       });
       return record;

@@ -7,6 +7,7 @@ import type { DeployPlan } from '../shared/deployment';
 import type { RemoteHost } from '../remote/executor';
 import { FailureType } from './failures';
 import type { SourceCache } from './sourceCache';
+import { commandDeadlineMs } from '../remote/deadlines';
 
 export interface ReleaseFileSources {
   /** The worker's files dir (DEPLOY_FILES_DIR): compose files of environments without a repository. */
@@ -36,7 +37,7 @@ async function readKept(host: RemoteHost, dir: string, files: string[]): Promise
   const texts: string[] = [];
   for (const file of files) {
     const { stdout } = await host.run(readOptionalFile(posix.join(dir, posix.basename(file))), {
-      timeoutMs: 15_000,
+      timeoutMs: commandDeadlineMs('smallFile'),
     });
     if (!stdout) return undefined;
     texts.push(stdout);
@@ -86,9 +87,11 @@ export async function releaseComposeFiles(
     }
     composed = { texts: paths.map((p) => readFileSync(p, 'utf8')), from: "the worker's files dir" };
   }
-  await host.run(makeDirectory(keptDir), { timeoutMs: 15_000 });
+  await host.run(makeDirectory(keptDir), { timeoutMs: commandDeadlineMs('smallFile') });
   for (const [i, file] of files.entries()) {
-    await host.writeFile(posix.join(keptDir, posix.basename(file)), composed.texts[i], { timeoutMs: 30_000 });
+    await host.writeFile(posix.join(keptDir, posix.basename(file)), composed.texts[i], {
+      timeoutMs: commandDeadlineMs('quick'),
+    });
   }
   return composed;
 }

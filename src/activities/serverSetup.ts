@@ -9,6 +9,7 @@ import { OperationFailureType } from '../shared/operations';
 import type { SetupStep } from '../shared/setup';
 import { ANY_EXIT_CODE, failureText } from './database';
 import { onHost, type HostStepInput } from './hostStep';
+import { commandDeadlineMs } from '../remote/deadlines';
 
 /** The ports the worker probes (readiness and version URLs): the firewall must admit them. */
 export function probedPorts(environment: EnvironmentConfig): number[] {
@@ -41,7 +42,7 @@ export async function runServerSetup(
       deployUser: host.config.user,
       openPorts,
     }),
-    { timeoutMs: 20 * 60_000, okCodes: ANY_EXIT_CODE },
+    { timeoutMs: commandDeadlineMs('setup'), okCodes: ANY_EXIT_CODE },
   );
   if (r.code !== 0) {
     throw ApplicationFailure.nonRetryable(

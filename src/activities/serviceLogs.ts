@@ -11,6 +11,7 @@ import {
 } from '../shared/serviceLogs';
 import { colourProject } from '../traffic/colours';
 import { secretValuesOf } from './secrets';
+import { commandDeadlineMs } from '../remote/deadlines';
 
 /** Reading containers' logs for `deployctl logs`: read-only, safe to retry. */
 export function createServiceLogActivities(deps: { configDir: string; workerEnv: NodeJS.ProcessEnv }) {
@@ -36,7 +37,7 @@ export function createServiceLogActivities(deps: { configDir: string; workerEnv:
                   since: input.since,
                   timestamps: input.timestamps,
                 });
-                const { stdout } = await h.run(argv, { timeoutMs: 30_000 });
+                const { stdout } = await h.run(argv, { timeoutMs: commandDeadlineMs('quick') });
                 const lines = redact(stdout, secrets)
                   .split('\n')
                   .filter((l) => l.length > 0)

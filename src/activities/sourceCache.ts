@@ -5,6 +5,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { gitCloneBare, gitFetchAll, gitResolveCommit, gitShowFile, gitCommitTime } from '../commands/git';
 import { FailureType } from './failures';
 import { runLocal } from './localCommand';
+import { commandDeadlineMs } from '../remote/deadlines';
 
 const FULL_COMMIT = /^[0-9a-f]{40}$/;
 
@@ -54,7 +55,10 @@ export class SourceCache {
     const partial = `${dir}.partial`;
     rmSync(partial, { recursive: true, force: true });
     mkdirSync(this.root, { recursive: true });
-    const clone = await runLocal(gitCloneBare(repository, partial), { timeoutMs: 5 * 60_000, signal });
+    const clone = await runLocal(gitCloneBare(repository, partial), {
+      timeoutMs: commandDeadlineMs('transfer'),
+      signal,
+    });
     if (clone.code !== 0) {
       rmSync(partial, { recursive: true, force: true });
       throw new Error(
@@ -67,7 +71,7 @@ export class SourceCache {
   }
 
   private async fetch(repository: string, dir: string, signal?: AbortSignal): Promise<void> {
-    const fetched = await runLocal(gitFetchAll(dir), { timeoutMs: 5 * 60_000, signal });
+    const fetched = await runLocal(gitFetchAll(dir), { timeoutMs: commandDeadlineMs('transfer'), signal });
     if (fetched.code !== 0) {
       throw new Error(
         `git fetch of ${shownRepository(repository)} failed: ${redacted(fetched.output, repository)}`,
@@ -76,7 +80,10 @@ export class SourceCache {
   }
 
   private async tryResolve(dir: string, ref: string, signal?: AbortSignal): Promise<string | undefined> {
-    const resolved = await runLocal(gitResolveCommit(dir, ref), { timeoutMs: 30_000, signal });
+    const resolved = await runLocal(gitResolveCommit(dir, ref), {
+      timeoutMs: commandDeadlineMs('quick'),
+      signal,
+    });
     return resolved.code === 0 ? resolved.stdout.trim() : undefined;
   }
 
@@ -108,7 +115,7 @@ export class SourceCache {
    */
   async commitTime(repository: string, commit: string, signal?: AbortSignal): Promise<string | undefined> {
     const shown = await runLocal(gitCommitTime(this.dirOf(repository), commit), {
-      timeoutMs: 30_000,
+      timeoutMs: commandDeadlineMs('quick'),
       signal,
     });
     const time = shown.stdout.trim();
@@ -121,7 +128,10 @@ export class SourceCache {
     return this.serialized(dir, async () => {
       let fetched = await this.ensureClone(repository, dir, signal);
       const show = (file: string) =>
-        runLocal(gitShowFile(dir, commit, pathInRepository(file)), { timeoutMs: 30_000, signal });
+        runLocal(gitShowFile(dir, commit, pathInRepository(file)), {
+          timeoutMs: commandDeadlineMs('quick'),
+          signal,
+        });
       const texts: string[] = [];
       for (const file of files) {
         let shown = await show(file);

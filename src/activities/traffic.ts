@@ -7,6 +7,7 @@ import { parsePrometheusText, serviceSnapshot, type ServiceSnapshot } from '../t
 import { buildRoutingFile, readRoutingWeights } from '../traffic/routing';
 import { TraefikAdmin } from '../traffic/traefikApi';
 import { hostOf, onHost, type HostStepInput } from './hostStep';
+import { commandDeadlineMs } from '../remote/deadlines';
 
 export const ROUTING_REFUSED = 'RoutingRefused';
 
@@ -35,7 +36,9 @@ export function createTrafficActivities() {
       const env = input.plan.environment;
       return onHost(input, 'read-routing', async (host) => {
         const file = routingFile(env, host.config);
-        const { stdout } = await host.run(readOptionalFile(file), { timeoutMs: 15_000 });
+        const { stdout } = await host.run(readOptionalFile(file), {
+          timeoutMs: commandDeadlineMs('smallFile'),
+        });
         if (!stdout.trim()) return undefined;
         try {
           return readRoutingWeights(stdout, env, `${host.config.name}:${file}`);
@@ -65,20 +68,22 @@ export function createTrafficActivities() {
         async (host) => {
           const file = routingFile(env, host.config);
           const lastGood = lastGoodRoutingFile(env, host.config);
-          const current = (await host.run(readOptionalFile(file), { timeoutMs: 15_000 })).stdout;
+          const current = (
+            await host.run(readOptionalFile(file), { timeoutMs: commandDeadlineMs('smallFile') })
+          ).stdout;
           const written = current !== text;
-          if (written) await host.writeFile(file, text, { timeoutMs: 30_000 });
+          if (written) await host.writeFile(file, text, { timeoutMs: commandDeadlineMs('quick') });
           const started = Date.now();
           const problem = await confirmServed(admin, input.weights);
           if (problem) {
             // Traefik keeps serving the last valid routing; the file on disk must say the same.
-            await host.run(copyIfExists(lastGood, file), { timeoutMs: 15_000 });
+            await host.run(copyIfExists(lastGood, file), { timeoutMs: commandDeadlineMs('smallFile') });
             throw ApplicationFailure.nonRetryable(
               `Traefik did not take the new routing within ${CONFIRM_DEADLINE_MS / 1000} s (${problem}); ${file} was put back to the last routing Traefik confirmed, if there was one`,
               ROUTING_REFUSED,
             );
           }
-          await host.run(copyIfExists(file, lastGood), { timeoutMs: 15_000 });
+          await host.run(copyIfExists(file, lastGood), { timeoutMs: commandDeadlineMs('smallFile') });
           return { weights: input.weights, confirmedAfterMs: Date.now() - started, written };
         },
         { detail: (r) => `confirmed by Traefik after ${r.confirmedAfterMs} ms` },

@@ -24,11 +24,7 @@ import {
   StoreLayout,
   type TransferOptions,
 } from './backupStore';
-
-/** Deadline of each small store command (a listing, a record, a checksum of a record-sized file). */
-const STORE_COMMAND_MS = 60_000;
-/** Checksums and pg_restore listings read the whole dump. */
-const WHOLE_DUMP_MS = 30 * 60_000;
+import { commandDeadlineMs } from '../remote/deadlines';
 
 /** The store is an SSH account like a deploy host, with its directory in place of an app's. */
 export function storeHostConfig(config: BackupStoreConfig): HostConfig {
@@ -96,18 +92,18 @@ export class SftpBackupStore implements BackupStore {
     await this.throughTransit(environment, `${id}.dump`, async (local) => {
       await from.host.download(from.path, local, opts);
       await withHost(this.host, async (store) => {
-        await store.run(this.ensureDirs(environment), { timeoutMs: STORE_COMMAND_MS });
+        await store.run(this.ensureDirs(environment), { timeoutMs: commandDeadlineMs('query') });
         await store.upload(local, partial, { ...opts, mode: 0o600, inPlace: true });
         const copied = await checkFile(store, partial);
         if (copied?.sha256 !== from.sha256) {
-          await store.run(removeFiles([partial]), { timeoutMs: STORE_COMMAND_MS });
+          await store.run(removeFiles([partial]), { timeoutMs: commandDeadlineMs('query') });
           throw new Error(
             `copy of ${from.path} on ${this.description} has sha256 ${copied?.sha256 ?? 'none (no file)'}, the host computed ${from.sha256}; copying again`,
           );
         }
-        await store.run(restrictToOwner(partial), { timeoutMs: STORE_COMMAND_MS });
+        await store.run(restrictToOwner(partial), { timeoutMs: commandDeadlineMs('query') });
         await store.run(moveIntoPlace(partial, this.layout.dumpPath(environment, id)), {
-          timeoutMs: STORE_COMMAND_MS,
+          timeoutMs: commandDeadlineMs('query'),
         });
       });
     });
@@ -130,7 +126,7 @@ export class SftpBackupStore implements BackupStore {
   listBackups(environment: string): Promise<StoredBackup[]> {
     return withHost(this.host, async (store) => {
       const dir = this.layout.dir(environment, 'backups');
-      const names = await store.listDirectory(dir, { timeoutMs: STORE_COMMAND_MS });
+      const names = await store.listDirectory(dir, { timeoutMs: commandDeadlineMs('query') });
       const records = await readRecords<StoredBackup>(store, dir, names);
       return records.filter((b) => names.includes(`${b.id}.dump`)).sort(newestBackupsFirst);
     });
@@ -159,7 +155,7 @@ export class SftpBackupStore implements BackupStore {
           this.layout.dumpPath(environment, id),
           this.layout.partialPath(environment, id),
         ]),
-        { timeoutMs: STORE_COMMAND_MS },
+        { timeoutMs: commandDeadlineMs('query') },
       );
     });
   }
@@ -167,7 +163,7 @@ export class SftpBackupStore implements BackupStore {
   listDrills(environment: string): Promise<DrillReport[]> {
     return withHost(this.host, async (store) => {
       const dir = this.layout.dir(environment, 'drills');
-      const names = await store.listDirectory(dir, { timeoutMs: STORE_COMMAND_MS });
+      const names = await store.listDirectory(dir, { timeoutMs: commandDeadlineMs('query') });
       return (await readRecords<DrillReport>(store, dir, names)).sort(newestDrillsFirst);
     });
   }
@@ -186,8 +182,8 @@ export class SftpBackupStore implements BackupStore {
 
   private writeRecord(environment: string, path: string, value: unknown): Promise<void> {
     return withHost(this.host, async (store) => {
-      await store.run(this.ensureDirs(environment), { timeoutMs: STORE_COMMAND_MS });
-      await store.writeFile(path, recordText(value), { mode: 0o600, timeoutMs: STORE_COMMAND_MS });
+      await store.run(this.ensureDirs(environment), { timeoutMs: commandDeadlineMs('query') });
+      await store.writeFile(path, recordText(value), { mode: 0o600, timeoutMs: commandDeadlineMs('query') });
     });
   }
 
@@ -209,14 +205,14 @@ export class SftpBackupStore implements BackupStore {
 }
 
 async function checkFile(store: RemoteHost, path: string): Promise<CopyCheck | undefined> {
-  const r = await store.run(sizeAndChecksum(path), { timeoutMs: WHOLE_DUMP_MS });
+  const r = await store.run(sizeAndChecksum(path), { timeoutMs: commandDeadlineMs('whole') });
   return parseSizeAndChecksum(r.stdout);
 }
 
 async function readRecords<T>(store: RemoteHost, dir: string, names: string[]): Promise<T[]> {
   const records: T[] = [];
   for (const name of names.filter((n) => n.endsWith('.json')).sort()) {
-    const text = await store.readTextFile(`${dir}/${name}`, { timeoutMs: STORE_COMMAND_MS });
+    const text = await store.readTextFile(`${dir}/${name}`, { timeoutMs: commandDeadlineMs('query') });
     const record = text === undefined ? undefined : parseRecord<T>(text);
     if (record) records.push(record);
   }

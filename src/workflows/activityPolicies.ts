@@ -5,6 +5,8 @@ import { HEARTBEAT_TIMEOUT_MS, RETRY_INITIAL_INTERVAL_MS } from '../shared/heart
  * Timeouts and retries of every activity, in one table. Anything that waits heartbeats (every
  * HEARTBEAT_INTERVAL_MS), so a dead worker is noticed within the heartbeat timeout instead of
  * startToCloseTimeout, and the step is retried on another worker soon after (shared/heartbeats.ts).
+ * The commands an activity runs take their deadlines from src/remote/deadlines.ts, which cuts
+ * each one short of the limit set here.
  */
 const retry = {
   initialInterval: RETRY_INITIAL_INTERVAL_MS,
