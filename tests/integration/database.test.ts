@@ -8,7 +8,8 @@
 import os from 'node:os';
 import { join, posix } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
-import { MockActivityEnvironment } from '@temporalio/testing';
+import type { MockActivityEnvironment } from '@temporalio/testing';
+import { underPolicy, type PolicyName } from '../shared/underPolicy';
 import { createDatabaseActivities } from '../../src/activities/database';
 import type { HostStepInput } from '../../src/activities/hostStep';
 import { createReleaseActivities } from '../../src/activities/release';
@@ -66,8 +67,8 @@ const release = createReleaseActivities({
 });
 const database = createDatabaseActivities({ workerEnv: lab.workerEnv });
 const heartbeats: unknown[] = [];
-function activityEnv(): MockActivityEnvironment {
-  const mock = new MockActivityEnvironment({ heartbeatTimeoutMs: 60_000 });
+function activityEnv(activity: PolicyName): MockActivityEnvironment {
+  const mock = underPolicy(activity);
   mock.on('heartbeat', (d: unknown) => heartbeats.push(d));
   return mock;
 }
@@ -75,8 +76,8 @@ const input = (tag: string) => ({ plan: plan(tag), hostName: host.name });
 
 /** Upload the compose files and env file naming `tag`'s images, and pull them (what precedes migrations). */
 async function stage(tag: string): Promise<void> {
-  await activityEnv().run(release.uploadRelease, input(tag));
-  await activityEnv().run(release.pullImages, input(tag));
+  await activityEnv('uploadRelease').run(release.uploadRelease, input(tag));
+  await activityEnv('pullImages').run(release.pullImages, input(tag));
 }
 
 async function remote(argv: readonly string[]): Promise<string> {
@@ -133,7 +134,7 @@ async function waitReady(want: 200 | 503, deadlineMs = 60_000): Promise<unknown>
 }
 
 async function backupOf(tag: string): Promise<BackupRecord> {
-  const record = await activityEnv().run<
+  const record = await activityEnv('backupDatabase').run<
     [HostStepInput],
     BackupRecord | undefined,
     typeof database.backupDatabase
@@ -156,7 +157,7 @@ afterAll(async () => {
 });
 
 test('a host the stack was never deployed to has no database to back up; nothing is started', async () => {
-  expect(await activityEnv().run(database.backupDatabase, input('v1'))).toBeUndefined();
+  expect(await activityEnv('backupDatabase').run(database.backupDatabase, input('v1'))).toBeUndefined();
   const audit = await remote(['cat', remoteLayout(environment, host).auditLog]);
   expect(audit).toContain('no database yet: nothing to back up (the stack was never deployed on this host)');
   expect(await remote(['ls', '-A', remoteLayout(environment, host).appDir])).toBe('audit.log');
@@ -165,7 +166,7 @@ test('a host the stack was never deployed to has no database to back up; nothing
 test('a first deploy (files uploaded, empty database) has nothing to back up; the database is left up', async () => {
   await stage('v1');
   const t0 = Date.now();
-  expect(await activityEnv().run(database.backupDatabase, input('v1'))).toBeUndefined();
+  expect(await activityEnv('backupDatabase').run(database.backupDatabase, input('v1'))).toBeUndefined();
   console.log(`first backup (db created, nothing to dump) took ${Date.now() - t0} ms`);
   expect(await sql('select 1')).toBe('1');
   const audit = await remote(['cat', remoteLayout(environment, host).auditLog]);
@@ -173,10 +174,12 @@ test('a first deploy (files uploaded, empty database) has nothing to back up; th
 });
 
 test("v1's migrations: 001, backward compatible", async () => {
-  const report = await activityEnv().run(database.runMigrations, input('v1'));
+  const report = await activityEnv('runMigrations').run(database.runMigrations, input('v1'));
   expect(report).toEqual({ applied: [{ id: '001_visits', backwardCompatible: true }] });
   // Already applied: a second run applies nothing.
-  expect(await activityEnv().run(database.runMigrations, input('v1'))).toEqual({ applied: [] });
+  expect(await activityEnv('runMigrations').run(database.runMigrations, input('v1'))).toEqual({
+    applied: [],
+  });
 });
 
 test('backup: dump and checksum file on the host, and a retry is a no-op', async () => {
@@ -210,7 +213,7 @@ test('backup: dump and checksum file on the host, and a retry is a no-op', async
 test('a host missing a compose file the config names is refused: upload first', async () => {
   const extra = { ...environment, composeFiles: [...environment.composeFiles, 'compose/not-uploaded.yml'] };
   const err = await expectFailure(
-    activityEnv().run(database.backupDatabase, {
+    activityEnv('backupDatabase').run(database.backupDatabase, {
       plan: { ...plan('v1'), environment: extra },
       hostName: host.name,
     }),
@@ -223,7 +226,7 @@ let afterV2: string;
 
 test("v2's migrations: 002 applied, backward compatible", async () => {
   await stage('v2');
-  const report = await activityEnv().run(database.runMigrations, input('v2'));
+  const report = await activityEnv('runMigrations').run(database.runMigrations, input('v2'));
   expect(report).toEqual({ applied: [{ id: '002_visits_referrer', backwardCompatible: true }] });
   expect(await ledger()).toEqual(['001_visits', '002_visits_referrer']);
   afterV2 = await checksum();
@@ -233,7 +236,7 @@ test("v2's migrations: 002 applied, backward compatible", async () => {
 test("v4-badmigration's migration fails, is not retried, and changes nothing", async () => {
   await stage('v4-badmigration');
   const err = await expectFailure(
-    activityEnv().run(database.runMigrations, input('v4-badmigration')),
+    activityEnv('runMigrations').run(database.runMigrations, input('v4-badmigration')),
     'MigrationFailed',
   );
   expect(err.message).toContain('003_archive_visits failed and was rolled back');
@@ -246,7 +249,7 @@ test("v4-badmigration's migration fails, is not retried, and changes nothing", a
 
 test('restore from the backup: the rows are as they were at backup time', async () => {
   const t0 = Date.now();
-  await activityEnv().run(database.restoreDatabase, { ...input('v4-badmigration'), backup });
+  await activityEnv('restoreDatabase').run(database.restoreDatabase, { ...input('v4-badmigration'), backup });
   console.log(`restore of the lab DB took ${Date.now() - t0} ms`);
   expect(await checksum()).toBe(atBackup);
   expect(await ledger()).toEqual(['001_visits']);
@@ -254,7 +257,7 @@ test('restore from the backup: the rows are as they were at backup time', async 
 
 test('v5-breaking: its migration applies (not backward compatible), the release is unready until the database is restored', async () => {
   await stage('v5-breaking');
-  const report = await activityEnv().run(database.runMigrations, input('v5-breaking'));
+  const report = await activityEnv('runMigrations').run(database.runMigrations, input('v5-breaking'));
   expect(report).toEqual({
     applied: [
       { id: '002_visits_referrer', backwardCompatible: true },
@@ -267,7 +270,7 @@ test('v5-breaking: its migration applies (not backward compatible), the release 
   const unready = (await waitReady(503)) as { detail?: string };
   expect(unready.detail).toContain('missing visits.service');
 
-  await activityEnv().run(database.restoreDatabase, { ...input('v5-breaking'), backup });
+  await activityEnv('restoreDatabase').run(database.restoreDatabase, { ...input('v5-breaking'), backup });
   expect(await checksum()).toBe(atBackup);
   await waitReady(200);
 });
@@ -277,7 +280,7 @@ test('a corrupted dump is refused and the database is left as it is', async () =
   const before = await checksum();
   await remote(['sh', '-c', 'printf x >> "$1"', 'corrupt', backup.path]);
   const err = await expectFailure(
-    activityEnv().run(database.restoreDatabase, { ...input('v5-breaking'), backup }),
+    activityEnv('restoreDatabase').run(database.restoreDatabase, { ...input('v5-breaking'), backup }),
     'BackupCorrupt',
   );
   expect(err.message).toContain('(corrupt or replaced)');

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MockActivityEnvironment } from '@temporalio/testing';
+import { underPolicy } from '../shared/underPolicy';
 import { ApplicationFailure } from '@temporalio/common';
 import { createGateActivities } from '../../src/activities/gates';
 import { loadEnvironment } from '../../src/config/load';
@@ -63,7 +63,7 @@ function plan(
 async function runGates(p: DeployPlan): Promise<{ results?: GateResult[]; failure?: ApplicationFailure }> {
   const { runQualityGates } = createGateActivities({ workspaceRoot });
   try {
-    return { results: await new MockActivityEnvironment().run(runQualityGates, { plan: p }) };
+    return { results: await underPolicy('runQualityGates').run(runQualityGates, { plan: p }) };
   } catch (err) {
     if (err instanceof ApplicationFailure) return { failure: err };
     throw err;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowFailedError } from '@temporalio/client';
-import { MockActivityEnvironment } from '@temporalio/testing';
+import { underPolicy } from '../shared/underPolicy';
 import { parse, stringify } from 'yaml';
 import { createBackupActivities, type HostDump } from '../../src/activities/backups';
 import { runLocal } from '../../src/activities/localCommand';
@@ -230,7 +230,7 @@ test('a truncated copy fails verification and is never recorded; a drill on a da
     durationMs: 1,
     tables: firstBackup.tables,
   };
-  const error = await new MockActivityEnvironment()
+  const error = await underPolicy('verifyStoredBackup')
     .run(activities.verifyStoredBackup, { environment: staging, backupId: truncatedId, dump, copyMs: 1 })
     .then(
       () => undefined,

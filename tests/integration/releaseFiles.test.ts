@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
-import { MockActivityEnvironment } from '@temporalio/testing';
+import { underPolicy } from '../shared/underPolicy';
 import { stringify } from 'yaml';
 import { createPlanActivities } from '../../src/activities/plan';
 import { createReleaseActivities } from '../../src/activities/release';
@@ -93,14 +93,14 @@ const request = (rel: string, extra: Partial<DeployRequest> = {}): DeployRequest
   ...extra,
 });
 const resolve = (req: DeployRequest): Promise<DeployPlan> =>
-  new MockActivityEnvironment().run(plans.resolvePlan, {
+  underPolicy('resolvePlan').run(plans.resolvePlan, {
     request: req,
     deploymentId: `relfiles-${req.release}`,
   });
 const upload = (plan: DeployPlan): Promise<void> =>
-  new MockActivityEnvironment().run(release.uploadRelease, { plan, hostName: host.name });
+  underPolicy('uploadRelease').run(release.uploadRelease, { plan, hostName: host.name });
 const record = (plan: DeployPlan): Promise<ReleaseRecord> =>
-  new MockActivityEnvironment().run(release.recordRelease, { plan, hostName: host.name });
+  underPolicy('recordRelease').run(release.recordRelease, { plan, hostName: host.name });
 const onHost = async (argv: string[]) =>
   (await withHost(host, (h) => h.run(argv, { timeoutMs: 30_000 }))).stdout;
 const liveFiles = async () => [

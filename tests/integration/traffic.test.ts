@@ -10,7 +10,7 @@
 import { posix, join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { ApplicationFailure } from '@temporalio/common';
-import { MockActivityEnvironment } from '@temporalio/testing';
+import { underPolicy } from '../shared/underPolicy';
 import { createTrafficActivities, ROUTING_REFUSED, type SwitchReport } from '../../src/activities/traffic';
 import {
   buildColourOverride,
@@ -97,12 +97,11 @@ const plan: DeployPlan = {
   images: { api: demoImage('api', 'v2') },
 };
 const traffic = createTrafficActivities();
-const mock = () => new MockActivityEnvironment({ heartbeatTimeoutMs: 60_000 });
 const onHost = { plan, hostName: host.name };
 const switchTo = (weights: Weights, p: DeployPlan = plan): Promise<SwitchReport> =>
-  mock().run(traffic.switchTraffic, { plan: p, hostName: host.name, weights });
+  underPolicy('switchTraffic').run(traffic.switchTraffic, { plan: p, hostName: host.name, weights });
 const scrape = (colour: Colour): Promise<ServiceSnapshot> =>
-  mock().run(traffic.scrapeColourMetrics, { ...onHost, colour });
+  underPolicy('scrapeColourMetrics').run(traffic.scrapeColourMetrics, { ...onHost, colour });
 
 async function remote(argv: readonly string[], timeoutMs = 180_000): Promise<string> {
   return (await withHost(host, (h) => h.run(argv, { timeoutMs }))).stdout.trim();
@@ -178,10 +177,10 @@ afterAll(async () => {
 }, 300_000);
 
 test('the first routing write is confirmed by Traefik; previews reach each colour by header', async () => {
-  expect(await mock().run(traffic.readRouting, onHost)).toBeUndefined();
+  expect(await underPolicy('readRouting').run(traffic.readRouting, onHost)).toBeUndefined();
   const report = await switchTo(allOn('blue'));
   expect(report).toEqual(expect.objectContaining({ weights: allOn('blue'), written: true }));
-  expect(await mock().run(traffic.readRouting, onHost)).toEqual(allOn('blue'));
+  expect(await underPolicy('readRouting').run(traffic.readRouting, onHost)).toEqual(allOn('blue'));
   await until(`${PROXY}/api/version`, {}, (s, b) => s === 200 && b.includes(releaseOf.blue));
   await until(
     `${PROXY}/api/version`,
@@ -237,7 +236,9 @@ test('a broken routing file leaves Traefik on the last good routing; the next wr
   const summary = summarize((await load(2_000)).records);
   expect(summary.failed).toBe(0);
   expect(Object.keys(summary.releaseShares)).toEqual([releaseOf.blue]);
-  await expect(mock().run(traffic.readRouting, onHost)).rejects.toThrow(/is not valid YAML/);
+  await expect(underPolicy('readRouting').run(traffic.readRouting, onHost)).rejects.toThrow(
+    /is not valid YAML/,
+  );
   await switchTo(allOn('green'));
   await until(`${PROXY}/api/version`, {}, (s, b) => s === 200 && b.includes(releaseOf.green));
 });
@@ -252,7 +253,7 @@ test('a write Traefik never confirms is put back to the last confirmed routing a
       traffic: { ...adminEnvironment.traffic!, adminUrl: `http://${BIND}:18491` },
     },
   };
-  const err = await mock()
+  const err = await underPolicy('switchTraffic')
     .run(traffic.switchTraffic, {
       plan: blind,
       hostName: host.name,
@@ -267,6 +268,6 @@ test('a write Traefik never confirms is put back to the last confirmed routing a
   expect((err as ApplicationFailure).message).toMatch(
     /did not answer: ECONNREFUSED.*put back to the last routing Traefik confirmed/,
   );
-  expect(await mock().run(traffic.readRouting, onHost)).toEqual(allOn('green'));
+  expect(await underPolicy('readRouting').run(traffic.readRouting, onHost)).toEqual(allOn('green'));
   await until(`${PROXY}/api/version`, {}, (s, b) => s === 200 && b.includes(releaseOf.green));
 }, 60_000);
