@@ -34,7 +34,7 @@ export function operationExitCode(failureType: string | undefined): ExitCode {
 
 /**
  * What each exit code means, in one line: deployctl's help prints exactly this and the README's
- * table says the same (with code formatting); tests/unit/exit-codes.test.ts holds them together.
+ * table says the same (with code formatting); tests/unit/client/exitCodes.test.ts holds them together.
  */
 export const EXIT_CODE_MEANINGS: Record<ExitCode, string> = {
   0: 'succeeded (approve/abort/canary: sent; history: listed)',

@@ -1,5 +1,5 @@
 /**
- * The stage of the approval tests (ui-approval, hostileInput): a real Temporal dev server and a
+ * The stage of the approval tests (uiApproval, hostileInput): a real Temporal dev server and a
  * worker running the real workflows with stubbed activities, where every deployment waits for
  * approval and then succeeds at once.
  */

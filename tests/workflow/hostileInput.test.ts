@@ -4,7 +4,7 @@
  * error (exit 2 naming the field, the value where it can be shown, and the rule) and has no side
  * effect: the waiting deployment's history does not grow, no workflow or schedule appears, and
  * at the end that deployment is still waiting and an allowed approver can still approve it.
- * tests/unit/hostile-input.test.ts holds the larger table at the validators themselves.
+ * tests/unit/hostileInput.test.ts holds the larger table at the validators themselves.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,0 +1,194 @@
+import {
+  composeBase,
+  composeRunningServices,
+  composeConfiguredServices,
+  composeDown,
+  composePull,
+  composeUpAll,
+  composeUpService,
+  serviceLogTail,
+} from '../../../src/commands/compose';
+import {
+  appendAuditLine,
+  copyIfExists,
+  freeDiskKib,
+  listNewestFirst,
+  makeDirectory,
+  moveIntoPlace,
+  readOptionalFile,
+  tailOptionalFile,
+  restrictToOwner,
+} from '../../../src/commands/files';
+import { releaseHistoryRecord, remoteLayout } from '../../../src/commands/layout';
+import { shellLine } from '../../../src/remote/executor';
+import { STAGING_COMPOSE_BASE, stagingFixture } from '../helpers';
+
+const env = stagingFixture();
+const host = env.hosts[0];
+const base = STAGING_COMPOSE_BASE;
+
+describe('remote layout', () => {
+  test('one directory per compose project under the host base dir', () => {
+    expect(remoteLayout(env, host)).toEqual({
+      appDir: '/srv/apps/shop',
+      envFile: '/srv/apps/shop/.env',
+      releasesDir: '/srv/apps/shop/releases',
+      currentRelease: '/srv/apps/shop/releases/current.json',
+      previousRelease: '/srv/apps/shop/releases/previous.json',
+      releaseHistoryDir: '/srv/apps/shop/releases/history',
+      auditLog: '/srv/apps/shop/audit.log',
+      composeFiles: ['/srv/apps/shop/docker-compose.yml'],
+    });
+    expect(releaseHistoryRecord(remoteLayout(env, host), 'v1.4')).toBe(
+      '/srv/apps/shop/releases/history/v1.4.json',
+    );
+  });
+});
+
+describe('compose commands', () => {
+  test('base pins project, directory, env file and files', () => {
+    expect(composeBase(env, host)).toEqual(base);
+  });
+  test('the lab compose command replaces the prefix only', () => {
+    expect(composeBase({ ...env, composeCommand: ['docker-compose'] }, host).slice(0, 3)).toEqual([
+      'docker-compose',
+      '--project-name',
+      'shop',
+    ]);
+  });
+  test('pull', () => expect(composePull(env, host)).toEqual([...base, 'pull', '--quiet']));
+  test('up one service', () =>
+    expect(composeUpService(env, host, 'api')).toEqual([...base, 'up', '--detach', 'api']));
+  test('up the rest', () =>
+    expect(composeUpAll(env, host)).toEqual([...base, 'up', '--detach', '--remove-orphans']));
+  test('down', () => expect(composeDown(env, host)).toEqual([...base, 'down', '--remove-orphans']));
+  test('services configured, and those running', () => {
+    expect(composeConfiguredServices(env, host)).toEqual([...base, 'config', '--services']);
+    expect(composeRunningServices(env, host)).toEqual([
+      ...base,
+      'ps',
+      '--services',
+      '--filter',
+      'status=running',
+    ]);
+  });
+});
+
+describe('file commands', () => {
+  test('exact argv', () => {
+    expect(makeDirectory('/a/b')).toEqual(['mkdir', '-p', '/a/b']);
+    expect(moveIntoPlace('/a/.x.tmp', '/a/x')).toEqual(['mv', '-f', '/a/.x.tmp', '/a/x']);
+    expect(restrictToOwner('/a/.env')).toEqual(['chmod', '600', '/a/.env']);
+    expect(readOptionalFile('/a/c.json')).toEqual([
+      'sh',
+      '-c',
+      'if [ -f "$1" ]; then cat "$1"; fi',
+      'read-optional',
+      '/a/c.json',
+    ]);
+    const script =
+      'p=$1 s=$2 n=$3; shift 3; ' +
+      'id=$(docker ps -a -q --latest --filter "label=com.docker.compose.project=$p" --filter "label=com.docker.compose.service=$s") && ' +
+      'if [ -n "$id" ]; then docker logs --tail "$n" "$@" "$id" 2>&1; else echo "no container of $s in project $p"; fi';
+    expect(serviceLogTail('shop-blue', 'api', 20)).toEqual([
+      'sh',
+      '-c',
+      script,
+      'service-logs',
+      'shop-blue',
+      'api',
+      '20',
+    ]);
+    expect(
+      serviceLogTail('shop', 'api', 5, { since: '2026-12-01T08:00:00.123456789Z', timestamps: true }),
+    ).toEqual([
+      'sh',
+      '-c',
+      script,
+      'service-logs',
+      'shop',
+      'api',
+      '5',
+      '--since',
+      '2026-12-01T08:00:00.123456789Z',
+      '--timestamps',
+    ]);
+    expect(() => serviceLogTail('shop', 'api', 5, { since: '1h; id' })).toThrow(
+      'since must be a UTC time like 2026-12-01T08:00:00Z, not "1h; id"',
+    );
+    expect(tailOptionalFile('/a/audit.log', 50)).toEqual([
+      'sh',
+      '-c',
+      'if [ -f "$1" ]; then tail -n "$2" -- "$1"; fi',
+      'tail-optional',
+      '/a/audit.log',
+      '50',
+    ]);
+    expect(() => tailOptionalFile('/a/audit.log', 0)).toThrow('lines must be a positive whole number, not 0');
+    expect(copyIfExists('/a/c', '/a/p')).toEqual([
+      'sh',
+      '-c',
+      'if [ -f "$1" ]; then cp -f "$1" "$2"; fi',
+      'copy-if-exists',
+      '/a/c',
+      '/a/p',
+    ]);
+    expect(listNewestFirst('/a/h')).toEqual([
+      'sh',
+      '-c',
+      'if [ -d "$1" ]; then ls -1t -- "$1"; fi',
+      'list-newest-first',
+      '/a/h',
+    ]);
+    expect(freeDiskKib('/srv/apps')).toEqual([
+      'sh',
+      '-c',
+      'd=$1; while [ ! -d "$d" ]; do d=${d%/*}; d=${d:-/}; done; df -Pk -- "$d" | awk \'NR == 2 { print $4 }\'',
+      'free-disk',
+      '/srv/apps',
+    ]);
+    expect(appendAuditLine('/a/audit.log', '{"x":1}')).toEqual([
+      'sh',
+      '-c',
+      'mkdir -p "${2%/*}" && printf "%s\\n" "$1" >> "$2"',
+      'audit',
+      '{"x":1}',
+      '/a/audit.log',
+    ]);
+  });
+});
+
+describe('shell line quoting', () => {
+  test('plain words stay plain', () => {
+    expect(shellLine(composePull(env, host))).toBe(
+      'docker compose --project-name shop --project-directory /srv/apps/shop --env-file /srv/apps/shop/.env --file /srv/apps/shop/docker-compose.yml pull --quiet',
+    );
+  });
+  test('hostile values are passed as data, never interpreted', () => {
+    const line = shellLine(appendAuditLine('/a/audit.log', `x'; rm -rf / #$(id)\`id\`\nnext`));
+    expect(line).toBe(
+      `sh -c 'mkdir -p "\${2%/*}" && printf "%s\\n" "$1" >> "$2"' audit "x'; rm -rf / #\\$(id)\\\`id\\\`\nnext" /a/audit.log`,
+    );
+  });
+  test('an empty argument survives as an empty word', () => {
+    expect(shellLine(['printf', '%s', ''])).toBe("printf %s ''");
+  });
+  test('an empty command is refused', () => {
+    expect(() => shellLine([])).toThrow('empty command');
+  });
+});
+
+describe('quoting as a real shell sees it', () => {
+  const hostile = [
+    `it's $(touch /tmp/pwned) \`id\` ; rm -rf / && echo "x" | cat > y\n\\ * ?`,
+    '',
+    ' lead',
+    '--flag',
+  ];
+  test.each(hostile)('sh receives %j unchanged', (value) => {
+    const { spawnSync } = jest.requireActual<typeof import('node:child_process')>('node:child_process');
+    const out = spawnSync('sh', ['-c', shellLine(['printf', '%s', value])], { encoding: 'utf8' });
+    expect(out.status).toBe(0);
+    expect(out.stdout).toBe(value);
+  });
+});
