@@ -1,5 +1,4 @@
 import { Command, Option } from 'commander';
-import type { Client, WorkflowHandle } from '@temporalio/client';
 import { ConfigError } from '../config/errors';
 import { listEnvironments } from '../config/load';
 import type { EnvironmentConfig } from '../config/schema';
@@ -34,7 +33,13 @@ import {
 } from './operationFormat';
 import { compactStamp } from '../shared/stamps';
 import { parseBackupId, parseBy, parseEnvFlag, parseHostFile, parseSeconds } from './operationInput';
-import { followOperation, readCatalog, startOperation, type OperationOutcome } from './operations';
+import {
+  followOperation,
+  readCatalog,
+  startOperation,
+  type OperationOutcome,
+  type OperationWorkflow,
+} from './operations';
 import { byOption } from './options';
 
 const DEFAULT_TIMEOUT_SECONDS = 3600;
@@ -54,15 +59,22 @@ interface WaitOptions {
  * Start, print the UI link, follow the steps as they finish, then print the outcome: the one
  * flow the backup, drill and emergency-deploy commands share. With --json, stdout is one document.
  */
-async function runOperation<R>(
+async function runOperation<R, I extends { environment: string } = { environment: string }>(
   settings: Settings,
   opts: WaitOptions,
-  start: (client: Client) => Promise<WorkflowHandle>,
+  start: { workflowType: OperationWorkflow; workflowId: string; input: I; summary: string },
   render: (outcome: OperationOutcome<R>) => string,
   finalSteps: (outcome: OperationOutcome<R>) => StepState[] | undefined,
 ): Promise<ExitCode> {
   return withClient(settings, async (client) => {
-    const handle = await start(client);
+    const handle = await startOperation(
+      client,
+      settings,
+      start.workflowType,
+      start.workflowId,
+      start.input,
+      start.summary,
+    );
     const uiLink = workflowUiLink(settings, handle.workflowId);
     if (!opts.json) {
       console.log(`started ${handle.workflowId}`);
@@ -117,15 +129,12 @@ export async function backupCommand(opts: {
   return runOperation<BackupReport>(
     settings,
     wait,
-    (client) =>
-      startOperation(
-        client,
-        settings,
-        WorkflowType.backup,
-        backupWorkflowId(input.environment, compactStamp(new Date())),
-        input,
-        `Verified backup of ${input.environment} (requested by ${input.requestedBy})`,
-      ),
+    {
+      workflowType: WorkflowType.backup,
+      workflowId: backupWorkflowId(input.environment, compactStamp(new Date())),
+      input,
+      summary: `Verified backup of ${input.environment} (requested by ${input.requestedBy})`,
+    },
     (o) => (o.report ? backupSummary(o.report) : operationFailureText(o.status, o.error)),
     () => undefined,
   );
@@ -156,15 +165,12 @@ export async function drillCommand(opts: {
   return runOperation<DrillReport>(
     settings,
     wait,
-    (client) =>
-      startOperation(
-        client,
-        settings,
-        WorkflowType.drill,
-        drillWorkflowId(environment, compactStamp(new Date())),
-        input,
-        `Restore drill of ${environment}${input.backupId ? ` from ${input.backupId}` : ''} (requested by ${input.requestedBy})`,
-      ),
+    {
+      workflowType: WorkflowType.drill,
+      workflowId: drillWorkflowId(environment, compactStamp(new Date())),
+      input,
+      summary: `Restore drill of ${environment}${input.backupId ? ` from ${input.backupId}` : ''} (requested by ${input.requestedBy})`,
+    },
     (o) => (o.report ? drillReportText(o.report) : operationFailureText(o.status, o.error)),
     (o) => o.report?.steps,
   );
@@ -190,15 +196,12 @@ export async function emergencyDeployCommand(opts: {
   return runOperation<EmergencyDeployReport>(
     settings,
     wait,
-    (client) =>
-      startOperation(
-        client,
-        settings,
-        WorkflowType.emergencyDeploy,
-        emergencyWorkflowId(environment, compactStamp(new Date())),
-        input,
-        `Emergency deploy of ${environment} to new host ${input.host.name} (${input.host.address}), requested by ${input.requestedBy}`,
-      ),
+    {
+      workflowType: WorkflowType.emergencyDeploy,
+      workflowId: emergencyWorkflowId(environment, compactStamp(new Date())),
+      input,
+      summary: `Emergency deploy of ${environment} to new host ${input.host.name} (${input.host.address}), requested by ${input.requestedBy}`,
+    },
     (o) => (o.report ? emergencySummary(o.report) : operationFailureText(o.status, o.error)),
     (o) => o.report?.steps,
   );
