@@ -16,8 +16,8 @@ import type { ReleaseRecord } from '../shared/deployment';
 import { buildEnvFile } from './envFile';
 import { resolveSecrets } from './secrets';
 import { releaseRecordOf } from './release';
-import { onHost, progressReporter, runUnderHostLock, type HostStepInput } from './hostStep';
-import { releaseComposeFiles, type ReleaseFileSources } from './releaseFiles';
+import { onHost, withProgress, runUnderHostLock, type HostStepInput } from './hostStep';
+import { releaseComposeFiles, writeProjectFiles, type ReleaseFileSources } from './releaseFiles';
 import { commandDeadlineMs } from '../remote/deadlines';
 
 export interface ColourStepInput extends HostStepInput {
@@ -67,16 +67,14 @@ export function createColourActivities(deps: ReleaseFileSources & { workerEnv: N
             deps,
             Context.current().cancellationSignal,
           );
-          for (const [i, text] of composed.texts.entries()) {
-            await host.writeFile(layout.composeFiles[i], text, { timeoutMs: commandDeadlineMs('quick') });
-          }
           const version = composeVersion(composed.texts[0]);
-          await host.writeFile(layout.overrideFile, buildColourOverride(env, colour, version), {
-            timeoutMs: commandDeadlineMs('quick'),
-          });
-          await host.writeFile(layout.envFile, content, {
-            mode: 0o600,
-            timeoutMs: commandDeadlineMs('quick'),
+          await writeProjectFiles(host, {
+            compose: [
+              ...composed.texts.map((text, i) => ({ path: layout.composeFiles[i]!, text })),
+              { path: layout.overrideFile, text: buildColourOverride(env, colour, version) },
+            ],
+            envFile: layout.envFile,
+            envContent: content,
           });
           secretValues.length = 0;
           return composed.from;
@@ -87,31 +85,25 @@ export function createColourActivities(deps: ReleaseFileSources & { workerEnv: N
 
     async pullColour(input: ColourStepInput): Promise<void> {
       await onHost(input, `pull ${input.colour}`, async (host) => {
-        const progress = progressReporter('pull');
-        try {
+        await withProgress('pull', async (progress) => {
           await host.run(colourPull(input.plan.environment, host.config, input.colour), {
             timeoutMs: commandDeadlineMs('whole'),
             ...progress,
           });
-        } finally {
-          progress.stop();
-        }
+        });
       });
     },
 
     /** Start (or update in place) the colour's containers; no user traffic reaches them yet. */
     async startColour(input: ColourStepInput): Promise<void> {
       await onHost(input, `start ${input.colour}`, async (host) => {
-        const progress = progressReporter('start');
-        try {
+        await withProgress('start', async (progress) => {
           const env = input.plan.environment;
           await runUnderHostLock(host, env, colourUp(env, host.config, input.colour), {
             timeoutMs: commandDeadlineMs('whole'),
             ...progress,
           });
-        } finally {
-          progress.stop();
-        }
+        });
       });
     },
 
@@ -172,16 +164,13 @@ export function createColourActivities(deps: ReleaseFileSources & { workerEnv: N
      */
     async startSharedStack(input: HostStepInput): Promise<void> {
       await onHost(input, 'start shared', async (host) => {
-        const progress = progressReporter('start shared');
-        try {
+        await withProgress('start shared', async (progress) => {
           const env = input.plan.environment;
           await runUnderHostLock(host, env, composeUpAll(env, host.config), {
             timeoutMs: commandDeadlineMs('whole'),
             ...progress,
           });
-        } finally {
-          progress.stop();
-        }
+        });
       });
     },
 

@@ -54,6 +54,19 @@ export function progressReporter(step: string) {
   };
 }
 
+/** `fn` with a progress reporter for `step`, stopped however `fn` ends. */
+export async function withProgress<T>(
+  step: string,
+  fn: (progress: ReturnType<typeof progressReporter>) => Promise<T>,
+): Promise<T> {
+  const progress = progressReporter(step);
+  try {
+    return await fn(progress);
+  } finally {
+    progress.stop();
+  }
+}
+
 /**
  * Run `fn` on the plan's host with audit lines before and after; failures are mapped once.
  * `detail` adds what the step found or made (a checksum, a list) to the success line.

@@ -5,8 +5,8 @@ import { releaseHistoryRecord, remoteLayout } from '../commands/layout';
 import type { DeployPlan, ReleaseRecord } from '../shared/deployment';
 import { buildEnvFile } from './envFile';
 import { resolveSecrets } from './secrets';
-import { onHost, progressReporter, runUnderHostLock, type HostStepInput } from './hostStep';
-import { releaseComposeFiles, type ReleaseFileSources } from './releaseFiles';
+import { onHost, withProgress, runUnderHostLock, type HostStepInput } from './hostStep';
+import { releaseComposeFiles, writeProjectFiles, type ReleaseFileSources } from './releaseFiles';
 import { commandDeadlineMs } from '../remote/deadlines';
 
 export type { HostStepInput };
@@ -51,12 +51,10 @@ export function createReleaseActivities(deps: ReleaseFileSources & { workerEnv: 
             deps,
             Context.current().cancellationSignal,
           );
-          for (const [i, text] of composed.texts.entries()) {
-            await host.writeFile(layout.composeFiles[i], text, { timeoutMs: commandDeadlineMs('quick') });
-          }
-          await host.writeFile(layout.envFile, content, {
-            mode: 0o600,
-            timeoutMs: commandDeadlineMs('quick'),
+          await writeProjectFiles(host, {
+            compose: composed.texts.map((text, i) => ({ path: layout.composeFiles[i]!, text })),
+            envFile: layout.envFile,
+            envContent: content,
           });
           // Secret values are only known here; nothing below may echo them.
           secretValues.length = 0;
@@ -68,15 +66,12 @@ export function createReleaseActivities(deps: ReleaseFileSources & { workerEnv: 
 
     async pullImages(input: HostStepInput): Promise<void> {
       await onHost(input, 'pull', async (host) => {
-        const progress = progressReporter('pull');
-        try {
+        await withProgress('pull', async (progress) => {
           await host.run(composePull(input.plan.environment, host.config), {
             timeoutMs: commandDeadlineMs('whole'),
             ...progress,
           });
-        } finally {
-          progress.stop();
-        }
+        });
       });
     },
 
@@ -84,8 +79,7 @@ export function createReleaseActivities(deps: ReleaseFileSources & { workerEnv: 
     async startServices(input: HostStepInput): Promise<void> {
       const { environment } = input.plan;
       await onHost(input, 'start', async (host) => {
-        const progress = progressReporter('start');
-        try {
+        await withProgress('start', async (progress) => {
           for (const service of environment.services) {
             await runUnderHostLock(
               host,
@@ -101,9 +95,7 @@ export function createReleaseActivities(deps: ReleaseFileSources & { workerEnv: 
             timeoutMs: commandDeadlineMs('compose'),
             ...progress,
           });
-        } finally {
-          progress.stop();
-        }
+        });
       });
     },
 

@@ -95,3 +95,19 @@ export async function releaseComposeFiles(
   }
   return composed;
 }
+
+/**
+ * A compose project's files on the host: its compose files, any generated ones, and last the env
+ * file (0600, secrets inside). Each write is atomic, so repeating it is safe.
+ */
+export async function writeProjectFiles(
+  host: RemoteHost,
+  files: { compose: { path: string; text: string }[]; envFile: string; envContent: string },
+): Promise<void> {
+  for (const { path, text } of files.compose)
+    await host.writeFile(path, text, { timeoutMs: commandDeadlineMs('quick') });
+  await host.writeFile(files.envFile, files.envContent, {
+    mode: 0o600,
+    timeoutMs: commandDeadlineMs('quick'),
+  });
+}

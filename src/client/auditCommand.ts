@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { wholeNumberIn } from './options';
 import {
   AUDIT_LIMIT_MAX,
   type AuditEvent,
@@ -37,13 +38,6 @@ export function parseSince(value: string, now = new Date()): string {
     'must be a duration back from now (30m, 12h, 7d) or a date or time (2026-12-01, 2026-12-01T08:00:00Z)',
     'nothing was read',
   );
-}
-
-function parseLimit(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > AUDIT_LIMIT_MAX)
-    throw new InvalidArgumentError(`must be a whole number from 1 to ${AUDIT_LIMIT_MAX}`);
-  return n;
 }
 
 /** Read the trail through a short workflow: only a worker holds the hosts' keys. */
@@ -122,7 +116,7 @@ export function addAuditCommand(program: Command): void {
     .addOption(
       new Option('--limit <n>', `the newest events to show (at most ${AUDIT_LIMIT_MAX})`)
         .default(50)
-        .argParser(parseLimit),
+        .argParser(wholeNumberIn(1, AUDIT_LIMIT_MAX)),
     )
     .option(
       '--since <when>',

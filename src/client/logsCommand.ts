@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { wholeNumberIn } from './options';
 import { nameSchema } from '../config/schema';
 import { WorkflowType } from '../shared/messages';
 import {
@@ -33,13 +34,6 @@ export function parseService(value: string): string {
     );
   return parsed.data;
 }
-
-const wholeIn = (min: number, max: number) => (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
-  return n;
-};
 
 export function readServiceLogs(
   client: Client,
@@ -149,7 +143,7 @@ export function addLogsCommand(program: Command): void {
     .addOption(
       new Option('--tail <n>', `lines from the end of each container's log (at most ${LOG_LINES_MAX})`)
         .default(100)
-        .argParser(wholeIn(1, LOG_LINES_MAX)),
+        .argParser(wholeNumberIn(1, LOG_LINES_MAX)),
     )
     .option('--since <when>', 'only lines since then: 30m, 12h, 7d, or a date or time (2026-12-01T08:00:00Z)')
     .option(
@@ -160,7 +154,7 @@ export function addLogsCommand(program: Command): void {
     .addOption(
       new Option('--for <seconds>', `with --follow: stop after this long (at most ${FOLLOW_MAX_SECONDS})`)
         .default(300)
-        .argParser(wholeIn(1, FOLLOW_MAX_SECONDS)),
+        .argParser(wholeNumberIn(1, FOLLOW_MAX_SECONDS)),
     )
     .option('-t, --timestamps', 'start each line with its time', false)
     .option('--json', 'print JSON: per host and project, the lines (with their times) or the error', false)

@@ -16,6 +16,16 @@ export function wholeSeconds(min: number) {
   };
 }
 
+/** A parser for a whole number from `min` to `max` (a count of lines, entries, seconds). */
+export function wholeNumberIn(min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
+    return n;
+  };
+}
+
 /** `--by`: who asks, by default the CI actor or the local user; `recorded` says where it lands. */
 export function byOption(recorded: string): Option {
   return new Option('--by <name>', `who asks (recorded ${recorded})`).default(

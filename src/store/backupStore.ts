@@ -82,6 +82,17 @@ export function checkId(kind: string, id: string): string {
   return id;
 }
 
+/** The backup `id` among an environment's verified backups, or the newest one when no id is given. */
+export async function findListedBackup(
+  store: Pick<BackupStore, 'listBackups'>,
+  environment: string,
+  id?: string,
+): Promise<StoredBackup | undefined> {
+  if (id !== undefined) checkId('backup', id);
+  const all = await store.listBackups(environment);
+  return id === undefined ? all[0] : all.find((b) => b.id === id);
+}
+
 /** Where each file of the layout is under a store's root (POSIX paths: local or on the store host). */
 export class StoreLayout {
   constructor(readonly root: string) {}

@@ -15,7 +15,7 @@ import type { StoredBackup } from '../shared/backups';
 import type { DrillReport } from '../shared/drills';
 import {
   type BackupStore,
-  checkId,
+  findListedBackup,
   type CopyCheck,
   type ListingResult,
   newestBackupsFirst,
@@ -106,9 +106,7 @@ export class LocalBackupStore implements BackupStore {
   }
 
   async findBackup(environment: string, id?: string): Promise<StoredBackup | undefined> {
-    if (id !== undefined) checkId('backup', id);
-    const all = await this.listBackups(environment);
-    return id === undefined ? all[0] : all.find((b) => b.id === id);
+    return findListedBackup(this, environment, id);
   }
 
   async writeBackupRecord(record: StoredBackup): Promise<void> {

@@ -15,6 +15,7 @@ import type { DrillReport } from '../shared/drills';
 import {
   type BackupStore,
   checkId,
+  findListedBackup,
   type CopyCheck,
   type ListingResult,
   newestBackupsFirst,
@@ -133,9 +134,7 @@ export class SftpBackupStore implements BackupStore {
   }
 
   async findBackup(environment: string, id?: string): Promise<StoredBackup | undefined> {
-    if (id !== undefined) checkId('backup', id);
-    const all = await this.listBackups(environment);
-    return id === undefined ? all[0] : all.find((b) => b.id === id);
+    return findListedBackup(this, environment, id);
   }
 
   writeBackupRecord(record: StoredBackup): Promise<void> {
