@@ -36,6 +36,15 @@ export const LOG_TAIL_LINES = 20;
 export const LOG_TAIL_SERVICES = 4;
 const LOG_LINE_CHARS = 300;
 
+/**
+ * How long a health wait sleeps between rounds of probes: briefly while containers are still
+ * starting (a restarted release usually answers within a second or two, and each round it waits
+ * for is time users get errors), then once a second.
+ */
+export function probeIntervalMs(elapsedMs: number): number {
+  return elapsedMs < 5_000 ? 250 : 1_000;
+}
+
 export interface HealthReport {
   elapsedMs: number;
   attempts: number;
@@ -177,7 +186,7 @@ export function createHealthActivities(deps: { workerEnv: NodeJS.ProcessEnv }) {
               { attempts, failing },
             );
           }
-          await sleep(Math.min(1_000, Math.max(0, deadlineMs - elapsedMs)));
+          await sleep(Math.min(probeIntervalMs(elapsedMs), Math.max(0, deadlineMs - elapsedMs)));
         }
       } finally {
         stopHeartbeats();

@@ -75,12 +75,16 @@ export function createReleaseActivities(deps: ReleaseFileSources & { workerEnv: 
       });
     },
 
-    /** Services in the configured order, then the rest of the stack (proxy, orphans). */
-    async startServices(input: HostStepInput): Promise<void> {
+    /**
+     * Services in the configured order, then the rest of the stack (proxy, orphans). `together`:
+     * the whole stack in one `compose up`, which recreates what changed at once: a rollback's
+     * way back to the previous release, where every second counts and the order does not.
+     */
+    async startServices(input: HostStepInput & { together?: boolean }): Promise<void> {
       const { environment } = input.plan;
       await onHost(input, 'start', async (host) => {
         await withProgress('start', async (progress) => {
-          for (const service of environment.services) {
+          for (const service of input.together ? [] : environment.services) {
             await runUnderHostLock(
               host,
               environment,

@@ -109,6 +109,10 @@ export function summaryLine(status: DeploymentStatus): string {
     case 'rolled-back':
       return `release ${status.release} failed at "${status.failure?.step}" and was rolled back${
         status.rollback?.restoredRelease ? ` to ${status.rollback.restoredRelease}` : ''
+      }${
+        status.rollback?.answeringAfterMs !== undefined
+          ? `, answering again ${(status.rollback.answeringAfterMs / 1000).toFixed(1)} s after the failure`
+          : ''
       }: ${status.failure?.message}`;
     case 'aborted':
       return `release ${status.release} was stopped at "${status.failure?.step}" (${status.failure?.message})${

@@ -97,7 +97,13 @@ export interface DeploymentStatus {
   /** Set once the deployment failed: which step, why. */
   failure?: { step: string; message: string };
   /** Set after compensation: what was restored and whether it is healthy. */
-  rollback?: { restoredRelease?: string; healthy: boolean; actions: string[] };
+  rollback?: {
+    restoredRelease?: string;
+    healthy: boolean;
+    actions: string[];
+    /** From the failure to the restored release answering its health checks again. */
+    answeringAfterMs?: number;
+  };
   approval?: ApprovalState;
   gates?: GateResult[];
   /** Post-deploy checks, after the health wait. */

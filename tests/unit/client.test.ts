@@ -211,6 +211,20 @@ describe('waiting for approval', () => {
       ),
     ).toBe('release abc123 was stopped at "approval" (aborted by carol: freeze)');
   });
+
+  test('a rolled-back deployment says what answers again, and how soon after the failure', () => {
+    expect(
+      summaryLine(
+        status({
+          outcome: 'rolled-back',
+          failure: { step: 'health', message: 'not healthy after 10 s' },
+          rollback: { restoredRelease: 'r6', healthy: true, actions: [], answeringAfterMs: 2_640 },
+        }),
+      ),
+    ).toBe(
+      'release abc123 failed at "health" and was rolled back to r6, answering again 2.6 s after the failure: not healthy after 10 s',
+    );
+  });
 });
 
 describe('history', () => {

@@ -580,6 +580,7 @@ describe('blue-green', () => {
       expect(failure.status.rollback).toEqual({
         restoredRelease: 'r1',
         healthy: true,
+        answeringAfterMs: expect.any(Number),
         actions: ['stopped green on web-1'],
       });
       expect(failure.status.colours).toEqual({
@@ -646,6 +647,7 @@ describe('blue-green', () => {
         expect(status.rollback).toEqual({
           restoredRelease: 'r1',
           healthy: true,
+          answeringAfterMs: expect.any(Number),
           actions: ['switched traffic back to blue', 'stopped green on web-1'],
         });
         expect(status.colours?.live).toBe('blue');
@@ -793,6 +795,7 @@ describe('blue-green', () => {
       expect(status.rollback).toEqual({
         restoredRelease: 'r2',
         healthy: true,
+        answeringAfterMs: expect.any(Number),
         actions: ['switched traffic back to green'],
       });
       const web1 = lab.hosts['web-1'];
@@ -991,6 +994,7 @@ describe('recreate in an environment with colours', () => {
         expect(status.rollback).toEqual({
           restoredRelease: 'r1',
           healthy: true,
+          answeringAfterMs: expect.any(Number),
           actions: ['restored release r1 in blue on web-1'],
         });
         const blue = lab.hosts['web-1'].blue;

@@ -979,6 +979,7 @@ describe("operators' controls", () => {
       expect(status.rollback).toEqual({
         restoredRelease: 'r1',
         healthy: true,
+        answeringAfterMs: expect.any(Number),
         actions: ['switched traffic back to blue', 'stopped green on web-1'],
       });
       expect(status.canary).toEqual({ plan: [10, 50, 100], weight: 10, steps: [] });

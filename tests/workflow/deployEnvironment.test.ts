@@ -383,6 +383,7 @@ test('an unhealthy release is rolled back to the previous one, which is verified
   expect(failure.status.rollback).toEqual({
     restoredRelease: 'r1',
     healthy: true,
+    answeringAfterMs: expect.any(Number),
     actions: ['restored release r1 on web-1'],
   });
   await saveHistory(env, 'rolled-back', workflowId);

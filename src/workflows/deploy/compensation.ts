@@ -33,6 +33,8 @@ export class CompensationStack {
     if (this.stack.length === 0 || !p) return 'nothing-to-undo';
     const actions: string[] = [];
     state.rollback = { healthy: false, actions };
+    // Workflow time: when the task that saw the failure ran, and when the health check's result came.
+    const failedAt = Date.now();
     let complete = true;
     for (const c of [...this.stack].reverse()) {
       try {
@@ -52,6 +54,7 @@ export class CompensationStack {
           waitForHealth({ environment: p.environment, release: restored }),
         );
         state.rollback.healthy = true;
+        state.rollback.answeringAfterMs = Date.now() - failedAt;
       } catch {
         complete = false;
       }

@@ -68,7 +68,7 @@ function restoreHost(p: DeployPlan, hostName: string): Compensation {
     description: `restored release ${previous.release} on ${hostName}`,
     run: async () => {
       await uploadRelease({ plan: back, hostName });
-      await startServices({ plan: back, hostName });
+      await startServices({ plan: back, hostName, together: true });
     },
   };
 }
