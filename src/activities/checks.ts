@@ -63,7 +63,7 @@ export function createCheckActivities() {
     async postDeployChecks(input: {
       plan: DeployPlan;
       colour?: Colour;
-      /** Only the HTTP checks (the caller just saw every service running). */
+      /** Only the HTTP and domain checks (the caller just saw every service running). */
       httpOnly?: boolean;
       /**
        * false: leave out the domain checks, for a stack users do not reach by its domains yet
@@ -143,6 +143,15 @@ export function createCheckActivities() {
         stopHeartbeats();
       }
       const failed = results.filter((r) => !r.ok);
+      // No answer from a resolver or a host is asked again (the activity's retries) before it
+      // may undo a release that is fine; the last attempt's failure ends the step all the same.
+      if (failed.some((r) => r.transient)) {
+        throw ApplicationFailure.retryable(
+          `post-deploy checks failed: ${failed.map((f) => `${f.name}@${f.host} ${f.detail}`).join('; ')}`,
+          POST_DEPLOY_CHECKS_FAILED,
+          results,
+        );
+      }
       if (failed.length) {
         throw ApplicationFailure.nonRetryable(
           `post-deploy checks failed: ${failed.map((f) => `${f.name}@${f.host} ${f.detail}`).join('; ')}`,

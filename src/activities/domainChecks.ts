@@ -79,7 +79,14 @@ export function judgeResolution(
     .map(([address, label]) => (label ? `${label} ${address}` : address))
     .join(', ');
   if (!Array.isArray(resolved))
-    return { name, host: environment, ok: false, detail: `does not resolve: ${resolved.error}` };
+    return {
+      name,
+      host: environment,
+      ok: false,
+      detail: `does not resolve: ${resolved.error}`,
+      // Only NXDOMAIN is an answer; a timeout or a refusal says nothing about the name.
+      ...(resolved.error.startsWith('no such name') ? {} : { transient: true }),
+    };
   if (!resolved.length) return { name, host: environment, ok: false, detail: 'resolves to no address' };
   const stray = resolved.filter((a) => !expected.has(a));
   if (stray.length)
@@ -106,9 +113,13 @@ export async function resolveDomain(
   resolvers?: string[],
 ): Promise<string[] | { error: string }> {
   const resolver = new dns.Resolver({ timeout: DNS_TIMEOUT_MS, tries: DNS_TRIES });
-  if (resolvers) resolver.setServers(resolvers);
+  try {
+    if (resolvers) resolver.setServers(resolvers);
+  } catch (err) {
+    return { error: `resolvers ${resolvers!.join(', ')} refused: ${(err as Error).message}` };
+  }
   const [v4, v6] = await Promise.allSettled([resolver.resolve4(domain), resolver.resolve6(domain)]);
-  const addresses = [v4, v6].flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
+  const addresses = [v4, v6].flatMap((r) => (r.status === 'fulfilled' ? r.value.map(canonicalIp) : []));
   if (addresses.length) return addresses;
   const codes = [v4, v6].flatMap((r) => (r.status === 'rejected' ? [errorCode(r.reason)] : []));
   // ENODATA for both families is an existing name without addresses.
@@ -121,12 +132,18 @@ export async function resolveDomain(
 /** A host's address as the TLS connection needs it: brackets off an IPv6 literal. */
 const bare = (address: string) => address.replace(/^\[(.*)\]$/, '$1');
 
+/** One spelling per address (IPv6 lower case and compressed), so equal addresses compare equal. */
+export function canonicalIp(address: string): string {
+  const ip = bare(address);
+  return isIP(ip) === 6 ? new URL(`http://[${ip}]`).hostname.slice(1, -1) : ip;
+}
+
 /** The addresses a host answers on: its IP, or what its name resolves to on the worker. */
 async function hostAddresses(host: HostConfig): Promise<string[]> {
   const address = bare(host.address);
-  if (isIP(address)) return [address];
+  if (isIP(address)) return [canonicalIp(address)];
   try {
-    return (await dns.lookup(address, { all: true })).map((a) => a.address);
+    return (await dns.lookup(address, { all: true })).map((a) => canonicalIp(a.address));
   } catch {
     return [];
   }
@@ -210,7 +227,7 @@ export async function domainChecks(
     }
   }
   const expected = new Map<string, string>();
-  if (config.addresses) for (const a of config.addresses) expected.set(a, '');
+  if (config.addresses) for (const a of config.addresses) expected.set(canonicalIp(a), '');
   else
     for (const host of env.hosts)
       for (const address of await hostAddresses(host)) expected.set(address, host.name);
@@ -228,6 +245,7 @@ export async function domainChecks(
           host: host.name,
           ok: false,
           detail: `${host.address}:${config.port}: ${errorCode(err)}`,
+          transient: true,
         };
       }
     }),

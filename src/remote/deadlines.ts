@@ -37,11 +37,11 @@ export type CommandKind = keyof typeof COMMAND_DEADLINES_MS;
 
 /**
  * What an activity keeps back from its limit for the work after its longest command (cleanup,
- * the release record, the reply): a tenth of the limit, and at least 30 s where the limit
+ * the release record, the reply): a tenth of the limit, and at least 15 s where the limit
  * leaves half of it for the command.
  */
 export function cleanupMarginMs(limitMs: number): number {
-  return Math.max(limitMs / 10, Math.min(30_000, limitMs / 2));
+  return Math.max(limitMs / 10, Math.min(15_000, limitMs / 2));
 }
 
 /** The running activity's start-to-close limit, as its policy scheduled it; none outside an activity. */

@@ -71,6 +71,8 @@ export interface CheckResult {
   ok: boolean;
   detail: string;
   latencyMs?: number;
+  /** Failed for want of an answer (a resolver or host that did not respond), not for what it said. */
+  transient?: boolean;
 }
 
 export type StepStatus = 'running' | 'succeeded' | 'failed' | 'compensated';

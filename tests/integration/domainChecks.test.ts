@@ -13,7 +13,7 @@ import { ExitCode } from '../../src/client/exitCodes';
 import type { DeployOutcome } from '../../src/client/deploy';
 import type { ConfigCheckReport } from '../../src/shared/configCheck';
 import { labPaths } from '../../lab/paths';
-import { PROXY_TLS_PORT } from '../../lab/config';
+import { labEnvironments, PROXY_TLS_PORT } from '../../lab/config';
 import { expiredDomain, labDomains, provisionWebTls, webCaCert } from '../../lab/webTls';
 import { startDnsServer, type DnsServer } from '../shared/dnsServer';
 import {
@@ -39,8 +39,9 @@ let dns: DnsServer;
 let rewrite: (edit: (raw: Record<string, unknown>) => void) => void;
 
 beforeAll(async () => {
-  // Again here: a test before this one may have wiped lab-1's project directory.
-  provisionWebTls(labPaths(LAB_DIR), [staging]);
+  // Again here: a test before this one may have wiped lab-1's project directory. Every
+  // environment, since the CA is made anew.
+  provisionWebTls(labPaths(LAB_DIR), labEnvironments(labPaths(LAB_DIR)));
   dns = await startDnsServer({
     [site]: [host.address],
     [api]: [host.address],

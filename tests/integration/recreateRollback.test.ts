@@ -76,14 +76,18 @@ beforeAll(async () => {
 afterAll(async () => {
   await harness?.stop();
   // The plain stack's containers and volumes go; the colours stay for the tests after this one.
-  if (configDir && plainDeployed) {
-    const plain = loadEnvironment(configDir, PLAIN);
-    const host = plain.hosts[0]!;
-    await withHost(host, async (h) => {
-      await h.run(composeDestroy(plain, host), { timeoutMs: 120_000, secrets: [] });
-      await h.run(removeDirectory(host.baseDir), { timeoutMs: 60_000 });
-    });
-  }
+  // A stack whose files never reached the host has nothing to take down: only the directory goes.
+  if (!configDir || !plainDeployed) return;
+  const plain = loadEnvironment(configDir, PLAIN);
+  const host = plain.hosts[0]!;
+  await withHost(host, async (h) => {
+    try {
+      await h.run(composeDestroy(plain, host), { timeoutMs: 120_000 });
+    } catch (err) {
+      console.warn(`the plain stack was not taken down: ${(err as Error).message}`);
+    }
+    await h.run(removeDirectory(host.baseDir), { timeoutMs: 60_000 });
+  });
 });
 
 async function deploy(tag: string, release: string, environment = staging.name) {

@@ -7,7 +7,13 @@ import * as tls from 'node:tls';
 import { parse, stringify } from 'yaml';
 import { issue, makeCa, type LabCa } from '../../../lab/certificates';
 import { serveDns } from '../../../lab/dnsServer';
-import { domainChecks, judgeCertificate, judgeResolution } from '../../../src/activities/domainChecks';
+import {
+  canonicalIp,
+  domainChecks,
+  judgeCertificate,
+  judgeResolution,
+  resolveDomain,
+} from '../../../src/activities/domainChecks';
 import { ConfigError } from '../../../src/config/errors';
 import { parseEnvironment } from '../../../src/config/load';
 import type { EnvironmentConfig, TlsCheckConfig } from '../../../src/config/schema';
@@ -88,7 +94,28 @@ describe('judging where a name resolves', () => {
     });
     expect(
       judgeResolution('shop.example.com', 'production', { error: 'no such name (NXDOMAIN)' }, hosts),
-    ).toMatchObject({ ok: false, detail: 'does not resolve: no such name (NXDOMAIN)' });
+    ).toEqual({
+      name: 'dns shop.example.com',
+      host: 'production',
+      ok: false,
+      detail: 'does not resolve: no such name (NXDOMAIN)',
+    });
+  });
+
+  test('no answer (a resolver timing out) is transient: the checks are asked again before a release is undone', () => {
+    expect(judgeResolution('shop.example.com', 'production', { error: 'ETIMEOUT' }, hosts)).toMatchObject({
+      ok: false,
+      transient: true,
+    });
+  });
+
+  test('IPv6 addresses compare in one spelling; a resolver Node refuses is a failed check, not a crash', async () => {
+    expect(canonicalIp('2001:DB8:0::1')).toBe('2001:db8::1');
+    expect(canonicalIp('[2001:db8::1]')).toBe('2001:db8::1');
+    expect(canonicalIp('10.0.0.1')).toBe('10.0.0.1');
+    expect(await resolveDomain('shop.example.com', ['010.0.0.1'])).toEqual({
+      error: expect.stringMatching(/^resolvers 010\.0\.0\.1 refused: /),
+    });
   });
 });
 

@@ -13,11 +13,11 @@ import { activityPolicies } from '../../../src/workflows/activityPolicies';
 const SRC = join(__dirname, '..', '..', '..', 'src');
 const kinds = Object.keys(COMMAND_DEADLINES_MS) as CommandKind[];
 
-test("every kind of command, in every activity, ends before its activity's limit, keeping a tenth of it, and at least 30 s or half of it, to spare", () => {
+test("every kind of command, in every activity, ends before its activity's limit, keeping a tenth of it, and at least 15 s or half of it, to spare", () => {
   for (const [name, policy] of Object.entries(activityPolicies)) {
     const limit = msToNumber(policy.startToCloseTimeout);
     expect(cleanupMarginMs(limit)).toBeGreaterThanOrEqual(limit / 10);
-    expect(cleanupMarginMs(limit)).toBeGreaterThanOrEqual(Math.min(30_000, limit / 2));
+    expect(cleanupMarginMs(limit)).toBeGreaterThanOrEqual(Math.min(15_000, limit / 2));
     for (const kind of kinds) {
       const deadline = commandDeadlineMs(kind, limit);
       if (deadline > limit - cleanupMarginMs(limit) || deadline <= 0)
