@@ -145,19 +145,13 @@ export function createCheckActivities() {
       const failed = results.filter((r) => !r.ok);
       // No answer from a resolver or a host is asked again (the activity's retries) before it
       // may undo a release that is fine; the last attempt's failure ends the step all the same.
-      if (failed.some((r) => r.transient)) {
-        throw ApplicationFailure.retryable(
-          `post-deploy checks failed: ${failed.map((f) => `${f.name}@${f.host} ${f.detail}`).join('; ')}`,
-          POST_DEPLOY_CHECKS_FAILED,
-          results,
-        );
-      }
       if (failed.length) {
-        throw ApplicationFailure.nonRetryable(
-          `post-deploy checks failed: ${failed.map((f) => `${f.name}@${f.host} ${f.detail}`).join('; ')}`,
-          POST_DEPLOY_CHECKS_FAILED,
-          results,
-        );
+        throw ApplicationFailure.create({
+          message: `post-deploy checks failed: ${failed.map((f) => `${f.name}@${f.host} ${f.detail}`).join('; ')}`,
+          type: POST_DEPLOY_CHECKS_FAILED,
+          details: [results],
+          nonRetryable: !failed.some((r) => r.transient),
+        });
       }
       return results;
     },

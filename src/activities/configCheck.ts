@@ -289,12 +289,16 @@ async function storeHostChecks(store: BackupStoreConfig): Promise<ConfigCheck[]>
 async function domainConfigChecks(environment: EnvironmentConfig): Promise<ConfigCheck[]> {
   const tls = environment.postDeployChecks.tls;
   if (!tls) return [];
-  return (await domainChecks(environment, tls)).map((r) => ({
-    check: r.name.split(' ')[0] === 'dns' ? 'domain' : 'certificate',
-    where: r.name.includes(' ') ? `${r.name.slice(r.name.indexOf(' ') + 1)} @ ${r.host}` : r.host,
-    verdict: r.ok ? 'ok' : 'warn',
-    detail: r.detail,
-  }));
+  return (await domainChecks(environment, tls)).map((r) => {
+    // Named "dns <domain>" or "tls <domain>" (just "tls" when the caFile cannot be read).
+    const [kind, domain] = r.name.split(' ');
+    return {
+      check: kind === 'dns' ? 'domain' : 'certificate',
+      where: domain ? `${domain} @ ${r.host}` : r.host,
+      verdict: r.ok ? 'ok' : 'warn',
+      detail: r.detail,
+    };
+  });
 }
 
 async function hostChecks(environment: EnvironmentConfig, config: HostConfig): Promise<ConfigCheck[]> {

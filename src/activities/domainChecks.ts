@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import * as tls from 'node:tls';
 import type { EnvironmentConfig, HostConfig, TlsCheckConfig } from '../config/schema';
+import { unbracketed } from '../config/urls';
 import type { CheckResult } from '../shared/deployment';
 
 /** Each DNS question gets this long per try, and two tries: a dead resolver fails in seconds. */
@@ -129,18 +130,15 @@ export async function resolveDomain(
   return { error: (code === 'ENOTFOUND' ? 'no such name (NXDOMAIN)' : code) + via };
 }
 
-/** A host's address as the TLS connection needs it: brackets off an IPv6 literal. */
-const bare = (address: string) => address.replace(/^\[(.*)\]$/, '$1');
-
 /** One spelling per address (IPv6 lower case and compressed), so equal addresses compare equal. */
 export function canonicalIp(address: string): string {
-  const ip = bare(address);
+  const ip = unbracketed(address);
   return isIP(ip) === 6 ? new URL(`http://[${ip}]`).hostname.slice(1, -1) : ip;
 }
 
 /** The addresses a host answers on: its IP, or what its name resolves to on the worker. */
 async function hostAddresses(host: HostConfig): Promise<string[]> {
-  const address = bare(host.address);
+  const address = unbracketed(host.address);
   if (isIP(address)) return [canonicalIp(address)];
   try {
     return (await dns.lookup(address, { all: true })).map((a) => canonicalIp(a.address));
@@ -158,11 +156,14 @@ export function readCertificate(
 ): Promise<CertificateFacts> {
   return new Promise((done, fail) => {
     const socket = tls.connect({
-      host: bare(address),
+      host: unbracketed(address),
       port,
       servername: domain,
       ...(ca ? { ca } : {}),
-      // Judged below, so an expired or untrusted certificate is reported, not just refused.
+      // Node would drop the connection before its certificate could be read: verification
+      // still runs (socket.authorized, authorizationError) and judgeCertificate fails on it, so
+      // an expired or untrusted certificate is reported with its expiry and names. Nothing is
+      // sent over this connection; it is closed as soon as the certificate is read.
       rejectUnauthorized: false,
     });
     const timer = setTimeout(() => {

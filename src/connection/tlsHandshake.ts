@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { unbracketed } from '../config/urls';
 import type { TemporalConnection } from './profile';
 
 /** Errors that say the server was not reached at all: not the TLS settings' fault. */
@@ -25,7 +26,7 @@ function readable(message: string): string {
 function hostAndPort(address: string): { host: string; port: number } {
   const colon = address.lastIndexOf(':');
   return {
-    host: address.slice(0, colon).replace(/^\[(.*)\]$/, '$1'),
+    host: unbracketed(address.slice(0, colon)),
     port: Number(address.slice(colon + 1)),
   };
 }

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { NodeSSH } from 'node-ssh';
 import { quote } from 'shell-quote';
 import type { HostConfig } from '../config/schema';
+import { unbracketed } from '../config/urls';
 import type { Argv } from '../commands/argv';
 import { makeDirectory, moveIntoPlace, restrictToOwner } from '../commands/files';
 import { redact } from './redact';
@@ -90,7 +91,7 @@ export async function scanHostKey(address: string, port: number, timeoutMs = 10_
   let presented: string | undefined;
   try {
     await ssh.connect({
-      host: address.replace(/^\[|\]$/g, ''),
+      host: unbracketed(address),
       port,
       username: 'host-key-scan',
       password: 'unused',
@@ -130,7 +131,7 @@ export class RemoteHost {
     let presented: string | undefined;
     try {
       await ssh.connect({
-        host: config.address.replace(/^\[|\]$/g, ''),
+        host: unbracketed(config.address),
         port: config.port,
         username: config.user,
         privateKey: readFileSync(config.privateKeyPath, 'utf8'),
