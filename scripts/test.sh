@@ -46,7 +46,7 @@ step "static checks: types, lint, format, shell scripts"
 npx tsc --noEmit -p .
 npx eslint .
 npx prettier --check .
-"$SHELLCHECK_PATH" scripts/*.sh .ci/run
+"$SHELLCHECK_PATH" scripts/*.sh scripts/bench/*.sh .ci/run
 
 step "build"
 npm run --silent build

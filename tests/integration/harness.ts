@@ -152,9 +152,15 @@ export async function startHarness(opts: {
     env,
     settings,
     async stop() {
-      await stopWorker();
-      await exportHistories(env.client, expect.getState().testPath ?? 'unknown');
-      await env.teardown();
+      try {
+        await stopWorker();
+        // Only a test's histories are swept for secrets; a benchmark (no jest) keeps none.
+        if (typeof expect !== 'undefined')
+          await exportHistories(env.client, expect.getState().testPath ?? 'unknown');
+      } finally {
+        // Whatever failed above, the dev server goes: a leaked one keeps eating the lab's CPU.
+        await env.teardown();
+      }
     },
   };
 }
