@@ -22,6 +22,7 @@ import {
   type TelemetrySettings,
 } from './worker/telemetry';
 import { describeSlots, SlotConfigError, workerSlots, type WorkerSlots } from './worker/slots';
+import { closeIdleConnections } from './remote/executor';
 
 /**
  * Heartbeats are flushed to the server every HEARTBEAT_FLUSH_MS (the SDK's default is 80 % of
@@ -135,6 +136,8 @@ async function main(argv: string[]): Promise<void> {
     // Worker.run resolves after SIGINT/SIGTERM, once in-flight tasks are done.
     await worker.run().finally(stopGauges);
   } finally {
+    // The activities are done: their pooled SSH connections would only hold the process open.
+    closeIdleConnections();
     await connection.close();
   }
 }

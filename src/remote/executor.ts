@@ -8,6 +8,7 @@ import { unbracketed } from '../config/urls';
 import type { Argv } from '../commands/argv';
 import { makeDirectory, moveIntoPlace, restrictToOwner } from '../commands/files';
 import { redact } from './redact';
+import { ConnectionPool } from './connectionPool';
 
 /**
  * The one way this project touches a server. Commands arrive as argv arrays built by
@@ -118,41 +119,101 @@ function pinnedKeyBlob(hostKey: string): Buffer {
 const TAIL_CHARS = 2000;
 const tail = (text: string) => (text.length > TAIL_CHARS ? `...${text.slice(-TAIL_CHARS)}` : text);
 
+/**
+ * One SSH connection, shared by the RemoteHost views lent to callers of withHost. `lost` is set
+ * from ssh2's own events: node-ssh removes its 'error' listener once connected, so without
+ * ours an error on a connection (a keepalive timeout, a reset) would be an uncaught exception.
+ */
+class SshLink {
+  private lost = false;
+
+  constructor(readonly ssh: NodeSSH) {
+    const markLost = () => {
+      this.lost = true;
+    };
+    ssh.connection?.on('error', markLost).on('end', markLost).on('close', markLost);
+  }
+
+  private sftpSession: Promise<SftpSession> | undefined;
+
+  /**
+   * One SFTP session per connection, opened on first use and kept: each new one starts an
+   * sftp-server process on the host, a round trip every file transfer paid. Transfers may share
+   * it at once. A session that closes or fails to open is forgotten, so the next use opens another.
+   */
+  sftp(): Promise<SftpSession> {
+    if (!this.sftpSession) {
+      const opening = this.ssh.requestSFTP();
+      const forget = () => {
+        if (this.sftpSession === opening) this.sftpSession = undefined;
+      };
+      this.sftpSession = opening;
+      opening.then((session) => session.on('close', forget), forget);
+    }
+    return this.sftpSession;
+  }
+
+  /** False once the connection was closed, ended or failed: it must carry nothing more. */
+  get usable(): boolean {
+    return !this.lost && this.ssh.isConnected();
+  }
+
+  close(): void {
+    this.lost = true;
+    this.ssh.dispose();
+  }
+}
+
+const CONNECT_TIMEOUT_MS = 15_000;
+
+async function openLink(config: HostConfig, timeoutMs: number): Promise<SshLink> {
+  const ssh = new NodeSSH();
+  const expected = pinnedKeyBlob(config.hostKey);
+  let mismatch = false;
+  let presented: string | undefined;
+  try {
+    await ssh.connect({
+      host: unbracketed(config.address),
+      port: config.port,
+      username: config.user,
+      privateKey: readFileSync(config.privateKeyPath, 'utf8'),
+      readyTimeout: timeoutMs,
+      keepaliveInterval: 5_000,
+      keepaliveCountMax: 3,
+      hostVerifier: (key: Buffer) => {
+        mismatch = !key.equals(expected);
+        presented = hostKeyLine(key);
+        return !mismatch;
+      },
+    });
+  } catch (err) {
+    ssh.dispose();
+    if (mismatch)
+      throw new HostKeyMismatchError(`${config.name} (${config.address}:${config.port})`, presented);
+    throw new Error(
+      `cannot connect to ${config.name} (${config.user}@${config.address}:${config.port}): ${(err as Error).message}`,
+    );
+  }
+  return new SshLink(ssh);
+}
+
 export class RemoteHost {
-  private constructor(
+  /**
+   * Not private only so withHost can lend a pooled connection under each caller's own config
+   * (baseDir and env are not part of the pool's key); SshLink is not exported, so nothing else
+   * can build one.
+   */
+  constructor(
     readonly config: HostConfig,
-    private readonly ssh: NodeSSH,
+    private readonly link: SshLink,
   ) {}
 
   static async connect(config: HostConfig, opts: { timeoutMs?: number } = {}): Promise<RemoteHost> {
-    const ssh = new NodeSSH();
-    const expected = pinnedKeyBlob(config.hostKey);
-    let mismatch = false;
-    let presented: string | undefined;
-    try {
-      await ssh.connect({
-        host: unbracketed(config.address),
-        port: config.port,
-        username: config.user,
-        privateKey: readFileSync(config.privateKeyPath, 'utf8'),
-        readyTimeout: opts.timeoutMs ?? 15_000,
-        keepaliveInterval: 5_000,
-        keepaliveCountMax: 3,
-        hostVerifier: (key: Buffer) => {
-          mismatch = !key.equals(expected);
-          presented = hostKeyLine(key);
-          return !mismatch;
-        },
-      });
-    } catch (err) {
-      ssh.dispose();
-      if (mismatch)
-        throw new HostKeyMismatchError(`${config.name} (${config.address}:${config.port})`, presented);
-      throw new Error(
-        `cannot connect to ${config.name} (${config.user}@${config.address}:${config.port}): ${(err as Error).message}`,
-      );
-    }
-    return new RemoteHost(config, ssh);
+    return new RemoteHost(config, await openLink(config, opts.timeoutMs ?? CONNECT_TIMEOUT_MS));
+  }
+
+  private get ssh(): NodeSSH {
+    return this.link.ssh;
   }
 
   /** Run one command; resolves with its result when the exit code is allowed, rejects otherwise. */
@@ -228,7 +289,7 @@ export class RemoteHost {
     const dir = posix.dirname(remotePath);
     const tmp = posix.join(dir, `.${posix.basename(remotePath)}.${randomBytes(6).toString('hex')}.tmp`);
     await this.run(makeDirectory(dir), { timeoutMs: opts.timeoutMs });
-    await this.ssh.withSFTP(
+    await this.withSftp(
       (sftp) =>
         new Promise<void>((resolve, reject) => {
           const timer = setTimeout(
@@ -328,7 +389,7 @@ export class RemoteHost {
     start: (sftp: SftpSession, done: (err: Error | undefined | null, value?: T) => void) => void,
   ): Promise<T> {
     let result: T | undefined;
-    await this.ssh.withSFTP(
+    await this.withSftp(
       (sftp) =>
         new Promise<void>((resolve, reject) => {
           const timer = setTimeout(() => reject(new Error(`${what} timed out`)), opts.timeoutMs);
@@ -351,7 +412,7 @@ export class RemoteHost {
     opts: { timeoutMs: number },
     start: (sftp: SftpSession, done: (err?: Error | null) => void) => void,
   ): Promise<void> {
-    await this.ssh.withSFTP(
+    await this.withSftp(
       (sftp) =>
         new Promise<void>((resolve, reject) => {
           const timer = setTimeout(
@@ -368,17 +429,77 @@ export class RemoteHost {
     );
   }
 
+  /** `fn` with the connection's SFTP session (kept open for the next transfer). */
+  private async withSftp(fn: (sftp: SftpSession) => Promise<void>): Promise<void> {
+    await fn(await this.link.sftp());
+  }
+
   dispose(): void {
-    this.ssh.dispose();
+    this.link.close();
   }
 }
 
-/** Connect, run `fn`, always disconnect. */
+/** How long a connection nobody uses stays open: a deployment's next step on the host comes sooner. */
+const IDLE_MS = 15_000;
+/** Enough for the parallel steps of one deployment on a host; a larger burst closes its extras. */
+const MAX_IDLE_PER_HOST = 4;
+
+/**
+ * A connection survives a command that ran and exited non-zero: the server answered, so the
+ * connection works. Anything else (a connection-level failure such as "Not connected" or "No
+ * response from server", a refused channel, a timed-out or cancelled command whose channel may
+ * still be open, an exit without a status (-1), an error from the caller's own logic) closes it:
+ * a reconnect costs a fraction of a second, a bad connection handed on costs a step.
+ */
+function survives(err: unknown): boolean {
+  return err instanceof RemoteCommandError && err.code !== null && err.code >= 0;
+}
+
+const pool = new ConnectionPool<SshLink>({
+  close: (link) => link.close(),
+  isBroken: (link) => !link.usable,
+  survives,
+  idleMs: IDLE_MS,
+  maxIdlePerKey: MAX_IDLE_PER_HOST,
+});
+
+/**
+ * What a connection is made with. baseDir and env are left out: they are the caller's, and each
+ * caller gets a RemoteHost with its own config over the shared connection.
+ */
+function connectionKey(config: HostConfig): string {
+  const { address, port, user, privateKeyPath, hostKey, name } = config;
+  return JSON.stringify([address, port, user, privateKeyPath, hostKey, name]);
+}
+
+/**
+ * `fn` on a connection to the host, one caller at a time per connection. Connections are kept
+ * for the next call (a deployment makes about ten, each connect costs 0.2-0.3 s) and closed
+ * after IDLE_MS unused. DEPLOYCTL_SSH_REUSE=0 connects and disconnects around every call, as
+ * before pooling: the way back if a server or middlebox mistreats long-lived connections.
+ */
 export async function withHost<T>(config: HostConfig, fn: (host: RemoteHost) => Promise<T>): Promise<T> {
-  const host = await RemoteHost.connect(config);
-  try {
-    return await fn(host);
-  } finally {
-    host.dispose();
+  if (process.env.DEPLOYCTL_SSH_REUSE === '0') {
+    const host = await RemoteHost.connect(config);
+    try {
+      return await fn(host);
+    } finally {
+      host.dispose();
+    }
   }
+  return pool.use(
+    connectionKey(config),
+    () => openLink(config, CONNECT_TIMEOUT_MS),
+    (link) => fn(new RemoteHost(config, link)),
+  );
+}
+
+/**
+ * Close every idle pooled connection (worker shutdown, tests). The pool's idle timers never hold
+ * the process, but ssh2's keepalive interval, which it re-arms on every reply and never unrefs,
+ * does until the connection closes; unref'ing the socket would not change that. A process that
+ * ends without calling this lingers up to IDLE_MS after its last withHost.
+ */
+export function closeIdleConnections(): void {
+  pool.closeIdle();
 }

@@ -36,7 +36,8 @@ export function storeHostConfig(config: BackupStoreConfig): HostConfig {
  * A store host every worker reaches over SSH/SFTP (`backups.store` of an environment). Copies
  * travel through the worker (database host → DEPLOY_BACKUP_DIR/.transit → store host); checksums
  * and pg_restore listings run on the store host, so what is verified is the copy that is kept.
- * Each call opens its own connection: calls come from activities that may run on any worker.
+ * Each call reaches the store host through withHost (a worker reuses its idle connection to it):
+ * calls come from activities that may run on any worker.
  */
 export class SftpBackupStore implements BackupStore {
   private readonly layout: StoreLayout;
