@@ -8,6 +8,7 @@ import { domainChecks } from './domainChecks';
 import { onHost } from './hostStep';
 import { keepAlive } from './heartbeat';
 import { commandDeadlineMs } from '../remote/deadlines';
+import type { Argv } from '../commands/argv';
 
 export const POST_DEPLOY_CHECKS_FAILED = 'PostDeployChecksFailed';
 
@@ -52,6 +53,51 @@ const lines = (text: string) =>
     .map((l) => l.trim())
     .filter(Boolean);
 
+/**
+ * On one host, every compose service (but the one-off migrations one) runs; with a colour, its
+ * web services in the colour's own project and the rest in the shared one. The listings are
+ * read at once: each is a compose call of its own (the configured one is skipped when the pull
+ * already read it).
+ */
+function servicesRunning(
+  plan: DeployPlan,
+  host: HostConfig,
+  colour?: Colour,
+  knownConfigured?: string[],
+): Promise<CheckResult> {
+  return onHost({ plan, hostName: host.name }, 'checks', async (remote) => {
+    const env = plan.environment;
+    const list = async (argv: Argv) =>
+      lines((await remote.run(argv, { timeoutMs: commandDeadlineMs('query') })).stdout);
+    const [configured, runningList, colourRunningList] = await Promise.all([
+      knownConfigured ?? list(composeConfiguredServices(env, host)),
+      list(composeRunningServices(env, host)),
+      colour ? list(colourRunningServices(env, host, colour)) : Promise.resolve([]),
+    ]);
+    const running = new Set(runningList);
+    // The migrations service is a one-off (`run --rm`), never meant to stay up.
+    const oneOff = env.migrations?.service;
+    const web = env.services.map((s) => s.name);
+    const expected = colour
+      ? configured.filter((s) => s !== oneOff)
+      : [...new Set([...configured, ...web])].filter(
+          (s) => s !== oneOff || env.services.some((w) => w.name === s),
+        );
+    const down = expected.filter((s) => !running.has(s));
+    if (colour) {
+      const colourRunning = new Set(colourRunningList);
+      down.push(...web.filter((s) => !colourRunning.has(s)).map((s) => `${s} (${colour})`));
+      expected.push(...web.map((s) => `${s} (${colour})`));
+    }
+    return {
+      name: 'services-running',
+      host: host.name,
+      ok: down.length === 0,
+      detail: down.length ? `not running: ${down.join(', ')}` : `running: ${expected.sort().join(', ')}`,
+    };
+  });
+}
+
 export function createCheckActivities() {
   return {
     /**
@@ -65,6 +111,8 @@ export function createCheckActivities() {
       colour?: Colour;
       /** Only the HTTP and domain checks (the caller just saw every service running). */
       httpOnly?: boolean;
+      /** Per host, the services its compose files configure (read by the pull): one compose call fewer. */
+      configuredServices?: Record<string, string[]>;
       /**
        * false: leave out the domain checks, for a stack users do not reach by its domains yet
        * (a drill's scratch copy, a server brought up in an emergency before DNS moves to it).
@@ -75,70 +123,23 @@ export function createCheckActivities() {
       // A new colour is checked through its preview route, before any user reaches it.
       const headers: Record<string, string> =
         colour && plan.environment.traffic ? { [plan.environment.traffic.previewHeader]: colour } : {};
-      const results: CheckResult[] = [];
+      let results: CheckResult[] = [];
       // HTTP checks wait up to their own timeouts: the timer keeps the heartbeats coming.
       const stopHeartbeats = keepAlive(() => ({ checked: results.length }));
+      const env = plan.environment;
+      // Every check only reads, so they all run at once; the results keep the configured order.
+      const hostChecks = (host: HostConfig): Promise<CheckResult>[] => [
+        ...(env.postDeployChecks?.http ?? []).map((check) => httpCheck(check, env, host, headers)),
+        ...(input.httpOnly
+          ? []
+          : [servicesRunning(plan, host, colour, input.configuredServices?.[host.name])]),
+      ];
+      const tlsConfig = env.postDeployChecks?.tls;
       try {
-        for (const host of plan.environment.hosts) {
-          for (const check of plan.environment.postDeployChecks?.http ?? [])
-            results.push(await httpCheck(check, plan.environment, host, headers));
-          if (input.httpOnly) continue;
-          results.push(
-            await onHost({ plan, hostName: host.name }, 'checks', async (remote) => {
-              const env = plan.environment;
-              // The migrations service is a one-off (`run --rm`), never meant to stay up.
-              const oneOff = env.migrations?.service;
-              const configured = lines(
-                (
-                  await remote.run(composeConfiguredServices(env, host), {
-                    timeoutMs: commandDeadlineMs('query'),
-                  })
-                ).stdout,
-              );
-              const running = new Set(
-                lines(
-                  (
-                    await remote.run(composeRunningServices(env, host), {
-                      timeoutMs: commandDeadlineMs('query'),
-                    })
-                  ).stdout,
-                ),
-              );
-              // With colours, the web services run in the colour's own project, the rest in the shared one.
-              const web = env.services.map((s) => s.name);
-              const expected = colour
-                ? configured.filter((s) => s !== oneOff)
-                : [...new Set([...configured, ...web])].filter(
-                    (s) => s !== oneOff || env.services.some((w) => w.name === s),
-                  );
-              const down = expected.filter((s) => !running.has(s));
-              if (colour) {
-                const colourRunning = new Set(
-                  lines(
-                    (
-                      await remote.run(colourRunningServices(env, host, colour), {
-                        timeoutMs: commandDeadlineMs('query'),
-                      })
-                    ).stdout,
-                  ),
-                );
-                down.push(...web.filter((s) => !colourRunning.has(s)).map((s) => `${s} (${colour})`));
-                expected.push(...web.map((s) => `${s} (${colour})`));
-              }
-              return {
-                name: 'services-running',
-                host: host.name,
-                ok: down.length === 0,
-                detail: down.length
-                  ? `not running: ${down.join(', ')}`
-                  : `running: ${expected.sort().join(', ')}`,
-              };
-            }),
-          );
-        }
-        const tlsConfig = plan.environment.postDeployChecks?.tls;
-        if (tlsConfig && input.domains !== false)
-          results.push(...(await domainChecks(plan.environment, tlsConfig)));
+        const perHost = env.hosts.map((host) => Promise.all(hostChecks(host)));
+        const domains =
+          tlsConfig && input.domains !== false ? domainChecks(env, tlsConfig) : Promise.resolve([]);
+        results = [...(await Promise.all(perHost)).flat(), ...(await domains)];
       } finally {
         stopHeartbeats();
       }

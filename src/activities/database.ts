@@ -3,10 +3,10 @@ import { ApplicationFailure, sleep } from '@temporalio/activity';
 import {
   backupDatabaseArgv,
   backupPaths,
-  countUserTables,
   databaseReady,
   databaseUp,
   missingStackFile,
+  NO_USER_TABLES,
   pruneHostDumps,
   RESTORE_REFUSED,
   restoreDatabaseArgv,
@@ -117,13 +117,23 @@ export function secretsOf(plan: DeployPlan, workerEnv: NodeJS.ProcessEnv): Promi
 
 export type Progress = ReturnType<typeof progressReporter>;
 
-/** `up --detach <db>`, then wait (heartbeating) until it accepts connections. */
+/**
+ * The database accepts connections: at once when it already does (one probe, the common case:
+ * every `compose` call costs the host a second), else `up --detach <db>` and wait (heartbeating).
+ */
 export async function ensureDatabase(
   host: RemoteHost,
   env: EnvironmentConfig,
   progress: Progress,
   secrets: string[],
 ): Promise<void> {
+  const probe = await host.run(databaseReady(env, host.config), {
+    timeoutMs: commandDeadlineMs('quick'),
+    okCodes: ANY_EXIT_CODE,
+    signal: progress.signal,
+    secrets,
+  });
+  if (probe.code === 0) return;
   await host.run(databaseUp(env, host.config), {
     timeoutMs: commandDeadlineMs('compose'),
     ...progress,
@@ -191,22 +201,25 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
           }
           const progress = progressReporter('backup');
           try {
-            await ensureDatabase(host, env, progress, secrets);
-            const tables = await host.run(countUserTables(env, host.config), {
-              timeoutMs: commandDeadlineMs('query'),
-              secrets,
-            });
-            if (Number(tables.stdout.trim()) === 0) return undefined;
-            const r = await runUnderHostLock(
-              host,
-              env,
-              backupDatabaseArgv(env, host.config, plan.deploymentId),
-              {
+            // One compose call when the database is up: the dump counts the tables itself. Any
+            // other failure may be a database that is not running yet: start it and dump again.
+            const dump = () =>
+              runUnderHostLock(host, env, backupDatabaseArgv(env, host.config, plan.deploymentId), {
                 timeoutMs: commandDeadlineMs('whole'),
+                okCodes: ANY_EXIT_CODE,
                 ...progress,
                 secrets,
-              },
-            );
+              });
+            let r = await dump();
+            if (r.code !== 0 && r.code !== NO_USER_TABLES) {
+              await ensureDatabase(host, env, progress, secrets);
+              r = await dump();
+            }
+            if (r.code === NO_USER_TABLES) return undefined;
+            if (r.code !== 0)
+              throw new Error(
+                `${host.config.name}: the backup failed (exit ${r.code}): ${failureText(r.stderr, r.stdout)}`,
+              );
             const result = parseBackupLine(r.stdout);
             reused = result.reused;
             // The dump just written is the newest, so it is kept; older deployments' go.
@@ -236,7 +249,13 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
      * already name it: run after the upload and pull). A failure is not retried: it throws
      * MigrationFailed with the migrations applied before it in `details[0].applied`.
      */
-    async runMigrations(input: HostStepInput & { phase?: MigrationPhase }): Promise<MigrationReport> {
+    async runMigrations(
+      input: HostStepInput & {
+        phase?: MigrationPhase;
+        /** The deployment's backup just dumped this database: it runs, no need to ask (a compose call). */
+        databaseAnswered?: boolean;
+      },
+    ): Promise<MigrationReport> {
       const { plan } = input;
       const env = plan.environment;
       if (!env.migrations) return { applied: [] };
@@ -247,7 +266,7 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
         async (host): Promise<MigrationReport> => {
           const progress = progressReporter('migrate');
           try {
-            if (env.database) await ensureDatabase(host, env, progress, secrets);
+            if (env.database && !input.databaseAnswered) await ensureDatabase(host, env, progress, secrets);
             const r = await runUnderHostLock(
               host,
               env,

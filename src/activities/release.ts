@@ -1,7 +1,14 @@
 import { Context } from '@temporalio/activity';
-import { composeDown, composePull, composeUpAll, composeUpService } from '../commands/compose';
-import { copyIfExists, makeDirectory, readOptionalFile } from '../commands/files';
-import { releaseHistoryRecord, remoteLayout } from '../commands/layout';
+import {
+  composeConfiguredServices,
+  composeDown,
+  composePull,
+  composeUpAll,
+  composeUpService,
+} from '../commands/compose';
+import { makeDirectory } from '../commands/files';
+import { remoteLayout } from '../commands/layout';
+import { recordReleaseArgv } from '../commands/releaseRecord';
 import type { DeployPlan, ReleaseRecord } from '../shared/deployment';
 import { buildEnvFile } from './envFile';
 import { resolveSecrets } from './secrets';
@@ -64,15 +71,26 @@ export function createReleaseActivities(deps: ReleaseFileSources & { workerEnv: 
       );
     },
 
-    async pullImages(input: HostStepInput): Promise<void> {
-      await onHost(input, 'pull', async (host) => {
-        await withProgress('pull', async (progress) => {
-          await host.run(composePull(input.plan.environment, host.config), {
-            timeoutMs: commandDeadlineMs('whole'),
-            ...progress,
-          });
-        });
-      });
+    /**
+     * The release's images onto the host. Returns the services the compose files configure, read
+     * while the images pull, so the post-deploy check of running services need not ask again.
+     */
+    async pullImages(input: HostStepInput): Promise<{ configuredServices: string[] }> {
+      const env = input.plan.environment;
+      return onHost(input, 'pull', (host) =>
+        withProgress('pull', async (progress) => {
+          const [, configured] = await Promise.all([
+            host.run(composePull(env, host.config), { timeoutMs: commandDeadlineMs('whole'), ...progress }),
+            host.run(composeConfiguredServices(env, host.config), { timeoutMs: commandDeadlineMs('query') }),
+          ]);
+          return {
+            configuredServices: configured.stdout
+              .split('\n')
+              .map((l) => l.trim())
+              .filter(Boolean),
+          };
+        }),
+      );
     },
 
     /**
@@ -84,7 +102,10 @@ export function createReleaseActivities(deps: ReleaseFileSources & { workerEnv: 
       const { environment } = input.plan;
       await onHost(input, 'start', async (host) => {
         await withProgress('start', async (progress) => {
-          for (const service of input.together ? [] : environment.services) {
+          // The last service comes up with the rest of the stack: the same order, one compose
+          // call fewer (compose recreates only what changed; a dependent is not recreated for
+          // a recreated dependency).
+          for (const service of input.together ? [] : environment.services.slice(0, -1)) {
             await runUnderHostLock(
               host,
               environment,
@@ -121,27 +142,8 @@ export function createReleaseActivities(deps: ReleaseFileSources & { workerEnv: 
       const { plan } = input;
       const record = releaseRecordOf(plan);
       await onHost(input, 'record', async (host) => {
-        const layout = remoteLayout(plan.environment, host.config);
-        const current = await host.run(readOptionalFile(layout.currentRelease), {
+        await host.run(recordReleaseArgv(remoteLayout(plan.environment, host.config), record), {
           timeoutMs: commandDeadlineMs('smallFile'),
-        });
-        // A retry after the rename must not push the new record into previous.json.
-        const alreadyRecorded = current.stdout.includes(
-          `"deploymentId":${JSON.stringify(plan.deploymentId)}`,
-        );
-        if (!alreadyRecorded) {
-          await host.run(copyIfExists(layout.currentRelease, layout.previousRelease), {
-            timeoutMs: commandDeadlineMs('smallFile'),
-          });
-          await host.writeFile(layout.currentRelease, JSON.stringify(record), {
-            timeoutMs: commandDeadlineMs('quick'),
-          });
-        }
-        await host.run(makeDirectory(layout.releaseHistoryDir), {
-          timeoutMs: commandDeadlineMs('smallFile'),
-        });
-        await host.writeFile(releaseHistoryRecord(layout, record.release), JSON.stringify(record), {
-          timeoutMs: commandDeadlineMs('quick'),
         });
       });
       return record;

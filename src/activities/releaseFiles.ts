@@ -88,11 +88,13 @@ export async function releaseComposeFiles(
     composed = { texts: paths.map((p) => readFileSync(p, 'utf8')), from: "the worker's files dir" };
   }
   await host.run(makeDirectory(keptDir), { timeoutMs: commandDeadlineMs('smallFile') });
-  for (const [i, file] of files.entries()) {
-    await host.writeFile(posix.join(keptDir, posix.basename(file)), composed.texts[i], {
-      timeoutMs: commandDeadlineMs('quick'),
-    });
-  }
+  await Promise.all(
+    files.map((file, i) =>
+      host.writeFile(posix.join(keptDir, posix.basename(file)), composed.texts[i]!, {
+        timeoutMs: commandDeadlineMs('quick'),
+      }),
+    ),
+  );
   return composed;
 }
 
@@ -104,8 +106,13 @@ export async function writeProjectFiles(
   host: RemoteHost,
   files: { compose: { path: string; text: string }[]; envFile: string; envContent: string },
 ): Promise<void> {
-  for (const { path, text } of files.compose)
-    await host.writeFile(path, text, { timeoutMs: commandDeadlineMs('quick') });
+  // The compose files at once (each write is atomic on its own); the env file after them, so a
+  // host with an env file has the files it goes with.
+  await Promise.all(
+    files.compose.map(({ path, text }) =>
+      host.writeFile(path, text, { timeoutMs: commandDeadlineMs('quick') }),
+    ),
+  );
   await host.writeFile(files.envFile, files.envContent, {
     mode: 0o600,
     timeoutMs: commandDeadlineMs('quick'),

@@ -26,6 +26,8 @@ export async function followWorkflow<S, R>(
   },
 ): Promise<FollowEnd<S, R>> {
   let done = false;
+  // Ends the poller's pause at once when the result is in: the caller (CI) does not wait out a poll.
+  let wake = () => undefined as void;
   let last: S | undefined;
   let lastKey = '';
   const poll = async () => {
@@ -41,7 +43,13 @@ export async function followWorkflow<S, R>(
       } catch {
         // Not picked up by a worker yet, or closed between polls: the result decides.
       }
-      await new Promise((r) => setTimeout(r, opts.pollMs ?? 1000));
+      await new Promise<void>((resolve) => {
+        const pause = setTimeout(resolve, opts.pollMs ?? 1000);
+        wake = () => {
+          clearTimeout(pause);
+          resolve();
+        };
+      });
     }
   };
   const poller = poll();
@@ -60,6 +68,7 @@ export async function followWorkflow<S, R>(
   } finally {
     done = true;
     clearTimeout(timer);
+    wake();
     await poller;
   }
 }

@@ -78,7 +78,11 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
         : recreateStrategy(tracker, compensations);
       const prepared = await release.prepare(p);
       // A switch-back to a colour that still runs its release changes no code and no data.
-      const migrated = prepared?.reused ? undefined : await backupAndMigrate(tracker, compensations, p);
+      const pulled = prepared ? prepared.pulled : undefined;
+      const migrated = prepared?.reused
+        ? undefined
+        : await backupAndMigrate(tracker, compensations, p, pulled);
+      await pulled;
       await release.release(p);
       for (const host of p.environment.hosts) {
         await step(`record ${host.name}`, () => recordRelease({ plan: p, hostName: host.name }));

@@ -152,6 +152,7 @@ function stubActivities(script: Script, calls: string[], drills: DrillReport[]):
     },
     async pullImages() {
       calls.push('pull');
+      return { configuredServices: [] };
     },
     async uploadBackupToHost() {
       calls.push('upload-backup');

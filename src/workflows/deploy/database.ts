@@ -29,6 +29,26 @@ export async function backupAndMigrate(
   tracker: DeploymentTracker,
   compensations: CompensationStack,
   p: DeployPlan,
+  pulled?: Promise<unknown>,
+): Promise<{ contractPending: PendingMigration[] }> {
+  try {
+    return await databaseSteps(tracker, compensations, p, pulled);
+  } catch (err) {
+    // Undoing starts once the pulls have ended: nothing still runs on a host being restored.
+    await pulled?.catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * The backup runs beside the image pulls (`pulled`, when the strategy started them); what runs
+ * the new image (the pending list, the migrations) waits for them.
+ */
+async function databaseSteps(
+  tracker: DeploymentTracker,
+  compensations: CompensationStack,
+  p: DeployPlan,
+  pulled?: Promise<unknown>,
 ): Promise<{ contractPending: PendingMigration[] }> {
   const { state, step } = tracker;
   // The database lives with the first host's stack. The backup comes after the pull (the
@@ -38,6 +58,7 @@ export async function backupAndMigrate(
   const phased = usesMigrationPhases(p);
   let pending: PendingMigration[] = [];
   if (phased) {
+    await pulled;
     pending = await step('pending migrations', () => listPendingMigrations({ plan: p, hostName: dbHost }));
     state.pendingMigrations = pending;
     refuseIncompatible(p, pending);
@@ -46,6 +67,7 @@ export async function backupAndMigrate(
     ? await step('backup', () => backupDatabase({ plan: p, hostName: dbHost }))
     : undefined;
   if (backup) state.backup = backup;
+  await pulled;
   if (p.environment.migrations) {
     const expand = pending.some((m) => m.phase === 'expand');
     if (!phased || expand)
@@ -84,7 +106,12 @@ async function migrate(
   try {
     await step(phase ? `migrate (${phase})` : 'migrate', async () => {
       try {
-        const report = await runMigrations({ plan: p, hostName: dbHost, ...(phase ? { phase } : {}) });
+        const report = await runMigrations({
+          plan: p,
+          hostName: dbHost,
+          ...(phase ? { phase } : {}),
+          ...(backup ? { databaseAnswered: true } : {}),
+        });
         applied.push(...report.applied);
       } catch (err) {
         const details = rootFailure(err)?.details?.[0] as Partial<MigrationReport> | undefined;

@@ -11,8 +11,12 @@ import { runPostDeployChecks } from './verification';
  * answers, healthy and checked. Every step pushes its undo onto the compensation stack.
  */
 export interface ReleaseStrategy {
-  /** `reused`: the release already runs where it will take traffic (a switch-back): no new code, no migrations. */
-  prepare(p: DeployPlan): Promise<{ reused?: boolean } | void>;
+  /**
+   * `reused`: the release already runs where it will take traffic (a switch-back): no new code,
+   * no migrations. `pulled`: the image pulls, still running while the backup is taken; the
+   * migrations and the release wait for it. It always has a rejection handler attached.
+   */
+  prepare(p: DeployPlan): Promise<{ reused?: boolean; pulled?: Promise<unknown> } | void>;
   release(p: DeployPlan): Promise<void>;
   /**
    * After the deployment succeeded and was recorded (the old colour's retirement), with the
@@ -30,14 +34,39 @@ export function recreateStrategy(
   compensations: CompensationStack,
 ): ReleaseStrategy {
   const { step } = tracker;
+  /** Per host, the services its compose files configure, as the pull read them. */
+  const configuredServices: Record<string, string[]> = {};
   return {
     async prepare(p) {
+      // Deployments that started before pulls overlapped the backup replay one host at a time.
+      if (!patched('pull-beside-backup')) {
+        for (const host of p.environment.hosts) {
+          compensations.push(restoreHost(p, host.name));
+          await step(`upload ${host.name}`, () => uploadRelease({ plan: p, hostName: host.name }));
+          await step(`pull ${host.name}`, () => pullImages({ plan: p, hostName: host.name }));
+        }
+        return;
+      }
       for (const host of p.environment.hosts) {
         // Pushed before the upload: from then on the host's files name the new release.
         compensations.push(restoreHost(p, host.name));
         await step(`upload ${host.name}`, () => uploadRelease({ plan: p, hostName: host.name }));
-        await step(`pull ${host.name}`, () => pullImages({ plan: p, hostName: host.name }));
       }
+      // Pulling changes nothing that runs: every host pulls at once, beside the backup.
+      const pulls = p.environment.hosts.map((host) =>
+        step(`pull ${host.name}`, async () => {
+          const pulled = await pullImages({ plan: p, hostName: host.name });
+          if (pulled?.configuredServices) configuredServices[host.name] = pulled.configuredServices;
+        }),
+      );
+      // Settles once every pull has ended (an undo never overlaps one), failing with the first failure.
+      const pulled = Promise.allSettled(pulls).then((results) => {
+        const failed = results.find((r) => r.status === 'rejected');
+        if (failed) throw failed.reason;
+      });
+      // Awaited before the migrations and the release; a failure is reported there.
+      pulled.catch(() => undefined);
+      return { pulled };
     },
     async release(p) {
       for (const host of p.environment.hosts) {
@@ -45,7 +74,8 @@ export function recreateStrategy(
       }
       await step('health', () => waitForHealth({ environment: p.environment, release: p.request.release }));
       // Deployments that started before post-deploy checks existed replay without them.
-      if (patched('post-deploy-checks')) await runPostDeployChecks(tracker, p);
+      if (patched('post-deploy-checks'))
+        await runPostDeployChecks(tracker, p, undefined, undefined, configuredServices);
     },
   };
 }

@@ -32,12 +32,15 @@ export async function runPostDeployChecks(
   p: DeployPlan,
   colour?: Colour,
   httpOnly?: boolean,
+  /** Per host, the services the compose files configure, when an earlier step read them. */
+  configuredServices?: Record<string, string[]>,
 ): Promise<void> {
   const { state, step } = tracker;
+  const known = configuredServices && Object.keys(configuredServices).length ? { configuredServices } : {};
   await step('checks', async () => {
     try {
       state.checks = await postDeployChecks(
-        colour ? { plan: p, colour, ...(httpOnly ? { httpOnly } : {}) } : { plan: p },
+        colour ? { plan: p, colour, ...(httpOnly ? { httpOnly } : {}), ...known } : { plan: p, ...known },
       );
     } catch (err) {
       state.checks = resultsOf<CheckResult>(err) ?? state.checks;

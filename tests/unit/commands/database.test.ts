@@ -6,6 +6,7 @@ import {
   statSync,
   writeFileSync,
   existsSync,
+  mkdirSync,
   readdirSync,
   utimesSync,
 } from 'node:fs';
@@ -13,6 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   BACKUP_SCRIPT,
+  DUMP_IF_TABLES_SCRIPT,
+  NO_USER_TABLES,
   backupDatabaseArgv,
   backupPaths,
   countUserTables,
@@ -198,7 +201,7 @@ describe('database commands: exact argv', () => {
       'app',
     ]);
   });
-  test('backup: constant script, dump path and pg_dump argv as arguments', () => {
+  test('backup: constant script, dump path and the dump-if-tables argv as arguments', () => {
     expect(backupDatabaseArgv(env, host, 'deploy-staging-r1')).toEqual([
       'sh',
       '-c',
@@ -206,11 +209,13 @@ describe('database commands: exact argv', () => {
       'backup',
       '/srv/apps/shop/backups/deploy-staging-r1.dump',
       ...exec,
-      'pg_dump',
-      '-U',
+      'sh',
+      '-c',
+      DUMP_IF_TABLES_SCRIPT,
+      'dump-if-tables',
       'app',
-      '-Fc',
       'app',
+      "select count(*) from pg_catalog.pg_tables where schemaname not in ('pg_catalog', 'information_schema')",
     ]);
   });
   test('restore: constant script, dump path, recorded checksum, pg_restore argv', () => {
@@ -314,6 +319,41 @@ describe('backup and restore scripts in a real shell', () => {
     expect(parseBackupLine(r.stdout).reused).toBe(false);
     expect(readFileSync(dump, 'utf8')).toBe('TWO');
     expect(readFileSync(`${dump}.sha256`, 'utf8').split(' ')[0]).toBe(sha256(dump));
+  });
+
+  /** DUMP_IF_TABLES_SCRIPT with stand-ins for psql (prints `count`, or fails) and pg_dump. */
+  const dumpIfTables = (count: string, psqlExit = 0) => {
+    const bin = join(dir, 'bin');
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, 'psql'), `#!/bin/sh\nprintf '%s\\n' '${count}'\nexit ${psqlExit}\n`, {
+      mode: 0o755,
+    });
+    writeFileSync(join(bin, 'pg_dump'), '#!/bin/sh\nprintf "DUMP of %s as %s" "$4" "$2"\n', { mode: 0o755 });
+    return spawnSync('sh', ['-c', DUMP_IF_TABLES_SCRIPT, 'dump-if-tables', 'app', 'shop', 'select 1'], {
+      encoding: 'utf8',
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+    });
+  };
+
+  test('dump-if-tables: dumps a database with tables, exits NO_USER_TABLES on an empty one', () => {
+    expect(dumpIfTables('2')).toMatchObject({ status: 0, stdout: 'DUMP of shop as app' });
+    expect(dumpIfTables('0')).toMatchObject({ status: NO_USER_TABLES, stdout: '' });
+  });
+
+  test('dump-if-tables: a count that failed or is not a number fails, never reads as "no tables"', () => {
+    const failed = dumpIfTables('', 2);
+    expect(failed.status).toBe(1);
+    expect(failed.stdout).toBe('');
+    const garbled = dumpIfTables('ERROR: relation');
+    expect(garbled.status).toBe(1);
+    expect(garbled.stderr).toContain('the table count was not a number');
+  });
+
+  test('backup of an empty database: exit NO_USER_TABLES and no file left', () => {
+    const dump = join(dir, 'backups', 'd.dump');
+    const r = sh(BACKUP_SCRIPT, [dump, 'sh', '-c', `exit ${NO_USER_TABLES}`]);
+    expect(r.status).toBe(NO_USER_TABLES);
+    expect(readdirSync(join(dir, 'backups'))).toEqual([]);
   });
 
   test('a failing dump leaves nothing behind and fails', () => {
