@@ -475,11 +475,11 @@ function connectionKey(config: HostConfig): string {
 /**
  * `fn` on a connection to the host, one caller at a time per connection. Connections are kept
  * for the next call (a deployment makes about ten, each connect costs 0.2-0.3 s) and closed
- * after IDLE_MS unused. DEPLOYCTL_SSH_REUSE=0 connects and disconnects around every call, as
+ * after IDLE_MS unused. DEPLOY_SSH_REUSE=0 connects and disconnects around every call, as
  * before pooling: the way back if a server or middlebox mistreats long-lived connections.
  */
 export async function withHost<T>(config: HostConfig, fn: (host: RemoteHost) => Promise<T>): Promise<T> {
-  if (process.env.DEPLOYCTL_SSH_REUSE === '0') {
+  if (process.env.DEPLOY_SSH_REUSE === '0') {
     const host = await RemoteHost.connect(config);
     try {
       return await fn(host);

@@ -275,11 +275,11 @@ describe('withHost over the pool', () => {
   beforeEach(() => {
     FakeSSH.made.length = 0;
     FakeSSH.presentedKey = pinned;
-    delete process.env.DEPLOYCTL_SSH_REUSE;
+    delete process.env.DEPLOY_SSH_REUSE;
   });
   afterEach(() => {
     closeIdleConnections();
-    delete process.env.DEPLOYCTL_SSH_REUSE;
+    delete process.env.DEPLOY_SSH_REUSE;
   });
 
   test('consecutive calls share one connection; closeIdleConnections closes it', async () => {
@@ -364,8 +364,8 @@ describe('withHost over the pool', () => {
     expect(FakeSSH.made).toHaveLength(2);
   });
 
-  test('DEPLOYCTL_SSH_REUSE=0 connects and disconnects around every call', async () => {
-    process.env.DEPLOYCTL_SSH_REUSE = '0';
+  test('DEPLOY_SSH_REUSE=0 connects and disconnects around every call', async () => {
+    process.env.DEPLOY_SSH_REUSE = '0';
     await echo(web1);
     await echo(web1);
     expect(FakeSSH.made).toHaveLength(2);
