@@ -19,14 +19,15 @@ begin() { step_started=$(ms); }
 finish() { echo "step $1 $(($(ms) - step_started))"; }
 
 ssh_opts=(-i "$SSH_KEY" -p "$SSH_PORT" -o "UserKnownHostsFile=$KNOWN_HOSTS" -o StrictHostKeyChecking=yes -o BatchMode=yes)
-# The remote commands are built here on purpose: every value in them was quoted with %q.
+# The remote commands are built here on purpose: every value in them is quoted with q (%q).
 # shellcheck disable=SC2029
 on_host() { ssh "${ssh_opts[@]}" "$SSH_TARGET" "$@"; }
 
 files=()
 for f in "$LOCAL_DIR"/*.yml; do files+=(--file "$(basename "$f")"); done
-in_dir="cd $(printf %q "$REMOTE_DIR")"
-compose="$in_dir && $COMPOSE_COMMAND --project-name $(printf %q "$PROJECT") ${files[*]}"
+q() { printf %q "$1"; }
+in_dir="cd $(q "$REMOTE_DIR")"
+compose="$in_dir && $COMPOSE_COMMAND --project-name $(q "$PROJECT") ${files[*]}"
 
 begin
 tar -C "$LOCAL_DIR" -cf - . | on_host "mkdir -p $(printf %q "$REMOTE_DIR") && tar -C $(printf %q "$REMOTE_DIR") -xf -"
@@ -37,19 +38,21 @@ on_host "$compose pull --quiet"
 finish pull
 
 if [ "${FIRST_DEPLOY:-0}" = 1 ]; then
-  on_host "$compose up --detach && for i in \$(seq 120); do $compose exec -T $DB_SERVICE pg_isready -q && exit 0; sleep 0.5; done; exit 1"
+  on_host "$compose up --detach && for i in \$(seq 120); do $compose exec -T $(q "$DB_SERVICE") pg_isready -q && exit 0; sleep 0.5; done; exit 1"
 fi
 
 begin
-on_host "$in_dir && mkdir -p backups && $compose exec -T $DB_SERVICE pg_dump -U $DB_USER -Fc $DB_NAME > backups/$RELEASE.dump && sha256sum backups/$RELEASE.dump > backups/$RELEASE.dump.sha256"
+dump="backups/$(q "$RELEASE").dump"
+on_host "$in_dir && mkdir -p backups && $compose exec -T $(q "$DB_SERVICE") pg_dump -U $(q "$DB_USER") -Fc $(q "$DB_NAME") > $dump && sha256sum $dump > $dump.sha256"
 finish backup
 
 begin
-on_host "$compose run --rm --no-deps -T $MIGRATE_SERVICE $MIGRATE_COMMAND"
+# MIGRATE_COMMAND is several words on purpose (the command and its arguments).
+on_host "$compose run --rm --no-deps -T $(q "$MIGRATE_SERVICE") $MIGRATE_COMMAND"
 finish migrate
 
 begin
-for service in $SERVICES; do on_host "$compose up --detach $service"; done
+for service in $SERVICES; do on_host "$compose up --detach $(q "$service")"; done
 finish up
 
 begin
@@ -66,5 +69,5 @@ done
 finish health
 
 begin
-on_host "$in_dir && echo $(printf %q "$RELEASE") > current-release"
+on_host "$in_dir && echo $(q "$RELEASE") > current-release"
 finish record

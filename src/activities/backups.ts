@@ -7,13 +7,13 @@ import {
   tableFingerprints,
 } from '../commands/database';
 import type { EnvironmentConfig } from '../config/schema';
-import type { RemoteHost } from '../remote/executor';
+import { RemoteCommandError, type RemoteHost } from '../remote/executor';
 import type { RetentionResult, StoredBackup, TableFingerprint } from '../shared/backups';
 import { OperationFailureType } from '../shared/operations';
 import type { DeployPlan, ReleaseRecord } from '../shared/deployment';
 import { selectRetained } from '../store/retention';
 import type { BackupStores } from '../store/stores';
-import { ensureDatabase, parseBackupLine, secretsOf } from './database';
+import { diskFullFailure, ensureDatabase, parseBackupLine, secretsOf } from './database';
 import { loadEnvironmentOrFail, toApplicationFailure } from './failures';
 import { onHost, progressReporter, runUnderHostLock } from './hostStep';
 import { keepAlive } from './heartbeat';
@@ -156,6 +156,10 @@ export function createBackupActivities(deps: {
               timeoutMs: commandDeadlineMs('whole'),
               ...progress,
               secrets,
+            }).catch(async (err: unknown) => {
+              if (err instanceof RemoteCommandError)
+                throw (await diskFullFailure(host, dump, `${err.stderrTail}\n${err.message}`)) ?? err;
+              throw err;
             });
             const result = parseBackupLine(r.stdout);
             const tables = parseFingerprints(

@@ -5,7 +5,7 @@ import type { Colour, EnvironmentConfig, HostConfig, HttpCheckConfig } from '../
 import type { CheckResult, DeployPlan } from '../shared/deployment';
 import { expandUrl } from '../config/urls';
 import { domainChecks } from './domainChecks';
-import { onHost } from './hostStep';
+import { allEnded, onHost } from './hostStep';
 import { keepAlive } from './heartbeat';
 import { commandDeadlineMs } from '../remote/deadlines';
 import type { Argv } from '../commands/argv';
@@ -69,8 +69,8 @@ function servicesRunning(
     const env = plan.environment;
     const list = async (argv: Argv) =>
       lines((await remote.run(argv, { timeoutMs: commandDeadlineMs('query') })).stdout);
-    const [configured, runningList, colourRunningList] = await Promise.all([
-      knownConfigured ?? list(composeConfiguredServices(env, host)),
+    const [configured, runningList, colourRunningList] = await allEnded([
+      knownConfigured ? Promise.resolve(knownConfigured) : list(composeConfiguredServices(env, host)),
       list(composeRunningServices(env, host)),
       colour ? list(colourRunningServices(env, host, colour)) : Promise.resolve([]),
     ]);
@@ -124,8 +124,10 @@ export function createCheckActivities() {
       const headers: Record<string, string> =
         colour && plan.environment.traffic ? { [plan.environment.traffic.previewHeader]: colour } : {};
       let results: CheckResult[] = [];
+      let checked = 0;
+      const counted = (check: Promise<CheckResult>) => check.finally(() => checked++);
       // HTTP checks wait up to their own timeouts: the timer keeps the heartbeats coming.
-      const stopHeartbeats = keepAlive(() => ({ checked: results.length }));
+      const stopHeartbeats = keepAlive(() => ({ checked }));
       const env = plan.environment;
       // Every check only reads, so they all run at once; the results keep the configured order.
       const hostChecks = (host: HostConfig): Promise<CheckResult>[] => [
@@ -136,10 +138,14 @@ export function createCheckActivities() {
       ];
       const tlsConfig = env.postDeployChecks?.tls;
       try {
-        const perHost = env.hosts.map((host) => Promise.all(hostChecks(host)));
+        const perHost = env.hosts.map((host) => allEnded(hostChecks(host).map(counted)));
         const domains =
           tlsConfig && input.domains !== false ? domainChecks(env, tlsConfig) : Promise.resolve([]);
-        results = [...(await Promise.all(perHost)).flat(), ...(await domains)];
+        const [hostResults, domainResults] = await allEnded<CheckResult[]>([
+          allEnded(perHost).then((r) => r.flat()),
+          domains,
+        ]);
+        results = [...hostResults!, ...domainResults!];
       } finally {
         stopHeartbeats();
       }

@@ -7,14 +7,17 @@ import {
   databaseUp,
   missingStackFile,
   NO_USER_TABLES,
+  NO_USER_TABLES_MARKER,
   pruneHostDumps,
   RESTORE_REFUSED,
   restoreDatabaseArgv,
   runMigrationsArgv,
 } from '../commands/database';
+import { freeDiskKib } from '../commands/files';
 import { remoteLayout } from '../commands/layout';
 import type { EnvironmentConfig, MigrationPhase } from '../config/schema';
-import type { RemoteHost } from '../remote/executor';
+import type { RemoteHost, RunResult } from '../remote/executor';
+import { HOST_LOCK_BUSY } from '../commands/hostLock';
 import type {
   AppliedMigration,
   BackupRecord,
@@ -40,6 +43,8 @@ export const DatabaseFailureType = {
   stackNotUploaded: 'StackNotUploaded',
   /** The pending-migrations command failed or printed no line for a migration it knows. */
   migrationPlanFailed: 'MigrationPlanFailed',
+  /** The dump's filesystem is full: nothing was kept of it, the backups already there are untouched. */
+  backupDiskFull: 'BackupDiskFull',
 } as const;
 
 const DATABASE_READY_SECONDS = 120;
@@ -117,6 +122,42 @@ export function secretsOf(plan: DeployPlan, workerEnv: NodeJS.ProcessEnv): Promi
 
 export type Progress = ReturnType<typeof progressReporter>;
 
+/** What the tools print when the filesystem they write to is full (sh, coreutils, pg_dump). */
+const NO_SPACE = /no space left on device/i;
+
+/** How a pre-deploy dump (BACKUP_SCRIPT around DUMP_IF_TABLES_SCRIPT, under the host lock) ended. */
+export function dumpOutcome(r: RunResult): 'dumped' | 'no-tables' | 'lock-busy' | 'disk-full' | 'failed' {
+  if (r.code === 0) return 'dumped';
+  if (r.code === NO_USER_TABLES && r.stderr.includes(NO_USER_TABLES_MARKER)) return 'no-tables';
+  if (r.code === HOST_LOCK_BUSY) return 'lock-busy';
+  if (NO_SPACE.test(r.stderr)) return 'disk-full';
+  return 'failed';
+}
+
+/**
+ * A dump that failed because its filesystem is full, told as such: where, how much is free, and
+ * that the backups already there are untouched (BACKUP_SCRIPT writes under a temporary name and
+ * removes it on failure). Undefined for any other failure. Not retryable: a retry fills the
+ * disk again.
+ */
+export async function diskFullFailure(
+  host: RemoteHost,
+  dumpPath: string,
+  output: string,
+): Promise<ApplicationFailure | undefined> {
+  if (!NO_SPACE.test(output)) return undefined;
+  const dir = posix.dirname(dumpPath);
+  const free = await host
+    .run(freeDiskKib(dir), { timeoutMs: commandDeadlineMs('quick') })
+    .then((r) => r.stdout.trim())
+    .catch(() => '');
+  return ApplicationFailure.nonRetryable(
+    `${host.config.name}: the backup does not fit: no space left on the filesystem of ${dir}${/^\d+$/.test(free) ? ` (${free} KiB free)` : ''}. The partial dump was removed and the backups already there are untouched; free space there and try again`,
+    DatabaseFailureType.backupDiskFull,
+    { host: host.config.name, dir },
+  );
+}
+
 /**
  * The database accepts connections: at once when it already does (one probe, the common case:
  * every `compose` call costs the host a second), else `up --detach <db>` and wait (heartbeating).
@@ -126,14 +167,14 @@ export async function ensureDatabase(
   env: EnvironmentConfig,
   progress: Progress,
   secrets: string[],
-): Promise<void> {
+): Promise<'was-ready' | 'started'> {
   const probe = await host.run(databaseReady(env, host.config), {
     timeoutMs: commandDeadlineMs('quick'),
     okCodes: ANY_EXIT_CODE,
     signal: progress.signal,
     secrets,
   });
-  if (probe.code === 0) return;
+  if (probe.code === 0) return 'was-ready';
   await host.run(databaseUp(env, host.config), {
     timeoutMs: commandDeadlineMs('compose'),
     ...progress,
@@ -148,7 +189,7 @@ export async function ensureDatabase(
       signal: progress.signal,
       secrets,
     });
-    if (r.code === 0) return;
+    if (r.code === 0) return 'started';
     if (Date.now() > deadline) {
       throw ApplicationFailure.nonRetryable(
         `${host.config.name}: database service "${env.database?.service}" does not accept connections after ${DATABASE_READY_SECONDS} s: ${failureText(r.stderr, r.stdout)}`,
@@ -201,25 +242,30 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
           }
           const progress = progressReporter('backup');
           try {
-            // One compose call when the database is up: the dump counts the tables itself. Any
-            // other failure may be a database that is not running yet: start it and dump again.
+            // One compose call when the database is up: the dump counts the tables itself. A dump
+            // that fails may have met a database that is not running: only then is it started and
+            // the dump tried again, within what is left of the one deadline.
+            const dumpPath = backupPaths(env, host.config, plan.deploymentId).dump;
+            const deadline = Date.now() + commandDeadlineMs('whole');
             const dump = () =>
               runUnderHostLock(host, env, backupDatabaseArgv(env, host.config, plan.deploymentId), {
-                timeoutMs: commandDeadlineMs('whole'),
+                timeoutMs: Math.max(1_000, deadline - Date.now()),
                 okCodes: ANY_EXIT_CODE,
                 ...progress,
                 secrets,
               });
             let r = await dump();
-            if (r.code !== 0 && r.code !== NO_USER_TABLES) {
-              await ensureDatabase(host, env, progress, secrets);
+            let outcome = dumpOutcome(r);
+            if (outcome === 'failed' && (await ensureDatabase(host, env, progress, secrets)) === 'started') {
               r = await dump();
+              outcome = dumpOutcome(r);
             }
-            if (r.code === NO_USER_TABLES) return undefined;
-            if (r.code !== 0)
-              throw new Error(
-                `${host.config.name}: the backup failed (exit ${r.code}): ${failureText(r.stderr, r.stdout)}`,
-              );
+            const output = failureText(r.stderr, r.stdout);
+            if (outcome === 'no-tables') return undefined;
+            if (outcome === 'disk-full')
+              throw (await diskFullFailure(host, dumpPath, output)) ?? new Error(output);
+            if (outcome !== 'dumped')
+              throw new Error(`${host.config.name}: the backup failed (exit ${r.code}): ${output}`);
             const result = parseBackupLine(r.stdout);
             reused = result.reused;
             // The dump just written is the newest, so it is kept; older deployments' go.
@@ -230,6 +276,7 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
               sizeBytes: result.sizeBytes,
               durationMs: Date.now() - started,
               createdAt: result.createdAt,
+              ...(result.reused ? { reused: true as const } : {}),
             };
           } finally {
             progress.stop();

@@ -102,3 +102,31 @@ export async function onHost<T>(
     stopHeartbeats();
   }
 }
+
+/**
+ * Every promise's value once all have ended, or the first failure (in order). Unlike
+ * Promise.all, nothing is still running when it returns or throws: commands sharing a host's
+ * connection are all done before the connection is handed to the next activity.
+ */
+export async function allEnded<T>(promises: readonly Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
+/** Commands (or transfers) a step runs at once on one connection: sshd allows 10 channels per connection. */
+export const AT_ONCE_PER_CONNECTION = 4;
+
+/** `fn` over `items`, AT_ONCE_PER_CONNECTION at a time, each batch ended (allEnded) before the next. */
+export async function inBatches<T, R>(
+  items: readonly T[],
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += AT_ONCE_PER_CONNECTION)
+    out.push(
+      ...(await allEnded(items.slice(i, i + AT_ONCE_PER_CONNECTION).map((item, j) => fn(item, i + j)))),
+    );
+  return out;
+}

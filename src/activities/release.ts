@@ -12,7 +12,7 @@ import { recordReleaseArgv } from '../commands/releaseRecord';
 import type { DeployPlan, ReleaseRecord } from '../shared/deployment';
 import { buildEnvFile } from './envFile';
 import { resolveSecrets } from './secrets';
-import { onHost, withProgress, runUnderHostLock, type HostStepInput } from './hostStep';
+import { allEnded, onHost, withProgress, runUnderHostLock, type HostStepInput } from './hostStep';
 import { releaseComposeFiles, writeProjectFiles, type ReleaseFileSources } from './releaseFiles';
 import { commandDeadlineMs } from '../remote/deadlines';
 
@@ -79,7 +79,7 @@ export function createReleaseActivities(deps: ReleaseFileSources & { workerEnv: 
       const env = input.plan.environment;
       return onHost(input, 'pull', (host) =>
         withProgress('pull', async (progress) => {
-          const [, configured] = await Promise.all([
+          const [, configured] = await allEnded([
             host.run(composePull(env, host.config), { timeoutMs: commandDeadlineMs('whole'), ...progress }),
             host.run(composeConfiguredServices(env, host.config), { timeoutMs: commandDeadlineMs('query') }),
           ]);

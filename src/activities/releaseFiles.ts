@@ -6,6 +6,7 @@ import { keptReleaseFilesDir, remoteLayout, type ReleaseFileSet } from '../comma
 import type { DeployPlan } from '../shared/deployment';
 import type { RemoteHost } from '../remote/executor';
 import { FailureType } from './failures';
+import { inBatches } from './hostStep';
 import type { SourceCache } from './sourceCache';
 import { commandDeadlineMs } from '../remote/deadlines';
 
@@ -88,12 +89,10 @@ export async function releaseComposeFiles(
     composed = { texts: paths.map((p) => readFileSync(p, 'utf8')), from: "the worker's files dir" };
   }
   await host.run(makeDirectory(keptDir), { timeoutMs: commandDeadlineMs('smallFile') });
-  await Promise.all(
-    files.map((file, i) =>
-      host.writeFile(posix.join(keptDir, posix.basename(file)), composed.texts[i]!, {
-        timeoutMs: commandDeadlineMs('quick'),
-      }),
-    ),
+  await inBatches(files, (file, i) =>
+    host.writeFile(posix.join(keptDir, posix.basename(file)), composed.texts[i]!, {
+      timeoutMs: commandDeadlineMs('quick'),
+    }),
   );
   return composed;
 }
@@ -108,10 +107,8 @@ export async function writeProjectFiles(
 ): Promise<void> {
   // The compose files at once (each write is atomic on its own); the env file after them, so a
   // host with an env file has the files it goes with.
-  await Promise.all(
-    files.compose.map(({ path, text }) =>
-      host.writeFile(path, text, { timeoutMs: commandDeadlineMs('quick') }),
-    ),
+  await inBatches(files.compose, ({ path, text }) =>
+    host.writeFile(path, text, { timeoutMs: commandDeadlineMs('quick') }),
   );
   await host.writeFile(files.envFile, files.envContent, {
     mode: 0o600,

@@ -43,6 +43,8 @@ export async function followWorkflow<S, R>(
       } catch {
         // Not picked up by a worker yet, or closed between polls: the result decides.
       }
+      // The result may have come in while the query ran: no pause then.
+      if (done) break;
       await new Promise<void>((resolve) => {
         const pause = setTimeout(resolve, opts.pollMs ?? 1000);
         wake = () => {

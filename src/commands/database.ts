@@ -121,19 +121,13 @@ export function psql(env: EnvironmentConfig, host: HostConfig, sql: string): str
 const COUNT_USER_TABLES_SQL =
   "select count(*) from pg_catalog.pg_tables where schemaname not in ('pg_catalog', 'information_schema')";
 
-/** Number of user tables: 0 on a database nothing was deployed to yet (nothing to back up). */
-export function countUserTables(env: EnvironmentConfig, host: HostConfig): Argv {
-  return psql(env, host, COUNT_USER_TABLES_SQL);
-}
-
-/** pg_dump in custom format, run inside the database container, the dump on stdout. */
-export function pgDump(env: EnvironmentConfig, host: HostConfig): Argv {
-  const db = database(env);
-  return inDatabase(env, host, 'pg_dump', '-U', db.user, '-Fc', db.name);
-}
-
-/** Exit code of DUMP_IF_TABLES_SCRIPT on a database without user tables: nothing to back up. */
-export const NO_USER_TABLES = 66;
+/**
+ * Exit code of DUMP_IF_TABLES_SCRIPT on a database without user tables: nothing to back up. It
+ * counts only with NO_USER_TABLES_MARKER on stderr: flock, for one, exits 66 when it cannot open
+ * its lock file, and that must fail the backup, never skip it.
+ */
+export const NO_USER_TABLES = 79;
+export const NO_USER_TABLES_MARKER = 'dump-if-tables: no user tables, nothing to back up';
 
 /**
  * Runs inside the database container: $1 user, $2 database, $3 the table-count SQL. Dumps
@@ -146,7 +140,7 @@ export const DUMP_IF_TABLES_SCRIPT = [
   'tables=$(psql -X -At -v ON_ERROR_STOP=1 -U "$user" -d "$db" -c "$sql") || exit 1',
   // Only a count of 0 means "nothing to back up"; anything unexpected fails the backup.
   'case "$tables" in "" | *[!0-9]*) echo "the table count was not a number: $tables" >&2; exit 1 ;; esac',
-  `[ "$tables" -gt 0 ] || exit ${NO_USER_TABLES}`,
+  `[ "$tables" -gt 0 ] || { echo "${NO_USER_TABLES_MARKER}" >&2; exit ${NO_USER_TABLES}; }`,
   'exec pg_dump -U "$user" -Fc "$db"',
 ].join('\n');
 

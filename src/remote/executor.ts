@@ -148,9 +148,16 @@ class SshLink {
         if (this.sftpSession === opening) this.sftpSession = undefined;
       };
       this.sftpSession = opening;
-      opening.then((session) => session.on('close', forget), forget);
+      opening.then((session) => session.on('close', forget).on('error', forget), forget);
     }
     return this.sftpSession;
+  }
+
+  /** A transfer on the session timed out and may still run: end the session, the next use opens another. */
+  dropSftp(): void {
+    const session = this.sftpSession;
+    this.sftpSession = undefined;
+    session?.then((s) => s.end()).catch(() => undefined);
   }
 
   /** False once the connection was closed, ended or failed: it must carry nothing more. */
@@ -292,10 +299,10 @@ export class RemoteHost {
     await this.withSftp(
       (sftp) =>
         new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(
-            () => reject(new Error(`upload of ${remotePath} timed out`)),
-            opts.timeoutMs,
-          );
+          const timer = setTimeout(() => {
+            this.link.dropSftp();
+            reject(new Error(`upload of ${remotePath} timed out`));
+          }, opts.timeoutMs);
           sftp.writeFile(tmp, content, { mode: opts.mode ?? 0o644 }, (err: Error | null | undefined) => {
             clearTimeout(timer);
             if (err) reject(new Error(`${this.config.name}: upload of ${remotePath} failed: ${err.message}`));
@@ -392,7 +399,10 @@ export class RemoteHost {
     await this.withSftp(
       (sftp) =>
         new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`${what} timed out`)), opts.timeoutMs);
+          const timer = setTimeout(() => {
+            this.link.dropSftp();
+            reject(new Error(`${what} timed out`));
+          }, opts.timeoutMs);
           start(sftp, (err, value) => {
             clearTimeout(timer);
             if (err) reject(new Error(`${this.config.name}: ${what} failed: ${err.message}`));
@@ -415,10 +425,10 @@ export class RemoteHost {
     await this.withSftp(
       (sftp) =>
         new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(
-            () => reject(new Error(`${what} of ${remotePath} timed out`)),
-            opts.timeoutMs,
-          );
+          const timer = setTimeout(() => {
+            this.link.dropSftp();
+            reject(new Error(`${what} of ${remotePath} timed out`));
+          }, opts.timeoutMs);
           start(sftp, (err) => {
             clearTimeout(timer);
             if (err)

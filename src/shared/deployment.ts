@@ -187,6 +187,8 @@ export interface BackupRecord {
   durationMs: number;
   /** When the dump file was written (ISO 8601). */
   createdAt: string;
+  /** A retry found this deployment's dump already made: the database was not read this time. */
+  reused?: true;
 }
 
 export interface AppliedMigration {

@@ -32,6 +32,7 @@ const PASSED_THROUGH_FAILURES = [
   'IncompatibleMigration',
   'DiskBelowFloor',
   'DeployWindowClosed',
+  'BackupDiskFull',
 ];
 
 /**
@@ -78,11 +79,13 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
         : recreateStrategy(tracker, compensations);
       const prepared = await release.prepare(p);
       // A switch-back to a colour that still runs its release changes no code and no data.
-      const pulled = prepared ? prepared.pulled : undefined;
+      const pulls = prepared
+        ? { databaseHost: prepared.databaseHostPulled, all: prepared.pulled }
+        : undefined;
       const migrated = prepared?.reused
         ? undefined
-        : await backupAndMigrate(tracker, compensations, p, pulled);
-      await pulled;
+        : await backupAndMigrate(tracker, compensations, p, pulls);
+      await pulls?.all;
       await release.release(p);
       for (const host of p.environment.hosts) {
         await step(`record ${host.name}`, () => recordRelease({ plan: p, hostName: host.name }));

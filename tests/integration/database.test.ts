@@ -5,6 +5,7 @@
  * the `demo` project the deploy test uses on the same host is never touched.
  * Fails (never skips) when the lab is not up.
  */
+import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { join, posix } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
@@ -204,10 +205,62 @@ test('backup: dump and checksum file on the host, and a retry is a no-op', async
   const inode = await remote(['stat', '-c', '%i', backup.path]);
 
   const retry = await backupOf('v1');
-  expect({ ...retry, durationMs: 0 }).toEqual({ ...backup, durationMs: 0 });
+  expect({ ...retry, durationMs: 0 }).toEqual({ ...backup, durationMs: 0, reused: true });
   expect(await remote(['stat', '-c', '%i', backup.path])).toBe(inode);
   const audit = await remote(['cat', remoteLayout(environment, host).auditLog]);
   expect(audit).toContain(`"detail":"reused ${backup.path} sha256=${backup.sha256}`);
+});
+
+test('a full disk during a backup fails the step clearly; the backups already there are untouched', async () => {
+  const dir = posix.dirname(backup.path);
+  const saved = posix.join(host.baseDir, 'saved-backups');
+  const [uid, gid] = [await remote(['id', '-u']), await remote(['id', '-g'])];
+  await remote(['sh', '-c', 'mkdir -p "$2" && cp -p "$1"/* "$2"/', 'save', dir, saved]);
+  // The backups directory on a 1 MiB filesystem of its own (the lab host's paths are this
+  // machine's), holding the backup above and filled up: the next dump cannot fit.
+  const mounted = spawnSync(
+    'mount',
+    ['-t', 'tmpfs', '-o', `size=1m,mode=0700,uid=${uid},gid=${gid}`, 'tmpfs', dir],
+    {
+      encoding: 'utf8',
+    },
+  );
+  if (mounted.status !== 0)
+    throw new Error(`this test needs root to mount a small tmpfs on ${dir}: ${mounted.stderr.trim()}`);
+  try {
+    await remote([
+      'sh',
+      '-c',
+      'cp -p "$1"/* "$2"/ && { head -c 2000000 /dev/zero > "$2/filler" || true; }',
+      'fill',
+      saved,
+      dir,
+    ]);
+    const other = { plan: { ...plan('v1'), deploymentId: `${deploymentId}-full` }, hostName: host.name };
+    const err = await expectFailure(
+      activityEnv('backupDatabase').run(database.backupDatabase, other),
+      'BackupDiskFull',
+    );
+    expect(err.message).toMatch(
+      new RegExp(
+        `^${host.name}: the backup does not fit: no space left on the filesystem of ${dir} \\(\\d+ KiB free\\)`,
+      ),
+    );
+    expect(err.message).toContain('the backups already there are untouched');
+    // Nothing of the failed dump is left, and the earlier backup still matches its checksum.
+    expect((await remote(['ls', '-A', dir])).split('\n').sort()).toEqual(
+      [`${deploymentId}.dump`, `${deploymentId}.dump.sha256`, 'filler'].sort(),
+    );
+    expect((await remote(['sha256sum', backup.path])).split(' ')[0]).toBe(backup.sha256);
+    const audit = await remote(['cat', remoteLayout(environment, host).auditLog]);
+    expect(audit).toContain('the backup does not fit');
+  } finally {
+    const unmounted = spawnSync('umount', [dir], { encoding: 'utf8' });
+    if (unmounted.status !== 0) console.error(`umount ${dir}: ${unmounted.stderr}`);
+    await remote(['rm', '-rf', saved]);
+  }
+  // Under the mount the directory was never touched: the backup is where it was.
+  expect((await remote(['sha256sum', backup.path])).split(' ')[0]).toBe(backup.sha256);
 });
 
 test('a host missing a compose file the config names is refused: upload first', async () => {

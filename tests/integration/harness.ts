@@ -1,4 +1,5 @@
 import { pathToFileURL } from 'node:url';
+import { closeIdleConnections } from '../../src/remote/executor';
 import { spawn, type ChildProcess } from 'node:child_process';
 import {
   copyFileSync,
@@ -160,6 +161,8 @@ export async function startHarness(opts: {
       } finally {
         // Whatever failed above, the dev server goes: a leaked one keeps eating the lab's CPU.
         await env.teardown();
+        // The worker's pooled SSH connections end with it, not 15 s into the next test file.
+        closeIdleConnections();
       }
     },
   };

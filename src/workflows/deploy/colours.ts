@@ -100,7 +100,7 @@ export function colourStrategy(
         }),
       );
       // A reused colour was just seen running all its services: only the HTTP checks again.
-      await runPostDeployChecks(tracker, p, target, colours.reused);
+      await runPostDeployChecks(tracker, p, { colour: target, httpOnly: colours.reused });
       if (!colours.reused)
         await onEveryHost(p, `record ${target}`, (hostName) =>
           recordColour({ plan: p, hostName, colour: target }),

@@ -29,26 +29,24 @@ export async function backupAndMigrate(
   tracker: DeploymentTracker,
   compensations: CompensationStack,
   p: DeployPlan,
-  pulled?: Promise<unknown>,
+  pulls?: { databaseHost?: Promise<unknown>; all?: Promise<unknown> },
 ): Promise<{ contractPending: PendingMigration[] }> {
   try {
-    return await databaseSteps(tracker, compensations, p, pulled);
+    // The database host has the new images before anything reads the database: the writes a
+    // restore would lose stay those of the backup's own seconds.
+    await pulls?.databaseHost;
+    return await databaseSteps(tracker, compensations, p);
   } catch (err) {
-    // Undoing starts once the pulls have ended: nothing still runs on a host being restored.
-    await pulled?.catch(() => undefined);
+    // Undoing starts once every pull has ended: nothing still runs on a host being restored.
+    await pulls?.all?.catch(() => undefined);
     throw err;
   }
 }
 
-/**
- * The backup runs beside the image pulls (`pulled`, when the strategy started them); what runs
- * the new image (the pending list, the migrations) waits for them.
- */
 async function databaseSteps(
   tracker: DeploymentTracker,
   compensations: CompensationStack,
   p: DeployPlan,
-  pulled?: Promise<unknown>,
 ): Promise<{ contractPending: PendingMigration[] }> {
   const { state, step } = tracker;
   // The database lives with the first host's stack. The backup comes after the pull (the
@@ -58,7 +56,6 @@ async function databaseSteps(
   const phased = usesMigrationPhases(p);
   let pending: PendingMigration[] = [];
   if (phased) {
-    await pulled;
     pending = await step('pending migrations', () => listPendingMigrations({ plan: p, hostName: dbHost }));
     state.pendingMigrations = pending;
     refuseIncompatible(p, pending);
@@ -67,7 +64,6 @@ async function databaseSteps(
     ? await step('backup', () => backupDatabase({ plan: p, hostName: dbHost }))
     : undefined;
   if (backup) state.backup = backup;
-  await pulled;
   if (p.environment.migrations) {
     const expand = pending.some((m) => m.phase === 'expand');
     if (!phased || expand)
@@ -110,7 +106,8 @@ async function migrate(
           plan: p,
           hostName: dbHost,
           ...(phase ? { phase } : {}),
-          ...(backup ? { databaseAnswered: true } : {}),
+          // A dump made just now read the database; a reused one (a retry) did not.
+          ...(backup && !backup.reused ? { databaseAnswered: true } : {}),
         });
         applied.push(...report.applied);
       } catch (err) {

@@ -5,6 +5,9 @@ import type { Compensation, CompensationStack } from './compensation';
 import type { DeploymentTracker } from './tracker';
 import { runPostDeployChecks } from './verification';
 
+/** Every host pulls at once after the uploads, the others beside the backup. */
+export const PULLS_AT_ONCE = 'pulls-at-once';
+
 /**
  * How a release reaches the hosts and takes their traffic. `prepare` puts files and images on
  * every host before anything changes data; `release` makes the new release the one that
@@ -13,10 +16,13 @@ import { runPostDeployChecks } from './verification';
 export interface ReleaseStrategy {
   /**
    * `reused`: the release already runs where it will take traffic (a switch-back): no new code,
-   * no migrations. `pulled`: the image pulls, still running while the backup is taken; the
-   * migrations and the release wait for it. It always has a rejection handler attached.
+   * no migrations. `pulled`: every host's image pull, which the release waits for;
+   * `databaseHostPulled`: the first host's, which the backup waits for. Both always have a
+   * rejection handler attached.
    */
-  prepare(p: DeployPlan): Promise<{ reused?: boolean; pulled?: Promise<unknown> } | void>;
+  prepare(
+    p: DeployPlan,
+  ): Promise<{ reused?: boolean; pulled?: Promise<unknown>; databaseHostPulled?: Promise<unknown> } | void>;
   release(p: DeployPlan): Promise<void>;
   /**
    * After the deployment succeeded and was recorded (the old colour's retirement), with the
@@ -38,8 +44,8 @@ export function recreateStrategy(
   const configuredServices: Record<string, string[]> = {};
   return {
     async prepare(p) {
-      // Deployments that started before pulls overlapped the backup replay one host at a time.
-      if (!patched('pull-beside-backup')) {
+      // Deployments that started before the hosts pulled at once replay one host at a time.
+      if (!patched(PULLS_AT_ONCE)) {
         for (const host of p.environment.hosts) {
           compensations.push(restoreHost(p, host.name));
           await step(`upload ${host.name}`, () => uploadRelease({ plan: p, hostName: host.name }));
@@ -52,7 +58,9 @@ export function recreateStrategy(
         compensations.push(restoreHost(p, host.name));
         await step(`upload ${host.name}`, () => uploadRelease({ plan: p, hostName: host.name }));
       }
-      // Pulling changes nothing that runs: every host pulls at once, beside the backup.
+      // Pulling changes nothing that runs: every host pulls at once. The backup waits for the
+      // database host's pull only (so the writes a restore would lose are the backup's own
+      // seconds), the other hosts' pulls run beside it; the release waits for them all.
       const pulls = p.environment.hosts.map((host) =>
         step(`pull ${host.name}`, async () => {
           const pulled = await pullImages({ plan: p, hostName: host.name });
@@ -64,9 +72,9 @@ export function recreateStrategy(
         const failed = results.find((r) => r.status === 'rejected');
         if (failed) throw failed.reason;
       });
-      // Awaited before the migrations and the release; a failure is reported there.
+      // Awaited before the release; a failure is reported there (or by the database host's pull).
       pulled.catch(() => undefined);
-      return { pulled };
+      return { pulled, databaseHostPulled: pulls[0] };
     },
     async release(p) {
       for (const host of p.environment.hosts) {
@@ -74,8 +82,7 @@ export function recreateStrategy(
       }
       await step('health', () => waitForHealth({ environment: p.environment, release: p.request.release }));
       // Deployments that started before post-deploy checks existed replay without them.
-      if (patched('post-deploy-checks'))
-        await runPostDeployChecks(tracker, p, undefined, undefined, configuredServices);
+      if (patched('post-deploy-checks')) await runPostDeployChecks(tracker, p, { configuredServices });
     },
   };
 }

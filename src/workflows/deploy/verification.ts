@@ -30,11 +30,15 @@ export async function runGates(tracker: DeploymentTracker, p: DeployPlan): Promi
 export async function runPostDeployChecks(
   tracker: DeploymentTracker,
   p: DeployPlan,
-  colour?: Colour,
-  httpOnly?: boolean,
-  /** Per host, the services the compose files configure, when an earlier step read them. */
-  configuredServices?: Record<string, string[]>,
+  opts: {
+    colour?: Colour;
+    /** Only the HTTP and domain checks (the caller just saw every service running). */
+    httpOnly?: boolean;
+    /** Per host, the services the compose files configure, when an earlier step read them. */
+    configuredServices?: Record<string, string[]>;
+  } = {},
 ): Promise<void> {
+  const { colour, httpOnly, configuredServices } = opts;
   const { state, step } = tracker;
   const known = configuredServices && Object.keys(configuredServices).length ? { configuredServices } : {};
   await step('checks', async () => {

@@ -1,13 +1,20 @@
 import type { QueryDefinition, WorkflowHandle } from '@temporalio/client';
 import { followWorkflow } from '../../../src/client/follow';
 
-/** A workflow handle that answers the status query and ends with `result` when `finish` is called. */
-function fakeHandle<R>(statuses: string[]) {
+/**
+ * A workflow handle that answers the status query (after `queryMs`) and ends with `result` when
+ * `finish` is called.
+ */
+function fakeHandle<R>(statuses: string[], queryMs = 0) {
   let finish!: (r: R) => void;
   const result = new Promise<R>((resolve) => (finish = resolve));
   let asked = 0;
   const handle = {
-    query: async () => statuses[Math.min(asked++, statuses.length - 1)],
+    query: async () => {
+      const status = statuses[Math.min(asked++, statuses.length - 1)];
+      if (queryMs) await new Promise((r) => setTimeout(r, queryMs));
+      return status;
+    },
     result: () => result,
   } as unknown as WorkflowHandle;
   return { handle, finish, asked: () => asked };
@@ -43,4 +50,19 @@ test('no result before the deadline: the follow stops waiting and says so', asyn
     stoppedMessage: 'gave up after 0.05 s',
   });
   expect(end).toEqual({ ended: 'stopped-waiting', message: 'gave up after 0.05 s', last: 'running' });
+});
+
+test('a result that comes in while a status query runs ends the follow once that query answers', async () => {
+  const fake = fakeHandle<string>(['running'], 300);
+  const following = followWorkflow<string, string>(fake.handle, {
+    query,
+    changeKey: (s) => s,
+    timeoutMs: 3_600_000,
+    pollMs: 60_000,
+    stoppedMessage: 'gave up',
+  });
+  // The first query is in flight (300 ms) when the result comes in.
+  while (fake.asked() === 0) await new Promise((r) => setTimeout(r, 5));
+  fake.finish('done');
+  await expect(following).resolves.toMatchObject({ ended: 'completed', result: 'done' });
 });
