@@ -85,10 +85,26 @@ interface Script {
   migration?: 'backward-compatible' | 'breaking' | 'fails-after-breaking';
   /** Post-deploy checks fail for these releases. */
   failingChecks?: string[];
+  /**
+   * A second host, web-2. web-1's pull takes 200 ms; web-2's ends only once the backup has
+   * started (it fails if the two never overlap), or fails after it with `failSecondPull`.
+   */
+  twoHosts?: boolean;
+  failSecondPull?: boolean;
   /** Collects what each post-deploy checks call was given. */
   checksInputs?: { configuredServices?: Record<string, string[]> }[];
   /** Notify these webhooks through the real sendWebhook activity, reading secrets from workerEnv. */
   webhooks?: { config: WebhookConfig[]; workerEnv: NodeJS.ProcessEnv };
+}
+
+/** Whether `condition` held within `ms` (checked every 10 ms). */
+async function holdsWithin(condition: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return true;
 }
 
 function stubActivities(script: Script, calls: string[]): Partial<DeployActivities> {
@@ -123,6 +139,9 @@ function stubActivities(script: Script, calls: string[]): Partial<DeployActiviti
           }
         : {}),
       ...(script.webhooks ? { notifications: { webhooks: script.webhooks.config } } : {}),
+      ...(script.twoHosts
+        ? { hosts: [...environment.hosts, { ...environment.hosts[0]!, name: 'web-2' }] }
+        : {}),
       ...(script.lockWaitSeconds !== undefined
         ? { deadlines: { ...environment.deadlines, lockWaitSeconds: script.lockWaitSeconds } }
         : {}),
@@ -175,6 +194,18 @@ function stubActivities(script: Script, calls: string[]): Partial<DeployActiviti
     },
     async pullImages(i) {
       calls.push(`pull ${tag(i)}`);
+      if (script.twoHosts && i.hostName === 'web-1') {
+        await new Promise((r) => setTimeout(r, 200));
+        calls.push(`pulled ${tag(i)}`);
+      } else if (script.twoHosts) {
+        if (!(await holdsWithin(() => calls.some((c) => c.startsWith('backup ')), 5_000)))
+          throw ApplicationFailure.nonRetryable(
+            "the backup never started while web-2's images pulled",
+            'Test',
+          );
+        if (script.failSecondPull) throw ApplicationFailure.nonRetryable('manifest unknown', 'Test');
+        calls.push(`pulled ${tag(i)}`);
+      }
       return { configuredServices: ['api', 'db', 'site'] };
     },
     async startServices(i) {
@@ -505,6 +536,38 @@ describe('database backup and migrations', () => {
     // What the pull read of the compose files spares the checks a compose call.
     expect(checksInputs).toEqual([{ configuredServices: { 'web-1': ['api', 'db', 'site'] } }]);
     await saveHistory(env, 'pulls-at-once', workflowId);
+  });
+
+  test("two hosts: the backup waits for the database host's pull, the other host's pull runs beside it", async () => {
+    const { calls, result } = await run({ previous, migration: 'backward-compatible', twoHosts: true });
+    expect(result?.outcome).toBe('succeeded');
+    const at = (call: string) => {
+      const i = calls.indexOf(call);
+      if (i < 0) throw new Error(`no "${call}" in ${JSON.stringify(calls)}`);
+      return i;
+    };
+    expect(at('pulled web-1@r2')).toBeLessThan(at('backup web-1@r2'));
+    expect(at('pull web-2@r2')).toBeLessThan(at('backup web-1@r2'));
+    expect(at('backup web-1@r2')).toBeLessThan(at('pulled web-2@r2'));
+    expect(at('backup web-1@r2')).toBeLessThan(at('migrate web-1@r2'));
+    // Nothing new starts before every host has its images.
+    expect(Math.max(at('pulled web-2@r2'), at('migrate web-1@r2'))).toBeLessThan(at('start web-1@r2'));
+  });
+
+  test("a host's pull that fails beside the backup undoes the deployment before anything new starts", async () => {
+    const { calls, error } = await run({
+      previous,
+      migration: 'backward-compatible',
+      twoHosts: true,
+      failSecondPull: true,
+    });
+    const failure = failureOf(error);
+    expect(failure.status.failure?.step).toBe('pull web-2');
+    expect(calls.filter((c) => c.startsWith('start ') && c.endsWith('@r2'))).toEqual([]);
+    expect(failure.status.rollback).toMatchObject({
+      healthy: true,
+      actions: ['restored release r1 on web-2', 'restored release r1 on web-1'],
+    });
   });
 
   test('a rollback after only backward-compatible migrations leaves the database alone', async () => {
