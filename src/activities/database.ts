@@ -247,13 +247,20 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
             // the dump tried again, within what is left of the one deadline.
             const dumpPath = backupPaths(env, host.config, plan.deploymentId).dump;
             const deadline = Date.now() + commandDeadlineMs('whole');
-            const dump = () =>
-              runUnderHostLock(host, env, backupDatabaseArgv(env, host.config, plan.deploymentId), {
-                timeoutMs: Math.max(1_000, deadline - Date.now()),
+            const dump = () => {
+              const left = deadline - Date.now();
+              // A dump that could only time out would hold the host lock for nothing.
+              if (left < 60_000)
+                throw new Error(
+                  `${host.config.name}: ${Math.round(left / 1000)} s of the backup's deadline left: too little to dump again`,
+                );
+              return runUnderHostLock(host, env, backupDatabaseArgv(env, host.config, plan.deploymentId), {
+                timeoutMs: left,
                 okCodes: ANY_EXIT_CODE,
                 ...progress,
                 secrets,
               });
+            };
             let r = await dump();
             let outcome = dumpOutcome(r);
             if (outcome === 'failed' && (await ensureDatabase(host, env, progress, secrets)) === 'started') {
@@ -262,8 +269,15 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
             }
             const output = failureText(r.stderr, r.stdout);
             if (outcome === 'no-tables') return undefined;
+            // The whole stderr: the tail in `output` may have lost the line that said so.
             if (outcome === 'disk-full')
-              throw (await diskFullFailure(host, dumpPath, output)) ?? new Error(output);
+              throw (
+                (await diskFullFailure(host, dumpPath, r.stderr)) ??
+                ApplicationFailure.nonRetryable(
+                  `${host.config.name}: the backup does not fit: ${output}`,
+                  DatabaseFailureType.backupDiskFull,
+                )
+              );
             if (outcome !== 'dumped')
               throw new Error(`${host.config.name}: the backup failed (exit ${r.code}): ${output}`);
             const result = parseBackupLine(r.stdout);

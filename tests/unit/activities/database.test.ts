@@ -57,8 +57,8 @@ test('a database with tables is dumped; an empty one has nothing to back up', ()
   expect(dumpOutcome(empty)).toBe('no-tables');
 });
 
-test("a lock that cannot be taken fails the backup; the 'no tables' code alone never skips it", () => {
-  // A lock path under a regular file: the lock cannot even be made.
+test("a failure before the dump fails the backup; the 'no tables' code alone never skips it", () => {
+  // A lock path under a regular file: the lock's directory cannot be made.
   writeFileSync(join(dir, 'afile'), '');
   const r = backup('3', join(dir, 'afile', '.steps.lock'));
   expect(r.code).not.toBe(0);
