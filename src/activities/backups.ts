@@ -13,7 +13,7 @@ import { OperationFailureType } from '../shared/operations';
 import type { DeployPlan, ReleaseRecord } from '../shared/deployment';
 import { selectRetained } from '../store/retention';
 import type { BackupStores } from '../store/stores';
-import { diskFullFailure, ensureDatabase, parseBackupLine, secretsOf } from './database';
+import { diskFullFailure, ensureDatabase, parseBackupLine, saysDiskFull, secretsOf } from './database';
 import { loadEnvironmentOrFail, toApplicationFailure } from './failures';
 import { onHost, progressReporter, runUnderHostLock } from './hostStep';
 import { keepAlive } from './heartbeat';
@@ -157,8 +157,8 @@ export function createBackupActivities(deps: {
               ...progress,
               secrets,
             }).catch(async (err: unknown) => {
-              if (err instanceof RemoteCommandError)
-                throw (await diskFullFailure(host, dump, `${err.stderrTail}\n${err.message}`)) ?? err;
+              if (err instanceof RemoteCommandError && saysDiskFull(`${err.stderrTail}\n${err.message}`))
+                throw await diskFullFailure(host, dump);
               throw err;
             });
             const result = parseBackupLine(r.stdout);

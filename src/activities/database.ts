@@ -125,27 +125,29 @@ export type Progress = ReturnType<typeof progressReporter>;
 /** What the tools print when the filesystem they write to is full (sh, coreutils, pg_dump). */
 const NO_SPACE = /no space left on device/i;
 
-/** How a pre-deploy dump (BACKUP_SCRIPT around DUMP_IF_TABLES_SCRIPT, under the host lock) ended. */
+/** Whether a failed command's output says its filesystem is full. */
+export function saysDiskFull(output: string): boolean {
+  return NO_SPACE.test(output);
+}
+
+/**
+ * How a pre-deploy dump (BACKUP_SCRIPT around DUMP_IF_TABLES_SCRIPT, under the host lock) ended,
+ * from its whole stderr: a tail of it may have lost the line that says the disk is full.
+ */
 export function dumpOutcome(r: RunResult): 'dumped' | 'no-tables' | 'lock-busy' | 'disk-full' | 'failed' {
   if (r.code === 0) return 'dumped';
   if (r.code === NO_USER_TABLES && r.stderr.includes(NO_USER_TABLES_MARKER)) return 'no-tables';
   if (r.code === HOST_LOCK_BUSY) return 'lock-busy';
-  if (NO_SPACE.test(r.stderr)) return 'disk-full';
+  if (saysDiskFull(r.stderr)) return 'disk-full';
   return 'failed';
 }
 
 /**
- * A dump that failed because its filesystem is full, told as such: where, how much is free, and
- * that the backups already there are untouched (BACKUP_SCRIPT writes under a temporary name and
- * removes it on failure). Undefined for any other failure. Not retryable: a retry fills the
- * disk again.
+ * A dump that failed because its filesystem is full (saysDiskFull), told as such: where, how much
+ * is free, and that the backups already there are untouched (BACKUP_SCRIPT writes under a
+ * temporary name and removes it on failure). Not retryable: a retry fills the disk again.
  */
-export async function diskFullFailure(
-  host: RemoteHost,
-  dumpPath: string,
-  output: string,
-): Promise<ApplicationFailure | undefined> {
-  if (!NO_SPACE.test(output)) return undefined;
+export async function diskFullFailure(host: RemoteHost, dumpPath: string): Promise<ApplicationFailure> {
   const dir = posix.dirname(dumpPath);
   const free = await host
     .run(freeDiskKib(dir), { timeoutMs: commandDeadlineMs('quick') })
@@ -168,13 +170,15 @@ export async function ensureDatabase(
   progress: Progress,
   secrets: string[],
 ): Promise<'was-ready' | 'started'> {
-  const probe = await host.run(databaseReady(env, host.config), {
-    timeoutMs: commandDeadlineMs('quick'),
-    okCodes: ANY_EXIT_CODE,
-    signal: progress.signal,
-    secrets,
-  });
-  if (probe.code === 0) return 'was-ready';
+  // 0 accepting, 1 rejecting (starting up), 2 no response; exec fails with 1 while the container starts.
+  const ready = () =>
+    host.run(databaseReady(env, host.config), {
+      timeoutMs: commandDeadlineMs('quick'),
+      okCodes: ANY_EXIT_CODE,
+      signal: progress.signal,
+      secrets,
+    });
+  if ((await ready()).code === 0) return 'was-ready';
   await host.run(databaseUp(env, host.config), {
     timeoutMs: commandDeadlineMs('compose'),
     ...progress,
@@ -182,13 +186,7 @@ export async function ensureDatabase(
   });
   const deadline = Date.now() + DATABASE_READY_SECONDS * 1000;
   for (;;) {
-    // 0 accepting, 1 rejecting (starting up), 2 no response; exec fails with 1 while the container starts.
-    const r = await host.run(databaseReady(env, host.config), {
-      timeoutMs: commandDeadlineMs('quick'),
-      okCodes: ANY_EXIT_CODE,
-      signal: progress.signal,
-      secrets,
-    });
+    const r = await ready();
     if (r.code === 0) return 'started';
     if (Date.now() > deadline) {
       throw ApplicationFailure.nonRetryable(
@@ -267,19 +265,12 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
               r = await dump();
               outcome = dumpOutcome(r);
             }
-            const output = failureText(r.stderr, r.stdout);
             if (outcome === 'no-tables') return undefined;
-            // The whole stderr: the tail in `output` may have lost the line that said so.
-            if (outcome === 'disk-full')
-              throw (
-                (await diskFullFailure(host, dumpPath, r.stderr)) ??
-                ApplicationFailure.nonRetryable(
-                  `${host.config.name}: the backup does not fit: ${output}`,
-                  DatabaseFailureType.backupDiskFull,
-                )
-              );
+            if (outcome === 'disk-full') throw await diskFullFailure(host, dumpPath);
             if (outcome !== 'dumped')
-              throw new Error(`${host.config.name}: the backup failed (exit ${r.code}): ${output}`);
+              throw new Error(
+                `${host.config.name}: the backup failed (exit ${r.code}): ${failureText(r.stderr, r.stdout)}`,
+              );
             const result = parseBackupLine(r.stdout);
             reused = result.reused;
             // The dump just written is the newest, so it is kept; older deployments' go.
