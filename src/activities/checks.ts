@@ -5,7 +5,8 @@ import type { Colour, EnvironmentConfig, HostConfig, HttpCheckConfig } from '../
 import type { CheckResult, DeployPlan } from '../shared/deployment';
 import { expandUrl } from '../config/urls';
 import { domainChecks } from './domainChecks';
-import { allEnded, onHost } from './hostStep';
+import { onHost, outputLines } from './hostStep';
+import { allEnded } from '../shared/promises';
 import { keepAlive } from './heartbeat';
 import { commandDeadlineMs } from '../remote/deadlines';
 import type { Argv } from '../commands/argv';
@@ -47,12 +48,6 @@ async function httpCheck(
   }
 }
 
-const lines = (text: string) =>
-  text
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean);
-
 /**
  * On one host, every compose service (but the one-off migrations one) runs; with a colour, its
  * web services in the colour's own project and the rest in the shared one. The listings are
@@ -68,7 +63,7 @@ function servicesRunning(
   return onHost({ plan, hostName: host.name }, 'checks', async (remote) => {
     const env = plan.environment;
     const list = async (argv: Argv) =>
-      lines((await remote.run(argv, { timeoutMs: commandDeadlineMs('query') })).stdout);
+      outputLines((await remote.run(argv, { timeoutMs: commandDeadlineMs('query') })).stdout);
     const [configured, runningList, colourRunningList] = await allEnded([
       knownConfigured ? Promise.resolve(knownConfigured) : list(composeConfiguredServices(env, host)),
       list(composeRunningServices(env, host)),

@@ -16,7 +16,7 @@ import type { ReleaseRecord } from '../shared/deployment';
 import { buildEnvFile } from './envFile';
 import { resolveSecrets } from './secrets';
 import { releaseRecordOf } from './release';
-import { onHost, withProgress, runUnderHostLock, type HostStepInput } from './hostStep';
+import { onHost, outputLines, withProgress, runUnderHostLock, type HostStepInput } from './hostStep';
 import { releaseComposeFiles, writeProjectFiles, type ReleaseFileSources } from './releaseFiles';
 import { commandDeadlineMs } from '../remote/deadlines';
 
@@ -29,12 +29,6 @@ function composeVersion(text: string): string | undefined {
   const version = (parse(text) as { version?: unknown } | null)?.version;
   return typeof version === 'string' || typeof version === 'number' ? String(version) : undefined;
 }
-
-const lines = (text: string) =>
-  text
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean);
 
 export function createColourActivities(deps: ReleaseFileSources & { workerEnv: NodeJS.ProcessEnv }) {
   return {
@@ -144,7 +138,7 @@ export function createColourActivities(deps: ReleaseFileSources & { workerEnv: N
             timeoutMs: commandDeadlineMs('smallFile'),
           })
         ).stdout;
-        const running = lines(
+        const running = outputLines(
           (
             await host.run(colourRunningContainers(plan.environment, colour), {
               timeoutMs: commandDeadlineMs('query'),

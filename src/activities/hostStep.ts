@@ -9,6 +9,7 @@ import type { EnvironmentConfig } from '../config/schema';
 import { audit } from './audit';
 import { toApplicationFailure } from './failures';
 import { keepAlive } from './heartbeat';
+import { allEnded } from '../shared/promises';
 
 /** The input of every activity that acts on one host of the plan. */
 export interface HostStepInput {
@@ -103,18 +104,6 @@ export async function onHost<T>(
   }
 }
 
-/**
- * Every promise's value once all have ended, or the first failure (in order). Unlike
- * Promise.all, nothing is still running when it returns or throws: commands sharing a host's
- * connection are all done before the connection is handed to the next activity.
- */
-export async function allEnded<T>(promises: readonly Promise<T>[]): Promise<T[]> {
-  const results = await Promise.allSettled(promises);
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
-  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
-}
-
 /** Commands (or transfers) a step runs at once on one connection: sshd allows 10 channels per connection. */
 export const AT_ONCE_PER_CONNECTION = 4;
 
@@ -129,4 +118,12 @@ export async function inBatches<T, R>(
       ...(await allEnded(items.slice(i, i + AT_ONCE_PER_CONNECTION).map((item, j) => fn(item, i + j)))),
     );
   return out;
+}
+
+/** Non-empty, trimmed lines of a command's output (a compose listing, one name a line). */
+export function outputLines(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
 }

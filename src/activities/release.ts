@@ -12,7 +12,8 @@ import { recordReleaseArgv } from '../commands/releaseRecord';
 import type { DeployPlan, ReleaseRecord } from '../shared/deployment';
 import { buildEnvFile } from './envFile';
 import { resolveSecrets } from './secrets';
-import { allEnded, onHost, withProgress, runUnderHostLock, type HostStepInput } from './hostStep';
+import { onHost, outputLines, withProgress, runUnderHostLock, type HostStepInput } from './hostStep';
+import { allEnded } from '../shared/promises';
 import { releaseComposeFiles, writeProjectFiles, type ReleaseFileSources } from './releaseFiles';
 import { commandDeadlineMs } from '../remote/deadlines';
 
@@ -83,12 +84,7 @@ export function createReleaseActivities(deps: ReleaseFileSources & { workerEnv: 
             host.run(composePull(env, host.config), { timeoutMs: commandDeadlineMs('whole'), ...progress }),
             host.run(composeConfiguredServices(env, host.config), { timeoutMs: commandDeadlineMs('query') }),
           ]);
-          return {
-            configuredServices: configured.stdout
-              .split('\n')
-              .map((l) => l.trim())
-              .filter(Boolean),
-          };
+          return { configuredServices: outputLines(configured.stdout) };
         }),
       );
     },

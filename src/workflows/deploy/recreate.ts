@@ -4,6 +4,7 @@ import { pullImages, startServices, stopRelease, uploadRelease, waitForHealth } 
 import type { Compensation, CompensationStack } from './compensation';
 import type { DeploymentTracker } from './tracker';
 import { runPostDeployChecks } from './verification';
+import { allEnded } from '../../shared/promises';
 
 /** Every host pulls at once after the uploads, the others beside the backup. */
 export const PULLS_AT_ONCE = 'pulls-at-once';
@@ -68,10 +69,7 @@ export function recreateStrategy(
         }),
       );
       // Settles once every pull has ended (an undo never overlaps one), failing with the first failure.
-      const pulled = Promise.allSettled(pulls).then((results) => {
-        const failed = results.find((r) => r.status === 'rejected');
-        if (failed) throw failed.reason;
-      });
+      const pulled = allEnded(pulls);
       // Awaited before the release; a failure is reported there (or by the database host's pull).
       pulled.catch(() => undefined);
       return { pulled, databaseHostPulled: pulls[0] };
