@@ -83,6 +83,46 @@ export function demoServicesBehindProxy(addressKey: string) {
   }));
 }
 
+/** The settings the demo's one-project stack (COMPOSE_FILE) needs besides its images and address. */
+export function plainStackEnv(): Record<string, string> {
+  return {
+    PROXY_PORT: String(PROXY_PORT),
+    POSTGRES_IMAGE: ROLE_IMAGES.postgres,
+    REDIS_IMAGE: ROLE_IMAGES.redis,
+    PROXY_IMAGE: ROLE_IMAGES.proxy,
+  };
+}
+
+/**
+ * The demo app in one compose project behind its nginx proxy (COMPOSE_FILE), no colours:
+ * recreate proper, on `staging`'s first host, in a directory (`dirName` under its baseDir) and
+ * at a loopback address of its own. Callers add what they need (files, database, deadlines).
+ */
+export function plainDemoEnvironment(
+  staging: EnvironmentConfig,
+  opts: { name: string; project: string; dirName: string; address: string },
+) {
+  const host = staging.hosts[0]!;
+  return {
+    name: opts.name,
+    project: opts.project,
+    composeCommand: staging.composeCommand,
+    composeFiles: [COMPOSE_FILE],
+    strategy: 'recreate',
+    hosts: [
+      { ...host, baseDir: path.posix.join(host.baseDir, opts.dirName), env: { BIND_ADDRESS: opts.address } },
+    ],
+    services: WEB_SERVICES.map(({ name }) => ({
+      name,
+      image: demoImage(name),
+      readinessUrl: `http://{BIND_ADDRESS}:{PROXY_PORT}/${name}/health/ready`,
+      versionUrl: `http://{BIND_ADDRESS}:{PROXY_PORT}/${name}/version`,
+    })),
+    env: plainStackEnv(),
+    secrets: staging.secrets,
+  };
+}
+
 /** The demo app's migrations, each declaring expand or contract (colour releases need that). */
 export const DEMO_MIGRATIONS = {
   service: 'migrate',

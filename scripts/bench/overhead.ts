@@ -24,8 +24,15 @@ import { removeDirectory } from '../../src/commands/files';
 import { loadEnvironment } from '../../src/config/load';
 import type { EnvironmentConfig, HostConfig } from '../../src/config/schema';
 import { withHost } from '../../src/remote/executor';
-import { COMPOSE_FILE, DEMO_MIGRATIONS, MIGRATE_COMPOSE_FILE, SECRET_ENV } from '../../lab/config';
-import { demoImage, PROJECT_ROOT, PROXY_PORT, ROLE_IMAGES, WEB_SERVICES } from '../../lab/paths';
+import {
+  COMPOSE_FILE,
+  DEMO_MIGRATIONS,
+  MIGRATE_COMPOSE_FILE,
+  plainDemoEnvironment,
+  plainStackEnv,
+  SECRET_ENV,
+} from '../../lab/config';
+import { demoImage, PROJECT_ROOT, PROXY_PORT, WEB_SERVICES } from '../../lab/paths';
 import {
   LAB_DIR,
   labConfigCopy,
@@ -70,33 +77,14 @@ function shellStepOf(name: string): string {
 }
 
 function plainEnvironment(staging: EnvironmentConfig, stamp: string) {
-  const host = staging.hosts[0]!;
   return {
-    name: ENVIRONMENT,
-    project: `overhead${stamp}`,
-    composeCommand: staging.composeCommand,
+    ...plainDemoEnvironment(staging, {
+      name: ENVIRONMENT,
+      project: `overhead${stamp}`,
+      dirName: `overhead-pipeline-${stamp}`,
+      address: PIPELINE_ADDRESS,
+    }),
     composeFiles: [COMPOSE_FILE, MIGRATE_COMPOSE_FILE],
-    strategy: 'recreate',
-    hosts: [
-      {
-        ...host,
-        baseDir: posix.join(host.baseDir, `overhead-pipeline-${stamp}`),
-        env: { BIND_ADDRESS: PIPELINE_ADDRESS },
-      },
-    ],
-    services: WEB_SERVICES.map(({ name }) => ({
-      name,
-      image: demoImage(name),
-      readinessUrl: `http://{BIND_ADDRESS}:{PROXY_PORT}/${name}/health/ready`,
-      versionUrl: `http://{BIND_ADDRESS}:{PROXY_PORT}/${name}/version`,
-    })),
-    env: {
-      PROXY_PORT: String(PROXY_PORT),
-      POSTGRES_IMAGE: ROLE_IMAGES.postgres,
-      REDIS_IMAGE: ROLE_IMAGES.redis,
-      PROXY_IMAGE: ROLE_IMAGES.proxy,
-    },
-    secrets: staging.secrets,
     database: { service: 'db', user: 'app', name: 'app' },
     migrations: DEMO_MIGRATIONS,
   };
@@ -114,10 +102,7 @@ function shellSide(host: HostConfig, stamp: string, dbPassword: string) {
   const writeEnvFile = (release: string, tag: string) => {
     const lines = {
       APP_RELEASE: release,
-      PROXY_PORT: String(PROXY_PORT),
-      POSTGRES_IMAGE: ROLE_IMAGES.postgres,
-      REDIS_IMAGE: ROLE_IMAGES.redis,
-      PROXY_IMAGE: ROLE_IMAGES.proxy,
+      ...plainStackEnv(),
       BIND_ADDRESS: SHELL_ADDRESS,
       ...Object.fromEntries(
         WEB_SERVICES.map(({ name }) => [`${name.toUpperCase()}_IMAGE`, demoImage(name, tag)]),

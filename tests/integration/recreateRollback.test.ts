@@ -11,14 +11,13 @@ import type { DeploymentStatus } from '../../src/shared/deployment';
 import { labConfigCopy, reportedReleases, requireLab, startHarness, type Harness } from './harness';
 import type { Client } from '@temporalio/client';
 import { writeFileSync } from 'node:fs';
-import { join, posix } from 'node:path';
+import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { loadEnvironment } from '../../src/config/load';
 import { composeDestroy } from '../../src/commands/compose';
 import { removeDirectory } from '../../src/commands/files';
 import { withHost } from '../../src/remote/executor';
-import { COMPOSE_FILE } from '../../lab/config';
-import { demoImage, PROXY_PORT, ROLE_IMAGES, WEB_SERVICES } from '../../lab/paths';
+import { plainDemoEnvironment } from '../../lab/config';
 
 const lab = requireLab();
 const staging = lab.staging;
@@ -37,34 +36,13 @@ beforeAll(async () => {
   const { dir } = labConfigCopy('recreate-rollback-config', staging.name, (raw) => {
     raw.deadlines = { ...(raw.deadlines as Record<string, unknown>), healthSeconds: HEALTH_SECONDS };
   });
-  // The demo app in one compose project behind its nginx proxy, no colours: recreate proper.
-  const host = staging.hosts[0]!;
   const plain = {
-    name: PLAIN,
-    project: `plain${stamp}`,
-    composeCommand: staging.composeCommand,
-    composeFiles: [COMPOSE_FILE],
-    strategy: 'recreate',
-    hosts: [
-      {
-        ...host,
-        baseDir: posix.join(host.baseDir, `plain-${stamp}`),
-        env: { BIND_ADDRESS: PLAIN_ADDRESS },
-      },
-    ],
-    services: WEB_SERVICES.map(({ name }) => ({
-      name,
-      image: demoImage(name),
-      readinessUrl: `http://{BIND_ADDRESS}:{PROXY_PORT}/${name}/health/ready`,
-      versionUrl: `http://{BIND_ADDRESS}:{PROXY_PORT}/${name}/version`,
-    })),
-    env: {
-      PROXY_PORT: String(PROXY_PORT),
-      POSTGRES_IMAGE: ROLE_IMAGES.postgres,
-      REDIS_IMAGE: ROLE_IMAGES.redis,
-      PROXY_IMAGE: ROLE_IMAGES.proxy,
-    },
-    secrets: staging.secrets,
+    ...plainDemoEnvironment(staging, {
+      name: PLAIN,
+      project: `plain${stamp}`,
+      dirName: `plain-${stamp}`,
+      address: PLAIN_ADDRESS,
+    }),
     deadlines: { healthSeconds: HEALTH_SECONDS },
   };
   writeFileSync(join(dir, `${PLAIN}.yaml`), stringify(plain));
