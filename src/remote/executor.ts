@@ -6,7 +6,7 @@ import { quote } from 'shell-quote';
 import type { HostConfig } from '../config/schema';
 import { unbracketed } from '../config/urls';
 import type { Argv } from '../commands/argv';
-import { makeDirectory, moveIntoPlace, restrictToOwner } from '../commands/files';
+import { makeDirectory, moveIntoPlace } from '../commands/files';
 import { redact } from './redact';
 import { ConnectionPool } from './connectionPool';
 
@@ -286,7 +286,9 @@ export class RemoteHost {
   /**
    * Write a file atomically: upload under a temporary name in the same directory, set its
    * mode, then rename over the target. A retry after a dropped connection finds either the
-   * old file or the new one, never half of one.
+   * old file or the new one, never half of one. All over the connection's SFTP session: a
+   * command runs only to make a missing directory (or to rename, on a server without
+   * OpenSSH's posix-rename), since each command costs the host a process or two.
    */
   async writeFile(
     remotePath: string,
@@ -295,23 +297,38 @@ export class RemoteHost {
   ): Promise<void> {
     const dir = posix.dirname(remotePath);
     const tmp = posix.join(dir, `.${posix.basename(remotePath)}.${randomBytes(6).toString('hex')}.tmp`);
-    await this.run(makeDirectory(dir), { timeoutMs: opts.timeoutMs });
-    await this.withSftp(
-      (sftp) =>
-        new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => {
-            this.link.dropSftp();
-            reject(new Error(`upload of ${remotePath} timed out`));
-          }, opts.timeoutMs);
-          sftp.writeFile(tmp, content, { mode: opts.mode ?? 0o644 }, (err: Error | null | undefined) => {
-            clearTimeout(timer);
-            if (err) reject(new Error(`${this.config.name}: upload of ${remotePath} failed: ${err.message}`));
-            else resolve();
-          });
-        }),
-    );
-    if ((opts.mode ?? 0o644) === 0o600) await this.run(restrictToOwner(tmp), { timeoutMs: opts.timeoutMs });
-    await this.run(moveIntoPlace(tmp, remotePath), { timeoutMs: opts.timeoutMs });
+    const mode = opts.mode ?? 0o644;
+    /** false when the directory does not exist yet. */
+    const put = () =>
+      this.sftpCall<boolean>(`upload of ${remotePath}`, opts, (sftp, done) =>
+        sftp.writeFile(tmp, content, { mode }, (err: SftpError | null | undefined) =>
+          err?.code === SFTP_NO_SUCH_FILE ? done(undefined, false) : done(err, true),
+        ),
+      );
+    if (!(await put())) {
+      await this.run(makeDirectory(dir), { timeoutMs: opts.timeoutMs });
+      if (!(await put()))
+        throw new Error(`${this.config.name}: upload of ${remotePath} failed: ${dir} does not exist`);
+    }
+    // A mode given at creation is all a server must honour; secrets get theirs set outright.
+    if (mode === 0o600)
+      await this.sftpCall(`restricting ${tmp} to its owner`, opts, (sftp, done) =>
+        sftp.chmod(tmp, mode, (err: Error | null | undefined) => done(err)),
+      );
+    await this.moveIntoPlace(tmp, remotePath, opts);
+  }
+
+  /** rename(2) over the target through SFTP (posix-rename@openssh.com), else with `mv -f`. */
+  private async moveIntoPlace(tmp: string, target: string, opts: { timeoutMs: number }): Promise<void> {
+    const renamed = await this.sftpCall<boolean>(`renaming ${tmp} to ${target}`, opts, (sftp, done) => {
+      try {
+        sftp.ext_openssh_rename(tmp, target, (err: Error | null | undefined) => done(err, true));
+      } catch {
+        // Thrown at once when the server does not offer the extension.
+        done(undefined, false);
+      }
+    });
+    if (!renamed) await this.run(moveIntoPlace(tmp, target), { timeoutMs: opts.timeoutMs });
   }
 
   /**
@@ -364,7 +381,7 @@ export class RemoteHost {
         done,
       ),
     );
-    if (!opts.inPlace) await this.run(moveIntoPlace(tmp, remotePath), { timeoutMs: opts.timeoutMs });
+    if (!opts.inPlace) await this.moveIntoPlace(tmp, remotePath, opts);
   }
 
   /** The names in a directory over SFTP; none when it does not exist. */
