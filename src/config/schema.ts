@@ -488,6 +488,30 @@ export type NotificationsConfig = z.infer<typeof notificationsSchema>;
 /** How a release reaches users: in place, or as a new colour behind Traefik. */
 export const STRATEGIES = ['recreate', 'blue-green', 'canary'] as const;
 export const strategySchema = z.enum(STRATEGIES);
+
+/**
+ * An environment of several hosts releases (recreate) in waves: a wave's hosts restart together
+ * (at most maxUnavailable at a time), the next wave starts once that wave is healthy and the
+ * pause has passed, and the first wave that fails stops the release and undoes every host.
+ * Exactly one of batchSize and batchPercent sets a wave's size.
+ */
+export const rolloutSchema = z
+  .object({
+    /** Hosts per wave. */
+    batchSize: z.number().int().min(1).max(1000).optional(),
+    /** Hosts per wave as a share of the environment's hosts, rounded up (at least one). */
+    batchPercent: z.number().int().min(1).max(100).optional(),
+    /** At most this many hosts of a wave restart at the same time; the whole wave when absent. */
+    maxUnavailable: z.number().int().min(1).max(1000).optional(),
+    /** How long to wait after a healthy wave before the next one starts. */
+    pauseSeconds: z.number().int().min(0).max(3600).default(0),
+  })
+  .strict()
+  .refine((r) => (r.batchSize === undefined) !== (r.batchPercent === undefined), {
+    message:
+      'must give exactly one of batchSize (hosts per wave) and batchPercent (share of the hosts per wave)',
+  });
+export type RolloutConfig = z.infer<typeof rolloutSchema>;
 export type Strategy = z.infer<typeof strategySchema>;
 
 export const COLOURS = ['blue', 'green'] as const;
@@ -609,6 +633,11 @@ export const environmentSchema = z
      * or canary (both need `traffic`).
      */
     strategy: strategySchema.default('recreate'),
+    /**
+     * With several hosts, recreate releases in waves; without it the hosts start one after
+     * another and are checked together.
+     */
+    rollout: rolloutSchema.optional(),
     /** Colours behind Traefik, for blue-green and canary. */
     traffic: trafficSchema.optional(),
     /**
@@ -785,6 +814,22 @@ export const environmentSchema = z
         code: 'custom',
         path: ['strategy'],
         message: 'needs a traffic section (colours behind Traefik); without one only "recreate" works',
+      });
+    }
+    if (env.rollout && env.traffic) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['rollout'],
+        message:
+          "cannot be combined with a traffic section: colours move every host's traffic together (use canary steps for a gradual release)",
+      });
+    }
+    if (env.rollout && env.hosts.length > 1 && env.migrations && !env.migrations.phases) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['migrations', 'phases'],
+        message:
+          'is needed with a rollout section (hosts of later waves serve the old release while migrations run): the pending, expand and contract commands; or remove rollout',
       });
     }
     if (env.strategy !== 'recreate' && env.migrations && !env.migrations.phases) {

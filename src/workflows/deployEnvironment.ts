@@ -14,7 +14,8 @@ import { CompensationStack } from './deploy/compensation';
 import { backupAndMigrate } from './deploy/database';
 import { EnvironmentLock } from './deploy/lease';
 import { colourStrategy } from './deploy/colours';
-import { recreateStrategy } from './deploy/recreate';
+import { recreateStrategy, UPLOADS_AND_RECORDS_AT_ONCE } from './deploy/recreate';
+import { allEnded } from '../shared/promises';
 import { trackDeployment, type DeploymentTracker } from './deploy/tracker';
 import { runGates } from './deploy/verification';
 import { countDeployment } from './stepReports';
@@ -87,9 +88,12 @@ export async function deployEnvironment(request: DeployRequest): Promise<Deploym
         : await backupAndMigrate(tracker, compensations, p, pulls);
       await pulls?.all;
       await release.release(p);
-      for (const host of p.environment.hosts) {
-        await step(`record ${host.name}`, () => recordRelease({ plan: p, hostName: host.name }));
-      }
+      const record = (hostName: string) =>
+        step(`record ${hostName}`, () => recordRelease({ plan: p, hostName }));
+      // Deployments that started before the hosts recorded at once replay one host at a time.
+      if (patched(UPLOADS_AND_RECORDS_AT_ONCE))
+        await allEnded(p.environment.hosts.map((h) => record(h.name)));
+      else for (const host of p.environment.hosts) await record(host.name);
       await release.finish?.(p, migrated?.contractPending ?? []);
     });
     state.stage = 'done';

@@ -19,7 +19,13 @@ import type { DecisionRecord } from '../../src/activities/decisions';
 import type { HostStepInput } from '../../src/activities/release';
 import { loadEnvironment } from '../../src/config/load';
 import type { DeployRequest } from '../../src/config/request';
-import type { DeploymentStatus, DeployPlan, ReleaseRecord } from '../../src/shared/deployment';
+import type {
+  DeploymentStatus,
+  DeployPlan,
+  PendingMigration,
+  ReleaseRecord,
+} from '../../src/shared/deployment';
+import { rolloutWaves } from '../../src/workflows/deploy/waves';
 import { HEARTBEAT_THROTTLE } from '../../src/worker';
 import {
   abortSignal,
@@ -82,7 +88,9 @@ interface Script {
   lockWaitSeconds?: number;
   gates?: 'pass' | 'fail';
   /** Configure a database: backups and migrations run; the migration behaves as named. */
-  migration?: 'backward-compatible' | 'breaking' | 'fails-after-breaking';
+  migration?: 'backward-compatible' | 'breaking' | 'fails-after-breaking' | 'phased';
+  /** With migration 'phased': what listPendingMigrations finds (default: one expand, one contract). */
+  pending?: PendingMigration[];
   /** Post-deploy checks fail for these releases. */
   failingChecks?: string[];
   /**
@@ -91,6 +99,20 @@ interface Script {
    */
   twoHosts?: boolean;
   failSecondPull?: boolean;
+  /**
+   * web-1 … web-N, released with this rollout; health calls name their hosts. A start of the
+   * new release waits (up to 5 s) until as many starts run at once as the rollout allows, so
+   * a wave started one host after another fails; `startsAtOnce` records the most seen.
+   */
+  rolling?: {
+    hosts: number;
+    rollout: { batchSize?: number; batchPercent?: number; maxUnavailable?: number; pauseSeconds: number };
+    startsAtOnce?: { now: number; most: number };
+    /** The undo's starts of the previous release on these hosts wait (up to 5 s) for each other. */
+    restoredTogether?: string[];
+  };
+  /** Health fails for the new release on this host. */
+  unhealthyHost?: string;
   /** Collects what each post-deploy checks call was given. */
   checksInputs?: { configuredServices?: Record<string, string[]> }[];
   /** Notify these webhooks through the real sendWebhook activity, reading secrets from workerEnv. */
@@ -105,6 +127,17 @@ async function holdsWithin(condition: () => boolean, ms: number): Promise<boolea
     await new Promise((r) => setTimeout(r, 10));
   }
   return true;
+}
+
+const defaultPending: PendingMigration[] = [
+  { id: '002_add_column', phase: 'expand' },
+  { id: '003_drop_old_column', phase: 'contract' },
+];
+
+/** web-1's step waits (up to 5 s) for web-2's to begin: the two run at once, or the step fails. */
+async function bothHostsAt(step: string, calls: string[]): Promise<void> {
+  if (!(await holdsWithin(() => calls.some((c) => c.startsWith(`${step} web-2@`)), 5_000)))
+    throw ApplicationFailure.nonRetryable(`web-1's ${step} ran without web-2's beside it`, 'Test');
 }
 
 function stubActivities(script: Script, calls: string[]): Partial<DeployActivities> {
@@ -127,7 +160,19 @@ function stubActivities(script: Script, calls: string[]): Partial<DeployActiviti
       ...(script.migration
         ? {
             database: { service: 'db', user: 'app', name: 'app' },
-            migrations: { service: 'api', command: ['node', 'server.js', 'migrate'] },
+            migrations: {
+              service: 'api',
+              command: ['node', 'server.js', 'migrate'],
+              ...(script.migration === 'phased'
+                ? {
+                    phases: {
+                      pending: ['node', 'server.js', 'migrate', '--pending'],
+                      expand: ['node', 'server.js', 'migrate', '--phase=expand'],
+                      contract: ['node', 'server.js', 'migrate', '--phase=contract'],
+                    },
+                  }
+                : {}),
+            },
           }
         : {}),
       ...(script.gates
@@ -141,6 +186,15 @@ function stubActivities(script: Script, calls: string[]): Partial<DeployActiviti
       ...(script.webhooks ? { notifications: { webhooks: script.webhooks.config } } : {}),
       ...(script.twoHosts
         ? { hosts: [...environment.hosts, { ...environment.hosts[0]!, name: 'web-2' }] }
+        : {}),
+      ...(script.rolling
+        ? {
+            rollout: script.rolling.rollout,
+            hosts: Array.from({ length: script.rolling.hosts }, (_, n) => ({
+              ...environment.hosts[0]!,
+              name: `web-${n + 1}`,
+            })),
+          }
         : {}),
       ...(script.lockWaitSeconds !== undefined
         ? { deadlines: { ...environment.deadlines, lockWaitSeconds: script.lockWaitSeconds } }
@@ -191,6 +245,8 @@ function stubActivities(script: Script, calls: string[]): Partial<DeployActiviti
     },
     async uploadRelease(i) {
       calls.push(`upload ${tag(i)} ${Object.values(i.plan.images).join(',')}`);
+      if (script.twoHosts && i.hostName === 'web-1' && i.plan.request.release === request.release)
+        await bothHostsAt('upload', calls);
     },
     async pullImages(i) {
       calls.push(`pull ${tag(i)}`);
@@ -210,6 +266,35 @@ function stubActivities(script: Script, calls: string[]): Partial<DeployActiviti
     },
     async startServices(i) {
       calls.push(`start ${tag(i)}`);
+      const rolling = script.rolling;
+      if (rolling && i.plan.request.release === request.release) {
+        // The hosts that must start together: the wave, in turns of maxUnavailable.
+        const wave = rolloutWaves(i.plan.environment)!.find((w) => w.includes(i.hostName))!;
+        const turn = Math.min(rolling.rollout.maxUnavailable ?? wave.length, wave.length);
+        const first = Math.floor(wave.indexOf(i.hostName) / turn) * turn;
+        const together = wave.slice(first, first + turn);
+        const at = (rolling.startsAtOnce ??= { now: 0, most: 0 });
+        at.now++;
+        at.most = Math.max(at.most, at.now);
+        const met = await holdsWithin(
+          () => together.every((h) => calls.includes(`start ${h}@${request.release}`)),
+          5_000,
+        );
+        at.now--;
+        if (!met)
+          throw ApplicationFailure.nonRetryable(
+            `${i.hostName} started without ${together.join(', ')} starting beside it`,
+            'Test',
+          );
+      }
+      const restoredTogether = rolling?.restoredTogether;
+      if (restoredTogether && i.plan.request.release === previous.release) {
+        const met = await holdsWithin(
+          () => restoredTogether.every((h) => calls.includes(`start ${h}@${previous.release}`)),
+          5_000,
+        );
+        if (!met) throw ApplicationFailure.nonRetryable(`${i.hostName} was restored alone`, 'Test');
+      }
       if (script.failRollback && i.plan.request.release !== request.release) {
         throw ApplicationFailure.nonRetryable('compose up failed', 'Test');
       }
@@ -220,7 +305,18 @@ function stubActivities(script: Script, calls: string[]): Partial<DeployActiviti
       calls.push(`stop ${tag(i)}`);
     },
     async waitForHealth(i: HealthInput) {
-      calls.push(`health ${i.release}`);
+      calls.push(
+        `health ${i.release}${script.rolling ? ` ${i.environment.hosts.map((h) => h.name).join(',')}` : ''}`,
+      );
+      if (
+        script.unhealthyHost &&
+        i.release === request.release &&
+        i.environment.hosts.some((h) => h.name === script.unhealthyHost)
+      )
+        throw ApplicationFailure.nonRetryable(
+          `${script.unhealthyHost}: /health/ready HTTP 503`,
+          'HealthDeadlineExceeded',
+        );
       if (script.hangingHealth?.includes(i.release)) {
         // Heartbeat until the workflow cancels this activity (an abort).
         const ctx = Context.current();
@@ -244,6 +340,7 @@ function stubActivities(script: Script, calls: string[]): Partial<DeployActiviti
     },
     async recordRelease(i) {
       calls.push(`record ${tag(i)}`);
+      if (script.twoHosts && i.hostName === 'web-1') await bothHostsAt('record', calls);
       return { ...previous, release: i.plan.request.release };
     },
     async postDeployChecks(i: { plan: DeployPlan; configuredServices?: Record<string, string[]> }) {
@@ -270,8 +367,20 @@ function stubActivities(script: Script, calls: string[]): Partial<DeployActiviti
         createdAt: '',
       };
     },
+    async listPendingMigrations(i) {
+      calls.push(`pending migrations ${tag(i)}`);
+      return script.pending ?? defaultPending;
+    },
     async runMigrations(i) {
-      calls.push(`migrate ${tag(i)}`);
+      calls.push(`migrate ${tag(i)}${i.phase ? ` ${i.phase}` : ''}`);
+      if (script.migration === 'phased') {
+        const pending = script.pending ?? defaultPending;
+        return {
+          applied: pending
+            .filter((m) => m.phase === i.phase)
+            .map((m) => ({ id: m.id, backwardCompatible: m.phase !== 'contract' })),
+        };
+      }
       const compatible = { id: '002_add_column', backwardCompatible: true };
       const breaking = { id: '003_drop_column', backwardCompatible: false };
       if (script.migration === 'fails-after-breaking') {
@@ -539,7 +648,11 @@ describe('database backup and migrations', () => {
   });
 
   test("two hosts: the backup waits for the database host's pull, the other host's pull runs beside it", async () => {
-    const { calls, result } = await run({ previous, migration: 'backward-compatible', twoHosts: true });
+    const { calls, result, workflowId } = await run({
+      previous,
+      migration: 'backward-compatible',
+      twoHosts: true,
+    });
     expect(result?.outcome).toBe('succeeded');
     const at = (call: string) => {
       const i = calls.indexOf(call);
@@ -552,6 +665,10 @@ describe('database backup and migrations', () => {
     expect(at('backup web-1@r2')).toBeLessThan(at('migrate web-1@r2'));
     // Nothing new starts before every host has its images.
     expect(Math.max(at('pulled web-2@r2'), at('migrate web-1@r2'))).toBeLessThan(at('start web-1@r2'));
+    // The uploads and the records ran at once (the stub holds web-1's until web-2's began).
+    expect(at('upload web-2@r2 ghcr.io/acme/site:v2,ghcr.io/acme/api:v2')).toBeLessThan(at('pull web-1@r2'));
+    expect(at('record web-2@r2')).toBeGreaterThan(at('checks r2'));
+    await saveHistory(env, 'uploads-and-records-at-once', workflowId);
   });
 
   test("a host's pull that fails beside the backup undoes the deployment before anything new starts", async () => {
@@ -568,6 +685,103 @@ describe('database backup and migrations', () => {
       healthy: true,
       actions: ['restored release r1 on web-2', 'restored release r1 on web-1'],
     });
+  });
+
+  test('a rolling release: each wave starts at once and is checked alone before the next', async () => {
+    const { calls, result, workflowId } = await run({
+      previous,
+      rolling: { hosts: 5, rollout: { batchPercent: 40, pauseSeconds: 1 } },
+    });
+    expect(result?.outcome).toBe('succeeded');
+    const released = calls.filter((c) => /^(start|health) .*r2/.test(c));
+    // 40 % of 5 hosts, rounded up: waves of 2, 2 and 1; inside a wave the starts may come in any order.
+    const waves = [
+      ['start web-1@r2', 'start web-2@r2'],
+      ['start web-3@r2', 'start web-4@r2'],
+      ['start web-5@r2'],
+    ];
+    const health = ['health r2 web-1,web-2', 'health r2 web-3,web-4', 'health r2 web-5'];
+    let at = 0;
+    for (const [i, wave] of waves.entries()) {
+      expect(released.slice(at, at + wave.length).sort()).toEqual(wave);
+      expect(released[at + wave.length]).toBe(health[i]);
+      at += wave.length + 1;
+    }
+    expect(result?.steps.map((s) => s.name)).toContain('health (wave 3/3)');
+    // The pause is a durable timer between waves: the second wave began at least 1 s after the first was healthy.
+    const ended = result!.steps.find((s) => s.name === 'health (wave 1/3)')!.endedAt!;
+    const next = result!.steps.find((s) => s.name === 'start web-3')!.startedAt;
+    expect(Date.parse(next) - Date.parse(ended)).toBeGreaterThanOrEqual(1_000);
+    await saveHistory(env, 'rolling-waves', workflowId);
+  });
+
+  test('maxUnavailable: a wave of four restarts two hosts at a time, then is checked once', async () => {
+    const rolling = { hosts: 4, rollout: { batchSize: 4, maxUnavailable: 2, pauseSeconds: 0 } };
+    const { calls, result } = await run({ previous, rolling });
+    expect(result?.outcome).toBe('succeeded');
+    // The stub holds each start until its turn's other host has started too: two, never more.
+    expect(rolling).toMatchObject({ startsAtOnce: { most: 2 } });
+    expect(calls.filter((c) => c.startsWith('health r2'))).toEqual(['health r2 web-1,web-2,web-3,web-4']);
+  });
+
+  test('a wave that fails stops the release: the started hosts are restored together, the others get their files back', async () => {
+    const { calls, error } = await run({
+      previous,
+      rolling: {
+        hosts: 5,
+        rollout: { batchSize: 2, pauseSeconds: 0 },
+        restoredTogether: ['web-1', 'web-2', 'web-3', 'web-4'],
+      },
+      unhealthyHost: 'web-3',
+    });
+    const failure = failureOf(error);
+    expect(failure.status.failure?.step).toBe('health (wave 2/3)');
+    expect(calls).not.toContain('start web-5@r2');
+    // web-5 never ran the new release: its files go back, its containers are left alone.
+    expect(calls).toContain('upload web-5@r1 ghcr.io/acme/site:v1,ghcr.io/acme/api:v1');
+    expect(calls).not.toContain('start web-5@r1');
+    expect(failure.status.rollback?.actions).toEqual([
+      "put release r1's files back on web-5 (the release never reached its containers)",
+      ...['web-4', 'web-3', 'web-2', 'web-1'].map((h) => `restored release r1 on ${h}`),
+    ]);
+    expect(failure.status.rollback?.healthy).toBe(true);
+  });
+
+  test('a rolling release runs expand migrations before the first wave and contract ones after the last', async () => {
+    const { calls, result } = await run({
+      previous,
+      migration: 'phased',
+      rolling: { hosts: 2, rollout: { batchSize: 1, pauseSeconds: 0 } },
+    });
+    expect(result?.outcome).toBe('succeeded');
+    const order = calls.filter((c) => /^(pending|backup|migrate|start|health|record)/.test(c));
+    expect(order).toEqual([
+      'pending migrations web-1@r2',
+      'backup web-1@r2',
+      'migrate web-1@r2 expand',
+      'start web-1@r2',
+      'health r2 web-1',
+      'start web-2@r2',
+      'health r2 web-2',
+      'record web-1@r2',
+      'record web-2@r2',
+      'migrate web-1@r2 contract',
+    ]);
+    expect(result?.migrations?.map((m) => m.id)).toEqual(['002_add_column', '003_drop_old_column']);
+  });
+
+  test('a rolling release refuses a pending migration that is neither expand nor contract, before any change', async () => {
+    const { calls, error } = await run({
+      previous,
+      migration: 'phased',
+      pending: [{ id: '004_rename', phase: 'breaking' }],
+      rolling: { hosts: 2, rollout: { batchSize: 1, pauseSeconds: 0 } },
+    });
+    const failure = failureOf(error);
+    expect(failure.type).toBe('IncompatibleMigration');
+    expect(failure.message).toContain('004_rename (phase "breaking")');
+    expect(failure.message).toContain('a rolling release keeps the hosts of later waves on the old release');
+    expect(calls.filter((c) => /^(backup|migrate|start)/.test(c) && c.includes('r2'))).toEqual([]);
   });
 
   test('a rollback after only backward-compatible migrations leaves the database alone', async () => {

@@ -9,7 +9,6 @@ import {
   pullColour,
   readRouting,
   recordColour,
-  runMigrations,
   startColour,
   startSharedStack,
   stopColour,
@@ -19,6 +18,7 @@ import {
   waitForHealth,
 } from './activities';
 import type { Compensation, CompensationStack } from './compensation';
+import { migrateContract } from './database';
 import type { ReleaseStrategy } from './recreate';
 import type { DeploymentTracker } from './tracker';
 import { runPostDeployChecks } from './verification';
@@ -138,7 +138,7 @@ export function colourStrategy(
       const contract = contractPending.length > 0;
       if (!stable || stable === target || !p.previous) {
         // No old colour serves: nothing waits for the contract migrations.
-        if (contract) await migrateContract(p);
+        if (contract) await migrateContract(tracker, p);
         return;
       }
       const window = p.environment.traffic!.switchBackWindowSeconds;
@@ -164,14 +164,6 @@ export function colourStrategy(
       }
     },
   };
-
-  /** The contract migrations, in the deployment once no old code serves (a first release). */
-  async function migrateContract(p: DeployPlan): Promise<void> {
-    const report = await step('migrate (contract)', () =>
-      runMigrations({ plan: p, hostName: p.environment.hosts[0].name, phase: 'contract' }),
-    );
-    state.migrations = [...(state.migrations ?? []), ...report.applied];
-  }
 
   /** The weights every host's routing file holds; hosts that disagree are refused, naming each. */
   async function routingOnEveryHost(p: DeployPlan): Promise<Weights | undefined> {

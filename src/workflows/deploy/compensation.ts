@@ -7,6 +7,11 @@ import type { DeploymentTracker } from './tracker';
 export interface Compensation {
   description: string;
   run: () => Promise<void>;
+  /**
+   * Undo steps of one group that lie next to each other on the stack run at the same time
+   * (the hosts of a rolling release); without a group, one after another.
+   */
+  group?: string;
 }
 
 export type UndoResult = 'nothing-to-undo' | 'undone' | 'incomplete';
@@ -36,14 +41,24 @@ export class CompensationStack {
     // Workflow time: when the task that saw the failure ran, and when the health check's result came.
     const failedAt = Date.now();
     let complete = true;
-    for (const c of [...this.stack].reverse()) {
-      try {
-        await step(`rollback: ${c.description}`, c.run);
-        actions.push(c.description);
-      } catch (err) {
-        actions.push(`NOT done (${errorMessage(err)}): ${c.description}`);
-        complete = false;
-      }
+    const reversed = [...this.stack].reverse();
+    for (let i = 0; i < reversed.length;) {
+      let end = i + 1;
+      const group = reversed[i].group;
+      if (group !== undefined) while (end < reversed.length && reversed[end].group === group) end++;
+      const together = reversed.slice(i, end);
+      const results = await Promise.allSettled(
+        together.map((c) => step(`rollback: ${c.description}`, c.run)),
+      );
+      results.forEach((r, k) => {
+        const { description } = together[k];
+        if (r.status === 'fulfilled') actions.push(description);
+        else {
+          actions.push(`NOT done (${errorMessage(r.reason)}): ${description}`);
+          complete = false;
+        }
+      });
+      i = end;
     }
     // Health is only worth verifying when every undo step ran; otherwise the state is unknown.
     if (complete && p.previous) {

@@ -11,12 +11,21 @@ import { rootFailure } from '../operationTracker';
 import { backupDatabase, listPendingMigrations, restoreDatabase, runMigrations } from './activities';
 import type { CompensationStack } from './compensation';
 import type { DeploymentTracker } from './tracker';
+import { rolloutWaves } from './waves';
 
 export const INCOMPATIBLE_MIGRATION = 'IncompatibleMigration';
 
-/** Blue-green and canary keep the old release serving while migrations run: expand/contract. */
+/**
+ * Blue-green, canary and a rolling release keep the old release serving while migrations run:
+ * expand/contract.
+ */
 export function usesMigrationPhases(p: DeployPlan): boolean {
-  return !!p.environment.migrations?.phases && !!p.environment.traffic && p.strategy !== 'recreate';
+  if (!p.environment.migrations?.phases) return false;
+  return (!!p.environment.traffic && p.strategy !== 'recreate') || rollingRelease(p);
+}
+
+function rollingRelease(p: DeployPlan): boolean {
+  return !p.environment.traffic && rolloutWaves(p.environment) !== undefined;
 }
 
 /**
@@ -77,8 +86,11 @@ function refuseIncompatible(p: DeployPlan, pending: PendingMigration[]): void {
   const incompatible = pending.filter((m) => m.phase !== 'expand' && m.phase !== 'contract');
   if (!incompatible.length) return;
   const listed = incompatible.map((m) => `${m.id} (phase "${m.phase}")`).join(', ');
+  const neither = `migrations: ${listed} ${incompatible.length === 1 ? 'is' : 'are'} neither expand nor contract`;
   throw ApplicationFailure.nonRetryable(
-    `migrations: ${listed} ${incompatible.length === 1 ? 'is' : 'are'} neither expand nor contract; ${p.strategy} keeps the old release serving while migrations run, so only expand ones may run before traffic moves. Deploy this release with --strategy recreate, or split the migration into expand and contract`,
+    rollingRelease(p)
+      ? `${neither}; a rolling release keeps the hosts of later waves on the old release while migrations run, so only expand ones may run before the first wave. Deploy this release without the environment's rollout section, or split the migration into expand and contract`
+      : `${neither}; ${p.strategy} keeps the old release serving while migrations run, so only expand ones may run before traffic moves. Deploy this release with --strategy recreate, or split the migration into expand and contract`,
     INCOMPATIBLE_MIGRATION,
   );
 }
@@ -134,4 +146,13 @@ async function migrate(
       }
     }
   }
+}
+
+/** The contract migrations, once no old code serves (after the last wave, or a first colour release). */
+export async function migrateContract(tracker: DeploymentTracker, p: DeployPlan): Promise<void> {
+  const { state, step } = tracker;
+  const report = await step('migrate (contract)', () =>
+    runMigrations({ plan: p, hostName: p.environment.hosts[0].name, phase: 'contract' }),
+  );
+  state.migrations = [...(state.migrations ?? []), ...report.applied];
 }

@@ -1,13 +1,18 @@
-import { patched } from '@temporalio/workflow';
+import { patched, sleep } from '@temporalio/workflow';
 import type { DeployPlan, PendingMigration } from '../../shared/deployment';
 import { pullImages, startServices, stopRelease, uploadRelease, waitForHealth } from './activities';
 import type { Compensation, CompensationStack } from './compensation';
 import type { DeploymentTracker } from './tracker';
 import { runPostDeployChecks } from './verification';
-import { allEnded } from '../../shared/promises';
+import { allEnded, inTurns } from '../../shared/promises';
+import { migrateContract } from './database';
+import { rolloutWaves } from './waves';
 
 /** Every host pulls at once after the uploads, the others beside the backup. */
 export const PULLS_AT_ONCE = 'pulls-at-once';
+
+/** Every host's files are uploaded at once, and every host records the release at once. */
+export const UPLOADS_AND_RECORDS_AT_ONCE = 'uploads-and-records-at-once';
 
 /**
  * How a release reaches the hosts and takes their traffic. `prepare` puts files and images on
@@ -34,7 +39,8 @@ export interface ReleaseStrategy {
 
 /**
  * Recreate: the stack's containers are replaced in place, host by host (requests fail while a
- * service restarts). The strategy of hosts without a traffic-switching proxy.
+ * service restarts). The strategy of hosts without a traffic-switching proxy. With a `rollout`
+ * section and several hosts, in waves (see releaseInWaves).
  */
 export function recreateStrategy(
   tracker: DeploymentTracker,
@@ -43,6 +49,8 @@ export function recreateStrategy(
   const { step } = tracker;
   /** Per host, the services its compose files configure, as the pull read them. */
   const configuredServices: Record<string, string[]> = {};
+  /** Hosts of a rolling release whose containers it began to replace: their undo restarts the previous release. */
+  const started = new Set<string>();
   return {
     async prepare(p) {
       // Deployments that started before the hosts pulled at once replay one host at a time.
@@ -54,10 +62,21 @@ export function recreateStrategy(
         }
         return;
       }
-      for (const host of p.environment.hosts) {
-        // Pushed before the upload: from then on the host's files name the new release.
-        compensations.push(restoreHost(p, host.name));
-        await step(`upload ${host.name}`, () => uploadRelease({ plan: p, hostName: host.name }));
+      const rolling = rolloutWaves(p.environment) !== undefined;
+      const undoOf = (hostName: string) =>
+        rolling ? restoreRollingHost(p, hostName, started) : restoreHost(p, hostName);
+      const upload = (hostName: string) =>
+        step(`upload ${hostName}`, () => uploadRelease({ plan: p, hostName }));
+      if (patched(UPLOADS_AND_RECORDS_AT_ONCE)) {
+        // Files change nothing that runs: every host at once, each undo pushed before its upload
+        // (from then on the host's files name the new release).
+        for (const host of p.environment.hosts) compensations.push(undoOf(host.name));
+        await allEnded(p.environment.hosts.map((host) => upload(host.name)));
+      } else {
+        for (const host of p.environment.hosts) {
+          compensations.push(undoOf(host.name));
+          await upload(host.name);
+        }
       }
       // Pulling changes nothing that runs: every host pulls at once. The backup waits for the
       // database host's pull only (so the writes a restore would lose are the backup's own
@@ -75,13 +94,71 @@ export function recreateStrategy(
       return { pulled, databaseHostPulled: pulls[0] };
     },
     async release(p) {
-      for (const host of p.environment.hosts) {
-        await step(`start ${host.name}`, () => startServices({ plan: p, hostName: host.name }));
+      const waves = rolloutWaves(p.environment);
+      if (waves) await releaseInWaves(tracker, p, waves, started);
+      else {
+        for (const host of p.environment.hosts) {
+          await step(`start ${host.name}`, () => startServices({ plan: p, hostName: host.name }));
+        }
+        await step('health', () => waitForHealth({ environment: p.environment, release: p.request.release }));
       }
-      await step('health', () => waitForHealth({ environment: p.environment, release: p.request.release }));
       // Deployments that started before post-deploy checks existed replay without them.
       if (patched('post-deploy-checks')) await runPostDeployChecks(tracker, p, { configuredServices });
     },
+    async finish(p, contractPending) {
+      // Only a rolling release has contract migrations pending (expand ran before wave 1); no
+      // host serves the old release any more.
+      if (contractPending.length > 0) await migrateContract(tracker, p);
+    },
+  };
+}
+
+/**
+ * A rolling release: wave after wave, each wave's hosts start together (at most
+ * `rollout.maxUnavailable` at a time) and only they are probed before the pause and the next
+ * wave. The first failure stops the release once the wave's running starts have ended; the
+ * undo (on the stack since the uploads) restarts the previous release where a start began and
+ * only puts the files back where none did.
+ */
+async function releaseInWaves(
+  tracker: DeploymentTracker,
+  p: DeployPlan,
+  waves: string[][],
+  started: Set<string>,
+): Promise<void> {
+  const { step, state, show } = tracker;
+  const { pauseSeconds, maxUnavailable } = p.environment.rollout!;
+  for (const [i, wave] of waves.entries()) {
+    const label = `wave ${i + 1}/${waves.length}`;
+    await inTurns(wave, maxUnavailable ?? wave.length, (hostName) => {
+      started.add(hostName);
+      return step(`start ${hostName}`, () => startServices({ plan: p, hostName }));
+    });
+    const environment = { ...p.environment, hosts: p.environment.hosts.filter((h) => wave.includes(h.name)) };
+    await step(`health (${label})`, () => waitForHealth({ environment, release: p.request.release }));
+    if (pauseSeconds > 0 && i < waves.length - 1) {
+      state.stage = `pause after ${label} (${pauseSeconds} s)`;
+      show();
+      await sleep(pauseSeconds * 1000);
+    }
+  }
+}
+
+/** Undo of one host of a rolling release; every host's undo runs at the same time. */
+function restoreRollingHost(p: DeployPlan, hostName: string, started: ReadonlySet<string>): Compensation {
+  const whole = restoreHost(p, hostName);
+  const previous = p.previous;
+  if (!previous) return { ...whole, group: 'hosts' };
+  const back = previousPlan(p, previous);
+  return {
+    group: 'hosts',
+    // Read when the undo runs: by then the release has or has not reached the host.
+    get description() {
+      return started.has(hostName)
+        ? whole.description
+        : `put release ${previous.release}'s files back on ${hostName} (the release never reached its containers)`;
+    },
+    run: () => (started.has(hostName) ? whole.run() : uploadRelease({ plan: back, hostName })),
   };
 }
 
@@ -94,16 +171,21 @@ function restoreHost(p: DeployPlan, hostName: string): Compensation {
       run: () => stopRelease({ plan: p, hostName }),
     };
   }
-  const back: DeployPlan = {
-    ...p,
-    images: previous.images,
-    request: { ...p.request, release: previous.release, images: previous.images },
-  };
+  const back = previousPlan(p, previous);
   return {
     description: `restored release ${previous.release} on ${hostName}`,
     run: async () => {
       await uploadRelease({ plan: back, hostName });
       await startServices({ plan: back, hostName, together: true });
     },
+  };
+}
+
+/** The plan of the release the hosts ran before this one (its images, under its name). */
+function previousPlan(p: DeployPlan, previous: NonNullable<DeployPlan['previous']>): DeployPlan {
+  return {
+    ...p,
+    images: previous.images,
+    request: { ...p.request, release: previous.release, images: previous.images },
   };
 }

@@ -412,3 +412,88 @@ describe('envValuesFor and expandUrl', () => {
     expect(expandUrl('http://example.test/', env, host)).toBe('http://example.test/');
   });
 });
+
+describe('rollout', () => {
+  test('a wave size, as a count or a share, and a pause that defaults to none', () => {
+    expect(parsed({ rollout: { batchSize: 2 } }).rollout).toEqual({ batchSize: 2, pauseSeconds: 0 });
+    expect(parsed({ rollout: { batchPercent: 25, pauseSeconds: 30 } }).rollout).toEqual({
+      batchPercent: 25,
+      pauseSeconds: 30,
+    });
+    expect(parsed({}).rollout).toBeUndefined();
+  });
+
+  test.each([
+    ['both sizes', { batchSize: 2, batchPercent: 50 }],
+    ['neither size', { pauseSeconds: 10 }],
+  ])('%s is refused with the rule', (_label, rollout) => {
+    expect(problemsOf((doc) => (doc.rollout = rollout))).toEqual([
+      expect.stringMatching(
+        /^rollout.*must give exactly one of batchSize \(hosts per wave\) and batchPercent \(share of the hosts per wave\)/,
+      ),
+    ]);
+  });
+
+  test.each([
+    ['batchSize', 0],
+    ['batchPercent', 101],
+    ['pauseSeconds', -1],
+  ])('%s %j is refused, naming the field and the value', (field, value) => {
+    const problems = problemsOf((doc) => (doc.rollout = { batchSize: 1, [field]: value }));
+    expect(problems.join('\n')).toContain(`rollout.${field}`);
+    expect(problems.join('\n')).toContain(String(value));
+  });
+});
+
+describe('rollout with the rest of the environment', () => {
+  const secondHost = (doc: any) => doc.hosts.push({ ...doc.hosts[0], name: 'web-2', address: '10.0.0.9' });
+  const migrations = { service: 'api', command: ['node', 'server.js', 'migrate'] };
+
+  test('maxUnavailable caps how many hosts of a wave restart at once', () => {
+    expect(parsed({ rollout: { batchSize: 4, maxUnavailable: 2 } }).rollout).toEqual({
+      batchSize: 4,
+      maxUnavailable: 2,
+      pauseSeconds: 0,
+    });
+    expect(problemsOf((doc) => (doc.rollout = { batchSize: 4, maxUnavailable: 0 })).join('\n')).toContain(
+      'rollout.maxUnavailable',
+    );
+  });
+
+  test('a traffic section is refused beside it: colours move every host together', () => {
+    const production: any = loadEnvironment(FIXTURES, 'production');
+    const r = environmentSchema.safeParse({ ...production, rollout: { batchSize: 1 } });
+    expect(r.success).toBe(false);
+    expect(describeZodIssues(r.error!, production).join('\n')).toMatch(
+      /rollout.*cannot be combined with a traffic section/,
+    );
+  });
+
+  test('several hosts with migrations need their expand/contract phases', () => {
+    const problems = problemsOf((doc) => {
+      secondHost(doc);
+      doc.rollout = { batchSize: 1 };
+      doc.migrations = migrations;
+    });
+    expect(problems.join('\n')).toMatch(/migrations\.phases.*is needed with a rollout section/);
+    const phases = {
+      pending: ['node', 'server.js', 'migrate', '--pending'],
+      expand: ['node', 'server.js', 'migrate', '--phase=expand'],
+      contract: ['node', 'server.js', 'migrate', '--phase=contract'],
+    };
+    expect(
+      problemsOf((doc) => {
+        secondHost(doc);
+        doc.rollout = { batchSize: 1 };
+        doc.migrations = { ...migrations, phases };
+      }),
+    ).toEqual([]);
+    // One host has no later wave: plain migrations stay fine.
+    expect(
+      problemsOf((doc) => {
+        doc.rollout = { batchSize: 1 };
+        doc.migrations = migrations;
+      }),
+    ).toEqual([]);
+  });
+});
