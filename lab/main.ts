@@ -13,7 +13,9 @@
  *                                       `up` leaves fresh hosts alone; `down` stops them, `status`
  *                                       lists them.
  *   npm run lab -- fleet N [--json]     fleet-1 … fleet-N (127.0.1.1 …), N fresh hosts at once
- *                                       for fleet benchmarks (scripts/bench/fleet.ts).
+ *                                       for fleet benchmarks (scripts/bench/fleet.ts), and
+ *                                       .lab/fleet-config/fleet.yaml: all N as one environment
+ *                                       released in waves (scripts/bench/waves.ts).
  */
 import { Command } from 'commander';
 import * as fs from 'node:fs';
@@ -25,6 +27,7 @@ import { enginePid, listContainers, startContainers, startEngine } from './engin
 import { stopHost } from './hosts';
 import { checkSsh, ensureKeys, publicHostKey, sshdPid, startSshd, writeKnownHosts } from './sshd';
 import { createFleet, createFreshHost, existingFreshHosts, freshHostFile, hostsWithKeys } from './fresh';
+import { writeFleetEnvironment } from './fleetEnvironment';
 import { BuildEngine, buildImages, buildWorkerBase, ensureBaseImage, imageSizes, pushImages } from './images';
 import {
   cacheDir,
@@ -346,15 +349,23 @@ program
 program
   .command('fleet')
   .description(
-    `fleet-1 … fleet-N (127.0.1.1 …): N brand-new hosts for fleet benchmarks, each re-created from nothing; prints their host config files`,
+    `fleet-1 … fleet-N (127.0.1.1 …): N brand-new hosts for fleet benchmarks, each re-created from nothing, and the environment "fleet" of all N (.lab/fleet-config/fleet.yaml); prints the host config files, then the environment's`,
   )
   .argument('<count>', `how many hosts (1 to ${MAX_FLEET})`)
-  .option('--json', 'print [{ "hostFile", "host", "seconds" }, ...] instead of the file paths')
+  .option(
+    '--json',
+    'print { "hosts": [{ "hostFile", "host", "seconds" }, ...], "environmentFile" } instead of the file paths',
+  )
   .action(async (count: string, opts: { json?: boolean }) => {
     if (!/^\d+$/.test(count) || Number(count) < 1 || Number(count) > MAX_FLEET)
       throw new LabError(`count ${JSON.stringify(count)} must be a whole number from 1 to ${MAX_FLEET}`);
     const made = await createFleet(Number(count));
-    console.log(opts.json ? JSON.stringify(made, null, 2) : made.map((h) => h.hostFile).join('\n'));
+    const environmentFile = writeFleetEnvironment(made.map((h) => h.host));
+    console.log(
+      opts.json
+        ? JSON.stringify({ hosts: made, environmentFile }, null, 2)
+        : [...made.map((h) => h.hostFile), environmentFile].join('\n'),
+    );
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -64,10 +64,11 @@ wait "$lab_pid" || lab_status=$?
 cat .data/lab-up.log
 
 # Two integration shards at once, on different lab hosts: the files that use only lab-2 (or no
-# host) under their own projects and addresses, and the rest (lab-staging on lab-1, whose SSH
+# host, or spare hosts of their own: lab-4, fleet-1 … fleet-4) under their own projects and
+# addresses, and the rest (lab-staging on lab-1, whose SSH
 # durability cuts; drills on lab-2 under their own project). Each shard runs its files one at
 # a time.
-lab2_files='tests/integration/(colours|colourFailures|traffic|configCheck|temporalRestart|database|gates|releaseFiles|hostLock|firstDay|labReclaim|encryption)\.test\.ts$'
+lab2_files='tests/integration/(colours|colourFailures|traffic|configCheck|temporalRestart|database|gates|releaseFiles|hostLock|firstDay|labReclaim|encryption|rollingWaves)\.test\.ts$'
 integration_status=0
 lab2_status=0
 if [ "$lab_status" = 0 ]; then
