@@ -18,11 +18,12 @@ import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { stringify } from 'yaml';
 import { startOrAttach } from '../../src/client/deploy';
-import { environmentSchema, type EnvironmentConfig } from '../../src/config/schema';
+import type { EnvironmentConfig } from '../../src/config/schema';
 import type { DeploymentStatus, StepState } from '../../src/shared/deployment';
 import { describeSlots, workerSlots } from '../../src/worker/slots';
 import { createFleet } from '../../lab/fresh';
-import { demoImage, PROJECT_ROOT } from '../../lab/paths';
+import { fleetEnvironment } from '../../lab/fleetEnvironment';
+import { PROJECT_ROOT } from '../../lab/paths';
 import { setQuiet } from '../../lab/util';
 import {
   freshBackupRoot,
@@ -31,6 +32,7 @@ import {
   startHarness,
   type Harness,
 } from '../../tests/integration/harness';
+import { cpuTicks, median, positive } from './figures';
 
 const TAGS = ['v1', 'v2'] as const;
 
@@ -49,18 +51,6 @@ interface Round {
   cpuSeconds: Record<string, number>;
   /** Steps that took longest beyond their time alone: alone → median of the N at once. */
   slowedSteps: { step: string; aloneMs: number; atOnceMs: number }[];
-}
-
-/** Busy and total CPU time of the whole machine so far (Linux /proc/stat, in clock ticks). */
-function cpuTicks(): { busy: number; total: number } {
-  const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '')
-    .trim()
-    .split(/\s+/)
-    .slice(1)
-    .map(Number);
-  const total = fields.reduce((a, b) => a + b, 0);
-  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
-  return { busy: total - idle, total };
 }
 
 /**
@@ -105,11 +95,6 @@ function cpuByRole(workerPids: number[]): Record<string, number> {
 /** A step's name with the host left out, so the same step of every environment compares. */
 const stepKey = (name: string) => name.replace(/fleet-\d+/g, '<host>');
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
-}
-
 function slowedSteps(alone: StepState[], together: StepState[][]) {
   const aloneMs = new Map(alone.map((s) => [stepKey(s.name), s.durationMs ?? 0]));
   const atOnce = new Map<string, number[]>();
@@ -121,31 +106,6 @@ function slowedSteps(alone: StepState[], together: StepState[][]) {
     .sort((a, b) => b.atOnceMs - b.aloneMs - (a.atOnceMs - a.aloneMs))
     .slice(0, 5);
 }
-
-function fleetEnvironment(name: string, host: EnvironmentConfig['hosts'][number]): EnvironmentConfig {
-  return environmentSchema.parse({
-    name,
-    project: 'fleet',
-    composeCommand: ['docker-compose'],
-    composeFiles: ['scripts/bench/fleet-compose.yml'],
-    hosts: [host],
-    services: [
-      {
-        name: 'api',
-        image: demoImage('api'),
-        readinessUrl: 'http://{host}:18083/health/live',
-        versionUrl: 'http://{host}:18083/version',
-      },
-    ],
-    deadlines: { healthSeconds: 120 },
-  });
-}
-
-const positive = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive whole number');
-  return n;
-};
 
 const workerCounts = (v: string) => {
   const counts = v.split(',').map((s) => Number(s.trim()));
@@ -169,7 +129,7 @@ async function main(opts: { envs: number; workers: number[]; maxActivities?: num
   const hosts = await createFleet(opts.envs);
   setQuiet(false);
   const configDir = mkdtempSync(join(PROJECT_ROOT, '.data', 'bench-fleet-config-'));
-  const environments = hosts.map((h, i) => fleetEnvironment(`fleet-${i + 1}`, h.host));
+  const environments = hosts.map((h, i) => fleetEnvironment(`fleet-${i + 1}`, [h.host]));
   for (const env of environments)
     writeFileSync(join(configDir, `${env.name}.yaml`), stringify(env, { lineWidth: 0 }));
 

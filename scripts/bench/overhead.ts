@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, posix } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { stringify } from 'yaml';
 import { follow, startOrAttach } from '../../src/client/deploy';
 import { composeDestroy } from '../../src/commands/compose';
@@ -40,6 +40,7 @@ import {
   startHarness,
   type Harness,
 } from '../../tests/integration/harness';
+import { median, seconds, positive } from './figures';
 
 const ENVIRONMENT = 'lab-overhead';
 /** Loopback addresses of their own for each side's published ports. */
@@ -55,19 +56,6 @@ interface Run {
   /** Per step of STEPS, plus (pipeline) the steps a shell script does not have. */
   steps: Record<string, number>;
 }
-
-const positive = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive whole number');
-  return n;
-};
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
-const seconds = (ms: number) => (ms / 1000).toFixed(1);
 
 /** A pipeline step's name under the shell script's step it does the work of. */
 function shellStepOf(name: string): string {

@@ -12,7 +12,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { stringify } from 'yaml';
 import { follow, startOrAttach, type DeployOutcome } from '../../src/client/deploy';
 import type { DeployRequest } from '../../src/config/request';
@@ -21,6 +21,7 @@ import { sharesPerWindow, startLoad, summarize, type LoadRecord } from '../../sr
 import type { StepState } from '../../src/shared/deployment';
 import { colourEnvironment, destroyColourEnvironment } from '../../lab/colourEnvironment';
 import { requireLab, startHarness, type Harness } from '../../tests/integration/harness';
+import { positive } from './figures';
 
 const BIND = '127.0.0.70';
 const PROXY = `http://${BIND}:18680`;
@@ -36,12 +37,6 @@ interface Row {
   deployMs: number;
   note: string;
 }
-
-const positive = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive whole number');
-  return n;
-};
 
 /** Steps that move traffic (or, for recreate, replace what answers), in the load's clock. */
 function switchWindow(steps: StepState[], loadStart: number): { from: number; to: number } | undefined {
