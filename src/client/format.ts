@@ -91,9 +91,13 @@ export function canaryTable(steps: CanaryStepRecord[]): string {
     .join('\n');
 }
 
-/** What a status adds for colours and canaries, when present: the colours line, the canary line and table. */
+/**
+ * What a status adds, when present: the colours line, the canary line and table, and a rolling
+ * release's failed contract migrations.
+ */
 export function releaseDetails(status: DeploymentStatus): string[] {
   const lines: string[] = [];
+  if (status.contractError) lines.push(`warning: ${status.contractError}`);
   if (status.colours) lines.push(coloursLine(status.colours));
   if (status.canary) {
     lines.push(canaryLine(status.canary));

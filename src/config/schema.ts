@@ -491,9 +491,9 @@ export const strategySchema = z.enum(STRATEGIES);
 
 /**
  * An environment of several hosts releases (recreate) in waves: a wave's hosts restart together
- * (at most maxUnavailable at a time), the next wave starts once that wave is healthy and the
- * pause has passed, and the first wave that fails stops the release and undoes every host.
- * Exactly one of batchSize and batchPercent sets a wave's size.
+ * (in turns of at most maxUnavailable, each turn answering before the next starts), the next
+ * wave starts once that wave is healthy and the pause has passed, and the first failure stops
+ * the release and undoes every host. Exactly one of batchSize and batchPercent sets a wave's size.
  */
 export const rolloutSchema = z
   .object({
@@ -501,7 +501,10 @@ export const rolloutSchema = z
     batchSize: z.number().int().min(1).max(1000).optional(),
     /** Hosts per wave as a share of the environment's hosts, rounded up (at least one). */
     batchPercent: z.number().int().min(1).max(100).optional(),
-    /** At most this many hosts of a wave restart at the same time; the whole wave when absent. */
+    /**
+     * At most this many hosts are down at once: a wave restarts in turns of this many, each
+     * turn answering its health checks before the next starts. The whole wave when absent.
+     */
     maxUnavailable: z.number().int().min(1).max(1000).optional(),
     /** How long to wait after a healthy wave before the next one starts. */
     pauseSeconds: z.number().int().min(0).max(3600).default(0),
@@ -512,6 +515,11 @@ export const rolloutSchema = z
       'must give exactly one of batchSize (hosts per wave) and batchPercent (share of the hosts per wave)',
   });
 export type RolloutConfig = z.infer<typeof rolloutSchema>;
+
+/** Hosts per wave: `batchSize`, or `batchPercent` of the hosts rounded up (at least one). */
+export function waveSize(rollout: Pick<RolloutConfig, 'batchSize' | 'batchPercent'>, hosts: number): number {
+  return rollout.batchSize ?? Math.max(1, Math.ceil((hosts * (rollout.batchPercent ?? 100)) / 100));
+}
 export type Strategy = z.infer<typeof strategySchema>;
 
 export const COLOURS = ['blue', 'green'] as const;
@@ -824,12 +832,17 @@ export const environmentSchema = z
           "cannot be combined with a traffic section: colours move every host's traffic together (use canary steps for a gradual release)",
       });
     }
-    if (env.rollout && env.hosts.length > 1 && env.migrations && !env.migrations.phases) {
+    if (
+      env.rollout &&
+      waveSize(env.rollout, env.hosts.length) < env.hosts.length &&
+      env.migrations &&
+      !env.migrations.phases
+    ) {
       ctx.addIssue({
         code: 'custom',
         path: ['migrations', 'phases'],
         message:
-          'is needed with a rollout section (hosts of later waves serve the old release while migrations run): the pending, expand and contract commands; or remove rollout',
+          'is needed with a rollout of more than one wave (hosts of later waves serve the old release while migrations run): the pending, expand and contract commands; or release in one wave',
       });
     }
     if (env.strategy !== 'recreate' && env.migrations && !env.migrations.phases) {

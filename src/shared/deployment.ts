@@ -114,6 +114,11 @@ export interface DeploymentStatus {
   backup?: BackupRecord;
   /** Migrations this deployment applied. */
   migrations?: AppliedMigration[];
+  /**
+   * A rolling release whose contract migrations failed once every host had the new release:
+   * the release stands (nothing is undone) and the next deployment runs them again.
+   */
+  contractError?: string;
   /** Blue-green and canary: the pending migrations found before any ran, with their phases. */
   pendingMigrations?: PendingMigration[];
   /** Who aborted, when and why. */

@@ -89,6 +89,8 @@ interface Script {
   gates?: 'pass' | 'fail';
   /** Configure a database: backups and migrations run; the migration behaves as named. */
   migration?: 'backward-compatible' | 'breaking' | 'fails-after-breaking' | 'phased';
+  /** With migration 'phased': the contract migrations fail. */
+  failContract?: boolean;
   /** With migration 'phased': what listPendingMigrations finds (default: one expand, one contract). */
   pending?: PendingMigration[];
   /** Post-deploy checks fail for these releases. */
@@ -374,6 +376,8 @@ function stubActivities(script: Script, calls: string[]): Partial<DeployActiviti
     async runMigrations(i) {
       calls.push(`migrate ${tag(i)}${i.phase ? ` ${i.phase}` : ''}`);
       if (script.migration === 'phased') {
+        if (script.failContract && i.phase === 'contract')
+          throw ApplicationFailure.nonRetryable('column "old" is still read by a view', 'MigrationFailed');
         const pending = script.pending ?? defaultPending;
         return {
           applied: pending
@@ -715,17 +719,25 @@ describe('database backup and migrations', () => {
     await saveHistory(env, 'rolling-waves', workflowId);
   });
 
-  test('maxUnavailable: a wave of four restarts two hosts at a time, then is checked once', async () => {
+  test('maxUnavailable: a wave of four restarts in turns of two, each turn answering before the next starts', async () => {
     const rolling = { hosts: 4, rollout: { batchSize: 4, maxUnavailable: 2, pauseSeconds: 0 } };
     const { calls, result } = await run({ previous, rolling });
     expect(result?.outcome).toBe('succeeded');
     // The stub holds each start until its turn's other host has started too: two, never more.
     expect(rolling).toMatchObject({ startsAtOnce: { most: 2 } });
-    expect(calls.filter((c) => c.startsWith('health r2'))).toEqual(['health r2 web-1,web-2,web-3,web-4']);
+    expect(calls.filter((c) => /^(start|health) .*r2/.test(c))).toEqual([
+      expect.stringMatching(/^start web-[12]@r2$/),
+      expect.stringMatching(/^start web-[12]@r2$/),
+      'health r2 web-1,web-2',
+      expect.stringMatching(/^start web-[34]@r2$/),
+      expect.stringMatching(/^start web-[34]@r2$/),
+      'health r2 web-3,web-4',
+    ]);
+    expect(result?.steps.map((s) => s.name)).toContain('health (wave 1/1, turn 2/2)');
   });
 
   test('a wave that fails stops the release: the started hosts are restored together, the others get their files back', async () => {
-    const { calls, error } = await run({
+    const { calls, error, workflowId } = await run({
       previous,
       rolling: {
         hosts: 5,
@@ -735,6 +747,7 @@ describe('database backup and migrations', () => {
       unhealthyHost: 'web-3',
     });
     const failure = failureOf(error);
+    await saveHistory(env, 'rolling-wave-failed', workflowId);
     expect(failure.status.failure?.step).toBe('health (wave 2/3)');
     expect(calls).not.toContain('start web-5@r2');
     // web-5 never ran the new release: its files go back, its containers are left alone.
@@ -763,11 +776,27 @@ describe('database backup and migrations', () => {
       'health r2 web-1',
       'start web-2@r2',
       'health r2 web-2',
-      'record web-1@r2',
-      'record web-2@r2',
+      // The hosts record at once, in either order.
+      expect.stringMatching(/^record web-[12]@r2$/),
+      expect.stringMatching(/^record web-[12]@r2$/),
       'migrate web-1@r2 contract',
     ]);
     expect(result?.migrations?.map((m) => m.id)).toEqual(['002_add_column', '003_drop_old_column']);
+  });
+
+  test('a failed contract migration after the last wave is reported and undoes nothing: the release stands', async () => {
+    const { calls, result } = await run({
+      previous,
+      migration: 'phased',
+      failContract: true,
+      rolling: { hosts: 2, rollout: { batchSize: 1, pauseSeconds: 0 } },
+    });
+    expect(result?.outcome).toBe('succeeded');
+    expect(result?.contractError).toMatch(
+      /^the contract migrations failed after every host took release r2 \(.*column "old" is still read.*\); the release stands/,
+    );
+    expect(result?.rollback).toBeUndefined();
+    expect(calls.filter((c) => c.includes('@r1'))).toEqual([]);
   });
 
   test('a rolling release refuses a pending migration that is neither expand nor contract, before any change', async () => {

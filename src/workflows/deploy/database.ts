@@ -24,8 +24,9 @@ export function usesMigrationPhases(p: DeployPlan): boolean {
   return (!!p.environment.traffic && p.strategy !== 'recreate') || rollingRelease(p);
 }
 
+/** A release in more than one wave: hosts of later waves serve the old release meanwhile. */
 function rollingRelease(p: DeployPlan): boolean {
-  return !p.environment.traffic && rolloutWaves(p.environment) !== undefined;
+  return !p.environment.traffic && (rolloutWaves(p.environment)?.length ?? 0) > 1;
 }
 
 /**

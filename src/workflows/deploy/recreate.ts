@@ -4,9 +4,10 @@ import { pullImages, startServices, stopRelease, uploadRelease, waitForHealth } 
 import type { Compensation, CompensationStack } from './compensation';
 import type { DeploymentTracker } from './tracker';
 import { runPostDeployChecks } from './verification';
-import { allEnded, inTurns } from '../../shared/promises';
+import { allEnded } from '../../shared/promises';
+import { errorMessage } from '../operationTracker';
 import { migrateContract } from './database';
-import { rolloutWaves } from './waves';
+import { rolloutWaves, waveTurns } from './waves';
 
 /** Every host pulls at once after the uploads, the others beside the backup. */
 export const PULLS_AT_ONCE = 'pulls-at-once';
@@ -107,18 +108,27 @@ export function recreateStrategy(
     },
     async finish(p, contractPending) {
       // Only a rolling release has contract migrations pending (expand ran before wave 1); no
-      // host serves the old release any more.
-      if (contractPending.length > 0) await migrateContract(tracker, p);
+      // host serves the old release any more. Every host runs and has recorded the new release:
+      // a failed contract must not undo that (the old release may not run on a half-contracted
+      // schema), so it is reported and runs again with the next deployment.
+      if (contractPending.length === 0) return;
+      try {
+        await migrateContract(tracker, p);
+      } catch (err) {
+        tracker.state.contractError = `the contract migrations failed after every host took release ${p.request.release} (${errorMessage(err)}); the release stands, and the next deployment runs them again`;
+        tracker.show();
+      }
     },
   };
 }
 
 /**
- * A rolling release: wave after wave, each wave's hosts start together (at most
- * `rollout.maxUnavailable` at a time) and only they are probed before the pause and the next
- * wave. The first failure stops the release once the wave's running starts have ended; the
- * undo (on the stack since the uploads) restarts the previous release where a start began and
- * only puts the files back where none did.
+ * A rolling release: wave after wave, each wave's hosts in turns of at most
+ * `rollout.maxUnavailable` (the whole wave without it): a turn's hosts start together and only
+ * they are probed before the next turn, then the pause and the next wave. The first failure
+ * stops the release once the turn's running starts have ended; the undo (on the stack since
+ * the uploads) restarts the previous release where a start began and only puts the files back
+ * where none did.
  */
 async function releaseInWaves(
   tracker: DeploymentTracker,
@@ -129,15 +139,21 @@ async function releaseInWaves(
   const { step, state, show } = tracker;
   const { pauseSeconds, maxUnavailable } = p.environment.rollout!;
   for (const [i, wave] of waves.entries()) {
-    const label = `wave ${i + 1}/${waves.length}`;
-    await inTurns(wave, maxUnavailable ?? wave.length, (hostName) => {
-      started.add(hostName);
-      return step(`start ${hostName}`, () => startServices({ plan: p, hostName }));
-    });
-    const environment = { ...p.environment, hosts: p.environment.hosts.filter((h) => wave.includes(h.name)) };
-    await step(`health (${label})`, () => waitForHealth({ environment, release: p.request.release }));
+    const turns = waveTurns(wave, maxUnavailable);
+    for (const [t, turn] of turns.entries()) {
+      const label = `wave ${i + 1}/${waves.length}${turns.length > 1 ? `, turn ${t + 1}/${turns.length}` : ''}`;
+      for (const hostName of turn) started.add(hostName);
+      await allEnded(
+        turn.map((hostName) => step(`start ${hostName}`, () => startServices({ plan: p, hostName }))),
+      );
+      const environment = {
+        ...p.environment,
+        hosts: p.environment.hosts.filter((h) => turn.includes(h.name)),
+      };
+      await step(`health (${label})`, () => waitForHealth({ environment, release: p.request.release }));
+    }
     if (pauseSeconds > 0 && i < waves.length - 1) {
-      state.stage = `pause after ${label} (${pauseSeconds} s)`;
+      state.stage = `pause after wave ${i + 1}/${waves.length} (${pauseSeconds} s)`;
       show();
       await sleep(pauseSeconds * 1000);
     }

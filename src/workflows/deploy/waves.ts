@@ -1,4 +1,4 @@
-import type { EnvironmentConfig } from '../../config/schema';
+import { waveSize, type EnvironmentConfig } from '../../config/schema';
 
 /**
  * The hosts of a rolling release, wave by wave, in the configured order: `rollout.batchSize`
@@ -11,9 +11,16 @@ export function rolloutWaves(
 ): string[][] | undefined {
   const { rollout, hosts } = environment;
   if (!rollout || hosts.length < 2) return undefined;
-  const size =
-    rollout.batchSize ?? Math.max(1, Math.ceil((hosts.length * (rollout.batchPercent ?? 100)) / 100));
+  const size = waveSize(rollout, hosts.length);
   const waves: string[][] = [];
   for (let i = 0; i < hosts.length; i += size) waves.push(hosts.slice(i, i + size).map((h) => h.name));
   return waves;
+}
+
+/** A wave's turns: at most `rollout.maxUnavailable` hosts each (the whole wave without it). */
+export function waveTurns(wave: string[], maxUnavailable: number | undefined): string[][] {
+  const size = Math.min(maxUnavailable ?? wave.length, wave.length);
+  const turns: string[][] = [];
+  for (let i = 0; i < wave.length; i += size) turns.push(wave.slice(i, i + size));
+  return turns;
 }

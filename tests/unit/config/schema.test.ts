@@ -475,7 +475,7 @@ describe('rollout with the rest of the environment', () => {
       doc.rollout = { batchSize: 1 };
       doc.migrations = migrations;
     });
-    expect(problems.join('\n')).toMatch(/migrations\.phases.*is needed with a rollout section/);
+    expect(problems.join('\n')).toMatch(/migrations\.phases.*is needed with a rollout of more than one wave/);
     const phases = {
       pending: ['node', 'server.js', 'migrate', '--pending'],
       expand: ['node', 'server.js', 'migrate', '--phase=expand'],
@@ -488,7 +488,15 @@ describe('rollout with the rest of the environment', () => {
         doc.migrations = { ...migrations, phases };
       }),
     ).toEqual([]);
-    // One host has no later wave: plain migrations stay fine.
+    // One wave of every host has no later wave: plain migrations stay fine.
+    expect(
+      problemsOf((doc) => {
+        secondHost(doc);
+        doc.rollout = { batchPercent: 100 };
+        doc.migrations = migrations;
+      }),
+    ).toEqual([]);
+    // Nor does one host.
     expect(
       problemsOf((doc) => {
         doc.rollout = { batchSize: 1 };

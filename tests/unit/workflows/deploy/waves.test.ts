@@ -1,4 +1,4 @@
-import { rolloutWaves } from '../../../../src/workflows/deploy/waves';
+import { rolloutWaves, waveTurns } from '../../../../src/workflows/deploy/waves';
 
 const hosts = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `h${i + 1}` }));
 const waves = (n: number, rollout?: { batchSize?: number; batchPercent?: number }) =>
@@ -23,4 +23,10 @@ test('batchPercent is a share of the hosts, rounded up, at least one host', () =
 test('no rollout section, or one host: no waves (every host, then one health wait)', () => {
   expect(waves(4)).toBeUndefined();
   expect(waves(1, { batchSize: 1 })).toBeUndefined();
+});
+
+test('a wave goes in turns of maxUnavailable hosts, the last one shorter; the whole wave without it', () => {
+  expect(waveTurns(['h1', 'h2', 'h3', 'h4', 'h5'], 2)).toEqual([['h1', 'h2'], ['h3', 'h4'], ['h5']]);
+  expect(waveTurns(['h1', 'h2', 'h3'], undefined)).toEqual([['h1', 'h2', 'h3']]);
+  expect(waveTurns(['h1', 'h2'], 10)).toEqual([['h1', 'h2']]);
 });
