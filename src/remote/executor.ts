@@ -310,12 +310,20 @@ export class RemoteHost {
       if (!(await put()))
         throw new Error(`${this.config.name}: upload of ${remotePath} failed: ${dir} does not exist`);
     }
-    // A mode given at creation is all a server must honour; secrets get theirs set outright.
-    if (mode === 0o600)
-      await this.sftpCall(`restricting ${tmp} to its owner`, opts, (sftp, done) =>
-        sftp.chmod(tmp, mode, (err: Error | null | undefined) => done(err)),
-      );
-    await this.moveIntoPlace(tmp, remotePath, opts);
+    try {
+      // A mode given at creation is all a server must honour; secrets get theirs set outright.
+      if (mode === 0o600)
+        await this.sftpCall(`restricting ${tmp} to its owner`, opts, (sftp, done) =>
+          sftp.chmod(tmp, mode, (err: Error | null | undefined) => done(err)),
+        );
+      await this.moveIntoPlace(tmp, remotePath, opts);
+    } catch (err) {
+      // The temporary file may hold secrets and a retry writes another: best effort, it goes.
+      await this.sftpCall(`removing ${tmp}`, { timeoutMs: 5_000 }, (sftp, done) =>
+        sftp.unlink(tmp, () => done(undefined)),
+      ).catch(() => undefined);
+      throw err;
+    }
   }
 
   /** rename(2) over the target through SFTP (posix-rename@openssh.com), else with `mv -f`. */
