@@ -289,7 +289,7 @@ export function tableFingerprints(env: EnvironmentConfig, host: HostConfig): Arg
 /**
  * Runs inside the database container: $1 user, $2 database, $3 the fingerprint SQL. One psql
  * session opens a REPEATABLE READ transaction and exports its snapshot; pg_dump dumps that
- * snapshot (to stdout) and the same session then runs the fingerprint query in it. So the
+ * snapshot (to stdout) while the same session runs the fingerprint query in it. So the
  * fingerprints describe exactly the rows the dump holds, however busy the database is. They go
  * to stderr as "fingerprint schema.table|rows|md5" lines.
  */
@@ -310,8 +310,11 @@ export const SNAPSHOT_DUMP_SCRIPT = [
   '  sleep 0.1',
   'done',
   'snapshot=$(head -n 1 "$dir/out")',
+  // The fingerprints are read beside the dump (another core), in the same snapshot, which stays
+  // exported until the commit after the dump: on a big database both take a while.
+  'printf \'%s;\\n\' "$sql" >&3',
   'pg_dump --snapshot="$snapshot" -U "$user" -Fc "$db"',
-  "printf '%s;\\n' \"$sql\" 'commit' >&3",
+  "printf '%s\\n' 'commit;' >&3",
   'exec 3>&-',
   'wait "$session" || { cat "$dir/err" >&2; exit 1; }',
   'tail -n +2 "$dir/out" | sed "s/^/fingerprint /" >&2',
