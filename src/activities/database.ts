@@ -391,6 +391,30 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
     },
 
     /**
+     * The database service running and answering: started (never recreated) when it does not
+     * answer. A drill starts its scratch database this way while the backup is still on its
+     * way to the host, so the restore finds it ready.
+     */
+    async startDatabase(input: HostStepInput): Promise<'was-ready' | 'started'> {
+      const env = input.plan.environment;
+      if (!env.database) {
+        throw ApplicationFailure.nonRetryable(
+          `environment "${env.name}" has no database section: no database to start`,
+          DatabaseFailureType.noDatabase,
+        );
+      }
+      const secrets = await secretsOf(input.plan, deps.workerEnv);
+      return onHost(
+        input,
+        'database',
+        (host) => ensureDatabase(host, env, progressReporter('database'), secrets),
+        {
+          detail: (outcome) => outcome,
+        },
+      );
+    },
+
+    /**
      * Compensation: restore the pre-deploy backup (pg_restore --clean --if-exists
      * --single-transaction). The dump is verified against the recorded checksum first; a
      * mismatch throws BackupCorrupt and leaves the database as it is.

@@ -62,6 +62,12 @@ export const activityPolicies = {
     heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 3 },
   },
+  /** Starts the database service (never recreates it) and waits for it to answer; safe to retry. */
+  startDatabase: {
+    startToCloseTimeout: '5m',
+    heartbeatTimeout,
+    retry: { ...retry, maximumAttempts: 3 },
+  },
   restoreDatabase: {
     startToCloseTimeout: '60m',
     heartbeatTimeout,

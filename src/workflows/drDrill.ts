@@ -2,6 +2,7 @@ import {
   ActivityCancellationType,
   ApplicationFailure,
   CancellationScope,
+  patched,
   proxyActivities,
   workflowInfo,
   type ActivityOptions,
@@ -9,7 +10,8 @@ import {
 import type { DeployActivities } from '../activities';
 import type { StoredBackup } from '../shared/backups';
 import type { DrillInput, DrillReport } from '../shared/drills';
-import type { DeployPlan } from '../shared/deployment';
+import type { BackupRecord, DeployPlan } from '../shared/deployment';
+import { allEnded } from '../shared/promises';
 import { activityPolicies } from './activityPolicies';
 import { restoredRelease } from './restoredRelease';
 import { compactStamp } from '../shared/stamps';
@@ -27,6 +29,13 @@ const { uploadBackupToHost } = proxyActivities<DeployActivities>(
   drillPolicy(activityPolicies.uploadBackupToHost),
 );
 const { restoreDatabase } = proxyActivities<DeployActivities>(drillPolicy(activityPolicies.restoreDatabase));
+const { startDatabase } = proxyActivities<DeployActivities>(drillPolicy(activityPolicies.startDatabase));
+
+/**
+ * The backup's copy to the drill host runs beside the pull and the scratch database's start;
+ * drills that began before this replay one step after another.
+ */
+export const DRILL_DATABASE_BESIDE_COPY = 'drill-database-beside-copy';
 const { checkRestoredData } = proxyActivities<DeployActivities>(
   drillPolicy(activityPolicies.checkRestoredData),
 );
@@ -122,8 +131,20 @@ export async function drDrill(input: DrillInput): Promise<DrillReport> {
     const restoreStarted = Date.now();
     stackCreated = true;
     await op.step('upload', release.upload);
-    await op.step('pull', release.pull);
-    const onHostBackup = await op.step('upload-backup', () => uploadBackupToHost({ ...onHost, backup }));
+    let onHostBackup: BackupRecord;
+    if (patched(DRILL_DATABASE_BESIDE_COPY)) {
+      // The copy needs no image; the database needs its image, then starts beside the copy.
+      const copied = op.step('upload-backup', () => uploadBackupToHost({ ...onHost, backup }));
+      const databaseUp = (async () => {
+        await op.step('pull', release.pull);
+        await op.step('database', () => startDatabase(onHost));
+      })();
+      await allEnded<unknown>([copied, databaseUp]);
+      onHostBackup = await copied;
+    } else {
+      await op.step('pull', release.pull);
+      onHostBackup = await op.step('upload-backup', () => uploadBackupToHost({ ...onHost, backup }));
+    }
     await op.step('restore', () => restoreDatabase({ ...onHost, backup: onHostBackup }));
     report.dataCheck = await op.step(
       'data-check',

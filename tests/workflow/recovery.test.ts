@@ -158,6 +158,10 @@ function stubActivities(script: Script, calls: string[], drills: DrillReport[]):
       calls.push('upload-backup');
       return { path: '/x.dump', sha256: 'a'.repeat(64), sizeBytes: 100, durationMs: 1, createdAt: '' };
     },
+    async startDatabase() {
+      calls.push('database');
+      return 'started' as const;
+    },
     async restoreDatabase() {
       calls.push('restore');
     },
@@ -308,12 +312,15 @@ describe('drDrill', () => {
       {},
     );
     await saveHistory(env, 'drill-passed', workflowId);
-    expect(calls).toEqual([
+    await saveHistory(env, 'drill-database-beside-copy', workflowId);
+    // The backup's copy runs beside the pull and the database's start, in either order.
+    expect(calls.slice(3, 6).sort()).toEqual(['database', 'pull', 'upload-backup']);
+    expect(calls.indexOf('pull')).toBeLessThan(calls.indexOf('database'));
+    expect([...calls.slice(0, 3), 'beside', ...calls.slice(6)]).toEqual([
       'pick',
       'plan',
       'upload',
-      'pull',
-      'upload-backup',
+      'beside',
       'restore',
       'data-check',
       'start',
@@ -335,14 +342,14 @@ describe('drDrill', () => {
       { environment: 'staging', requestedBy: 'test' },
       { colours: true },
     );
-    expect(calls).toEqual([
+    expect(calls.slice(4, 8).sort()).toEqual(['database', 'pull', 'pull blue', 'upload-backup']);
+    expect(calls.indexOf('pull blue')).toBeLessThan(calls.indexOf('database'));
+    expect([...calls.slice(0, 4), 'beside', ...calls.slice(8)]).toEqual([
       'pick',
       'plan',
       'upload',
       'upload blue',
-      'pull',
-      'pull blue',
-      'upload-backup',
+      'beside',
       'restore',
       'data-check',
       'start shared',
