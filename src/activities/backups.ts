@@ -1,6 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import {
   backupPaths,
+  CONTENT_HASH_PREFIX,
   missingStackFile,
   removeBackupFiles,
   snapshotBackup,
@@ -68,6 +69,11 @@ export function parseFingerprints(stdout: string): TableFingerprint[] {
     });
 }
 
+/** How a backup's fingerprints were taken: a restore is checked the same way. */
+export function fingerprintScheme(expected: TableFingerprint[]): 'content-hash' | 'ordered-md5' {
+  return expected.some((t) => !t.md5.startsWith(CONTENT_HASH_PREFIX)) ? 'ordered-md5' : 'content-hash';
+}
+
 /** Differences between the fingerprints taken at backup time and after a restore, in plain words. */
 export function compareFingerprints(expected: TableFingerprint[], actual: TableFingerprint[]): string[] {
   const problems: string[] = [];
@@ -90,8 +96,9 @@ export async function fingerprints(
   host: RemoteHost,
   environment: EnvironmentConfig,
   secrets: string[],
+  scheme: 'content-hash' | 'ordered-md5' = 'content-hash',
 ): Promise<TableFingerprint[]> {
-  const r = await host.run(tableFingerprints(environment, host.config), {
+  const r = await host.run(tableFingerprints(environment, host.config, scheme), {
     timeoutMs: commandDeadlineMs('scan'),
     secrets,
   });

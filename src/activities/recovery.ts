@@ -13,7 +13,7 @@ import { OperationFailureType } from '../shared/operations';
 import type { BackupRecord, DeployPlan } from '../shared/deployment';
 import type { SetupStep } from '../shared/setup';
 import type { BackupStores } from '../store/stores';
-import { compareFingerprints, fingerprints, inStore, operationPlan } from './backups';
+import { compareFingerprints, fingerprints, fingerprintScheme, inStore, operationPlan } from './backups';
 import { secretsOf } from './database';
 import { runServerSetup } from './serverSetup';
 import { hostOf, onHost, type HostStepInput } from './hostStep';
@@ -229,7 +229,12 @@ export function createRecoveryActivities(deps: {
         input,
         'data-check',
         async (host) => {
-          const actual = await fingerprints(host, input.plan.environment, secrets);
+          const actual = await fingerprints(
+            host,
+            input.plan.environment,
+            secrets,
+            fingerprintScheme(input.expected),
+          );
           const mismatches = compareFingerprints(input.expected, actual);
           return { matched: mismatches.length === 0, tables: actual.length, mismatches };
         },

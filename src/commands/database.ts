@@ -259,22 +259,40 @@ export function runMigrationsArgv(
   return [...composeBase(env, host), 'run', '--rm', '--no-deps', '-T', m.service, ...command];
 }
 
-/** md5 over every row of a table in a stable order ('' for no rows): compares contents across steps. */
+/**
+ * A table's content hash: the sum of the first 60 bits of every row's md5, as
+ * `sum60:<decimal>` (`sum60:0` for no rows). Order-free, so nothing is sorted, and streamed, so
+ * no table is ever one string in memory (PostgreSQL's limit is 1 GB: the md5 over every row in
+ * order, which backups took before, fails on a big table). Row for row the same data gives the
+ * same hash.
+ */
+export const CONTENT_HASH_PREFIX = 'sum60:';
+const CONTENT_HASH_SQL = `'${CONTENT_HASH_PREFIX}' || coalesce(sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint), 0)`;
+
+/** One table's content hash (CONTENT_HASH_PREFIX): compares contents across steps. */
 export function tableChecksum(env: EnvironmentConfig, host: HostConfig, table: string): Argv {
   if (!TABLE.test(table)) throw new Error(`${JSON.stringify(table)} is not a plain table name`);
-  return psql(
-    env,
-    host,
-    `select coalesce(md5(string_agg(t::text, ',' order by t::text)), '') from ${table} t`,
-  );
+  return psql(env, host, `select ${CONTENT_HASH_SQL} from ${table} t`);
 }
 
 /**
- * Row count and md5 of every user table, one `schema.table|rows|md5` line each, in one
- * statement (query_to_xml runs the per-table queries, so no table name is ever spliced into
- * SQL by us). A restore drill compares these with the ones taken at backup time.
+ * Row count and content hash of every user table, one `schema.table|rows|hash` line each, in
+ * one statement and one scan per table (query_to_xml runs the per-table queries, so no table
+ * name is ever spliced into SQL by us). A restore drill compares these with the ones taken at
+ * backup time.
  */
 export const FINGERPRINT_SQL = [
+  "select format('%I.%I', schemaname, tablename) || '|' || (xpath('/row/n/text()', x))[1]::text || '|' || (xpath('/row/h/text()', x))[1]::text",
+  `from (select schemaname, tablename, query_to_xml(format('select count(*) as n, ${CONTENT_HASH_SQL.replace(/'/g, "''")} as h from %I.%I t', schemaname, tablename), false, true, '') as x`,
+  "  from pg_catalog.pg_tables where schemaname not in ('pg_catalog', 'information_schema')) tables",
+  'order by schemaname, tablename',
+].join('\n');
+
+/**
+ * The fingerprints backups took before CONTENT_HASH_PREFIX: md5 over the rows in order ('' for
+ * no rows). A drill of such a backup checks the restored data the same way.
+ */
+export const ORDERED_MD5_FINGERPRINT_SQL = [
   "select format('%I.%I', schemaname, tablename) || '|' ||",
   "  (xpath('/row/n/text()', query_to_xml(format('select count(*) as n from %I.%I', schemaname, tablename), false, true, '')))[1]::text || '|' ||",
   "  coalesce((xpath('/row/h/text()', query_to_xml(format('select md5(string_agg(t::text, '','' order by t::text)) as h from %I.%I t', schemaname, tablename), false, true, '')))[1]::text, '')",
@@ -282,8 +300,13 @@ export const FINGERPRINT_SQL = [
   'order by schemaname, tablename',
 ].join('\n');
 
-export function tableFingerprints(env: EnvironmentConfig, host: HostConfig): Argv {
-  return psql(env, host, FINGERPRINT_SQL);
+/** Every user table's fingerprint; `ordered-md5` for comparing with a backup taken before the content hash. */
+export function tableFingerprints(
+  env: EnvironmentConfig,
+  host: HostConfig,
+  scheme: 'content-hash' | 'ordered-md5' = 'content-hash',
+): Argv {
+  return psql(env, host, scheme === 'content-hash' ? FINGERPRINT_SQL : ORDERED_MD5_FINGERPRINT_SQL);
 }
 
 /**

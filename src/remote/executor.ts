@@ -7,6 +7,7 @@ import type { HostConfig } from '../config/schema';
 import { unbracketed } from '../config/urls';
 import type { Argv } from '../commands/argv';
 import { makeDirectory, moveIntoPlace } from '../commands/files';
+import { COMMAND_DEADLINES_MS } from './deadlines';
 import { redact } from './redact';
 import { ConnectionPool } from './connectionPool';
 
@@ -319,7 +320,7 @@ export class RemoteHost {
       await this.moveIntoPlace(tmp, remotePath, opts);
     } catch (err) {
       // The temporary file may hold secrets and a retry writes another: best effort, it goes.
-      await this.sftpCall(`removing ${tmp}`, { timeoutMs: 5_000 }, (sftp, done) =>
+      await this.sftpCall(`removing ${tmp}`, { timeoutMs: COMMAND_DEADLINES_MS.smallFile }, (sftp, done) =>
         sftp.unlink(tmp, () => done(undefined)),
       ).catch(() => undefined);
       throw err;

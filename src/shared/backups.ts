@@ -12,7 +12,10 @@ export interface TableFingerprint {
   /** schema.table */
   table: string;
   rows: number;
-  /** md5 over the table's rows in a stable order ('' for an empty table). */
+  /**
+   * The table's content hash, `sum60:<decimal>` (CONTENT_HASH_PREFIX, src/commands/database.ts);
+   * backups taken before it hold md5 over the rows in order ('' for an empty table).
+   */
   md5: string;
 }
 

@@ -188,7 +188,7 @@ test('backup: dump and checksum file on the host, and a retry is a no-op', async
     "insert into visits (service, at) select 'svc-' || (i % 3), timestamptz '2026-01-01' + i * interval '1 minute' from generate_series(1, 10000) i",
   );
   atBackup = await checksum();
-  expect(atBackup).toMatch(/^[0-9a-f]{32}$/);
+  expect(atBackup).toMatch(/^sum60:[1-9][0-9]*$/);
 
   backup = await backupOf('v1');
   expect(backup).toMatchObject({

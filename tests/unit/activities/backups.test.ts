@@ -1,4 +1,9 @@
-import { compareFingerprints, operationPlan, parseFingerprints } from '../../../src/activities/backups';
+import {
+  compareFingerprints,
+  fingerprintScheme,
+  operationPlan,
+  parseFingerprints,
+} from '../../../src/activities/backups';
 import { composeDestroy } from '../../../src/commands/compose';
 import { pgRestoreList, removeBackupFiles, tableFingerprints } from '../../../src/commands/database';
 import { removeDirectory } from '../../../src/commands/files';
@@ -27,13 +32,28 @@ describe('recovery commands: exact argv', () => {
       'app',
       '-c',
       [
-        "select format('%I.%I', schemaname, tablename) || '|' ||",
-        "  (xpath('/row/n/text()', query_to_xml(format('select count(*) as n from %I.%I', schemaname, tablename), false, true, '')))[1]::text || '|' ||",
-        "  coalesce((xpath('/row/h/text()', query_to_xml(format('select md5(string_agg(t::text, '','' order by t::text)) as h from %I.%I t', schemaname, tablename), false, true, '')))[1]::text, '')",
-        "from pg_catalog.pg_tables where schemaname not in ('pg_catalog', 'information_schema')",
+        "select format('%I.%I', schemaname, tablename) || '|' || (xpath('/row/n/text()', x))[1]::text || '|' || (xpath('/row/h/text()', x))[1]::text",
+        "from (select schemaname, tablename, query_to_xml(format('select count(*) as n, ''sum60:'' || coalesce(sum((''x'' || substr(md5(t::text), 1, 15))::bit(60)::bigint), 0) as h from %I.%I t', schemaname, tablename), false, true, '') as x",
+        "  from pg_catalog.pg_tables where schemaname not in ('pg_catalog', 'information_schema')) tables",
         'order by schemaname, tablename',
       ].join('\n'),
     ]);
+  });
+
+  test('a backup taken before the content hash is checked with its own ordered md5', () => {
+    expect(tableFingerprints(env, host, 'ordered-md5').at(-1)).toContain(
+      "md5(string_agg(t::text, '','' order by t::text))",
+    );
+    expect(fingerprintScheme([{ table: 'public.a', rows: 1, md5: MD5_A }])).toBe('ordered-md5');
+    // An empty table said '' then; the content hash always has its prefix.
+    expect(fingerprintScheme([{ table: 'public.a', rows: 0, md5: '' }])).toBe('ordered-md5');
+    expect(
+      fingerprintScheme([
+        { table: 'public.a', rows: 0, md5: 'sum60:0' },
+        { table: 'public.b', rows: 2, md5: 'sum60:1031946468325804693' },
+      ]),
+    ).toBe('content-hash');
+    expect(fingerprintScheme([])).toBe('content-hash');
   });
 
   test('table fingerprints follow the configured service, role and database', () => {

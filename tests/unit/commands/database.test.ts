@@ -234,7 +234,7 @@ describe('database commands: exact argv', () => {
       'migrate',
     ]);
   });
-  test('table checksum: md5 over the rows in a stable order', () => {
+  test('table checksum: the order-free sum of the md5 prefixes of the rows, streamed', () => {
     expect(tableChecksum(env, host, 'visits')).toEqual([
       ...exec,
       'psql',
@@ -247,7 +247,7 @@ describe('database commands: exact argv', () => {
       '-d',
       'app',
       '-c',
-      "select coalesce(md5(string_agg(t::text, ',' order by t::text)), '') from visits t",
+      "select 'sum60:' || coalesce(sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint), 0) from visits t",
     ]);
   });
   test.each(['visits; drop table x', 'Visits', 'a.b', ''])('table name %j is refused', (table) => {
