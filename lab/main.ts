@@ -16,6 +16,10 @@
  *                                       for fleet benchmarks (scripts/bench/fleet.ts), and
  *                                       .lab/fleet-config/fleet.yaml: all N as one environment
  *                                       released in waves (scripts/bench/waves.ts).
+ *   npm run lab -- seed-db [--size-mb N] [--drop]
+ *                                       grow lab-staging's database to N MB (1024 by default;
+ *                                       10240 for 10 GB) with the schema bench_big, for backup
+ *                                       figures (scripts/bench/bigdb.ts); --drop removes it.
  */
 import { Command } from 'commander';
 import * as fs from 'node:fs';
@@ -28,6 +32,8 @@ import { stopHost } from './hosts';
 import { checkSsh, ensureKeys, publicHostKey, sshdPid, startSshd, writeKnownHosts } from './sshd';
 import { createFleet, createFreshHost, existingFreshHosts, freshHostFile, hostsWithKeys } from './fresh';
 import { writeFleetEnvironment } from './fleetEnvironment';
+import { dropSeed, seedDatabase, SEED_SCHEMA } from './seedDatabase';
+import { loadEnvironment } from '../src/config/load';
 import { BuildEngine, buildImages, buildWorkerBase, ensureBaseImage, imageSizes, pushImages } from './images';
 import {
   cacheDir,
@@ -366,6 +372,28 @@ program
         ? JSON.stringify({ hosts: made, environmentFile }, null, 2)
         : [...made.map((h) => h.hostFile), environmentFile].join('\n'),
     );
+  });
+
+program
+  .command('seed-db')
+  .description(
+    `grow lab-staging's database (on lab-1) to --size-mb with the schema ${SEED_SCHEMA} (customers, orders, events), for backup and restore figures; --drop removes it`,
+  )
+  .option('--size-mb <n>', 'the whole database size to reach, in MB (10240 for 10 GB)', '1024')
+  .option('--drop', `drop the schema ${SEED_SCHEMA} instead`)
+  .action(async (opts: { sizeMb: string; drop?: boolean }) => {
+    if (!/^\d+$/.test(opts.sizeMb) || Number(opts.sizeMb) < 1 || Number(opts.sizeMb) > 100_000)
+      throw new LabError(
+        `--size-mb ${JSON.stringify(opts.sizeMb)} must be a whole number of MB from 1 to 100000`,
+      );
+    const staging = loadEnvironment(labPaths().configDir, 'lab-staging');
+    if (opts.drop) {
+      await dropSeed(staging);
+      progress(`dropped ${SEED_SCHEMA} from ${staging.name}'s database`);
+      return;
+    }
+    const seeded = await seedDatabase(staging, Number(opts.sizeMb), progress);
+    console.log(JSON.stringify(seeded));
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {
