@@ -21,7 +21,7 @@
  */
 import { posix } from 'node:path';
 import { Command } from 'commander';
-import { followOperation, startOperation } from '../../src/client/operations';
+import { followOperation, startOperation, type OperationWorkflow } from '../../src/client/operations';
 import { psql } from '../../src/commands/database';
 import { composeBase } from '../../src/commands/compose';
 import type { EnvironmentConfig } from '../../src/config/schema';
@@ -97,20 +97,27 @@ async function main(opts: { sizeMb: number; keep?: boolean; json?: boolean }): P
     ]);
     say(`  ${seconds(rawRestoreMs)} s`);
 
-    harness = await startHarness({ workerEnv: lab.workerEnv });
-    const client = harness.env.client;
+    const h = (harness = await startHarness({ workerEnv: lab.workerEnv }));
+    /** A backup or drill as deployctl starts it, followed to its end. */
+    const operation = async <R>(type: OperationWorkflow, id: string, input: object, summary: string) =>
+      followOperation<R>(
+        await startOperation(
+          h.env.client,
+          h.settings,
+          type,
+          id,
+          { environment: env.name, ...input },
+          summary,
+        ),
+        h.settings,
+        { timeoutMs: HOUR_MS },
+      );
     say('pipeline backup: a verified backup (dump, copy to the store, verify)');
-    const backup = await followOperation<BackupReport>(
-      await startOperation(
-        client,
-        harness.settings,
-        WorkflowType.backup,
-        backupWorkflowId(env.name, compactStamp(new Date())),
-        { environment: env.name, requestedBy: 'bench-bigdb' },
-        'big-database benchmark backup',
-      ),
-      harness.settings,
-      { timeoutMs: HOUR_MS },
+    const backup = await operation<BackupReport>(
+      WorkflowType.backup,
+      backupWorkflowId(env.name, compactStamp(new Date())),
+      { requestedBy: 'bench-bigdb' },
+      'big-database benchmark backup',
     );
     if (backup.outcome !== 'succeeded') throw new Error(`the backup failed: ${backup.error}`);
     const backupSteps = backup.status?.steps;
@@ -120,22 +127,15 @@ async function main(opts: { sizeMb: number; keep?: boolean; json?: boolean }): P
     say(`  dump ${seconds(pipelineDumpMs)} s, copy ${seconds(copyMs)} s, verify ${seconds(verifyMs)} s`);
 
     say('pipeline restore: a restore drill of that backup into a scratch stack on the drill host');
-    const drill = await followOperation<DrillReport>(
-      await startOperation(
-        client,
-        harness.settings,
-        WorkflowType.drill,
-        drillWorkflowId(env.name, compactStamp(new Date())),
-        {
-          environment: env.name,
-          requestedBy: 'bench-bigdb',
-          ...(backup.report ? { backupId: backup.report.backup.id } : {}),
-          targets: { rpoSeconds: 24 * 3600, rtoSeconds: 24 * 3600 },
-        },
-        'big-database benchmark drill',
-      ),
-      harness.settings,
-      { timeoutMs: HOUR_MS },
+    const drill = await operation<DrillReport>(
+      WorkflowType.drill,
+      drillWorkflowId(env.name, compactStamp(new Date())),
+      {
+        requestedBy: 'bench-bigdb',
+        ...(backup.report ? { backupId: backup.report.backup.id } : {}),
+        targets: { rpoSeconds: 24 * 3600, rtoSeconds: 24 * 3600 },
+      },
+      'big-database benchmark drill',
     );
     if (!drill.report?.passed)
       throw new Error(`the drill failed: ${drill.report?.failures.join('; ') ?? drill.error}`);

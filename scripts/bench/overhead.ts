@@ -40,7 +40,7 @@ import {
   startHarness,
   type Harness,
 } from '../../tests/integration/harness';
-import { median, seconds, positive } from './figures';
+import { median, seconds, positive, printTable, spread } from './figures';
 
 const ENVIRONMENT = 'lab-overhead';
 /** Loopback addresses of their own for each side's published ports. */
@@ -270,23 +270,12 @@ async function main(opts: { pairs: number; json?: boolean }): Promise<void> {
       r.shellMs === undefined ? '-' : seconds(r.shellMs),
       seconds(r.pipelineMs),
     ]),
-    [
-      'total (wall)',
-      `${seconds(median(result.shellWallMs))} (${seconds(Math.min(...result.shellWallMs))}–${seconds(Math.max(...result.shellWallMs))})`,
-      `${seconds(median(result.pipelineWallMs))} (${seconds(Math.min(...result.pipelineWallMs))}–${seconds(Math.max(...result.pipelineWallMs))})`,
-    ],
+    ['total (wall)', spread(result.shellWallMs), spread(result.pipelineWallMs)],
   ];
-  const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
   console.log(
     `\n${opts.pairs} pairs on ${host.name}, images cached; pipeline = deployEnvironment with --strategy recreate`,
   );
-  for (const row of table)
-    console.log(
-      row
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    );
+  printTable(table);
   console.log(
     `pipeline / shell: median ${result.medianRatio.toFixed(2)}× (pairs: ${result.ratios.map((r) => r.toFixed(2)).join(', ')}); target ≤ 1.00×`,
   );

@@ -25,7 +25,7 @@ import { createFleet } from '../../lab/fresh';
 import { PROJECT_ROOT } from '../../lab/paths';
 import { setQuiet } from '../../lab/util';
 import { requireLab, startHarness, type Harness } from '../../tests/integration/harness';
-import { cpuTicks, median, positive, seconds } from './figures';
+import { cpuTicks, median, positive, printTable, seconds, spread } from './figures';
 
 const TAGS = ['v1', 'v2'] as const;
 
@@ -147,22 +147,13 @@ async function main(opts: { pairs: number; wavesOf: number; json?: boolean }): P
     console.log(JSON.stringify(result, null, 2));
     return;
   }
-  const range = (xs: number[]) =>
-    `${seconds(median(xs))} (${seconds(Math.min(...xs))}–${seconds(Math.max(...xs))})`;
   const table = [
     ['step (first start to last end)', 'one host (median s)', `four hosts, ${waves} wave(s) (median s)`],
     ...steps.map((s) => [s.step, seconds(s.oneMs), seconds(s.fourMs)]),
-    ['total (wall)', range(result.oneWallMs), range(result.fourWallMs)],
+    ['total (wall)', spread(result.oneWallMs), spread(result.fourWallMs)],
   ];
-  const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
   console.log(`\n${opts.pairs} pairs, images cached; the fleet's app (the demo api alone) on each host`);
-  for (const row of table)
-    console.log(
-      row
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    );
+  printTable(table);
   console.log(
     `four hosts / one host: median ${result.medianRatio.toFixed(2)}× (pairs: ${result.ratios.map((r) => r.toFixed(2)).join(', ')}); target ≤ 1.30× for one wave of four`,
   );
