@@ -394,6 +394,9 @@ program
     }
     const seeded = await seedDatabase(staging, Number(opts.sizeMb), progress);
     console.log(JSON.stringify(seeded));
+    progress(
+      `the seed stays in ${staging.name}'s database: its backups, drills and tests handle it too; seed-db --drop removes it`,
+    );
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

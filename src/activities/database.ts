@@ -25,7 +25,7 @@ import type {
   MigrationReport,
   PendingMigration,
 } from '../shared/deployment';
-import { onHost, progressReporter, runUnderHostLock, type HostStepInput } from './hostStep';
+import { onHost, progressReporter, runUnderHostLock, withProgress, type HostStepInput } from './hostStep';
 import { secretValuesOf } from './secrets';
 import { commandDeadlineMs } from '../remote/deadlines';
 
@@ -407,7 +407,7 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
       return onHost(
         input,
         'database',
-        (host) => ensureDatabase(host, env, progressReporter('database'), secrets),
+        (host) => withProgress('database', (progress) => ensureDatabase(host, env, progress, secrets)),
         {
           detail: (outcome) => outcome,
         },

@@ -267,12 +267,13 @@ export function runMigrationsArgv(
  * same hash.
  */
 export const CONTENT_HASH_PREFIX = 'sum60:';
-const CONTENT_HASH_SQL = `'${CONTENT_HASH_PREFIX}' || coalesce(sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint), 0)`;
+// The row alias must not be a column name of any table: `t::text` would read that column.
+const CONTENT_HASH_SQL = `'${CONTENT_HASH_PREFIX}' || coalesce(sum(('x' || substr(md5(fingerprinted_row::text), 1, 15))::bit(60)::bigint), 0)`;
 
 /** One table's content hash (CONTENT_HASH_PREFIX): compares contents across steps. */
 export function tableChecksum(env: EnvironmentConfig, host: HostConfig, table: string): Argv {
   if (!TABLE.test(table)) throw new Error(`${JSON.stringify(table)} is not a plain table name`);
-  return psql(env, host, `select ${CONTENT_HASH_SQL} from ${table} t`);
+  return psql(env, host, `select ${CONTENT_HASH_SQL} from ${table} fingerprinted_row`);
 }
 
 /**
@@ -283,7 +284,7 @@ export function tableChecksum(env: EnvironmentConfig, host: HostConfig, table: s
  */
 export const FINGERPRINT_SQL = [
   "select format('%I.%I', schemaname, tablename) || '|' || (xpath('/row/n/text()', x))[1]::text || '|' || (xpath('/row/h/text()', x))[1]::text",
-  `from (select schemaname, tablename, query_to_xml(format('select count(*) as n, ${CONTENT_HASH_SQL.replace(/'/g, "''")} as h from %I.%I t', schemaname, tablename), false, true, '') as x`,
+  `from (select schemaname, tablename, query_to_xml(format('select count(*) as n, ${CONTENT_HASH_SQL.replace(/'/g, "''")} as h from %I.%I fingerprinted_row', schemaname, tablename), false, true, '') as x`,
   "  from pg_catalog.pg_tables where schemaname not in ('pg_catalog', 'information_schema')) tables",
   'order by schemaname, tablename',
 ].join('\n');
@@ -314,13 +315,18 @@ export function tableFingerprints(
  * session opens a REPEATABLE READ transaction and exports its snapshot; pg_dump dumps that
  * snapshot (to stdout) while the same session runs the fingerprint query in it. So the
  * fingerprints describe exactly the rows the dump holds, however busy the database is. They go
- * to stderr as "fingerprint schema.table|rows|md5" lines.
+ * to stderr as "fingerprint schema.table|rows|hash" lines.
  */
 export const SNAPSHOT_DUMP_SCRIPT = [
   'set -eu',
   'user=$1; db=$2; sql=$3',
   'dir=$(mktemp -d)',
-  'trap \'rm -rf "$dir"\' EXIT',
+  'session=',
+  // Whatever ends the script also ends the session's query (SIGINT: psql cancels it on the
+  // server), so a failed dump does not leave a scan holding the snapshot.
+  'trap \'[ -z "$session" ] || kill -INT "$session" 2>/dev/null || true; rm -rf "$dir"\' EXIT',
+  // A session that died makes writes to it fail instead of killing the script unreported.
+  "trap '' PIPE",
   'mkfifo "$dir/in"',
   'psql -X -At -q -v ON_ERROR_STOP=1 -U "$user" -d "$db" < "$dir/in" > "$dir/out" 2> "$dir/err" &',
   'session=$!',
@@ -336,10 +342,11 @@ export const SNAPSHOT_DUMP_SCRIPT = [
   // The fingerprints are read beside the dump (another core), in the same snapshot, which stays
   // exported until the commit after the dump: on a big database both take a while.
   'printf \'%s;\\n\' "$sql" >&3',
-  'pg_dump --snapshot="$snapshot" -U "$user" -Fc "$db"',
-  "printf '%s\\n' 'commit;' >&3",
+  'pg_dump --snapshot="$snapshot" -U "$user" -Fc "$db" || { cat "$dir/err" >&2; echo "pg_dump failed" >&2; exit 1; }',
+  "printf '%s\\n' 'commit;' >&3 2>/dev/null || true",
   'exec 3>&-',
   'wait "$session" || { cat "$dir/err" >&2; exit 1; }',
+  'session=',
   'tail -n +2 "$dir/out" | sed "s/^/fingerprint /" >&2',
 ].join('\n');
 

@@ -7,7 +7,7 @@ import type { HostConfig } from '../config/schema';
 import { unbracketed } from '../config/urls';
 import type { Argv } from '../commands/argv';
 import { makeDirectory, moveIntoPlace } from '../commands/files';
-import { COMMAND_DEADLINES_MS } from './deadlines';
+import { commandDeadlineMs } from './deadlines';
 import { redact } from './redact';
 import { ConnectionPool } from './connectionPool';
 
@@ -306,12 +306,12 @@ export class RemoteHost {
           err?.code === SFTP_NO_SUCH_FILE ? done(undefined, false) : done(err, true),
         ),
       );
-    if (!(await put())) {
-      await this.run(makeDirectory(dir), { timeoutMs: opts.timeoutMs });
-      if (!(await put()))
-        throw new Error(`${this.config.name}: upload of ${remotePath} failed: ${dir} does not exist`);
-    }
     try {
+      if (!(await put())) {
+        await this.run(makeDirectory(dir), { timeoutMs: opts.timeoutMs });
+        if (!(await put()))
+          throw new Error(`${this.config.name}: upload of ${remotePath} failed: ${dir} does not exist`);
+      }
       // A mode given at creation is all a server must honour; secrets get theirs set outright.
       if (mode === 0o600)
         await this.sftpCall(`restricting ${tmp} to its owner`, opts, (sftp, done) =>
@@ -319,8 +319,9 @@ export class RemoteHost {
         );
       await this.moveIntoPlace(tmp, remotePath, opts);
     } catch (err) {
-      // The temporary file may hold secrets and a retry writes another: best effort, it goes.
-      await this.sftpCall(`removing ${tmp}`, { timeoutMs: COMMAND_DEADLINES_MS.smallFile }, (sftp, done) =>
+      // A partial or unrenamed temporary file may hold secrets, and a retry writes another
+      // under a new name: best effort, it goes (a missing one is no error).
+      await this.sftpCall(`removing ${tmp}`, { timeoutMs: commandDeadlineMs('smallFile') }, (sftp, done) =>
         sftp.unlink(tmp, () => done(undefined)),
       ).catch(() => undefined);
       throw err;

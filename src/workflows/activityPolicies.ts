@@ -64,7 +64,7 @@ export const activityPolicies = {
   },
   /** Starts the database service (never recreates it) and waits for it to answer; safe to retry. */
   startDatabase: {
-    startToCloseTimeout: '5m',
+    startToCloseTimeout: '7m',
     heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 3 },
   },

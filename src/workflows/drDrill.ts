@@ -156,7 +156,9 @@ export async function drDrill(input: DrillInput): Promise<DrillReport> {
     report.rtoSeconds = Math.round((Date.now() - restoreStarted) / 100) / 10;
     await op.step('smoke', release.checks);
   } catch (err) {
-    report.failures.push(`${op.state.stage}: ${errorMessage(err)}`);
+    // Steps run side by side: the failed one names the failure, not the one started last.
+    const failed = op.state.steps.filter((s) => s.status === 'failed').map((s) => s.name);
+    report.failures.push(`${failed.length ? failed.join(', ') : op.state.stage}: ${errorMessage(err)}`);
     fatalType = rootFailure(err)?.type ?? undefined;
   } finally {
     if (plan && stackCreated) {

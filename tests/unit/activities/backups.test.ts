@@ -33,7 +33,7 @@ describe('recovery commands: exact argv', () => {
       '-c',
       [
         "select format('%I.%I', schemaname, tablename) || '|' || (xpath('/row/n/text()', x))[1]::text || '|' || (xpath('/row/h/text()', x))[1]::text",
-        "from (select schemaname, tablename, query_to_xml(format('select count(*) as n, ''sum60:'' || coalesce(sum((''x'' || substr(md5(t::text), 1, 15))::bit(60)::bigint), 0) as h from %I.%I t', schemaname, tablename), false, true, '') as x",
+        "from (select schemaname, tablename, query_to_xml(format('select count(*) as n, ''sum60:'' || coalesce(sum((''x'' || substr(md5(fingerprinted_row::text), 1, 15))::bit(60)::bigint), 0) as h from %I.%I fingerprinted_row', schemaname, tablename), false, true, '') as x",
         "  from pg_catalog.pg_tables where schemaname not in ('pg_catalog', 'information_schema')) tables",
         'order by schemaname, tablename',
       ].join('\n'),
