@@ -10,6 +10,7 @@ import { audit } from './audit';
 import { toApplicationFailure } from './failures';
 import { keepAlive } from './heartbeat';
 import { allEnded } from '../shared/promises';
+import { groupsOf } from '../shared/lists';
 
 /** The input of every activity that acts on one host of the plan. */
 export interface HostStepInput {
@@ -113,10 +114,8 @@ export async function inBatches<T, R>(
   fn: (item: T, index: number) => Promise<R>,
 ): Promise<R[]> {
   const out: R[] = [];
-  for (let i = 0; i < items.length; i += AT_ONCE_PER_CONNECTION)
-    out.push(
-      ...(await allEnded(items.slice(i, i + AT_ONCE_PER_CONNECTION).map((item, j) => fn(item, i + j)))),
-    );
+  for (const batch of groupsOf(items, AT_ONCE_PER_CONNECTION))
+    out.push(...(await allEnded(batch.map((item, j) => fn(item, out.length + j)))));
   return out;
 }
 

@@ -1,4 +1,5 @@
 import { waveSize, type EnvironmentConfig } from '../../config/schema';
+import { groupsOf } from '../../shared/lists';
 
 /**
  * The hosts of a rolling release, wave by wave, in the configured order: `rollout.batchSize`
@@ -11,16 +12,13 @@ export function rolloutWaves(
 ): string[][] | undefined {
   const { rollout, hosts } = environment;
   if (!rollout || hosts.length < 2) return undefined;
-  const size = waveSize(rollout, hosts.length);
-  const waves: string[][] = [];
-  for (let i = 0; i < hosts.length; i += size) waves.push(hosts.slice(i, i + size).map((h) => h.name));
-  return waves;
+  return groupsOf(
+    hosts.map((h) => h.name),
+    waveSize(rollout, hosts.length),
+  );
 }
 
 /** A wave's turns: at most `rollout.maxUnavailable` hosts each (the whole wave without it). */
 export function waveTurns(wave: string[], maxUnavailable: number | undefined): string[][] {
-  const size = Math.min(maxUnavailable ?? wave.length, wave.length);
-  const turns: string[][] = [];
-  for (let i = 0; i < wave.length; i += size) turns.push(wave.slice(i, i + size));
-  return turns;
+  return groupsOf(wave, maxUnavailable ?? Math.max(1, wave.length));
 }
