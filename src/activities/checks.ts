@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import { composeConfiguredServices, composeRunningServices } from '../commands/compose';
-import { colourRunningServices } from '../commands/colours';
+import { composeConfiguredServices, runningProjectServices } from '../commands/compose';
+import { colourRunningContainers } from '../commands/colours';
 import type { Colour, EnvironmentConfig, HostConfig, HttpCheckConfig } from '../config/schema';
 import type { CheckResult, DeployPlan } from '../shared/deployment';
 import { expandUrl } from '../config/urls';
@@ -66,8 +66,8 @@ function servicesRunning(
       outputLines((await remote.run(argv, { timeoutMs: commandDeadlineMs('query') })).stdout);
     const [configured, runningList, colourRunningList] = await allEnded([
       knownConfigured ? Promise.resolve(knownConfigured) : list(composeConfiguredServices(env, host)),
-      list(composeRunningServices(env, host)),
-      colour ? list(colourRunningServices(env, host, colour)) : Promise.resolve([]),
+      list(runningProjectServices(env.project)),
+      colour ? list(colourRunningContainers(env, colour)) : Promise.resolve([]),
     ]);
     const running = new Set(runningList);
     // The migrations service is a one-off (`run --rm`), never meant to stay up.

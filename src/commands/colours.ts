@@ -4,6 +4,7 @@ import type { Colour, EnvironmentConfig, HostConfig } from '../config/schema';
 import { colourAlias, colourProject } from '../traffic/colours';
 import type { Argv } from './argv';
 import { firstMissingFile } from './files';
+import { runningProjectServices } from './compose';
 import { remoteLayout } from './layout';
 
 /**
@@ -93,26 +94,12 @@ export function missingColourFile(env: EnvironmentConfig, host: HostConfig, colo
   return firstMissingFile([layout.envFile, ...layout.composeFiles, layout.overrideFile]);
 }
 
-/** Names of the colour's services that run (empty when the colour is stopped). */
-export function colourRunningServices(env: EnvironmentConfig, host: HostConfig, colour: Colour): Argv {
-  return [...colourComposeBase(env, host, colour), 'ps', '--services', '--filter', 'status=running'];
-}
-
 /**
- * The services of the colour's running containers, one per line, straight from the engine by
- * compose's project label: much quicker than a compose invocation, which a switch-back waits on.
+ * The services of the colour's running containers, one per line: a switch-back waits on it, so
+ * it asks the engine, not compose.
  */
 export function colourRunningContainers(env: EnvironmentConfig, colour: Colour): Argv {
-  return [
-    'docker',
-    'ps',
-    '--filter',
-    `label=com.docker.compose.project=${colourProject(env, colour)}`,
-    '--filter',
-    'status=running',
-    '--format',
-    '{{.Label "com.docker.compose.service"}}',
-  ];
+  return runningProjectServices(colourProject(env, colour));
 }
 
 /**

@@ -5,7 +5,6 @@ import {
   colourLayout,
   colourPull,
   colourRunningContainers,
-  colourRunningServices,
   colourUp,
   routingFile,
 } from '../../../src/commands/colours';
@@ -63,19 +62,14 @@ describe('colour commands', () => {
       '--timeout',
       '10',
     ]);
-    expect(colourRunningServices(env, host, 'green')).toEqual([
-      ...GREEN_BASE,
-      'ps',
-      '--services',
-      '--filter',
-      'status=running',
-    ]);
     expect(colourUp(env, host, 'blue')[3]).toBe('shop-blue');
     expect(colourRunningContainers(env, 'green')).toEqual([
       'docker',
       'ps',
       '--filter',
       'label=com.docker.compose.project=shop-green',
+      '--filter',
+      'label=com.docker.compose.oneoff=False',
       '--filter',
       'status=running',
       '--format',

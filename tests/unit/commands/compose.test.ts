@@ -1,6 +1,6 @@
 import {
   composeBase,
-  composeRunningServices,
+  runningProjectServices,
   composeConfiguredServices,
   composeDown,
   composePull,
@@ -64,12 +64,17 @@ describe('compose commands', () => {
   test('down', () => expect(composeDown(env, host)).toEqual([...base, 'down', '--remove-orphans']));
   test('services configured, and those running', () => {
     expect(composeConfiguredServices(env, host)).toEqual([...base, 'config', '--services']);
-    expect(composeRunningServices(env, host)).toEqual([
-      ...base,
+    expect(runningProjectServices('shop')).toEqual([
+      'docker',
       'ps',
-      '--services',
+      '--filter',
+      'label=com.docker.compose.project=shop',
+      '--filter',
+      'label=com.docker.compose.oneoff=False',
       '--filter',
       'status=running',
+      '--format',
+      '{{.Label "com.docker.compose.service"}}',
     ]);
   });
 });
