@@ -71,9 +71,10 @@ async function main(opts: { sizeMb: number; keep?: boolean; json?: boolean }): P
     const seed = await seedDatabase(env, opts.sizeMb, say);
     say(`seeded: ${seed.sizeMb} MB, ${seed.events} events, in ${seed.seconds} s`);
 
-    // Both sides start from the same settled database: frozen, analysed, written out.
+    // Both sides start from the same settled database: frozen, analysed, written out. No parallel
+    // index vacuum: its shared memory does not fit a container's default 64 MB /dev/shm.
     const settle = () =>
-      timed(env, psql(env, host, 'vacuum (freeze, analyze)')).then(() =>
+      timed(env, psql(env, host, 'vacuum (freeze, analyze, parallel 0)')).then(() =>
         timed(env, psql(env, host, 'checkpoint')),
       );
     await settle();

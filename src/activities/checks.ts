@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import { composeConfiguredServices, runningProjectServices } from '../commands/compose';
+import { composeConfiguredServices, runningProjectContainers, runningServicesOf } from '../commands/compose';
 import { colourRunningContainers } from '../commands/colours';
 import type { Colour, EnvironmentConfig, HostConfig, HttpCheckConfig } from '../config/schema';
 import type { CheckResult, DeployPlan } from '../shared/deployment';
@@ -64,10 +64,12 @@ function servicesRunning(
     const env = plan.environment;
     const list = async (argv: Argv) =>
       outputLines((await remote.run(argv, { timeoutMs: commandDeadlineMs('query') })).stdout);
+    const engineList = async (argv: Argv) =>
+      runningServicesOf((await remote.run(argv, { timeoutMs: commandDeadlineMs('query') })).stdout);
     const [configured, runningList, colourRunningList] = await allEnded([
       knownConfigured ? Promise.resolve(knownConfigured) : list(composeConfiguredServices(env, host)),
-      list(runningProjectServices(env.project)),
-      colour ? list(colourRunningContainers(env, colour)) : Promise.resolve([]),
+      engineList(runningProjectContainers(env.project)),
+      colour ? engineList(colourRunningContainers(env, colour)) : Promise.resolve([]),
     ]);
     const running = new Set(runningList);
     // The migrations service is a one-off (`run --rm`), never meant to stay up.

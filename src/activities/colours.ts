@@ -9,14 +9,14 @@ import {
   colourUp,
   routingDir,
 } from '../commands/colours';
-import { composeUpAll } from '../commands/compose';
+import { composeUpAll, runningServicesOf } from '../commands/compose';
 import { makeDirectory, readOptionalFile } from '../commands/files';
 import type { Colour } from '../config/schema';
 import type { ReleaseRecord } from '../shared/deployment';
 import { buildEnvFile } from './envFile';
 import { resolveSecrets } from './secrets';
 import { releaseRecordOf } from './release';
-import { onHost, outputLines, withProgress, runUnderHostLock, type HostStepInput } from './hostStep';
+import { onHost, withProgress, runUnderHostLock, type HostStepInput } from './hostStep';
 import { releaseComposeFiles, writeProjectFiles, type ReleaseFileSources } from './releaseFiles';
 import { commandDeadlineMs } from '../remote/deadlines';
 
@@ -138,7 +138,7 @@ export function createColourActivities(deps: ReleaseFileSources & { workerEnv: N
             timeoutMs: commandDeadlineMs('smallFile'),
           })
         ).stdout;
-        const running = outputLines(
+        const running = runningServicesOf(
           (
             await host.run(colourRunningContainers(plan.environment, colour), {
               timeoutMs: commandDeadlineMs('query'),

@@ -4,7 +4,7 @@ import type { Colour, EnvironmentConfig, HostConfig } from '../config/schema';
 import { colourAlias, colourProject } from '../traffic/colours';
 import type { Argv } from './argv';
 import { firstMissingFile } from './files';
-import { runningProjectServices } from './compose';
+import { runningProjectContainers } from './compose';
 import { remoteLayout } from './layout';
 
 /**
@@ -95,11 +95,11 @@ export function missingColourFile(env: EnvironmentConfig, host: HostConfig, colo
 }
 
 /**
- * The services of the colour's running containers, one per line: a switch-back waits on it, so
+ * The colour's running containers (read with runningServicesOf): a switch-back waits on it, so
  * it asks the engine, not compose.
  */
 export function colourRunningContainers(env: EnvironmentConfig, colour: Colour): Argv {
-  return runningProjectServices(colourProject(env, colour));
+  return runningProjectContainers(colourProject(env, colour));
 }
 
 /**

@@ -41,23 +41,34 @@ export function composeConfiguredServices(env: EnvironmentConfig, host: HostConf
 }
 
 /**
- * The services of a compose project's running containers, one line per container, straight
- * from the engine by the labels compose (v1 and v2) puts on them: a fraction of a compose
- * invocation's time, which parses every file first. One-off containers (`run`) do not count.
+ * A compose project's running containers, straight from the engine by the labels compose puts
+ * on them: a fraction of a compose invocation's time, which parses every file first. One line
+ * per container, "<service>\t<one-off>": runningServicesOf reads it.
  */
-export function runningProjectServices(project: string): Argv {
+export function runningProjectContainers(project: string): Argv {
   return [
     'docker',
     'ps',
     '--filter',
     `label=com.docker.compose.project=${project}`,
     '--filter',
-    'label=com.docker.compose.oneoff=False',
-    '--filter',
     'status=running',
     '--format',
-    '{{.Label "com.docker.compose.service"}}',
+    '{{.Label "com.docker.compose.service"}}\t{{.Label "com.docker.compose.oneoff"}}',
   ];
+}
+
+/**
+ * The services runningProjectContainers found running, once each, without one-off containers
+ * (`compose run`). Filtered here, not by the engine: not every compose sets the one-off label.
+ */
+export function runningServicesOf(stdout: string): string[] {
+  const services = stdout
+    .split('\n')
+    .map((line) => line.trim().split('\t'))
+    .filter(([service, oneOff]) => service && oneOff !== 'True')
+    .map(([service]) => service!);
+  return [...new Set(services)];
 }
 
 export function composeDown(env: EnvironmentConfig, host: HostConfig): Argv {

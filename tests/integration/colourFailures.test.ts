@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startOrAttach, follow } from '../../src/client/deploy';
 import { colourRunningContainers, lastGoodRoutingFile } from '../../src/commands/colours';
-import { composeBase } from '../../src/commands/compose';
+import { composeBase, runningServicesOf } from '../../src/commands/compose';
 import type { EnvironmentConfig } from '../../src/config/schema';
 import type { DeployRequest } from '../../src/config/request';
 import {
@@ -253,7 +253,7 @@ test('a deployment that died after starting the idle colour leaves both colours 
   await waitForStatus(handle, (s) => s.steps.some((x) => x.name === 'health' && x.status === 'running'));
   await handle.terminate('the deployment dies between starting the idle colour and routing to it');
   const running = async (colour: 'blue' | 'green') =>
-    (await onHost(colourRunningContainers(environment, colour))).stdout.split('\n').filter(Boolean).sort();
+    runningServicesOf((await onHost(colourRunningContainers(environment, colour))).stdout).sort();
   expect(await running('blue')).toEqual(['api', 'saas', 'site']);
   expect(await running('green')).toEqual(['api', 'saas', 'site']);
   expect((await routing()).weights).toEqual(live.weights);

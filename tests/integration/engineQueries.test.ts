@@ -5,8 +5,9 @@
  * the lab is not up.
  */
 import { posix } from 'node:path';
+import type { Argv } from '../../src/commands/argv';
 import { stringify } from 'yaml';
-import { runningProjectServices } from '../../src/commands/compose';
+import { runningProjectContainers, runningServicesOf } from '../../src/commands/compose';
 import { removeDirectory } from '../../src/commands/files';
 import { withHost } from '../../src/remote/executor';
 import { ROLE_IMAGES } from '../../lab/paths';
@@ -19,7 +20,7 @@ const dir = posix.join(host.baseDir, project);
 const file = posix.join(dir, 'compose.yml');
 const compose = [...lab.staging.composeCommand, '--project-name', project, '--file', file];
 
-async function remote(argv: string[]): Promise<string> {
+async function remote(argv: Argv): Promise<string> {
   return withHost(host, async (h) => (await h.run(argv, { timeoutMs: 120_000 })).stdout.trim());
 }
 
@@ -40,7 +41,7 @@ test('the engine names the running services compose names, without stopped or on
   await remote([...compose, 'up', '--detach']);
   const fromCompose = lines(await remote([...compose, 'ps', '--services', '--filter', 'status=running']));
   expect(fromCompose).toEqual(['kept', 'stopped']);
-  expect(lines(await remote(runningProjectServices(project)))).toEqual(fromCompose);
+  expect(runningServicesOf(await remote(runningProjectContainers(project))).sort()).toEqual(fromCompose);
 
   await remote([...compose, 'stop', '--timeout', '1', 'stopped']);
   // A one-off of the stopped service runs, but the service itself is down.
@@ -48,5 +49,5 @@ test('the engine names the running services compose names, without stopped or on
   expect(
     await remote(['docker', 'ps', '--filter', `label=com.docker.compose.project=${project}`, '-q']),
   ).toMatch(/\n/);
-  expect(lines(await remote(runningProjectServices(project)))).toEqual(['kept']);
+  expect(runningServicesOf(await remote(runningProjectContainers(project))).sort()).toEqual(['kept']);
 }, 180_000);

@@ -69,11 +69,9 @@ describe('colour commands', () => {
       '--filter',
       'label=com.docker.compose.project=shop-green',
       '--filter',
-      'label=com.docker.compose.oneoff=False',
-      '--filter',
       'status=running',
       '--format',
-      '{{.Label "com.docker.compose.service"}}',
+      '{{.Label "com.docker.compose.service"}}\t{{.Label "com.docker.compose.oneoff"}}',
     ]);
   });
 

@@ -1,6 +1,7 @@
 import {
   composeBase,
-  runningProjectServices,
+  runningProjectContainers,
+  runningServicesOf,
   composeConfiguredServices,
   composeDown,
   composePull,
@@ -64,19 +65,27 @@ describe('compose commands', () => {
   test('down', () => expect(composeDown(env, host)).toEqual([...base, 'down', '--remove-orphans']));
   test('services configured, and those running', () => {
     expect(composeConfiguredServices(env, host)).toEqual([...base, 'config', '--services']);
-    expect(runningProjectServices('shop')).toEqual([
+    expect(runningProjectContainers('shop')).toEqual([
       'docker',
       'ps',
       '--filter',
       'label=com.docker.compose.project=shop',
       '--filter',
-      'label=com.docker.compose.oneoff=False',
-      '--filter',
       'status=running',
       '--format',
-      '{{.Label "com.docker.compose.service"}}',
+      '{{.Label "com.docker.compose.service"}}\t{{.Label "com.docker.compose.oneoff"}}',
     ]);
   });
+});
+
+test('running services: once each, one-off containers left out, a missing one-off label is a service', () => {
+  expect(runningServicesOf('db\tFalse\napi\tFalse\napi\tFalse\nmigrate\tTrue\nredis\t\nproxy\n\n')).toEqual([
+    'db',
+    'api',
+    'redis',
+    'proxy',
+  ]);
+  expect(runningServicesOf('')).toEqual([]);
 });
 
 describe('file commands', () => {
