@@ -5,7 +5,9 @@ import {
   missingStackFile,
   removeBackupFiles,
   snapshotBackup,
+  SUM60_PREFIX,
   tableFingerprints,
+  type FingerprintScheme,
 } from '../commands/database';
 import type { EnvironmentConfig } from '../config/schema';
 import { RemoteCommandError, type RemoteHost } from '../remote/executor';
@@ -70,8 +72,10 @@ export function parseFingerprints(stdout: string): TableFingerprint[] {
 }
 
 /** How a backup's fingerprints were taken: a restore is checked the same way. */
-export function fingerprintScheme(expected: TableFingerprint[]): 'content-hash' | 'ordered-md5' {
-  return expected.some((t) => !t.md5.startsWith(CONTENT_HASH_PREFIX)) ? 'ordered-md5' : 'content-hash';
+export function fingerprintScheme(expected: TableFingerprint[]): FingerprintScheme {
+  if (expected.every((t) => t.md5.startsWith(CONTENT_HASH_PREFIX))) return 'content-hash';
+  if (expected.every((t) => t.md5.startsWith(SUM60_PREFIX))) return 'sum60';
+  return 'ordered-md5';
 }
 
 /** Differences between the fingerprints taken at backup time and after a restore, in plain words. */
@@ -96,7 +100,7 @@ export async function fingerprints(
   host: RemoteHost,
   environment: EnvironmentConfig,
   secrets: string[],
-  scheme: 'content-hash' | 'ordered-md5' = 'content-hash',
+  scheme: FingerprintScheme = 'content-hash',
 ): Promise<TableFingerprint[]> {
   const r = await host.run(tableFingerprints(environment, host.config, scheme), {
     timeoutMs: commandDeadlineMs('scan'),

@@ -6,6 +6,7 @@ import type {
   MigrationPhase,
   MigrationsConfig,
 } from '../config/schema';
+import { DEFAULT_DUMP_COMPRESSION } from '../config/schema';
 import type { Argv } from './argv';
 import { composeBase } from './compose';
 import { remoteLayout } from './layout';
@@ -130,18 +131,19 @@ export const NO_USER_TABLES = 79;
 export const NO_USER_TABLES_MARKER = 'dump-if-tables: no user tables, nothing to back up';
 
 /**
- * Runs inside the database container: $1 user, $2 database, $3 the table-count SQL. Dumps
+ * Runs inside the database container: $1 user, $2 database, $3 the table-count SQL, $4 the
+ * compression level (`database.dumpCompression`). Dumps
  * (custom format, to stdout) unless the database has no user tables (exit NO_USER_TABLES). The
  * count and the dump share one `compose exec`: every compose call costs the host about a second.
  */
 export const DUMP_IF_TABLES_SCRIPT = [
   'set -eu',
-  'user=$1; db=$2; sql=$3',
+  'user=$1; db=$2; sql=$3; level=$4',
   'tables=$(psql -X -At -v ON_ERROR_STOP=1 -U "$user" -d "$db" -c "$sql") || exit 1',
   // Only a count of 0 means "nothing to back up"; anything unexpected fails the backup.
   'case "$tables" in "" | *[!0-9]*) echo "the table count was not a number: $tables" >&2; exit 1 ;; esac',
   `[ "$tables" -gt 0 ] || { echo "${NO_USER_TABLES_MARKER}" >&2; exit ${NO_USER_TABLES}; }`,
-  'exec pg_dump -U "$user" -Fc "$db"',
+  'exec pg_dump -U "$user" -Fc -Z "$level" "$db"',
 ].join('\n');
 
 /** pg_dump of a database that has user tables, inside the database container (DUMP_IF_TABLES_SCRIPT). */
@@ -157,6 +159,7 @@ export function dumpIfTables(env: EnvironmentConfig, host: HostConfig): Argv {
     db.user,
     db.name,
     COUNT_USER_TABLES_SQL,
+    String(db.dumpCompression ?? DEFAULT_DUMP_COMPRESSION),
   );
 }
 
@@ -260,15 +263,22 @@ export function runMigrationsArgv(
 }
 
 /**
- * A table's content hash: the sum of the first 60 bits of every row's md5, as
- * `sum60:<decimal>` (`sum60:0` for no rows). Order-free, so nothing is sorted, and streamed, so
- * no table is ever one string in memory (PostgreSQL's limit is 1 GB: the md5 over every row in
- * order, which backups took before, fails on a big table). Row for row the same data gives the
- * same hash.
+ * How a backup's tables were fingerprinted; a restore of it is checked the same way.
+ * `content-hash`, now: the sum of every row's 64-bit hashtextextended (PostgreSQL's own hash,
+ * the one hash partitioning keeps stable across versions) over the row as text in byte order
+ * (collation "C"), as `hash64:<decimal>` (`hash64:0` for no rows): order-free, so nothing is
+ * sorted, and streamed, so no table is ever one string in memory. Twice as quick as `sum60`,
+ * the sum of the first 60 bits of every row's md5, which backups took before it; backups older
+ * still hold `ordered-md5`, the md5 over the rows in order, which fails on a table of more than
+ * 1 GB of text (PostgreSQL's limit for one string).
  */
-export const CONTENT_HASH_PREFIX = 'sum60:';
+export type FingerprintScheme = 'content-hash' | 'sum60' | 'ordered-md5';
+
+export const CONTENT_HASH_PREFIX = 'hash64:';
+export const SUM60_PREFIX = 'sum60:';
 // The row alias must not be a column name of any table: `t::text` would read that column.
-const CONTENT_HASH_SQL = `'${CONTENT_HASH_PREFIX}' || coalesce(sum(('x' || substr(md5(fingerprinted_row::text), 1, 15))::bit(60)::bigint), 0)`;
+const CONTENT_HASH_SQL = `'${CONTENT_HASH_PREFIX}' || coalesce(sum(hashtextextended(fingerprinted_row::text collate "C", 0)), 0)`;
+const SUM60_SQL = `'${SUM60_PREFIX}' || coalesce(sum(('x' || substr(md5(fingerprinted_row::text), 1, 15))::bit(60)::bigint), 0)`;
 
 /** One table's content hash (CONTENT_HASH_PREFIX): compares contents across steps. */
 export function tableChecksum(env: EnvironmentConfig, host: HostConfig, table: string): Argv {
@@ -277,22 +287,26 @@ export function tableChecksum(env: EnvironmentConfig, host: HostConfig, table: s
 }
 
 /**
- * Row count and content hash of every user table, one `schema.table|rows|hash` line each, in
+ * Row count and hash (`hashSql`) of every user table, one `schema.table|rows|hash` line each, in
  * one statement and one scan per table (query_to_xml runs the per-table queries, so no table
- * name is ever spliced into SQL by us). A restore drill compares these with the ones taken at
- * backup time.
+ * name is ever spliced into SQL by us).
  */
-export const FINGERPRINT_SQL = [
-  "select format('%I.%I', schemaname, tablename) || '|' || (xpath('/row/n/text()', x))[1]::text || '|' || (xpath('/row/h/text()', x))[1]::text",
-  `from (select schemaname, tablename, query_to_xml(format('select count(*) as n, ${CONTENT_HASH_SQL.replace(/'/g, "''")} as h from %I.%I fingerprinted_row', schemaname, tablename), false, true, '') as x`,
-  "  from pg_catalog.pg_tables where schemaname not in ('pg_catalog', 'information_schema')) tables",
-  'order by schemaname, tablename',
-].join('\n');
+function perTableFingerprintSql(hashSql: string): string {
+  return [
+    "select format('%I.%I', schemaname, tablename) || '|' || (xpath('/row/n/text()', x))[1]::text || '|' || (xpath('/row/h/text()', x))[1]::text",
+    `from (select schemaname, tablename, query_to_xml(format('select count(*) as n, ${hashSql.replace(/'/g, "''")} as h from %I.%I fingerprinted_row', schemaname, tablename), false, true, '') as x`,
+    "  from pg_catalog.pg_tables where schemaname not in ('pg_catalog', 'information_schema')) tables",
+    'order by schemaname, tablename',
+  ].join('\n');
+}
 
-/**
- * The fingerprints backups took before CONTENT_HASH_PREFIX: md5 over the rows in order ('' for
- * no rows). A drill of such a backup checks the restored data the same way.
- */
+/** Every user table's row count and content hash: a drill compares them with the backup's. */
+export const FINGERPRINT_SQL = perTableFingerprintSql(CONTENT_HASH_SQL);
+
+/** The fingerprints of a backup taken with `sum60`. */
+export const SUM60_FINGERPRINT_SQL = perTableFingerprintSql(SUM60_SQL);
+
+/** The fingerprints of a backup taken with `ordered-md5` ('' for no rows). */
 export const ORDERED_MD5_FINGERPRINT_SQL = [
   "select format('%I.%I', schemaname, tablename) || '|' ||",
   "  (xpath('/row/n/text()', query_to_xml(format('select count(*) as n from %I.%I', schemaname, tablename), false, true, '')))[1]::text || '|' ||",
@@ -301,17 +315,24 @@ export const ORDERED_MD5_FINGERPRINT_SQL = [
   'order by schemaname, tablename',
 ].join('\n');
 
-/** Every user table's fingerprint; `ordered-md5` for comparing with a backup taken before the content hash. */
+const FINGERPRINT_SQL_OF: Record<FingerprintScheme, string> = {
+  'content-hash': FINGERPRINT_SQL,
+  sum60: SUM60_FINGERPRINT_SQL,
+  'ordered-md5': ORDERED_MD5_FINGERPRINT_SQL,
+};
+
+/** Every user table's fingerprint, by the scheme of the backup it is compared with. */
 export function tableFingerprints(
   env: EnvironmentConfig,
   host: HostConfig,
-  scheme: 'content-hash' | 'ordered-md5' = 'content-hash',
+  scheme: FingerprintScheme = 'content-hash',
 ): Argv {
-  return psql(env, host, scheme === 'content-hash' ? FINGERPRINT_SQL : ORDERED_MD5_FINGERPRINT_SQL);
+  return psql(env, host, FINGERPRINT_SQL_OF[scheme]);
 }
 
 /**
- * Runs inside the database container: $1 user, $2 database, $3 the fingerprint SQL. One psql
+ * Runs inside the database container: $1 user, $2 database, $3 the fingerprint SQL, $4 the
+ * compression level (`database.dumpCompression`). One psql
  * session opens a REPEATABLE READ transaction and exports its snapshot; pg_dump dumps that
  * snapshot (to stdout) while the same session runs the fingerprint query in it. So the
  * fingerprints describe exactly the rows the dump holds, however busy the database is. They go
@@ -319,7 +340,7 @@ export function tableFingerprints(
  */
 export const SNAPSHOT_DUMP_SCRIPT = [
   'set -eu',
-  'user=$1; db=$2; sql=$3',
+  'user=$1; db=$2; sql=$3; level=$4',
   'dir=$(mktemp -d)',
   'session=',
   // Whatever ends the script also ends the session's query (SIGINT: psql cancels it on the
@@ -342,7 +363,7 @@ export const SNAPSHOT_DUMP_SCRIPT = [
   // The fingerprints are read beside the dump (another core), in the same snapshot, which stays
   // exported until the commit after the dump: on a big database both take a while.
   'printf \'%s;\\n\' "$sql" >&3',
-  'pg_dump --snapshot="$snapshot" -U "$user" -Fc "$db" || { cat "$dir/err" >&2; echo "pg_dump failed" >&2; exit 1; }',
+  'pg_dump --snapshot="$snapshot" -U "$user" -Fc -Z "$level" "$db" || { cat "$dir/err" >&2; echo "pg_dump failed" >&2; exit 1; }',
   "printf '%s\\n' 'commit;' >&3 2>/dev/null || true",
   'exec 3>&-',
   'wait "$session" || { cat "$dir/err" >&2; exit 1; }',
@@ -373,6 +394,7 @@ export function snapshotBackup(env: EnvironmentConfig, host: HostConfig, backupI
       db.user,
       db.name,
       FINGERPRINT_SQL,
+      String(db.dumpCompression ?? DEFAULT_DUMP_COMPRESSION),
     ),
   ];
 }

@@ -242,6 +242,9 @@ export const gatesSchema = z
   });
 
 /** The PostgreSQL service of the compose stack: backed up before migrations, restored on rollback. */
+/** gzip level 1: see `database.dumpCompression`. */
+export const DEFAULT_DUMP_COMPRESSION = 1;
+
 export const databaseSchema = z
   .object({
     /** Compose service running PostgreSQL (pg_dump and pg_restore run inside it). */
@@ -249,6 +252,13 @@ export const databaseSchema = z
     /** Role and database, as the stack creates them. */
     user: nameSchema.default('app'),
     name: nameSchema.default('app'),
+    /**
+     * pg_dump's compression of a backup (custom format, gzip level), DEFAULT_DUMP_COMPRESSION
+     * when absent (so are plans made before it existed): 1 dumps a big database in well under
+     * half the time of pg_dump's own default (6) for about a tenth more bytes; 0 stores
+     * uncompressed, 9 is the smallest and slowest.
+     */
+    dumpCompression: z.number().int().min(0).max(9).optional(),
   })
   .strict();
 

@@ -13,8 +13,8 @@ export interface TableFingerprint {
   table: string;
   rows: number;
   /**
-   * The table's content hash, `sum60:<decimal>` (CONTENT_HASH_PREFIX, src/commands/database.ts);
-   * backups taken before it hold md5 over the rows in order ('' for an empty table).
+   * The table's content hash, `hash64:<decimal>` (FingerprintScheme, src/commands/database.ts);
+   * older backups hold `sum60:<decimal>` or md5 over the rows in order ('' for an empty table).
    */
   md5: string;
 }

@@ -16,7 +16,8 @@ import type { HostStepInput } from '../../src/activities/hostStep';
 import { createReleaseActivities } from '../../src/activities/release';
 import { SourceCache } from '../../src/activities/sourceCache';
 import { composeBase, composeDown, composeUpService } from '../../src/commands/compose';
-import { tableChecksum } from '../../src/commands/database';
+import { tableChecksum, tableFingerprints, type FingerprintScheme } from '../../src/commands/database';
+import { parseFingerprints } from '../../src/activities/backups';
 import { remoteLayout } from '../../src/commands/layout';
 import type { EnvironmentConfig } from '../../src/config/schema';
 import { withHost } from '../../src/remote/executor';
@@ -188,7 +189,7 @@ test('backup: dump and checksum file on the host, and a retry is a no-op', async
     "insert into visits (service, at) select 'svc-' || (i % 3), timestamptz '2026-01-01' + i * interval '1 minute' from generate_series(1, 10000) i",
   );
   atBackup = await checksum();
-  expect(atBackup).toMatch(/^sum60:[1-9][0-9]*$/);
+  expect(atBackup).toMatch(/^hash64:-?[1-9][0-9]*$/);
 
   backup = await backupOf('v1');
   expect(backup).toMatchObject({
@@ -209,6 +210,34 @@ test('backup: dump and checksum file on the host, and a retry is a no-op', async
   expect(await remote(['stat', '-c', '%i', backup.path])).toBe(inode);
   const audit = await remote(['cat', remoteLayout(environment, host).auditLog]);
   expect(audit).toContain(`"detail":"reused ${backup.path} sha256=${backup.sha256}`);
+});
+
+test('every fingerprint scheme reads the real database: its own prefix, the same rows, stable, and a changed row shows', async () => {
+  const read = async (scheme: FingerprintScheme) =>
+    parseFingerprints(await remote(tableFingerprints(environment, host, scheme)));
+  const now = await read('content-hash');
+  const visits = now.find((t) => t.table === 'public.visits');
+  expect(visits?.md5).toBe(await checksum());
+  expect(visits!.rows).toBeGreaterThanOrEqual(10000);
+  expect(now.every((t) => /^hash64:-?[0-9]+$/.test(t.md5))).toBe(true);
+  expect(await read('content-hash')).toEqual(now);
+  const older = await read('sum60');
+  expect(older.every((t) => /^sum60:[0-9]+$/.test(t.md5))).toBe(true);
+  const oldest = await read('ordered-md5');
+  expect(oldest.find((t) => t.table === 'public.visits')?.md5).toMatch(/^[0-9a-f]{32}$/);
+  for (const other of [older, oldest])
+    expect(other.map((t) => [t.table, t.rows])).toEqual(now.map((t) => [t.table, t.rows]));
+
+  const first = 'id = (select min(id) from visits)';
+  const service = await sql(`select service from visits where ${first}`);
+  expect(service).toMatch(/^svc-[0-9]$/);
+  await sql(`update visits set service = 'svc-x' where ${first}`);
+  try {
+    expect((await read('content-hash')).find((t) => t.table === 'public.visits')?.md5).not.toBe(visits!.md5);
+  } finally {
+    await sql(`update visits set service = '${service}' where ${first}`);
+  }
+  expect(await checksum()).toBe(visits!.md5);
 });
 
 test('a full disk during a backup fails the step clearly; the backups already there are untouched', async () => {

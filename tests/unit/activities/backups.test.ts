@@ -33,14 +33,14 @@ describe('recovery commands: exact argv', () => {
       '-c',
       [
         "select format('%I.%I', schemaname, tablename) || '|' || (xpath('/row/n/text()', x))[1]::text || '|' || (xpath('/row/h/text()', x))[1]::text",
-        "from (select schemaname, tablename, query_to_xml(format('select count(*) as n, ''sum60:'' || coalesce(sum((''x'' || substr(md5(fingerprinted_row::text), 1, 15))::bit(60)::bigint), 0) as h from %I.%I fingerprinted_row', schemaname, tablename), false, true, '') as x",
+        "from (select schemaname, tablename, query_to_xml(format('select count(*) as n, ''hash64:'' || coalesce(sum(hashtextextended(fingerprinted_row::text collate \"C\", 0)), 0) as h from %I.%I fingerprinted_row', schemaname, tablename), false, true, '') as x",
         "  from pg_catalog.pg_tables where schemaname not in ('pg_catalog', 'information_schema')) tables",
         'order by schemaname, tablename',
       ].join('\n'),
     ]);
   });
 
-  test('a backup taken before the content hash is checked with its own ordered md5', () => {
+  test('a backup taken before the 64-bit content hash is checked its own way: sum60 or ordered md5', () => {
     expect(tableFingerprints(env, host, 'ordered-md5').at(-1)).toContain(
       "md5(string_agg(t::text, '','' order by t::text))",
     );
@@ -51,6 +51,15 @@ describe('recovery commands: exact argv', () => {
       fingerprintScheme([
         { table: 'public.a', rows: 0, md5: 'sum60:0' },
         { table: 'public.b', rows: 2, md5: 'sum60:1031946468325804693' },
+      ]),
+    ).toBe('sum60');
+    expect(tableFingerprints(env, host, 'sum60').at(-1)).toContain(
+      "''sum60:'' || coalesce(sum((''x'' || substr(md5(fingerprinted_row::text), 1, 15))::bit(60)::bigint), 0)",
+    );
+    expect(
+      fingerprintScheme([
+        { table: 'public.a', rows: 0, md5: 'hash64:0' },
+        { table: 'public.b', rows: 2, md5: 'hash64:-3902167346117540437' },
       ]),
     ).toBe('content-hash');
     expect(fingerprintScheme([])).toBe('content-hash');

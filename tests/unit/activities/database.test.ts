@@ -41,6 +41,7 @@ function backup(tables: string, lockFile = join(dir, 'app', '.steps.lock'), wait
     'app',
     'app',
     'select 1',
+    '1',
   ]);
   const r = spawnSync('sh', ['-c', shellLine(argv)], {
     encoding: 'utf8',

@@ -31,6 +31,9 @@ import {
   RESTORE_SCRIPT,
   restoreDatabaseArgv,
   runMigrationsArgv,
+  SNAPSHOT_DUMP_SCRIPT,
+  snapshotBackup,
+  FINGERPRINT_SQL,
   tableChecksum,
 } from '../../../src/commands/database';
 import {
@@ -65,6 +68,8 @@ describe('config', () => {
     [{ database: { name: 'App' } }, 'database.name'],
     [{ database: { service: '' } }, 'database.service'],
     [{ database: { password: 'x' } }, 'database'],
+    [{ database: { dumpCompression: 10 } }, 'database.dumpCompression'],
+    [{ database: { dumpCompression: 1.5 } }, 'database.dumpCompression'],
     [{ migrations: { command: ['sh', '-c', 'echo $HOME'] } }, 'migrations.command.2'],
     [{ migrations: { command: ['node', 'a b'] } }, 'migrations.command.1'],
     [{ migrations: { command: [] } }, 'migrations.command'],
@@ -182,6 +187,25 @@ describe('database commands: exact argv', () => {
       'app',
     ]);
   });
+  test('verified backup: the snapshot dump script with user, database, fingerprint SQL and level', () => {
+    const tight = { ...env, database: { ...env.database!, dumpCompression: 9 } };
+    expect(snapshotBackup(tight, host, 'backup-staging-1')).toEqual([
+      'sh',
+      '-c',
+      BACKUP_SCRIPT,
+      'backup',
+      '/srv/apps/shop/backups/backup-staging-1.dump',
+      ...exec,
+      'sh',
+      '-c',
+      SNAPSHOT_DUMP_SCRIPT,
+      'snapshot-dump',
+      'app',
+      'app',
+      FINGERPRINT_SQL,
+      '9',
+    ]);
+  });
   test('backup: constant script, dump path and the dump-if-tables argv as arguments', () => {
     expect(backupDatabaseArgv(env, host, 'deploy-staging-r1')).toEqual([
       'sh',
@@ -197,7 +221,11 @@ describe('database commands: exact argv', () => {
       'app',
       'app',
       "select count(*) from pg_catalog.pg_tables where schemaname not in ('pg_catalog', 'information_schema')",
+      '1',
     ]);
+    expect(
+      backupDatabaseArgv({ ...env, database: { ...env.database!, dumpCompression: 0 } }, host, 'r1').at(-1),
+    ).toBe('0');
   });
   test('restore: constant script, dump path, recorded checksum, pg_restore argv', () => {
     expect(restoreDatabaseArgv(env, host, '/srv/apps/shop/backups/d.dump', SHA)).toEqual([
@@ -247,7 +275,7 @@ describe('database commands: exact argv', () => {
       '-d',
       'app',
       '-c',
-      "select 'sum60:' || coalesce(sum(('x' || substr(md5(fingerprinted_row::text), 1, 15))::bit(60)::bigint), 0) from visits fingerprinted_row",
+      'select \'hash64:\' || coalesce(sum(hashtextextended(fingerprinted_row::text collate "C", 0)), 0) from visits fingerprinted_row',
     ]);
   });
   test.each(['visits; drop table x', 'Visits', 'a.b', ''])('table name %j is refused', (table) => {
@@ -309,15 +337,19 @@ describe('backup and restore scripts in a real shell', () => {
     writeFileSync(join(bin, 'psql'), `#!/bin/sh\nprintf '%s\\n' '${count}'\nexit ${psqlExit}\n`, {
       mode: 0o755,
     });
-    writeFileSync(join(bin, 'pg_dump'), '#!/bin/sh\nprintf "DUMP of %s as %s" "$4" "$2"\n', { mode: 0o755 });
-    return spawnSync('sh', ['-c', DUMP_IF_TABLES_SCRIPT, 'dump-if-tables', 'app', 'shop', 'select 1'], {
+    writeFileSync(
+      join(bin, 'pg_dump'),
+      '#!/bin/sh\nprintf "DUMP of %s as %s, %s %s %s" "$6" "$2" "$3" "$4" "$5"\n',
+      { mode: 0o755 },
+    );
+    return spawnSync('sh', ['-c', DUMP_IF_TABLES_SCRIPT, 'dump-if-tables', 'app', 'shop', 'select 1', '4'], {
       encoding: 'utf8',
       env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
     });
   };
 
   test('dump-if-tables: dumps a database with tables, exits NO_USER_TABLES on an empty one', () => {
-    expect(dumpIfTables('2')).toMatchObject({ status: 0, stdout: 'DUMP of shop as app' });
+    expect(dumpIfTables('2')).toMatchObject({ status: 0, stdout: 'DUMP of shop as app, -Fc -Z 4' });
     const empty = dumpIfTables('0');
     expect(empty).toMatchObject({ status: NO_USER_TABLES, stdout: '' });
     expect(empty.stderr).toContain(NO_USER_TABLES_MARKER);

@@ -28,11 +28,12 @@ for line in sys.stdin:
             print('ERROR:  scan failed on public.a', file=sys.stderr, flush=True)
             sys.exit(3)
         time.sleep(int(os.environ.get('SCAN_TENTHS', '0')) / 10)
-        print('public.a|1|sum60:1', flush=True)
+        print('public.a|1|hash64:1', flush=True)
 `;
 
 const PG_DUMP = `#!/bin/sh
 case "$*" in *--snapshot=SNAP-1*) ;; *) echo "pg_dump: not given the snapshot" >&2; exit 2 ;; esac
+case "$*" in *"-Fc -Z 3 app") ;; *) echo "pg_dump: not the custom format at level 3: $*" >&2; exit 2 ;; esac
 i=0
 while [ ! -e "$MARKS/scan-started" ]; do
   i=$((i + 1))
@@ -57,17 +58,21 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 function dump(env: Record<string, string> = {}) {
   const started = Date.now();
-  const r = spawnSync('sh', ['-c', SNAPSHOT_DUMP_SCRIPT, 'snapshot-dump', 'app', 'app', FINGERPRINT_SQL], {
-    encoding: 'utf8',
-    timeout: 20_000,
-    env: {
-      ...process.env,
-      ...env,
-      MARKS: marks,
-      TMPDIR: dir,
-      PATH: `${join(dir, 'bin')}:${process.env.PATH}`,
+  const r = spawnSync(
+    'sh',
+    ['-c', SNAPSHOT_DUMP_SCRIPT, 'snapshot-dump', 'app', 'app', FINGERPRINT_SQL, '3'],
+    {
+      encoding: 'utf8',
+      timeout: 20_000,
+      env: {
+        ...process.env,
+        ...env,
+        MARKS: marks,
+        TMPDIR: dir,
+        PATH: `${join(dir, 'bin')}:${process.env.PATH}`,
+      },
     },
-  });
+  );
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, ms: Date.now() - started };
 }
 
@@ -83,7 +88,10 @@ async function eventually(condition: () => boolean, ms = 3_000): Promise<boolean
 test('the dump of the exported snapshot on stdout, the fingerprints of the same snapshot on stderr, read beside it', () => {
   // pg_dump (the stand-in) fails unless the scan began before it ended: they run side by side.
   const r = dump({ SCAN_TENTHS: '5' });
-  expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: 'fingerprint public.a|1|sum60:1\n' });
+  expect({ code: r.code, stderr: r.stderr }).toEqual({
+    code: 0,
+    stderr: 'fingerprint public.a|1|hash64:1\n',
+  });
   expect(r.stdout).toBe('DUMP');
 });
 
