@@ -71,7 +71,7 @@ export async function seedDatabase(
   const t0 = Date.now();
   return withHost(host, async (h) => {
     const query = async (sql: string) =>
-      (await h.run(psql(environment, host, sql), { timeoutMs: STATEMENT_MS })).stdout.trim();
+      (await h.run(psql(environment, sql), { timeoutMs: STATEMENT_MS })).stdout.trim();
     const sizeNow = async () => Number(await query(SIZE_SQL)) / 2 ** 20;
     await query(TABLES_SQL);
     let size = await sizeNow();
@@ -90,7 +90,7 @@ export async function seedDatabase(
 export async function dropSeed(environment: EnvironmentConfig): Promise<void> {
   const host = environment.hosts[0]!;
   await withHost(host, (h) =>
-    h.run(psql(environment, host, `drop schema if exists ${SEED_SCHEMA} cascade`), {
+    h.run(psql(environment, `drop schema if exists ${SEED_SCHEMA} cascade`), {
       timeoutMs: STATEMENT_MS,
     }),
   );

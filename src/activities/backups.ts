@@ -102,7 +102,7 @@ export async function fingerprints(
   secrets: string[],
   scheme: FingerprintScheme = 'content-hash',
 ): Promise<TableFingerprint[]> {
-  const r = await host.run(tableFingerprints(environment, host.config, scheme), {
+  const r = await host.run(tableFingerprints(environment, scheme), {
     timeoutMs: commandDeadlineMs('scan'),
     secrets,
   });

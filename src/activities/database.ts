@@ -172,7 +172,7 @@ export async function ensureDatabase(
 ): Promise<'was-ready' | 'started'> {
   // 0 accepting, 1 rejecting (starting up), 2 no response; exec fails with 1 while the container starts.
   const ready = () =>
-    host.run(databaseReady(env, host.config), {
+    host.run(databaseReady(env), {
       timeoutMs: commandDeadlineMs('quick'),
       okCodes: ANY_EXIT_CODE,
       signal: progress.signal,
@@ -450,7 +450,7 @@ export function createDatabaseActivities(deps: { workerEnv: NodeJS.ProcessEnv })
             const r = await runUnderHostLock(
               host,
               env,
-              restoreDatabaseArgv(env, host.config, backup.path, backup.sha256),
+              restoreDatabaseArgv(env, backup.path, backup.sha256),
               {
                 timeoutMs: commandDeadlineMs('whole'),
                 okCodes: [0, RESTORE_REFUSED],

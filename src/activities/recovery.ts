@@ -1,7 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { colourDown, missingColourFile } from '../commands/colours';
 import { composeDestroy } from '../commands/compose';
-import { backupPaths, missingStackFile } from '../commands/database';
+import { backupPaths, HOST_COPY_DAMAGED, missingStackFile, verifyHostCopy } from '../commands/database';
 import { removeDirectory } from '../commands/files';
 import { listEnvironments } from '../config/load';
 import { remoteLayout } from '../commands/layout';
@@ -15,6 +15,7 @@ import type { SetupStep } from '../shared/setup';
 import type { BackupStores } from '../store/stores';
 import { compareFingerprints, fingerprints, fingerprintScheme, inStore, operationPlan } from './backups';
 import { secretsOf } from './database';
+import { keepAlive } from './heartbeat';
 import { runServerSetup } from './serverSetup';
 import { hostOf, onHost, type HostStepInput } from './hostStep';
 import { readReleaseRecordOn } from './plan';
@@ -208,6 +209,17 @@ export function createRecoveryActivities(deps: {
             timeoutMs: commandDeadlineMs('whole'),
             onProgress: (bytes, total) => ctx.heartbeat({ step: 'upload-backup', bytes, total }),
           });
+          // Checked here, beside the image pull, so the restore need not read it again first.
+          const stopHeartbeats = keepAlive(() => ({ step: 'upload-backup', verifying: dump }));
+          const verified = await host
+            .run(verifyHostCopy(dump, backup.sha256), {
+              timeoutMs: commandDeadlineMs('whole'),
+              okCodes: [0, HOST_COPY_DAMAGED],
+            })
+            .finally(stopHeartbeats);
+          // A damaged transfer was removed: the retry copies it again.
+          if (verified.code === HOST_COPY_DAMAGED)
+            throw new Error(`${host.config.name}: ${verified.stderr.trim()}`);
           return {
             path: dump,
             sha256: backup.sha256,

@@ -8,7 +8,7 @@ import type {
 } from '../config/schema';
 import { DEFAULT_DUMP_COMPRESSION } from '../config/schema';
 import type { Argv } from './argv';
-import { composeBase } from './compose';
+import { composeBase, execInService } from './compose';
 import { remoteLayout } from './layout';
 import { firstMissingFile } from './files';
 
@@ -50,7 +50,7 @@ export const PRUNE_DUMPS_SCRIPT = [
   'set -eu',
   'dir=$1; keep=$2',
   'ls -1t -- "$dir"/deploy-*.dump "$dir"/rollback-*.dump 2>/dev/null | tail -n +"$((keep + 1))" |',
-  '  while IFS= read -r f; do rm -f -- "$f" "$f.sha256"; echo "pruned $f"; done',
+  '  while IFS= read -r f; do rm -f -- "$f" "$f.sha256" "$f.verified"; echo "pruned $f"; done',
 ].join('\n');
 
 /**
@@ -74,8 +74,8 @@ function migrations(env: EnvironmentConfig): MigrationsConfig {
 }
 
 /** A command inside the running database container, stdin attached (no TTY). */
-function inDatabase(env: EnvironmentConfig, host: HostConfig, ...argv: string[]): string[] {
-  return [...composeBase(env, host), 'exec', '-T', database(env).service, ...argv];
+function inDatabase(env: EnvironmentConfig, ...argv: string[]): Argv {
+  return execInService(env.project, database(env).service, argv);
 }
 
 /**
@@ -93,18 +93,16 @@ export function missingStackFile(env: EnvironmentConfig, host: HostConfig): Argv
 }
 
 /** Exit 0 once the server accepts connections (1: rejecting, 2: no response yet). */
-export function databaseReady(env: EnvironmentConfig, host: HostConfig): Argv {
+export function databaseReady(env: EnvironmentConfig): Argv {
   const db = database(env);
-  return inDatabase(env, host, 'pg_isready', '--quiet', '-U', db.user, '-d', db.name);
+  return inDatabase(env, 'pg_isready', '--quiet', '-U', db.user, '-d', db.name);
 }
 
-/** A psql query inside the database container: no psqlrc, unaligned tuples only, stop on error. */
 /** One SQL statement through psql inside the database container (quiet, unaligned, stops on error). */
-export function psql(env: EnvironmentConfig, host: HostConfig, sql: string): string[] {
+export function psql(env: EnvironmentConfig, sql: string): Argv {
   const db = database(env);
   return inDatabase(
     env,
-    host,
     'psql',
     '-X',
     '-At',
@@ -147,11 +145,10 @@ export const DUMP_IF_TABLES_SCRIPT = [
 ].join('\n');
 
 /** pg_dump of a database that has user tables, inside the database container (DUMP_IF_TABLES_SCRIPT). */
-export function dumpIfTables(env: EnvironmentConfig, host: HostConfig): Argv {
+export function dumpIfTables(env: EnvironmentConfig): Argv {
   const db = database(env);
   return inDatabase(
     env,
-    host,
     'sh',
     '-c',
     DUMP_IF_TABLES_SCRIPT,
@@ -164,11 +161,10 @@ export function dumpIfTables(env: EnvironmentConfig, host: HostConfig): Argv {
 }
 
 /** pg_restore of a custom-format dump read from stdin, all or nothing. */
-export function pgRestore(env: EnvironmentConfig, host: HostConfig): Argv {
+export function pgRestore(env: EnvironmentConfig): Argv {
   const db = database(env);
   return inDatabase(
     env,
-    host,
     'pg_restore',
     '--clean',
     '--if-exists',
@@ -211,7 +207,7 @@ export const BACKUP_SCRIPT = [
 /** A pre-deploy backup: BACKUP_SCRIPT around a dump that exits NO_USER_TABLES on an empty database. */
 export function backupDatabaseArgv(env: EnvironmentConfig, host: HostConfig, deploymentId: string): Argv {
   const { dump } = backupPaths(env, host, deploymentId);
-  return ['sh', '-c', BACKUP_SCRIPT, 'backup', dump, ...dumpIfTables(env, host)];
+  return ['sh', '-c', BACKUP_SCRIPT, 'backup', dump, ...dumpIfTables(env)];
 }
 
 /** Exit code of RESTORE_SCRIPT when the dump is missing or does not match its checksum. */
@@ -220,27 +216,49 @@ export const RESTORE_REFUSED = 65;
 /**
  * $1 = dump path, $2 = the sha256 recorded at backup time, then the pg_restore argv. The dump is
  * checked against both the recorded checksum and its .sha256 file before anything is touched.
+ * A copy that VERIFY_HOST_COPY_SCRIPT checked on this host is not read again while its
+ * `.verified` mark still names it (same checksum, size, modification time and inode): on a big
+ * database that read is a second of the recovery time, and it was done beside the image pull.
  */
 export const RESTORE_SCRIPT = [
   'set -eu',
   'dump=$1; want=$2; shift 2',
   'refuse() { echo "restore refused: $*" >&2; exit 65; }',
   '[ -f "$dump" ] || refuse "$dump does not exist"',
-  'have=$(sha256sum "$dump" | cut -d " " -f 1)',
-  '[ "$have" = "$want" ] || refuse "$dump has sha256 $have, the backup recorded $want (corrupt or replaced)"',
+  'if [ "$(cat "$dump.verified" 2>/dev/null || true)" != "$want $(stat -c "%s %Y %i" "$dump")" ]; then',
+  '  have=$(sha256sum "$dump" | cut -d " " -f 1)',
+  '  [ "$have" = "$want" ] || refuse "$dump has sha256 $have, the backup recorded $want (corrupt or replaced)"',
+  'fi',
   'if [ -f "$dump.sha256" ] && [ "$(cut -d " " -f 1 "$dump.sha256")" != "$want" ]; then refuse "$dump.sha256 does not match the recorded checksum"; fi',
   '"$@" < "$dump"',
   'echo "restored $dump"',
 ].join('\n');
 
-export function restoreDatabaseArgv(
-  env: EnvironmentConfig,
-  host: HostConfig,
-  dumpPath: string,
-  sha256: string,
-): Argv {
+/** Exit code of VERIFY_HOST_COPY_SCRIPT when the copy is damaged (and was removed). */
+export const HOST_COPY_DAMAGED = 66;
+
+/**
+ * $1 = the path of a backup just copied to a host, $2 = its sha256. Reads the copy once: a
+ * damaged one is removed (exit HOST_COPY_DAMAGED); a good one gets its `.sha256` and a
+ * `.verified` mark (checksum, size, modification time, inode) that RESTORE_SCRIPT trusts.
+ */
+export const VERIFY_HOST_COPY_SCRIPT = [
+  'set -eu',
+  'dump=$1; want=$2',
+  'have=$(sha256sum "$dump" | cut -d " " -f 1)',
+  `[ "$have" = "$want" ] || { rm -f "$dump" "$dump.verified"; echo "the copy on this host has sha256 $have, the backup $want: removed" >&2; exit ${HOST_COPY_DAMAGED}; }`,
+  'printf "%s  %s\\n" "$want" "${dump##*/}" > "$dump.sha256"',
+  'printf "%s %s\\n" "$want" "$(stat -c "%s %Y %i" "$dump")" > "$dump.verified"',
+].join('\n');
+
+export function verifyHostCopy(dumpPath: string, sha256: string): Argv {
   if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error(`${JSON.stringify(sha256)} is not a sha256 checksum`);
-  return ['sh', '-c', RESTORE_SCRIPT, 'restore', dumpPath, sha256, ...pgRestore(env, host)];
+  return ['sh', '-c', VERIFY_HOST_COPY_SCRIPT, 'verify-host-copy', dumpPath, sha256];
+}
+
+export function restoreDatabaseArgv(env: EnvironmentConfig, dumpPath: string, sha256: string): Argv {
+  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error(`${JSON.stringify(sha256)} is not a sha256 checksum`);
+  return ['sh', '-c', RESTORE_SCRIPT, 'restore', dumpPath, sha256, ...pgRestore(env)];
 }
 
 /** The configured migration command in a one-off container of the service's image (the new one, from the env file). */
@@ -281,9 +299,9 @@ const CONTENT_HASH_SQL = `'${CONTENT_HASH_PREFIX}' || coalesce(sum(hashtextexten
 const SUM60_SQL = `'${SUM60_PREFIX}' || coalesce(sum(('x' || substr(md5(fingerprinted_row::text), 1, 15))::bit(60)::bigint), 0)`;
 
 /** One table's content hash (CONTENT_HASH_PREFIX): compares contents across steps. */
-export function tableChecksum(env: EnvironmentConfig, host: HostConfig, table: string): Argv {
+export function tableChecksum(env: EnvironmentConfig, table: string): Argv {
   if (!TABLE.test(table)) throw new Error(`${JSON.stringify(table)} is not a plain table name`);
-  return psql(env, host, `select ${CONTENT_HASH_SQL} from ${table} fingerprinted_row`);
+  return psql(env, `select ${CONTENT_HASH_SQL} from ${table} fingerprinted_row`);
 }
 
 /**
@@ -322,12 +340,8 @@ const FINGERPRINT_SQL_OF: Record<FingerprintScheme, string> = {
 };
 
 /** Every user table's fingerprint, by the scheme of the backup it is compared with. */
-export function tableFingerprints(
-  env: EnvironmentConfig,
-  host: HostConfig,
-  scheme: FingerprintScheme = 'content-hash',
-): Argv {
-  return psql(env, host, FINGERPRINT_SQL_OF[scheme]);
+export function tableFingerprints(env: EnvironmentConfig, scheme: FingerprintScheme = 'content-hash'): Argv {
+  return psql(env, FINGERPRINT_SQL_OF[scheme]);
 }
 
 /**
@@ -386,7 +400,6 @@ export function snapshotBackup(env: EnvironmentConfig, host: HostConfig, backupI
     dump,
     ...inDatabase(
       env,
-      host,
       'sh',
       '-c',
       SNAPSHOT_DUMP_SCRIPT,
@@ -407,7 +420,7 @@ export function removeBackupFiles(dumpPath: string): Argv {
     dumpPath.split('/').some((s) => s === '..' || s === '.')
   )
     throw new Error(`${JSON.stringify(dumpPath)} is not an absolute .dump path`);
-  return ['rm', '-f', '--', dumpPath, `${dumpPath}.sha256`];
+  return ['rm', '-f', '--', dumpPath, `${dumpPath}.sha256`, `${dumpPath}.verified`];
 }
 
 /** Run on the worker: lists the table of contents of a custom-format dump; fails on a damaged one. */

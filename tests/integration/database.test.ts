@@ -103,7 +103,7 @@ const sql = (query: string) =>
     '-c',
     query,
   ]);
-const checksum = () => remote(tableChecksum(environment, host, 'visits'));
+const checksum = () => remote(tableChecksum(environment, 'visits'));
 const ledger = async () => (await sql('select name from schema_migrations order by name')).split('\n');
 
 async function expectFailure(p: Promise<unknown>, type: string): Promise<ApplicationFailure> {
@@ -214,7 +214,7 @@ test('backup: dump and checksum file on the host, and a retry is a no-op', async
 
 test('every fingerprint scheme reads the real database: its own prefix, the same rows, stable, and a changed row shows', async () => {
   const read = async (scheme: FingerprintScheme) =>
-    parseFingerprints(await remote(tableFingerprints(environment, host, scheme)));
+    parseFingerprints(await remote(tableFingerprints(environment, scheme)));
   const now = await read('content-hash');
   const visits = now.find((t) => t.table === 'public.visits');
   expect(visits?.md5).toBe(await checksum());

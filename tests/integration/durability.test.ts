@@ -58,7 +58,7 @@ async function auditOf(deploymentId: string): Promise<{ step: string; result: st
 async function migrationLedger(): Promise<string[]> {
   const host = lab.staging.hosts[0];
   const env = lab.staging;
-  const argv = psql(env, host, 'select name from schema_migrations order by name');
+  const argv = psql(env, 'select name from schema_migrations order by name');
   const out = await withHost(host, (h) => h.run(argv, { timeoutMs: 30_000 }));
   return out.stdout.trim().split('\n').filter(Boolean);
 }

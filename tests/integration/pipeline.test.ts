@@ -64,7 +64,7 @@ async function onHost(env: EnvironmentConfig, argv: readonly string[]): Promise<
   return (await withHost(env.hosts[0], (h) => h.run(argv, { timeoutMs: 60_000 }))).stdout.trim();
 }
 
-const visitsChecksum = (env: EnvironmentConfig) => onHost(env, tableChecksum(env, env.hosts[0], 'visits'));
+const visitsChecksum = (env: EnvironmentConfig) => onHost(env, tableChecksum(env, 'visits'));
 const auditLines = async (env: EnvironmentConfig) =>
   (await onHost(env, readOptionalFile(remoteLayout(env, env.hosts[0]).auditLog))).split('\n').filter(Boolean);
 const current = async (env: EnvironmentConfig) =>
@@ -85,11 +85,7 @@ describe('migrations', () => {
     const env = lab.staging;
     await onHost(
       env,
-      psql(
-        env,
-        env.hosts[0],
-        `insert into visits (service) select 'seed-' || g from generate_series(1, 50) g`,
-      ),
+      psql(env, `insert into visits (service) select 'seed-' || g from generate_series(1, 50) g`),
     );
     baseline = await visitsChecksum(lab.staging);
     expect(baseline).toMatch(/^hash64:-?[1-9][0-9]*$/);

@@ -53,7 +53,7 @@ let store: LocalBackupStore;
 
 async function onDbHost(sql: string): Promise<string> {
   const r = await withHost(dbHost, (h) =>
-    h.run(psql(staging, dbHost, sql), { timeoutMs: 60_000, secrets: [secret] }),
+    h.run(psql(staging, sql), { timeoutMs: 60_000, secrets: [secret] }),
   );
   return r.stdout.trim();
 }
@@ -160,7 +160,7 @@ test('deployctl backup: dump, copy off the host, verify, record — rows and che
   const liveRows = Number(await onDbHost('select count(*) from dr_probe'));
   const liveSum = (
     await withHost(dbHost, (h) =>
-      h.run(tableChecksum(staging, dbHost, 'dr_probe'), { timeoutMs: 60_000, secrets: [secret] }),
+      h.run(tableChecksum(staging, 'dr_probe'), { timeoutMs: 60_000, secrets: [secret] }),
     )
   ).stdout.trim();
 
@@ -279,7 +279,6 @@ test('killing the worker during a backup while the app writes: the backup comple
     h.run(
       psql(
         staging,
-        dbHost,
         `DO $writer$ BEGIN FOR i IN 1..3000 LOOP INSERT INTO dr_probe (note) VALUES ('writer-' || i); COMMIT; PERFORM pg_sleep(0.1); END LOOP; END $writer$`,
       ),
       { timeoutMs: 400_000, okCodes: [0, 1], secrets: [secret] },
@@ -451,7 +450,7 @@ test('emergency deploy onto a brand-new lab host: the last good release answers 
   expect(Object.values(await reportedReleases(onFresh))).toEqual(staging.services.map(() => report.release));
   // ...against the restored rows, checksum for checksum.
   const probe = await withHost(fresh.host, (h) =>
-    h.run(tableChecksum(onFresh, fresh.host, 'dr_probe'), { timeoutMs: 60_000, secrets: [secret] }),
+    h.run(tableChecksum(onFresh, 'dr_probe'), { timeoutMs: 60_000, secrets: [secret] }),
   );
   expect(latest.tables).toContainEqual(
     expect.objectContaining({ table: 'public.dr_probe', md5: probe.stdout.trim() }),

@@ -4,7 +4,7 @@ import {
   operationPlan,
   parseFingerprints,
 } from '../../../src/activities/backups';
-import { composeDestroy } from '../../../src/commands/compose';
+import { composeDestroy, EXEC_IN_SERVICE_SCRIPT } from '../../../src/commands/compose';
 import { pgRestoreList, removeBackupFiles, tableFingerprints } from '../../../src/commands/database';
 import { removeDirectory } from '../../../src/commands/files';
 import { environmentSchema } from '../../../src/config/schema';
@@ -20,10 +20,12 @@ const MD5_B = '92eb5ffee6ae2fec3ad71c777531578f';
 
 describe('recovery commands: exact argv', () => {
   test('table fingerprints: one constant statement through psql in the database container', () => {
-    expect(tableFingerprints(env, host)).toEqual([
-      ...base,
-      'exec',
-      '-T',
+    expect(tableFingerprints(env)).toEqual([
+      'sh',
+      '-c',
+      EXEC_IN_SERVICE_SCRIPT,
+      'exec-in-service',
+      'shop',
       'db',
       ...psql,
       '-U',
@@ -41,7 +43,7 @@ describe('recovery commands: exact argv', () => {
   });
 
   test('a backup taken before the 64-bit content hash is checked its own way: sum60 or ordered md5', () => {
-    expect(tableFingerprints(env, host, 'ordered-md5').at(-1)).toContain(
+    expect(tableFingerprints(env, 'ordered-md5').at(-1)).toContain(
       "md5(string_agg(t::text, '','' order by t::text))",
     );
     expect(fingerprintScheme([{ table: 'public.a', rows: 1, md5: MD5_A }])).toBe('ordered-md5');
@@ -53,7 +55,7 @@ describe('recovery commands: exact argv', () => {
         { table: 'public.b', rows: 2, md5: 'sum60:1031946468325804693' },
       ]),
     ).toBe('sum60');
-    expect(tableFingerprints(env, host, 'sum60').at(-1)).toContain(
+    expect(tableFingerprints(env, 'sum60').at(-1)).toContain(
       "''sum60:'' || coalesce(sum((''x'' || substr(md5(fingerprinted_row::text), 1, 15))::bit(60)::bigint), 0)",
     );
     expect(
@@ -70,24 +72,23 @@ describe('recovery commands: exact argv', () => {
       ...plain,
       database: { service: 'pg', user: 'shop', name: 'orders' },
     });
-    const argv = tableFingerprints(other, other.hosts[0]);
-    expect(argv.slice(0, base.length + 3)).toEqual([...base, 'exec', '-T', 'pg']);
-    expect(argv.slice(base.length + 3, -1)).toEqual([...psql, '-U', 'shop', '-d', 'orders', '-c']);
+    const argv = tableFingerprints(other);
+    expect(argv.slice(0, 6)).toEqual(['sh', '-c', EXEC_IN_SERVICE_SCRIPT, 'exec-in-service', 'shop', 'pg']);
+    expect(argv.slice(6, -1)).toEqual([...psql, '-U', 'shop', '-d', 'orders', '-c']);
   });
 
   test('table fingerprints need a database section', () => {
-    expect(() => tableFingerprints(plain, plain.hosts[0])).toThrow(
-      'environment "staging" has no database section',
-    );
+    expect(() => tableFingerprints(plain)).toThrow('environment "staging" has no database section');
   });
 
-  test('remove a host dump: the dump and its checksum file, forced', () => {
+  test('remove a host dump: the dump, its checksum file and its verified mark, forced', () => {
     expect(removeBackupFiles('/srv/apps/shop/backups/backup-staging-20260330T180000Z-1a2b.dump')).toEqual([
       'rm',
       '-f',
       '--',
       '/srv/apps/shop/backups/backup-staging-20260330T180000Z-1a2b.dump',
       '/srv/apps/shop/backups/backup-staging-20260330T180000Z-1a2b.dump.sha256',
+      '/srv/apps/shop/backups/backup-staging-20260330T180000Z-1a2b.dump.verified',
     ]);
   });
 

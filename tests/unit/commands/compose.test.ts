@@ -1,5 +1,10 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   composeBase,
+  execInService,
   runningProjectContainers,
   runningServicesOf,
   composeConfiguredServices,
@@ -86,6 +91,66 @@ test('running services: once each, one-off containers left out, a missing one-of
     'proxy',
   ]);
   expect(runningServicesOf('')).toEqual([]);
+});
+
+describe('a command in a service container, found by its labels (a real sh, a stand-in docker)', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'exec-in-service-'));
+    // `docker ps` prints $PS_OUTPUT (or fails with $PS_FAIL) and keeps its arguments; `docker
+    // exec` says what it was given and echoes its stdin.
+    writeFileSync(
+      join(dir, 'docker'),
+      [
+        '#!/bin/sh',
+        'case "$1" in',
+        '  ps) printf "%s\\n" "$*" > "$DIR/ps-args"; [ -z "${PS_FAIL:-}" ] || { echo "$PS_FAIL" >&2; exit 1; }; printf "%b" "$PS_OUTPUT" ;;',
+        '  exec) echo "exec $*"; cat ;;',
+        'esac',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const run = (psOutput: string, extra: Record<string, string> = {}) => {
+    const [command, ...args] = execInService('shop', 'db', ['psql', '-c', 'select 1']);
+    return spawnSync(command!, args, {
+      encoding: 'utf8',
+      input: 'from stdin',
+      env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, DIR: dir, PS_OUTPUT: psOutput, ...extra },
+    });
+  };
+
+  test('execs with stdin attached in the first-numbered container that is not a one-off', () => {
+    const r = run('2 bbb False\\n1 ooo True\\n1 aaa False\\n');
+    expect({ status: r.status, stdout: r.stdout }).toEqual({
+      status: 0,
+      stdout: 'exec exec -i aaa psql -c select 1\nfrom stdin',
+    });
+    expect(readFileSync(join(dir, 'ps-args'), 'utf8')).toBe(
+      'ps --filter label=com.docker.compose.project=shop --filter label=com.docker.compose.service=db --filter status=running --format {{.Label "com.docker.compose.container-number"}} {{.ID}} {{.Label "com.docker.compose.oneoff"}}\n',
+    );
+  });
+
+  test('a container without the one-off label counts', () => {
+    expect(run('1 aaa\\n').stdout).toContain('exec -i aaa psql');
+  });
+
+  test('no running container of the service: exit 1, saying which, nothing run', () => {
+    for (const output of ['', '1 ooo True\\n']) {
+      const r = run(output);
+      expect({ status: r.status, stdout: r.stdout }).toEqual({ status: 1, stdout: '' });
+      expect(r.stderr).toContain('service "db" of compose project "shop" is not running');
+    }
+  });
+
+  test('an engine that does not answer fails with its own error, nothing run', () => {
+    const r = run('1 aaa False\\n', { PS_FAIL: 'Cannot connect to the Docker daemon' });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('Cannot connect to the Docker daemon');
+  });
 });
 
 describe('file commands', () => {

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { EXEC_IN_SERVICE_SCRIPT } from '../../../src/commands/compose';
 import {
   mkdtempSync,
   readFileSync,
@@ -8,6 +9,7 @@ import {
   existsSync,
   mkdirSync,
   readdirSync,
+  renameSync,
   utimesSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,6 +31,9 @@ import {
   pruneHostDumps,
   RESTORE_REFUSED,
   RESTORE_SCRIPT,
+  VERIFY_HOST_COPY_SCRIPT,
+  HOST_COPY_DAMAGED,
+  verifyHostCopy,
   restoreDatabaseArgv,
   runMigrationsArgv,
   SNAPSHOT_DUMP_SCRIPT,
@@ -51,7 +56,7 @@ const plain = stagingFixture();
 const env = environmentSchema.parse({ ...plain, database: {}, migrations: {} });
 const host = env.hosts[0];
 const base = STAGING_COMPOSE_BASE;
-const exec = [...base, 'exec', '-T', 'db'];
+const exec = ['sh', '-c', EXEC_IN_SERVICE_SCRIPT, 'exec-in-service', 'shop', 'db'];
 const SHA = 'a'.repeat(64);
 
 describe('config', () => {
@@ -172,10 +177,10 @@ describe('database commands: exact argv', () => {
     ]);
   });
   test('readiness: pg_isready inside the container', () => {
-    expect(databaseReady(env, host)).toEqual([...exec, 'pg_isready', '--quiet', '-U', 'app', '-d', 'app']);
+    expect(databaseReady(env)).toEqual([...exec, 'pg_isready', '--quiet', '-U', 'app', '-d', 'app']);
   });
   test('pg_restore: clean, if exists, one transaction', () => {
-    expect(pgRestore(env, host)).toEqual([
+    expect(pgRestore(env)).toEqual([
       ...exec,
       'pg_restore',
       '--clean',
@@ -228,7 +233,7 @@ describe('database commands: exact argv', () => {
     ).toBe('0');
   });
   test('restore: constant script, dump path, recorded checksum, pg_restore argv', () => {
-    expect(restoreDatabaseArgv(env, host, '/srv/apps/shop/backups/d.dump', SHA)).toEqual([
+    expect(restoreDatabaseArgv(env, '/srv/apps/shop/backups/d.dump', SHA)).toEqual([
       'sh',
       '-c',
       RESTORE_SCRIPT,
@@ -247,7 +252,7 @@ describe('database commands: exact argv', () => {
     ]);
   });
   test('restore refuses a value that is not a sha256', () => {
-    expect(() => restoreDatabaseArgv(env, host, '/x.dump', 'abc')).toThrow('is not a sha256 checksum');
+    expect(() => restoreDatabaseArgv(env, '/x.dump', 'abc')).toThrow('is not a sha256 checksum');
   });
   test('migrations: one-off container of the service, no deps, no TTY', () => {
     expect(runMigrationsArgv(env, host)).toEqual([
@@ -263,7 +268,7 @@ describe('database commands: exact argv', () => {
     ]);
   });
   test('table checksum: the order-free sum of the md5 prefixes of the rows, streamed', () => {
-    expect(tableChecksum(env, host, 'visits')).toEqual([
+    expect(tableChecksum(env, 'visits')).toEqual([
       ...exec,
       'psql',
       '-X',
@@ -279,10 +284,10 @@ describe('database commands: exact argv', () => {
     ]);
   });
   test.each(['visits; drop table x', 'Visits', 'a.b', ''])('table name %j is refused', (table) => {
-    expect(() => tableChecksum(env, host, table)).toThrow('is not a plain table name');
+    expect(() => tableChecksum(env, table)).toThrow('is not a plain table name');
   });
   test('an environment without the sections cannot build these commands', () => {
-    expect(() => dumpIfTablesArgv(plain, host)).toThrow('has no database section');
+    expect(() => dumpIfTablesArgv(plain)).toThrow('has no database section');
     expect(() => runMigrationsArgv(plain, host)).toThrow('has no migrations section');
   });
 });
@@ -407,6 +412,83 @@ describe('backup and restore scripts in a real shell', () => {
     expect(missing.status).toBe(RESTORE_REFUSED);
     expect(missing.stderr).toContain('does not exist');
     expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe('a backup copied to a host: checked once there, trusted by the restore while unchanged', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'host-copy-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const sh = (script: string, args: string[], path = process.env.PATH) =>
+    spawnSync('sh', ['-c', script, 'test', ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, PATH: path },
+    });
+  const sha256 = (file: string) => spawnSync('sha256sum', [file], { encoding: 'utf8' }).stdout.split(' ')[0]!;
+  /** A PATH whose sha256sum fails loudly: a script that still reads the dump fails. */
+  const noHashing = () => {
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'sha256sum'), '#!/bin/sh\necho "sha256sum was run" >&2\nexit 9\n', {
+      mode: 0o755,
+    });
+    return `${bin}:${process.env.PATH}`;
+  };
+
+  test('exact argv, and a value that is not a sha256 is refused', () => {
+    expect(verifyHostCopy('/srv/d.dump', SHA)).toEqual([
+      'sh',
+      '-c',
+      VERIFY_HOST_COPY_SCRIPT,
+      'verify-host-copy',
+      '/srv/d.dump',
+      SHA,
+    ]);
+    expect(() => verifyHostCopy('/srv/d.dump', 'abc')).toThrow('is not a sha256 checksum');
+  });
+
+  test('a good copy gets its .sha256 and mark; the restore then runs without reading it again', () => {
+    const dump = join(dir, 'b.dump');
+    writeFileSync(dump, 'DUMPDATA');
+    const want = sha256(dump);
+    expect(sh(VERIFY_HOST_COPY_SCRIPT, [dump, want]).status).toBe(0);
+    expect(readFileSync(`${dump}.sha256`, 'utf8')).toBe(`${want}  b.dump\n`);
+    expect(readFileSync(`${dump}.verified`, 'utf8')).toMatch(new RegExp(`^${want} 8 [0-9]+ [0-9]+\n$`));
+    const out = join(dir, 'restored');
+    const r = sh(RESTORE_SCRIPT, [dump, want, 'sh', '-c', 'cat > "$1"', 'restore-stub', out], noHashing());
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(readFileSync(out, 'utf8')).toBe('DUMPDATA');
+  });
+
+  test('a copy replaced after its check is read again and refused; a mark for another checksum is no pass', () => {
+    const dump = join(dir, 'b.dump');
+    writeFileSync(dump, 'DUMPDATA');
+    const want = sha256(dump);
+    expect(sh(VERIFY_HOST_COPY_SCRIPT, [dump, want]).status).toBe(0);
+    const stub = ['sh', '-c', 'cat > "$1"', 'restore-stub', join(dir, 'restored')];
+    // Same size, a new file (inode) in its place.
+    writeFileSync(`${dump}.new`, 'DUMPDATX');
+    renameSync(`${dump}.new`, dump);
+    const replaced = sh(RESTORE_SCRIPT, [dump, want, ...stub]);
+    expect(replaced.status).toBe(RESTORE_REFUSED);
+    expect(replaced.stderr).toContain('(corrupt or replaced)');
+    // The mark names the file but another checksum: the restore reads the dump.
+    expect(sh(VERIFY_HOST_COPY_SCRIPT, [dump, sha256(dump)]).status).toBe(0);
+    expect(sh(RESTORE_SCRIPT, [dump, want, ...stub], noHashing()).stderr).toContain('sha256sum was run');
+    expect(existsSync(join(dir, 'restored'))).toBe(false);
+  });
+
+  test('a damaged copy is removed with its mark, exit HOST_COPY_DAMAGED, saying both checksums', () => {
+    const dump = join(dir, 'b.dump');
+    writeFileSync(dump, 'DUMPDATX');
+    writeFileSync(`${dump}.verified`, 'stale');
+    const have = sha256(dump);
+    const r = sh(VERIFY_HOST_COPY_SCRIPT, [dump, SHA]);
+    expect(r.status).toBe(HOST_COPY_DAMAGED);
+    expect(r.stderr).toContain(`the copy on this host has sha256 ${have},`);
+    expect(r.stderr).toContain(`the backup ${SHA}: removed`);
+    expect(existsSync(dump)).toBe(false);
+    expect(existsSync(`${dump}.verified`)).toBe(false);
   });
 });
 
