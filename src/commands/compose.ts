@@ -76,13 +76,14 @@ export function runningServicesOf(stdout: string): string[] {
  * the container compose numbers first, never a one-off), but found by the labels compose puts
  * on its containers: a compose invocation would cost the host half a second of parsing first.
  * $1 project, $2 service, then the command. Exit 1, saying so, when no container of the
- * service runs.
+ * service runs. Fields are split on "|", so a label an engine leaves out is an empty field, not
+ * a shift of the next one.
  */
 export const EXEC_IN_SERVICE_SCRIPT = [
   'set -eu',
   'project=$1; service=$2; shift 2',
-  'containers=$(docker ps --filter "label=com.docker.compose.project=$project" --filter "label=com.docker.compose.service=$service" --filter status=running --format \'{{.Label "com.docker.compose.container-number"}} {{.ID}} {{.Label "com.docker.compose.oneoff"}}\')',
-  'id=$(printf \'%s\\n\' "$containers" | sort -n | while read -r number id oneoff; do [ -z "$id" ] || [ "$oneoff" = True ] || { echo "$id"; break; }; done)',
+  'containers=$(docker ps --filter "label=com.docker.compose.project=$project" --filter "label=com.docker.compose.service=$service" --filter status=running --format \'{{.Label "com.docker.compose.container-number"}}|{{.ID}}|{{.Label "com.docker.compose.oneoff"}}\')',
+  'id=$(printf \'%s\\n\' "$containers" | sort -n | while IFS="|" read -r number id oneoff; do [ -z "$id" ] || [ "$oneoff" = True ] || { echo "$id"; break; }; done)',
   '[ -n "$id" ] || { echo "service \\"$service\\" of compose project \\"$project\\" is not running" >&2; exit 1; }',
   'exec docker exec -i "$id" "$@"',
 ].join('\n');

@@ -123,22 +123,24 @@ describe('a command in a service container, found by its labels (a real sh, a st
   };
 
   test('execs with stdin attached in the first-numbered container that is not a one-off', () => {
-    const r = run('2 bbb False\\n1 ooo True\\n1 aaa False\\n');
+    const r = run('2|bbb|False\\n1|ooo|True\\n1|aaa|False\\n');
     expect({ status: r.status, stdout: r.stdout }).toEqual({
       status: 0,
       stdout: 'exec exec -i aaa psql -c select 1\nfrom stdin',
     });
     expect(readFileSync(join(dir, 'ps-args'), 'utf8')).toBe(
-      'ps --filter label=com.docker.compose.project=shop --filter label=com.docker.compose.service=db --filter status=running --format {{.Label "com.docker.compose.container-number"}} {{.ID}} {{.Label "com.docker.compose.oneoff"}}\n',
+      'ps --filter label=com.docker.compose.project=shop --filter label=com.docker.compose.service=db --filter status=running --format {{.Label "com.docker.compose.container-number"}}|{{.ID}}|{{.Label "com.docker.compose.oneoff"}}\n',
     );
   });
 
-  test('a container without the one-off label counts', () => {
-    expect(run('1 aaa\\n').stdout).toContain('exec -i aaa psql');
+  test('a label the engine leaves out is an empty field: no one-off label counts, no number sorts first', () => {
+    expect(run('1|aaa|\\n').stdout).toContain('exec -i aaa psql');
+    expect(run('2|bbb|False\\n|ccc|\\n').stdout).toContain('exec -i ccc psql');
+    expect(run('|ooo|True\\n').status).toBe(1);
   });
 
   test('no running container of the service: exit 1, saying which, nothing run', () => {
-    for (const output of ['', '1 ooo True\\n']) {
+    for (const output of ['', '1|ooo|True\\n']) {
       const r = run(output);
       expect({ status: r.status, stdout: r.stdout }).toEqual({ status: 1, stdout: '' });
       expect(r.stderr).toContain('service "db" of compose project "shop" is not running');
@@ -146,7 +148,7 @@ describe('a command in a service container, found by its labels (a real sh, a st
   });
 
   test('an engine that does not answer fails with its own error, nothing run', () => {
-    const r = run('1 aaa False\\n', { PS_FAIL: 'Cannot connect to the Docker daemon' });
+    const r = run('1|aaa|False\\n', { PS_FAIL: 'Cannot connect to the Docker daemon' });
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain('Cannot connect to the Docker daemon');
