@@ -65,7 +65,7 @@ export function runningProjectContainers(project: string): Argv {
 export function runningServicesOf(stdout: string): string[] {
   const services = stdout
     .split('\n')
-    .map((line) => line.trim().split('\t'))
+    .map((line) => line.split('\t').map((field) => field.trim()))
     .filter(([service, oneOff]) => service && oneOff !== 'True')
     .map(([service]) => service!);
   return [...new Set(services)];

@@ -217,7 +217,7 @@ export const RESTORE_REFUSED = 65;
  * $1 = dump path, $2 = the sha256 recorded at backup time, then the pg_restore argv. The dump is
  * checked against both the recorded checksum and its .sha256 file before anything is touched.
  * A copy that VERIFY_HOST_COPY_SCRIPT checked on this host is not read again while its
- * `.verified` mark still names it (same checksum, size, modification time and inode): on a big
+ * `.verified` mark still names it (same checksum, size, modification and change times, inode): on a big
  * database that read is a second of the recovery time, and it was done beside the image pull.
  */
 export const RESTORE_SCRIPT = [
@@ -225,7 +225,7 @@ export const RESTORE_SCRIPT = [
   'dump=$1; want=$2; shift 2',
   'refuse() { echo "restore refused: $*" >&2; exit 65; }',
   '[ -f "$dump" ] || refuse "$dump does not exist"',
-  'if [ "$(cat "$dump.verified" 2>/dev/null || true)" != "$want $(stat -c "%s %Y %i" "$dump")" ]; then',
+  'if [ "$(cat "$dump.verified" 2>/dev/null || true)" != "$want $(stat -c "%s %Y %Z %i" "$dump")" ]; then',
   '  have=$(sha256sum "$dump" | cut -d " " -f 1)',
   '  [ "$have" = "$want" ] || refuse "$dump has sha256 $have, the backup recorded $want (corrupt or replaced)"',
   'fi',
@@ -240,15 +240,17 @@ export const HOST_COPY_DAMAGED = 66;
 /**
  * $1 = the path of a backup just copied to a host, $2 = its sha256. Reads the copy once: a
  * damaged one is removed (exit HOST_COPY_DAMAGED); a good one gets its `.sha256` and a
- * `.verified` mark (checksum, size, modification time, inode) that RESTORE_SCRIPT trusts.
+ * `.verified` mark (checksum, size, modification and change times, inode) that RESTORE_SCRIPT trusts.
  */
 export const VERIFY_HOST_COPY_SCRIPT = [
   'set -eu',
   'dump=$1; want=$2',
-  'have=$(sha256sum "$dump" | cut -d " " -f 1)',
+  // A copy that cannot be read is a failure, not a damaged copy: it stays, and the error says why.
+  'have=$(sha256sum "$dump") || exit 1',
+  'have=${have%% *}',
   `[ "$have" = "$want" ] || { rm -f "$dump" "$dump.verified"; echo "the copy on this host has sha256 $have, the backup $want: removed" >&2; exit ${HOST_COPY_DAMAGED}; }`,
   'printf "%s  %s\\n" "$want" "${dump##*/}" > "$dump.sha256"',
-  'printf "%s %s\\n" "$want" "$(stat -c "%s %Y %i" "$dump")" > "$dump.verified"',
+  'printf "%s %s\\n" "$want" "$(stat -c "%s %Y %Z %i" "$dump")" > "$dump.verified"',
 ].join('\n');
 
 export function verifyHostCopy(dumpPath: string, sha256: string): Argv {

@@ -91,6 +91,8 @@ test('running services: once each, one-off containers left out, a missing one-of
     'proxy',
   ]);
   expect(runningServicesOf('')).toEqual([]);
+  // A container without a service label is no service, whatever its one-off label says.
+  expect(runningServicesOf('\tFalse\n\tTrue\ndb\tFalse\n')).toEqual(['db']);
 });
 
 describe('a command in a service container, found by its labels (a real sh, a stand-in docker)', () => {

@@ -453,7 +453,9 @@ describe('a backup copied to a host: checked once there, trusted by the restore 
     const want = sha256(dump);
     expect(sh(VERIFY_HOST_COPY_SCRIPT, [dump, want]).status).toBe(0);
     expect(readFileSync(`${dump}.sha256`, 'utf8')).toBe(`${want}  b.dump\n`);
-    expect(readFileSync(`${dump}.verified`, 'utf8')).toMatch(new RegExp(`^${want} 8 [0-9]+ [0-9]+\n$`));
+    expect(readFileSync(`${dump}.verified`, 'utf8')).toMatch(
+      new RegExp(`^${want} 8 [0-9]+ [0-9]+ [0-9]+\n$`),
+    );
     const out = join(dir, 'restored');
     const r = sh(RESTORE_SCRIPT, [dump, want, 'sh', '-c', 'cat > "$1"', 'restore-stub', out], noHashing());
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
